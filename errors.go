@@ -1,0 +1,97 @@
+package gatehouse
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable, snake_case machine code carried by every domain error.
+// Clients branch on it; it never changes once published.
+type Code string
+
+// The error codes of the HTTP contract (API.md) plus the generic ones every
+// HTTP error needs.
+const (
+	CodeInvalidToken        Code = "invalid_token"
+	CodeUnauthorized        Code = "unauthorized"
+	CodeInvalidCredentials  Code = "invalid_credentials"
+	CodeInvalidRefreshToken Code = "invalid_refresh_token"
+	CodeRefreshTokenReused  Code = "refresh_token_reused"
+	CodeMFAInvalidCode      Code = "mfa_invalid_code"
+	CodePermissionDenied    Code = "permission_denied"
+	CodeRecentAuthRequired  Code = "recent_auth_required"
+	CodeNotFound            Code = "not_found"
+	CodeEmailTaken          Code = "email_taken"
+	CodeSystemRole          Code = "system_role"
+	CodeLastLoginMethod     Code = "last_login_method"
+	CodeValidationFailed    Code = "validation_failed"
+	CodeWeakPassword        Code = "weak_password"
+	CodeAccountLocked       Code = "account_locked"
+	CodeRateLimited         Code = "rate_limited"
+
+	CodeBadRequest       Code = "bad_request"
+	CodeMalformedJSON    Code = "malformed_json"
+	CodeMethodNotAllowed Code = "method_not_allowed"
+	CodeConflict         Code = "conflict"
+	CodePayloadTooLarge  Code = "payload_too_large"
+	CodeUnsupportedMedia Code = "unsupported_media_type"
+	CodeUnavailable      Code = "service_unavailable"
+	CodeInternal         Code = "internal_error"
+)
+
+// FieldError names one invalid input and what is wrong with it.
+// Location follows Huma's convention: "body.email", "query.limit", "path.id".
+type FieldError struct {
+	Location string `json:"location"`
+	Message  string `json:"message"`
+}
+
+// Error is a domain error: a stable Code, a human message safe to show to
+// the client, optional per-field details, and an optional wrapped cause that
+// is logged but never shown.
+type Error struct {
+	Code    Code
+	Message string
+	Fields  []FieldError
+	Err     error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Unwrap exposes the cause for errors.Is and errors.As.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf makes an Error with a formatted client-safe message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WrapError makes an Error that keeps cause for the log.
+func WrapError(code Code, cause error, message string) *Error {
+	return &Error{Code: code, Message: message, Err: cause}
+}
+
+// InvalidField makes a validation_failed error naming one field.
+func InvalidField(location, message string) *Error {
+	return &Error{
+		Code:    CodeValidationFailed,
+		Message: message,
+		Fields:  []FieldError{{Location: location, Message: message}},
+	}
+}
+
+// ErrorCode returns the Code of the first *Error in err's chain, or
+// CodeInternal when there is none.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}

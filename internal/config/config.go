@@ -1,0 +1,401 @@
+// Package config loads and validates Gatehouse's settings. It is the only
+// package that reads the environment: variables named GATEHOUSE_*, a .env
+// file in the working directory (real variables win), and NAME_FILE
+// variants for secrets. Validation names the variable, what is wrong and an
+// example of a good value, so a bad start-up stops with one clear line.
+package config
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/joho/godotenv"
+)
+
+// Config is every setting, typed. Field tags name the variables; defaults
+// are those documented in API.md and .env.example.
+type Config struct {
+	Addr        string `env:"ADDR" envDefault:":8080"`
+	PublicURL   string `env:"PUBLIC_URL" envDefault:"http://localhost:8080"`
+	DataDir     string `env:"DATA_DIR" envDefault:"./data"`
+	DatabaseURL string `env:"DATABASE_URL"`
+	// DatabaseMaxConns caps the PostgreSQL pool (SQLite always uses one
+	// connection: River and SQLite share it without lock errors).
+	DatabaseMaxConns int    `env:"DATABASE_MAX_CONNS" envDefault:"20"`
+	AutoMigrate      bool   `env:"AUTO_MIGRATE" envDefault:"true"`
+	RedisURL         string `env:"REDIS_URL"`
+	SecretKey        string `env:"SECRET_KEY"`
+
+	SMTPURL     string `env:"SMTP_URL"`
+	MailFrom    string `env:"MAIL_FROM" envDefault:"Gatehouse <no-reply@localhost>"`
+	SMSProvider string `env:"SMS_PROVIDER" envDefault:"log"`
+	TwilioSID   string `env:"TWILIO_ACCOUNT_SID"`
+	TwilioToken string `env:"TWILIO_AUTH_TOKEN"`
+	TwilioFrom  string `env:"TWILIO_FROM"`
+	TwilioAPI   string `env:"TWILIO_API_URL" envDefault:"https://api.twilio.com"`
+
+	OAuthRedirectAllowlist []string `env:"OAUTH_REDIRECT_ALLOWLIST" envSeparator:","`
+
+	AccessTokenTTL   time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`
+	RefreshTokenTTL  time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"720h"`
+	LockoutThreshold int           `env:"LOCKOUT_THRESHOLD" envDefault:"5"`
+	LockoutDuration  time.Duration `env:"LOCKOUT_DURATION" envDefault:"15m"`
+
+	RateLimitEnabled    bool     `env:"RATE_LIMIT_ENABLED" envDefault:"true"`
+	TrustedProxies      []string `env:"TRUSTED_PROXIES" envSeparator:","`
+	GeoIPDB             string   `env:"GEOIP_DB"`
+	IPBlocklist         string   `env:"IP_BLOCKLIST"`
+	WebhookAllowPrivate bool     `env:"WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
+	CORSOrigins         []string `env:"CORS_ORIGINS" envSeparator:","`
+
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+
+	// RSAKeyBits is the size of new signing keys.
+	RSAKeyBits int `env:"RSA_KEY_BITS" envDefault:"2048"`
+	// MaxBodyBytes caps request bodies.
+	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"1048576"`
+	// ShutdownTimeout bounds the graceful drain on SIGTERM.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	// ServiceName is shown to users (TOTP issuer, email subjects).
+	ServiceName string `env:"SERVICE_NAME" envDefault:"Gatehouse"`
+
+	// Derived by Load; not read from the environment.
+	Database     Database       `env:"-"`
+	TrustedCIDRs []netip.Prefix `env:"-"`
+	MasterKey    []byte         `env:"-"`
+	GeneratedKey bool           `env:"-"` // the master key was made for dev
+	// TracingEnabled is true when an OTLP endpoint is configured through the
+	// standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT variables.
+	TracingEnabled bool              `env:"-"`
+	environment    map[string]string `env:"-"`
+}
+
+// Database is the parsed GATEHOUSE_DATABASE_URL.
+type Database struct {
+	Dialect string // "sqlite" or "postgres"
+	// DSN is what the driver opens: a file path for SQLite, the URL for
+	// PostgreSQL.
+	DSN string
+}
+
+// Prefix is prepended to every variable name.
+const Prefix = "GATEHOUSE_"
+
+// secretVars may be given as NAME_FILE pointing at a file holding the value.
+var secretVars = []string{
+	"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "TWILIO_AUTH_TOKEN",
+}
+
+// examples are shown with a validation error.
+var examples = map[string]string{
+	"ADDR": ":8080", "PUBLIC_URL": "https://auth.example.com",
+	"DATABASE_URL": "postgres://user:pass@localhost:5432/gatehouse or sqlite:///var/lib/gatehouse/gatehouse.db",
+	"REDIS_URL":    "redis://localhost:6379/0", "SECRET_KEY": "the output of: openssl rand -base64 32",
+	"ACCESS_TOKEN_TTL": "15m", "REFRESH_TOKEN_TTL": "720h", "LOCKOUT_DURATION": "15m",
+	"LOCKOUT_THRESHOLD": "5", "SHUTDOWN_TIMEOUT": "20s", "RSA_KEY_BITS": "2048",
+	"DATABASE_MAX_CONNS": "20", "MAX_BODY_BYTES": "1048576", "LOG_LEVEL": "info",
+	"LOG_FORMAT": "json", "SMS_PROVIDER": "log", "TRUSTED_PROXIES": "10.0.0.0/8,192.168.1.10",
+	"CORS_ORIGINS": "https://app.example.com", "SMTP_URL": "smtp://user:pass@mail.example.com:587?tls=starttls",
+	"RATE_LIMIT_ENABLED": "true", "AUTO_MIGRATE": "true", "WEBHOOK_ALLOW_PRIVATE": "false",
+}
+
+// Error is a configuration problem with the variable it concerns.
+type Error struct {
+	Var     string // full name, e.g. GATEHOUSE_ACCESS_TOKEN_TTL
+	Problem string
+	Example string
+}
+
+func (e *Error) Error() string {
+	if e.Example == "" {
+		return fmt.Sprintf("config: %s: %s", e.Var, e.Problem)
+	}
+	return fmt.Sprintf("config: %s: %s (example: %s)", e.Var, e.Problem, e.Example)
+}
+
+func invalid(name, problem string) *Error {
+	return &Error{Var: Prefix + name, Problem: problem, Example: examples[name]}
+}
+
+// Load reads the process environment and ./.env.
+func Load() (*Config, error) {
+	dotenv, err := godotenv.Read(".env")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("config: read .env: %w", err)
+	}
+	environ := map[string]string{}
+	for k, v := range dotenv {
+		environ[k] = v
+	}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			environ[k] = v
+		}
+	}
+	return FromMap(environ)
+}
+
+// FromMap builds a Config from explicit variables (tests use it directly).
+func FromMap(environ map[string]string) (*Config, error) {
+	vars := make(map[string]string, len(environ))
+	for k, v := range environ {
+		vars[k] = v
+	}
+	for _, name := range secretVars {
+		full := Prefix + name
+		path, ok := vars[full+"_FILE"]
+		if !ok || path == "" || vars[full] != "" {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, &Error{Var: full + "_FILE", Problem: fmt.Sprintf("cannot read %q: %v", path, errors.Unwrap(err))}
+		}
+		vars[full] = strings.TrimRight(string(b), "\r\n")
+	}
+	cfg := &Config{environment: vars}
+	cfg.TracingEnabled = vars["OTEL_EXPORTER_OTLP_ENDPOINT"] != "" || vars["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] != ""
+	if err := env.ParseWithOptions(cfg, env.Options{Prefix: Prefix, Environment: vars}); err != nil {
+		return nil, explainParse(err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Lookup returns a raw variable (without the prefix), for capability
+// settings whose names are dynamic, such as GATEHOUSE_OAUTH_<NAME>_*.
+func (c *Config) Lookup(name string) (string, bool) {
+	v, ok := c.environment[Prefix+name]
+	return v, ok
+}
+
+// Environ returns every GATEHOUSE_ variable with its prefix removed.
+func (c *Config) Environ() map[string]string {
+	out := map[string]string{}
+	for k, v := range c.environment {
+		if rest, ok := strings.CutPrefix(k, Prefix); ok {
+			out[rest] = v
+		}
+	}
+	return out
+}
+
+func explainParse(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) || len(agg.Errors) == 0 {
+		return fmt.Errorf("config: %w", err)
+	}
+	var pe env.ParseError
+	if errors.As(agg.Errors[0], &pe) {
+		name := envName(pe.Name)
+		problem := "not a valid " + kind(pe.Type)
+		if pe.Type == reflect.TypeFor[time.Duration]() {
+			problem = "not a valid duration (use units such as s, m, h)"
+		}
+		return invalid(name, problem)
+	}
+	return fmt.Errorf("config: %w", agg.Errors[0])
+}
+
+func kind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "boolean (true or false)"
+	case reflect.Int, reflect.Int64:
+		return "whole number"
+	default:
+		return t.String()
+	}
+}
+
+// envName finds the variable name (without prefix) of a Config field.
+func envName(field string) string {
+	f, ok := reflect.TypeFor[Config]().FieldByName(field)
+	if !ok {
+		return field
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return name
+}
+
+func (c *Config) validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return invalid("ADDR", fmt.Sprintf("%q is not host:port", c.Addr))
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalid("PUBLIC_URL", fmt.Sprintf("%q is not an absolute http(s) URL", c.PublicURL))
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.DataDir == "" {
+		return invalid("DATA_DIR", "must not be empty")
+	}
+	db, err := ParseDatabaseURL(c.DatabaseURL, c.DataDir)
+	if err != nil {
+		return invalid("DATABASE_URL", err.Error())
+	}
+	c.Database = db
+	if c.DatabaseMaxConns < 1 {
+		return invalid("DATABASE_MAX_CONNS", "must be at least 1")
+	}
+	if c.RedisURL != "" {
+		ru, err := url.Parse(c.RedisURL)
+		if err != nil || (ru.Scheme != "redis" && ru.Scheme != "rediss" && ru.Scheme != "redis-sentinel") {
+			return invalid("REDIS_URL", fmt.Sprintf("scheme must be redis, rediss or redis-sentinel, got %q", redact(c.RedisURL)))
+		}
+	}
+	if c.SecretKey != "" {
+		if len(c.SecretKey) < 32 {
+			return invalid("SECRET_KEY", fmt.Sprintf("is %d characters; at least 32 are required", len(c.SecretKey)))
+		}
+		c.MasterKey = DeriveMasterKey(c.SecretKey)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"ACCESS_TOKEN_TTL", c.AccessTokenTTL}, {"REFRESH_TOKEN_TTL", c.RefreshTokenTTL}, {"LOCKOUT_DURATION", c.LockoutDuration}, {"SHUTDOWN_TIMEOUT", c.ShutdownTimeout}} {
+		if d.v <= 0 {
+			return invalid(d.name, "must be a positive duration")
+		}
+	}
+	if c.AccessTokenTTL > 24*time.Hour {
+		return invalid("ACCESS_TOKEN_TTL", "must be at most 24h; use refresh tokens for long sessions")
+	}
+	if c.RefreshTokenTTL < c.AccessTokenTTL {
+		return invalid("REFRESH_TOKEN_TTL", "must not be shorter than GATEHOUSE_ACCESS_TOKEN_TTL")
+	}
+	if c.LockoutThreshold < 1 {
+		return invalid("LOCKOUT_THRESHOLD", "must be at least 1")
+	}
+	if c.RSAKeyBits < 2048 || c.RSAKeyBits > 8192 || c.RSAKeyBits%1024 != 0 {
+		return invalid("RSA_KEY_BITS", "must be 2048, 3072, 4096 ... 8192")
+	}
+	if c.MaxBodyBytes < 1024 {
+		return invalid("MAX_BODY_BYTES", "must be at least 1024")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return invalid("LOG_LEVEL", fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		return invalid("LOG_FORMAT", fmt.Sprintf("%q is not json or text", c.LogFormat))
+	}
+	switch c.SMSProvider {
+	case "log":
+	case "twilio":
+		if c.TwilioSID == "" || c.TwilioToken == "" || c.TwilioFrom == "" {
+			return &Error{Var: Prefix + "SMS_PROVIDER", Problem: "twilio needs GATEHOUSE_TWILIO_ACCOUNT_SID, GATEHOUSE_TWILIO_AUTH_TOKEN and GATEHOUSE_TWILIO_FROM"}
+		}
+	default:
+		return invalid("SMS_PROVIDER", fmt.Sprintf("%q is not log or twilio", c.SMSProvider))
+	}
+	if c.SMTPURL != "" {
+		su, err := url.Parse(c.SMTPURL)
+		if err != nil || (su.Scheme != "smtp" && su.Scheme != "smtps") || su.Hostname() == "" {
+			return invalid("SMTP_URL", "is not an smtp:// URL with a host")
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		prefix, err := parsePrefix(p)
+		if err != nil {
+			return invalid("TRUSTED_PROXIES", fmt.Sprintf("%q is not an IP or CIDR", p))
+		}
+		c.TrustedCIDRs = append(c.TrustedCIDRs, prefix)
+	}
+	for _, o := range c.CORSOrigins {
+		if o == "*" {
+			return invalid("CORS_ORIGINS", "a wildcard cannot be combined with credentials; list the origins")
+		}
+		ou, err := url.Parse(o)
+		if err != nil || ou.Scheme == "" || ou.Host == "" {
+			return invalid("CORS_ORIGINS", fmt.Sprintf("%q is not an origin like https://app.example.com", o))
+		}
+	}
+	for _, r := range c.OAuthRedirectAllowlist {
+		ru, err := url.Parse(r)
+		if err != nil || ru.Scheme == "" || ru.Host == "" {
+			return invalid("OAUTH_REDIRECT_ALLOWLIST", fmt.Sprintf("%q is not an absolute URL prefix", r))
+		}
+	}
+	return nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// ParseDatabaseURL turns GATEHOUSE_DATABASE_URL into a dialect and DSN. An
+// empty URL means the SQLite file gatehouse.db in dataDir.
+func ParseDatabaseURL(raw, dataDir string) (Database, error) {
+	if raw == "" {
+		return Database{Dialect: "sqlite", DSN: filepath.Join(dataDir, "gatehouse.db")}, nil
+	}
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return Database{}, fmt.Errorf("%q has no scheme; use postgres:// or sqlite://", redact(raw))
+	}
+	switch scheme {
+	case "postgres", "postgresql":
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return Database{}, fmt.Errorf("%q is not a valid PostgreSQL URL", redact(raw))
+		}
+		return Database{Dialect: "postgres", DSN: raw}, nil
+	case "sqlite", "sqlite3", "file":
+		path, _, _ := strings.Cut(rest, "?")
+		if path == "" {
+			return Database{}, errors.New("the sqlite URL names no file")
+		}
+		return Database{Dialect: "sqlite", DSN: path}, nil
+	default:
+		return Database{}, fmt.Errorf("unknown database scheme %q; use postgres:// or sqlite://", scheme)
+	}
+}
+
+// DeriveMasterKey turns the configured secret into the 32-byte AES-256 key
+// with HKDF-SHA256, so any sufficiently long string is a usable secret.
+func DeriveMasterKey(secret string) []byte {
+	key, err := hkdf.Key(sha256.New, []byte(secret), nil, "gatehouse master key v1", 32)
+	if err != nil {
+		panic(err) // only on invalid length, which is constant here
+	}
+	return key
+}
+
+// redact hides the password of a URL for messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return u.Redacted()
+}
