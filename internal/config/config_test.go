@@ -1,0 +1,194 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/joho/godotenv"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+func load(t *testing.T, kv ...string) (*config.Config, error) {
+	t.Helper()
+	m := map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir()}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return config.FromMap(m)
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := load(t)
+	require.NoError(t, err)
+	require.Equal(t, ":8080", cfg.Addr)
+	require.Equal(t, "http://localhost:8080", cfg.PublicURL)
+	require.Equal(t, "sqlite", cfg.Database.Dialect)
+	require.Equal(t, filepath.Join(cfg.DataDir, "gatehouse.db"), cfg.Database.DSN)
+	require.Equal(t, 15*time.Minute, cfg.AccessTokenTTL)
+	require.Equal(t, 720*time.Hour, cfg.RefreshTokenTTL)
+	require.Equal(t, 5, cfg.LockoutThreshold)
+	require.Equal(t, 15*time.Minute, cfg.LockoutDuration)
+	require.True(t, cfg.RateLimitEnabled)
+	require.True(t, cfg.AutoMigrate)
+	require.Equal(t, 20, cfg.DatabaseMaxConns)
+	require.Equal(t, "Gatehouse <no-reply@localhost>", cfg.MailFrom)
+	require.Equal(t, "https://api.twilio.com", cfg.TwilioAPI)
+	require.Nil(t, cfg.MasterKey)
+	require.False(t, cfg.TracingEnabled)
+}
+
+// Each bad value stops start-up with one line naming the variable, the
+// problem and an example.
+func TestBadValuesNameTheVariable(t *testing.T) {
+	cases := []struct {
+		kv   []string
+		want []string
+	}{
+		{[]string{"GATEHOUSE_DATABASE_URL", "mysql://x"}, []string{"GATEHOUSE_DATABASE_URL", "unknown database scheme \"mysql\"", "example:"}},
+		{[]string{"GATEHOUSE_DATABASE_URL", "nonsense"}, []string{"GATEHOUSE_DATABASE_URL", "no scheme"}},
+		{[]string{"GATEHOUSE_ACCESS_TOKEN_TTL", "fifteen"}, []string{"GATEHOUSE_ACCESS_TOKEN_TTL", "not a valid duration", "example: 15m"}},
+		{[]string{"GATEHOUSE_ACCESS_TOKEN_TTL", "-1m"}, []string{"GATEHOUSE_ACCESS_TOKEN_TTL", "positive"}},
+		{[]string{"GATEHOUSE_LOCKOUT_THRESHOLD", "many"}, []string{"GATEHOUSE_LOCKOUT_THRESHOLD", "whole number"}},
+		{[]string{"GATEHOUSE_RATE_LIMIT_ENABLED", "perhaps"}, []string{"GATEHOUSE_RATE_LIMIT_ENABLED", "boolean"}},
+		{[]string{"GATEHOUSE_SECRET_KEY", "short"}, []string{"GATEHOUSE_SECRET_KEY", "at least 32", "openssl rand"}},
+		{[]string{"GATEHOUSE_PUBLIC_URL", "localhost"}, []string{"GATEHOUSE_PUBLIC_URL", "absolute"}},
+		{[]string{"GATEHOUSE_ADDR", "8080"}, []string{"GATEHOUSE_ADDR", "host:port"}},
+		{[]string{"GATEHOUSE_REDIS_URL", "http://x"}, []string{"GATEHOUSE_REDIS_URL", "scheme"}},
+		{[]string{"GATEHOUSE_LOG_LEVEL", "loud"}, []string{"GATEHOUSE_LOG_LEVEL"}},
+		{[]string{"GATEHOUSE_LOG_FORMAT", "xml"}, []string{"GATEHOUSE_LOG_FORMAT"}},
+		{[]string{"GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/33"}, []string{"GATEHOUSE_TRUSTED_PROXIES"}},
+		{[]string{"GATEHOUSE_CORS_ORIGINS", "*"}, []string{"GATEHOUSE_CORS_ORIGINS", "wildcard"}},
+		{[]string{"GATEHOUSE_SMS_PROVIDER", "twilio"}, []string{"GATEHOUSE_SMS_PROVIDER", "GATEHOUSE_TWILIO_ACCOUNT_SID"}},
+		{[]string{"GATEHOUSE_SMTP_URL", "mail.example.com"}, []string{"GATEHOUSE_SMTP_URL"}},
+		{[]string{"GATEHOUSE_RSA_KEY_BITS", "1024"}, []string{"GATEHOUSE_RSA_KEY_BITS"}},
+		{[]string{"GATEHOUSE_REFRESH_TOKEN_TTL", "1m"}, []string{"GATEHOUSE_REFRESH_TOKEN_TTL"}},
+		{[]string{"GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST", "/relative"}, []string{"GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST"}},
+	}
+	for _, c := range cases {
+		t.Run(c.kv[0]+"="+c.kv[1], func(t *testing.T) {
+			_, err := load(t, c.kv...)
+			require.Error(t, err)
+			msg := err.Error()
+			require.NotContains(t, msg, "\n", "one line")
+			for _, w := range c.want {
+				require.Contains(t, msg, w)
+			}
+		})
+	}
+}
+
+func TestDatabaseURLForms(t *testing.T) {
+	cfg, err := load(t, "GATEHOUSE_DATABASE_URL", "postgres://u:secretpw@db:5432/gh?sslmode=disable")
+	require.NoError(t, err)
+	require.Equal(t, "postgres", cfg.Database.Dialect)
+
+	cfg, err = load(t, "GATEHOUSE_DATABASE_URL", "sqlite:///var/lib/gh/gh.db")
+	require.NoError(t, err)
+	require.Equal(t, config.Database{Dialect: "sqlite", DSN: "/var/lib/gh/gh.db"}, cfg.Database)
+
+	_, err = load(t, "GATEHOUSE_DATABASE_URL", "postgres://u:secretpw@/x")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "secretpw", "passwords never appear in messages")
+}
+
+func TestSecretFromFileAndMasterKey(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "key")
+	secret := strings.Repeat("k", 40)
+	require.NoError(t, os.WriteFile(path, []byte(secret+"\n"), 0o600))
+	cfg, err := load(t, "GATEHOUSE_SECRET_KEY_FILE", path)
+	require.NoError(t, err)
+	require.Equal(t, secret, cfg.SecretKey)
+	require.Len(t, cfg.MasterKey, 32)
+	require.Equal(t, config.DeriveMasterKey(secret), cfg.MasterKey)
+
+	_, err = load(t, "GATEHOUSE_SECRET_KEY_FILE", filepath.Join(dir, "missing"))
+	require.ErrorContains(t, err, "GATEHOUSE_SECRET_KEY_FILE")
+
+	// The plain variable wins over the file.
+	other := strings.Repeat("z", 32)
+	cfg, err = load(t, "GATEHOUSE_SECRET_KEY_FILE", path, "GATEHOUSE_SECRET_KEY", other)
+	require.NoError(t, err)
+	require.Equal(t, other, cfg.SecretKey)
+}
+
+func TestDevMasterKeyIsGeneratedOnceAndKept(t *testing.T) {
+	cfg, err := load(t)
+	require.NoError(t, err)
+	dev, err := cfg.EnsureMasterKey()
+	require.NoError(t, err)
+	require.True(t, dev)
+	require.Len(t, cfg.MasterKey, 32)
+	info, err := os.Stat(filepath.Join(cfg.DataDir, config.DevKeyFile))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+
+	again, err := config.FromMap(map[string]string{"GATEHOUSE_DATA_DIR": cfg.DataDir})
+	require.NoError(t, err)
+	_, err = again.EnsureMasterKey()
+	require.NoError(t, err)
+	require.Equal(t, cfg.MasterKey, again.MasterKey, "restart keeps the key")
+
+	withKey, err := load(t, "GATEHOUSE_SECRET_KEY", strings.Repeat("a", 32))
+	require.NoError(t, err)
+	dev, err = withKey.EnsureMasterKey()
+	require.NoError(t, err)
+	require.False(t, dev)
+}
+
+func TestTrustedProxiesAndLookup(t *testing.T) {
+	cfg, err := load(t, "GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.10,::1",
+		"GATEHOUSE_OAUTH_GOOGLE_CLIENT_ID", "abc", "OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+	require.NoError(t, err)
+	require.Len(t, cfg.TrustedCIDRs, 3)
+	require.Equal(t, "192.168.1.10/32", cfg.TrustedCIDRs[1].String())
+	v, ok := cfg.Lookup("OAUTH_GOOGLE_CLIENT_ID")
+	require.True(t, ok)
+	require.Equal(t, "abc", v)
+	require.Equal(t, "abc", cfg.Environ()["OAUTH_GOOGLE_CLIENT_ID"])
+	require.True(t, cfg.TracingEnabled)
+}
+
+func TestLoadReadsDotEnvButRealVariablesWin(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	require.NoError(t, os.WriteFile(".env", []byte("GATEHOUSE_ADDR=:9999\nGATEHOUSE_LOG_LEVEL=debug\n"), 0o600))
+	t.Setenv("GATEHOUSE_LOG_LEVEL", "warn")
+	t.Setenv("GATEHOUSE_DATA_DIR", dir)
+	cfg, err := config.Load()
+	require.NoError(t, err)
+	require.Equal(t, ":9999", cfg.Addr)
+	require.Equal(t, "warn", cfg.LogLevel)
+}
+
+// .env.example documents every variable with its default, and those
+// defaults are the ones the code applies.
+func TestEnvExampleDocumentsEveryVariable(t *testing.T) {
+	example, err := godotenv.Read("../../.env.example")
+	require.NoError(t, err)
+	defaults, err := load(t)
+	require.NoError(t, err)
+	typ := reflect.TypeFor[config.Config]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		full := config.Prefix + name
+		v, ok := example[full]
+		require.True(t, ok, "%s is missing from .env.example", full)
+		if def, has := f.Tag.Lookup("envDefault"); has {
+			require.Equal(t, def, v, "%s default differs between code and .env.example", full)
+		} else {
+			require.Empty(t, v, "%s has no default in code", full)
+		}
+	}
+	require.NotNil(t, defaults)
+}
