@@ -1,0 +1,131 @@
+// Package events records domain events and fans them out. A service emits
+// an event inside the transaction of the change it describes: the event row
+// and one River job are written with that change or not at all. The event
+// worker then runs every registered handler in one transaction that also
+// completes the job, so each handler's own effects (typically jobs it
+// enqueues: a webhook delivery, an email) happen exactly once.
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/jobs"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+)
+
+// Args is the job that carries one event to the handlers.
+type Args struct {
+	EventID string `json:"event_id"`
+}
+
+// Kind implements river.JobArgs.
+func (Args) Kind() string { return "event" }
+
+// InsertOpts routes event jobs to their own queue.
+func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.QueueEvents} }
+
+// Handler reacts to an event inside the fan-out transaction. It must not
+// call slow external services; it enqueues jobs for them with tx.
+type Handler func(ctx context.Context, tx store.Tx, e gatehouse.Event) error
+
+// Enqueuer inserts jobs in a transaction (a *jobs.Client).
+type Enqueuer interface {
+	InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) error
+}
+
+// Store is what the bus needs from the database.
+type Store interface {
+	GetEvent(ctx context.Context, id string) (gatehouse.Event, error)
+	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
+}
+
+// Bus emits events and holds their handlers.
+type Bus struct {
+	store    Store
+	enqueuer Enqueuer
+	now      func() time.Time
+	handlers []namedHandler
+}
+
+type namedHandler struct {
+	name string
+	fn   Handler
+}
+
+// NewBus makes a bus. Register handlers and the worker, make the job
+// client with those workers, then SetEnqueuer with it: the worker registry
+// must be complete before the client exists, and the client is what emits.
+func NewBus(st Store) *Bus { return &Bus{store: st, now: time.Now} }
+
+// SetEnqueuer sets the job client used by Emit.
+func (b *Bus) SetEnqueuer(e Enqueuer) { b.enqueuer = e }
+
+// Handle registers a handler; call it before the job client starts.
+func (b *Bus) Handle(name string, fn Handler) {
+	b.handlers = append(b.handlers, namedHandler{name, fn})
+}
+
+// Register adds the event worker to a worker registry.
+func (b *Bus) Register(workers *river.Workers) {
+	river.AddWorker(workers, &worker{bus: b})
+}
+
+// Emit stores e and enqueues its fan-out, both inside tx. It fills ID and
+// CreatedAt when empty and returns the stored event.
+func (b *Bus) Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error) {
+	if b.enqueuer == nil {
+		return e, errors.New("events: bus has no enqueuer")
+	}
+	if !e.Type.Valid() {
+		return e, fmt.Errorf("events: unknown event type %q", e.Type)
+	}
+	if e.ID == "" {
+		e.ID = gatehouse.NewID()
+	}
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = b.now().UTC()
+	}
+	if e.Data == nil {
+		e.Data = map[string]any{}
+	}
+	if err := tx.CreateEvent(ctx, e); err != nil {
+		return e, fmt.Errorf("emit %s: %w", e.Type, err)
+	}
+	if err := b.enqueuer.InsertTx(ctx, tx, Args{EventID: e.ID}, nil); err != nil {
+		return e, fmt.Errorf("emit %s: %w", e.Type, err)
+	}
+	return e, nil
+}
+
+type worker struct {
+	river.WorkerDefaults[Args]
+	bus *Bus
+}
+
+func (w *worker) Timeout(*river.Job[Args]) time.Duration { return 30 * time.Second }
+
+func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	e, err := w.bus.store.GetEvent(ctx, job.Args.EventID)
+	if errors.Is(err, store.ErrNotFound) {
+		// The event's owner was deleted with everything it owned; nothing
+		// is left to tell anyone.
+		return river.JobCancel(fmt.Errorf("event %s no longer exists", job.Args.EventID))
+	}
+	if err != nil {
+		return err
+	}
+	return w.bus.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		for _, h := range w.bus.handlers {
+			if err := h.fn(ctx, tx, e); err != nil {
+				return fmt.Errorf("event %s handler %s: %w", e.Type, h.name, err)
+			}
+		}
+		return jobs.CompleteTx(ctx, tx, job)
+	})
+}

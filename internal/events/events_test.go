@@ -1,0 +1,160 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
+	"github.com/gatehouse-auth/gatehouse/internal/jobs"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
+)
+
+// recorder collects the events a handler saw.
+type recorder struct {
+	mu   sync.Mutex
+	seen []gatehouse.Event
+}
+
+func (r *recorder) handle(_ context.Context, _ store.Tx, e gatehouse.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, e)
+	return nil
+}
+
+func (r *recorder) events() []gatehouse.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]gatehouse.Event(nil), r.seen...)
+}
+
+// An event emitted in a transaction that commits is stored and handled
+// exactly once; one emitted in a transaction that rolls back leaves no
+// row and is never handled.
+func TestEmitIsTransactional(t *testing.T) {
+	for _, e := range sqltest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db := e.Open(t)
+			rec := &recorder{}
+			bus := events.NewBus(db)
+			bus.Handle("recorder", rec.handle)
+			workers := jobs.NewWorkers()
+			bus.Register(workers)
+			client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), Workers: workers, PollInterval: 20 * time.Millisecond})
+			require.NoError(t, err)
+			bus.SetEnqueuer(client)
+
+			var rolledBack gatehouse.Event
+			errBoom := errors.New("boom")
+			err = db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				rolledBack, err = bus.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserLocked, UserID: "u-rollback"})
+				require.NoError(t, err)
+				return errBoom
+			})
+			require.ErrorIs(t, err, errBoom)
+
+			var committed gatehouse.Event
+			require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				committed, err = bus.Emit(ctx, tx, gatehouse.Event{
+					Type: gatehouse.EventUserRegistered, UserID: "u-1", Data: map[string]any{"email": "a@example.com"},
+				})
+				return err
+			}))
+			require.NotEmpty(t, committed.ID)
+
+			stored, err := db.GetEvent(ctx, committed.ID)
+			require.NoError(t, err)
+			require.Equal(t, gatehouse.EventUserRegistered, stored.Type)
+			_, err = db.GetEvent(ctx, rolledBack.ID)
+			require.ErrorIs(t, err, store.ErrNotFound)
+
+			require.NoError(t, client.Start(ctx))
+			t.Cleanup(func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				require.NoError(t, client.Stop(sctx))
+			})
+			require.Eventually(t, func() bool { return len(rec.events()) >= 1 }, 10*time.Second, 10*time.Millisecond)
+			// Give a duplicate or the rolled-back job time to show up if it existed.
+			time.Sleep(300 * time.Millisecond)
+			seen := rec.events()
+			require.Len(t, seen, 1)
+			require.Equal(t, committed.ID, seen[0].ID)
+			require.Equal(t, "u-1", seen[0].UserID)
+			require.Equal(t, "a@example.com", seen[0].Data["email"])
+		})
+	}
+}
+
+// A failing handler makes the job retry; its effects roll back with it.
+func TestHandlerFailureRetries(t *testing.T) {
+	ctx := context.Background()
+	db := sqltest.SQLite(t)
+	var mu sync.Mutex
+	calls := 0
+	bus := events.NewBus(db)
+	bus.Handle("flaky", func(context.Context, store.Tx, gatehouse.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			return errors.New("temporary")
+		}
+		return nil
+	})
+	workers := jobs.NewWorkers()
+	bus.Register(workers)
+	client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), Workers: workers, PollInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
+	bus.SetEnqueuer(client)
+	require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		_, err := bus.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserDeleted})
+		return err
+	}))
+	require.NoError(t, client.Start(ctx))
+	t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls >= 1
+	}, 10*time.Second, 10*time.Millisecond)
+	// River's first retry comes after a few seconds; ask for it now.
+	list, err := client.River().JobList(ctx, river.NewJobListParams().Kinds("event"))
+	require.NoError(t, err)
+	require.Len(t, list.Jobs, 1)
+	require.Eventually(t, func() bool {
+		_, _ = client.River().JobRetry(ctx, list.Jobs[0].ID)
+		mu.Lock()
+		defer mu.Unlock()
+		return calls >= 2
+	}, 15*time.Second, 50*time.Millisecond)
+}
+
+func TestEmitRefusesUnknownTypesAndMissingEnqueuer(t *testing.T) {
+	ctx := context.Background()
+	db := sqltest.SQLite(t)
+	bus := events.NewBus(db)
+	err := db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		_, err := bus.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserLogin})
+		return err
+	})
+	require.ErrorContains(t, err, "no enqueuer")
+
+	client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), InsertOnly: true})
+	require.NoError(t, err)
+	bus.SetEnqueuer(client)
+	err = db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		_, err := bus.Emit(ctx, tx, gatehouse.Event{Type: "user.exploded"})
+		return err
+	})
+	require.ErrorContains(t, err, "unknown event type")
+}
