@@ -1,0 +1,176 @@
+package cache_test
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-auth/gatehouse/internal/cache"
+	"github.com/gatehouse-auth/gatehouse/internal/cache/cachetest"
+)
+
+// redisURL returns the Redis the tests may use, or skips: CI sets
+// GATEHOUSE_TEST_REDIS_URL; a laptop without Redis still runs the rest.
+func redisURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("GATEHOUSE_TEST_REDIS_URL")
+	if u == "" {
+		tb.Skip("GATEHOUSE_TEST_REDIS_URL not set; e.g. GATEHOUSE_TEST_REDIS_URL=redis://127.0.0.1:6379/0")
+	}
+	return u
+}
+
+func openRedis(tb testing.TB) *cache.Redis {
+	tb.Helper()
+	r, err := cache.OpenRedis(context.Background(), redisURL(tb))
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+func TestRedis(t *testing.T) {
+	u := redisURL(t)
+	cachetest.Run(t, func(t *testing.T) cache.Cache {
+		r, err := cache.OpenRedis(t.Context(), u)
+		require.NoError(t, err)
+		return r
+	})
+}
+
+func TestOpenWithURLIsRedis(t *testing.T) {
+	c, err := cache.Open(t.Context(), redisURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.IsType(t, &cache.Redis{}, c)
+	require.NoError(t, c.Ping(t.Context()))
+}
+
+// A Redis that wants no password answers AUTH with an error; the error
+// must still not echo the password.
+func TestOpenRedisRejectedAuthDoesNotLeakPassword(t *testing.T) {
+	u, err := url.Parse(redisURL(t))
+	require.NoError(t, err)
+	if _, ok := u.User.Password(); ok {
+		t.Skip("test Redis has a password")
+	}
+	const secret = "n0t-the-Passw0rd"
+	u.User = url.UserPassword("nobody", secret)
+	_, err = cache.OpenRedis(t.Context(), u.String())
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), secret)
+}
+
+func TestOpenRedisUnreachableFailsFastWithoutPassword(t *testing.T) {
+	const secret = "s3cr3t-Pa55"
+	for _, raw := range []string{
+		"redis://admin:" + secret + "@127.0.0.1:1/0",
+		"redis://:" + secret + "@127.0.0.1:1,127.0.0.1:2",
+		"redis-sentinel://:" + secret + "@127.0.0.1:1/mymaster?sentinel_password=" + secret,
+	} {
+		start := time.Now()
+		_, err := cache.OpenRedis(context.Background(), raw)
+		require.Error(t, err, raw)
+		require.Less(t, time.Since(start), 6*time.Second, "must fail fast")
+		require.NotContains(t, err.Error(), secret)
+		require.Contains(t, err.Error(), "127.0.0.1:1", "the error should name the server")
+		t.Log(err)
+	}
+}
+
+func TestOpenRedisHonoursContextDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	// 192.0.2.0/24 is TEST-NET-1: never routed, so only the deadline ends it.
+	_, err := cache.OpenRedis(ctx, "redis://192.0.2.1:6379")
+	require.Error(t, err)
+	require.Less(t, time.Since(start), 3*time.Second)
+}
+
+func TestOpenRejectsBadURL(t *testing.T) {
+	_, err := cache.Open(t.Context(), "http://localhost")
+	require.Error(t, err)
+}
+
+// Every operation on an unreachable server reports an error that is not
+// ErrMiss (callers must then not treat it as "absent") and names the key.
+func TestRedisUnreachableErrors(t *testing.T) {
+	ctx := t.Context()
+	client := redis.NewClient(&redis.Options{
+		Addr:          "127.0.0.1:1",
+		MaxRetries:    -1,
+		DialerRetries: 1,
+	})
+	r := cache.NewRedis(client)
+	t.Cleanup(func() { _ = r.Close() })
+
+	check := func(err error) {
+		t.Helper()
+		require.Error(t, err)
+		require.NotErrorIs(t, err, cache.ErrMiss)
+		require.NotErrorIs(t, err, cache.ErrClosed)
+	}
+	_, err := r.Get(ctx, "k")
+	check(err)
+	require.Contains(t, err.Error(), "get k")
+	check(r.Set(ctx, "k", []byte("v"), time.Minute))
+	_, err = r.SetNX(ctx, "k", []byte("v"), time.Minute)
+	check(err)
+	_, err = r.Take(ctx, "k")
+	check(err)
+	check(r.Delete(ctx, "k"))
+	check(r.Delete(ctx, "k", "l"))
+	_, err = r.Incr(ctx, "k", 1, time.Minute)
+	check(err)
+	_, err = r.TTL(ctx, "k")
+	check(err)
+	check(r.Publish(ctx, "c", nil))
+	subCtx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err = r.Subscribe(subCtx, "c")
+	check(err)
+	check(r.Ping(ctx))
+}
+
+// A closed client underneath (closed by its owner behind our back) reads as
+// ErrClosed, like a closed Memory.
+func TestRedisClientClosedUnderneath(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	r := cache.NewRedis(client)
+	require.NoError(t, client.Close())
+	_, err := r.Get(t.Context(), "k")
+	require.ErrorIs(t, err, cache.ErrClosed)
+	require.Error(t, r.Close(), "the client was already closed")
+}
+
+// Incr rounds a sub-millisecond ttl up rather than storing a counter that
+// never expires.
+func TestRedisIncrTinyTTL(t *testing.T) {
+	r := openRedis(t)
+	key := "cachetest:tinyttl:" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	_, err := r.Incr(t.Context(), key, 1, time.Microsecond)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := r.Get(t.Context(), key)
+		return err == cache.ErrMiss
+	}, time.Second, 5*time.Millisecond)
+}
+
+func BenchmarkRedisGet(b *testing.B) {
+	r := openRedis(b)
+	ctx := context.Background()
+	key := "cachetest:bench:" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	require.NoError(b, r.Set(ctx, key, []byte("0123456789abcdef0123456789abcdef"), time.Minute))
+	b.Cleanup(func() { _ = r.Delete(context.Background(), key) })
+	for b.Loop() {
+		if _, err := r.Get(ctx, key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
