@@ -1,0 +1,168 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
+)
+
+func TestProblemHelper(t *testing.T) {
+	require.NoError(t, httpapi.Problem(nil))
+
+	// Wrapped domain errors keep their code; fields become errors[].
+	err := fmt.Errorf("register: %w", gatehouse.InvalidField("body.email", "email is already taken"))
+	var p *httpapi.ProblemDetails
+	require.ErrorAs(t, httpapi.Problem(err), &p)
+	require.Equal(t, 422, p.GetStatus())
+	require.Equal(t, gatehouse.CodeValidationFailed, p.Code)
+	require.Equal(t, []gatehouse.FieldError{{Location: "body.email", Message: "email is already taken"}}, p.Errors)
+	require.Equal(t, "application/problem+json", p.ContentType("application/json"))
+	require.Equal(t, "application/cbor", p.ContentType("application/cbor"))
+	require.Contains(t, p.Error(), "validation_failed")
+
+	// A problem passes through unchanged.
+	require.Same(t, p, httpapi.Problem(p))
+
+	// The cause is kept for errors.Is but not shown.
+	cause := errors.New("smtp down")
+	p2 := httpapi.Problem(gatehouse.WrapError(gatehouse.CodeUnavailable, cause, "mail is unavailable")).(*httpapi.ProblemDetails)
+	require.ErrorIs(t, p2, cause)
+	require.Equal(t, 503, p2.Status)
+	require.Equal(t, "mail is unavailable", p2.Detail)
+
+	// A domain error without a message gets one from its code.
+	p3 := httpapi.Problem(&gatehouse.Error{Code: gatehouse.CodeEmailTaken}).(*httpapi.ProblemDetails)
+	require.Equal(t, "email taken", p3.Detail)
+
+	// Oversized bodies.
+	p4 := httpapi.Problem(fmt.Errorf("read: %w", &http.MaxBytesError{Limit: 10})).(*httpapi.ProblemDetails)
+	require.Equal(t, 413, p4.Status)
+	require.Equal(t, gatehouse.CodePayloadTooLarge, p4.Code)
+
+	// Unknown errors.
+	p5 := httpapi.Problem(errors.New("boom")).(*httpapi.ProblemDetails)
+	require.Equal(t, 500, p5.Status)
+	require.Equal(t, gatehouse.CodeInternal, p5.Code)
+	require.NotContains(t, p5.Detail, "boom")
+
+	// A hand-made Huma error keeps a 4xx status, hides a 5xx text.
+	p6 := httpapi.Problem(&huma.ErrorModel{Status: 404, Detail: "no widget"}).(*httpapi.ProblemDetails)
+	require.Equal(t, gatehouse.CodeNotFound, p6.Code)
+	require.Equal(t, "no widget", p6.Detail)
+	p7 := httpapi.Problem(&huma.ErrorModel{Status: 502, Detail: "upstream 10.0.0.1"}).(*httpapi.ProblemDetails)
+	require.Equal(t, 500, p7.Status)
+	require.NotContains(t, p7.Detail, "10.0.0.1")
+}
+
+func TestHumaErrorsAreProblems(t *testing.T) {
+	e := newEnv(t, nil)
+	cases := []struct {
+		err    error
+		status int
+		code   gatehouse.Code
+	}{
+		{huma.Error400BadRequest("bad"), 400, gatehouse.CodeBadRequest},
+		{huma.Error401Unauthorized("who"), 401, gatehouse.CodeUnauthorized},
+		{huma.Error403Forbidden("no"), 403, gatehouse.CodePermissionDenied},
+		{huma.Error404NotFound("gone"), 404, gatehouse.CodeNotFound},
+		{huma.Error409Conflict("dup"), 409, gatehouse.CodeConflict},
+		{huma.Error406NotAcceptable("accept"), 406, gatehouse.CodeBadRequest},
+		{huma.Error422UnprocessableEntity("bad field", &huma.ErrorDetail{Location: "query.limit", Message: "too big", Value: 1000}), 422, gatehouse.CodeValidationFailed},
+		{huma.Error423Locked("locked"), 423, gatehouse.CodeAccountLocked},
+		{huma.Error429TooManyRequests("slow down"), 429, gatehouse.CodeRateLimited},
+		{huma.Error503ServiceUnavailable("try later"), 503, gatehouse.CodeUnavailable},
+		{huma.Error500InternalServerError("db at 10.0.0.1 failed", errors.New("x")), 500, gatehouse.CodeInternal},
+		{huma.Error502BadGateway("upstream"), 500, gatehouse.CodeInternal},
+		{huma.ErrorWithHeaders(gatehouse.Errorf(gatehouse.CodeRateLimited, "too many requests"),
+			http.Header{"Retry-After": {"30"}}), 429, gatehouse.CodeRateLimited},
+	}
+	for i, tc := range cases {
+		path := "/herr/" + strconv.Itoa(i)
+		huma.Register(e.srv.API(), huma.Operation{OperationID: "herr-" + strconv.Itoa(i), Method: http.MethodGet, Path: path},
+			func(context.Context, *struct{}) (*struct{}, error) { return nil, tc.err })
+		rec := e.get("/api/v1" + path)
+		p := requireProblem(t, rec, tc.status, tc.code)
+		if tc.status == 500 {
+			require.NotContains(t, p.Detail, "10.0.0.1")
+		}
+		if tc.status == 422 {
+			require.Equal(t, []gatehouse.FieldError{{Location: "query.limit", Message: "too big"}}, p.Errors)
+			require.NotContains(t, rec.Body.String(), "1000")
+		}
+		if tc.code == gatehouse.CodeRateLimited && i == len(cases)-1 {
+			require.Equal(t, "30", rec.Header().Get("Retry-After"))
+			require.Equal(t, "too many requests", p.Detail)
+		}
+	}
+}
+
+func TestQueryValidationNamesLocation(t *testing.T) {
+	e := newEnv(t, nil)
+	type listInput struct {
+		Limit int `query:"limit" minimum:"1" maximum:"200" default:"50"`
+	}
+	huma.Register(e.srv.API(), huma.Operation{OperationID: "test-list", Method: http.MethodGet, Path: "/test/list"},
+		func(context.Context, *listInput) (*struct{}, error) { return nil, nil })
+	for _, q := range []string{"limit=1000", "limit=abc"} {
+		p := requireProblem(t, e.get("/api/v1/test/list?"+q), 422, gatehouse.CodeValidationFailed)
+		require.Len(t, p.Errors, 1)
+		require.Equal(t, "query.limit", p.Errors[0].Location)
+	}
+}
+
+func TestResolverDomainErrorsBecomeFields(t *testing.T) {
+	e := newEnv(t, nil)
+	huma.Register(e.srv.API(), huma.Operation{OperationID: "test-resolve", Method: http.MethodPost, Path: "/test/resolve"},
+		func(context.Context, *resolveInput) (*struct{}, error) { return nil, nil })
+	p := requireProblem(t, e.postJSON("/api/v1/test/resolve", `{"a":"x","b":"y"}`), 422, gatehouse.CodeValidationFailed)
+	require.ElementsMatch(t, []gatehouse.FieldError{
+		{Location: "body.b", Message: "b must equal a"},
+		{Message: "plain domain error"},
+	}, p.Errors)
+}
+
+type resolveInput struct {
+	Body struct {
+		A string `json:"a"`
+		B string `json:"b"`
+	}
+}
+
+func (in *resolveInput) Resolve(huma.Context) []error {
+	if in.Body.A != in.Body.B {
+		return []error{
+			gatehouse.InvalidField("body.b", "b must equal a"),
+			gatehouse.Errorf(gatehouse.CodeValidationFailed, "plain domain error"),
+		}
+	}
+	return nil
+}
+
+func TestWriteProblemFromPlainHandler(t *testing.T) {
+	e := newEnv(t, nil)
+	e.srv.Mux().HandleFunc("GET /api/v1/test/plain", func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteProblem(w, r, gatehouse.Errorf(gatehouse.CodePermissionDenied, "needs users:read"))
+	})
+	p := requireProblem(t, e.get("/api/v1/test/plain"), 403, gatehouse.CodePermissionDenied)
+	require.Equal(t, "needs users:read", p.Detail)
+
+	// Outside the middleware (no request id) the generic detail still works.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req = req.WithContext(telemetry.WithLogger(req.Context(), slog.New(slog.DiscardHandler)))
+	httpapi.WriteProblem(rec, req, errors.New("x"))
+	p = requireProblem(t, rec, 500, gatehouse.CodeInternal)
+	require.Equal(t, "internal error", p.Detail)
+}
