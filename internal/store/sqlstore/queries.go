@@ -1,0 +1,180 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+)
+
+// querier is what *sql.DB and *sql.Tx have in common, so every query is
+// written once and runs either on the pool or inside a transaction.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// queries implements store.Queries over a querier. DB and tx embed it.
+type queries struct {
+	q       querier
+	dialect store.Dialect
+	// guard runs before every statement; the pool uses it to refuse a
+	// context that belongs to one of its open transactions (see DB.InTx).
+	guard func(ctx context.Context) error
+}
+
+var _ store.Queries = (*queries)(nil)
+
+// row is the part of *sql.Row the queries use, so a refused guard can hand
+// back its error through the same path.
+type row interface{ Scan(dest ...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+func (q *queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := q.guard(ctx); err != nil {
+		return nil, err
+	}
+	return q.q.ExecContext(ctx, rebind(q.dialect, query), args...)
+}
+
+func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := q.guard(ctx); err != nil {
+		return nil, err
+	}
+	return q.q.QueryContext(ctx, rebind(q.dialect, query), args...)
+}
+
+func (q *queries) queryRow(ctx context.Context, query string, args ...any) row {
+	if err := q.guard(ctx); err != nil {
+		return errRow{err}
+	}
+	return q.q.QueryRowContext(ctx, rebind(q.dialect, query), args...)
+}
+
+// --- signing keys ---
+
+const signingKeyColumns = `id, algorithm, public_key_pem, private_key_enc, created_at, retired_at, expires_at`
+
+// CreateSigningKey inserts k. ErrConflict when k.ID exists.
+func (q *queries) CreateSigningKey(ctx context.Context, k gatehouse.SigningKey) error {
+	_, err := q.exec(ctx,
+		`INSERT INTO signing_keys (`+signingKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.Algorithm, k.PublicKeyPEM, k.PrivateKeyEnc,
+		timeArg(q.dialect, k.CreatedAt), nullTimeArg(q.dialect, k.RetiredAt), nullTimeArg(q.dialect, k.ExpiresAt))
+	return translate("create signing key", err)
+}
+
+// ListSigningKeys returns every key, newest first (ties broken by id so the
+// order is stable). The slice is empty, not nil, when there are none.
+func (q *queries) ListSigningKeys(ctx context.Context) ([]gatehouse.SigningKey, error) {
+	rows, err := q.query(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys ORDER BY created_at DESC, id DESC`)
+	if err != nil {
+		return nil, translate("list signing keys", err)
+	}
+	defer rows.Close()
+	keys := make([]gatehouse.SigningKey, 0, 4)
+	for rows.Next() {
+		var (
+			k                           gatehouse.SigningKey
+			created, retired, expiresAt timeScanner
+		)
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PublicKeyPEM, &k.PrivateKeyEnc, &created, &retired, &expiresAt); err != nil {
+			return nil, translate("list signing keys", err)
+		}
+		k.CreatedAt, k.RetiredAt, k.ExpiresAt = created.Time, retired.ptr(), expiresAt.ptr()
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate("list signing keys", err)
+	}
+	return keys, nil
+}
+
+// RetireSigningKey marks an active key retired. ErrNotFound when no active
+// key has that id (unknown, or already retired).
+func (q *queries) RetireSigningKey(ctx context.Context, id string, retiredAt, expiresAt time.Time) error {
+	res, err := q.exec(ctx,
+		`UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE id = ? AND retired_at IS NULL`,
+		timeArg(q.dialect, retiredAt), timeArg(q.dialect, expiresAt), id)
+	if err != nil {
+		return translate("retire signing key", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return translate("retire signing key", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("retire signing key %q: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteExpiredSigningKeys removes retired keys whose ExpiresAt is strictly
+// before now. Active keys are never removed, whatever their ExpiresAt.
+func (q *queries) DeleteExpiredSigningKeys(ctx context.Context, now time.Time) (int64, error) {
+	res, err := q.exec(ctx,
+		`DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND expires_at IS NOT NULL AND expires_at < ?`,
+		timeArg(q.dialect, now))
+	if err != nil {
+		return 0, translate("delete expired signing keys", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, translate("delete expired signing keys", err)
+	}
+	return n, nil
+}
+
+// --- events ---
+
+// CreateEvent inserts e. ErrConflict when e.ID exists. A nil Data is stored
+// as {}; UserID and ActorID "" are stored as NULL. Data must be valid for
+// encoding/json; on PostgreSQL, strings must not contain U+0000, which
+// JSONB cannot hold.
+func (q *queries) CreateEvent(ctx context.Context, e gatehouse.Event) error {
+	data := []byte("{}")
+	if e.Data != nil {
+		var err error
+		if data, err = json.Marshal(e.Data); err != nil {
+			return fmt.Errorf("create event: encode data: %w", err)
+		}
+	}
+	_, err := q.exec(ctx,
+		`INSERT INTO events (id, type, user_id, actor_id, data, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		e.ID, string(e.Type), nullString(e.UserID), nullString(e.ActorID), string(data), timeArg(q.dialect, e.CreatedAt))
+	return translate("create event", err)
+}
+
+// GetEvent returns one event. ErrNotFound when it does not exist. Data is
+// never nil; numbers in it decode as float64, as encoding/json does.
+func (q *queries) GetEvent(ctx context.Context, id string) (gatehouse.Event, error) {
+	var (
+		e               gatehouse.Event
+		typ             string
+		userID, actorID sql.NullString
+		data            []byte
+		created         timeScanner
+	)
+	err := q.queryRow(ctx,
+		`SELECT id, type, user_id, actor_id, data, created_at FROM events WHERE id = ?`, id,
+	).Scan(&e.ID, &typ, &userID, &actorID, &data, &created)
+	if err != nil {
+		return gatehouse.Event{}, translate(fmt.Sprintf("get event %q", id), err)
+	}
+	if err := json.Unmarshal(data, &e.Data); err != nil {
+		return gatehouse.Event{}, fmt.Errorf("get event %q: decode data: %w", id, err)
+	}
+	if e.Data == nil {
+		e.Data = map[string]any{}
+	}
+	e.Type, e.UserID, e.ActorID, e.CreatedAt = gatehouse.EventType(typ), userID.String, actorID.String, created.Time
+	return e, nil
+}

@@ -1,0 +1,318 @@
+// Package sqlstore is the SQL implementation of store.Store: one code path
+// on database/sql serving PostgreSQL (pgx's stdlib driver) and SQLite
+// (modernc.org/sqlite, no cgo), with embedded per-dialect migrations.
+//
+// Queries are written once with "?" placeholders and rebound for
+// PostgreSQL. Timestamps are TIMESTAMPTZ on PostgreSQL and fixed-width UTC
+// text on SQLite (see sqliteTimeLayout); both engines keep microseconds and
+// every time read back is UTC. JSON is JSONB on PostgreSQL and TEXT on
+// SQLite. Driver errors are translated to store.ErrNotFound and
+// store.ErrConflict here, at the boundary.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+)
+
+// Config says which database to open. It is built by the config package
+// from the environment; this package reads no environment itself.
+type Config struct {
+	// Dialect selects the engine.
+	Dialect store.Dialect
+	// DSN is a file path for SQLite (its parent directory is created), or
+	// a PostgreSQL URL / keyword string for PostgreSQL.
+	DSN string
+	// MaxConns caps the PostgreSQL pool; 0 means 20. SQLite always uses a
+	// single connection (see Open), so it ignores MaxConns.
+	MaxConns int
+	// Logger receives migration progress (goose and River). Nil discards.
+	Logger *slog.Logger
+}
+
+// Pool defaults for PostgreSQL. Idle connections are kept (so bursts do not
+// pay for new TLS handshakes) but trimmed after a quiet spell, and every
+// connection is recycled periodically so a failover or a pgbouncer restart
+// is picked up without a restart of ours.
+const (
+	defaultMaxConns        = 20
+	pgConnMaxIdleTime      = 5 * time.Minute
+	pgConnMaxLifetime      = 30 * time.Minute
+	defaultConnectTimeout  = 5 * time.Second
+	sqliteBusyTimeoutMilli = 10000
+)
+
+// poolSettings is the database/sql pool configuration for one engine; it is
+// computed separately from Open so it can be checked without a database.
+type poolSettings struct {
+	maxOpen     int
+	maxIdle     int
+	maxIdleTime time.Duration // 0: never closed for idleness
+	maxLifetime time.Duration // 0: never closed for age
+}
+
+func poolFor(cfg Config) poolSettings {
+	if cfg.Dialect == store.SQLite {
+		// One connection: SQLite allows one writer at a time and River's
+		// SQLite driver documents SetMaxOpenConns(1) as the way to avoid
+		// SQLITE_BUSY between its concurrent internal operations. It also
+		// means nothing may use the pool while a transaction is open on
+		// it, which InTx enforces. The connection is never recycled,
+		// which also keeps a ":memory:" database alive.
+		return poolSettings{maxOpen: 1, maxIdle: 1}
+	}
+	maxOpen := cfg.MaxConns
+	if maxOpen == 0 {
+		maxOpen = defaultMaxConns
+	}
+	return poolSettings{
+		maxOpen:     maxOpen,
+		maxIdle:     max(2, maxOpen/2),
+		maxIdleTime: pgConnMaxIdleTime,
+		maxLifetime: pgConnMaxLifetime,
+	}
+}
+
+func (p poolSettings) apply(db *sql.DB) {
+	db.SetMaxOpenConns(p.maxOpen)
+	db.SetMaxIdleConns(p.maxIdle)
+	db.SetConnMaxIdleTime(p.maxIdleTime)
+	db.SetConnMaxLifetime(p.maxLifetime)
+}
+
+// DB is the SQL store: a pool plus the dialect it speaks. It is safe for
+// concurrent use.
+type DB struct {
+	queries
+	db      *sql.DB
+	dialect store.Dialect
+	logger  *slog.Logger
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens and pings the database. It does not migrate; call MigrateUp.
+// An unreachable PostgreSQL fails within about five seconds (unless the
+// DSN sets connect_timeout), with a message naming the host and never the
+// password.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.DSN == "" {
+		return nil, fmt.Errorf("sqlstore: open %s: empty DSN", cfg.Dialect)
+	}
+	if cfg.MaxConns < 0 {
+		return nil, fmt.Errorf("sqlstore: open %s: MaxConns must not be negative, got %d", cfg.Dialect, cfg.MaxConns)
+	}
+	var (
+		sqlDB *sql.DB
+		err   error
+	)
+	switch cfg.Dialect {
+	case store.SQLite:
+		sqlDB, err = openSQLite(ctx, cfg)
+	case store.Postgres:
+		sqlDB, err = openPostgres(ctx, cfg)
+	default:
+		return nil, fmt.Errorf("sqlstore: unknown dialect %q (want %q or %q)", cfg.Dialect, store.SQLite, store.Postgres)
+	}
+	if err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d := &DB{db: sqlDB, dialect: cfg.Dialect, logger: logger}
+	d.queries = queries{q: sqlDB, dialect: cfg.Dialect, guard: d.guardNotInTx}
+	return d, nil
+}
+
+// sqliteDSN builds the modernc DSN for a plain file path. Pragmas are DSN
+// parameters so that every (re)opened connection gets them, not just the
+// first: WAL for crash safety and readers beside the writer, enforced
+// foreign keys, a busy timeout for other processes (the CLI) touching the
+// file, NORMAL sync (safe with WAL), and BEGIN IMMEDIATE so a write
+// transaction takes the lock up front instead of failing at its first write.
+func sqliteDSN(path string) string {
+	return path + "?_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)" +
+		"&_pragma=busy_timeout(" + strconv.Itoa(sqliteBusyTimeoutMilli) + ")" +
+		"&_pragma=synchronous(NORMAL)" +
+		"&_txlock=immediate"
+}
+
+func openSQLite(ctx context.Context, cfg Config) (*sql.DB, error) {
+	path := cfg.DSN
+	if strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlstore: SQLite DSN must be a plain file path without '?' or a file: prefix, got %q", path)
+	}
+	if path != ":memory:" {
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("sqlstore: create directory for SQLite database %q: %w", path, err)
+			}
+		}
+	}
+	db, err := sql.Open("sqlite", sqliteDSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open SQLite database %q: %w", path, err)
+	}
+	poolFor(cfg).apply(db)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlstore: open SQLite database %q: %w", path, err)
+	}
+	return db, nil
+}
+
+func openPostgres(ctx context.Context, cfg Config) (*sql.DB, error) {
+	pgCfg, err := pgx.ParseConfig(cfg.DSN)
+	if err != nil {
+		// pgx's ParseConfigError redacts the password, but only best effort
+		// for malformed strings, so say nothing of the DSN at all.
+		return nil, errors.New("sqlstore: parse PostgreSQL DSN: invalid connection string (check its syntax; it is not repeated here because it may hold a password)")
+	}
+	if pgCfg.ConnectTimeout == 0 {
+		pgCfg.ConnectTimeout = defaultConnectTimeout
+	}
+	where := fmt.Sprintf("%s (database %q, user %q)", net.JoinHostPort(pgCfg.Host, strconv.Itoa(int(pgCfg.Port))), pgCfg.Database, pgCfg.User)
+	db := stdlib.OpenDB(*pgCfg)
+	poolFor(cfg).apply(db)
+
+	// The connect timeout bounds each attempt; the deadline bounds the whole
+	// ping (fallback hosts included) so Open never hangs on a dead network.
+	pingCtx, cancel := context.WithTimeout(ctx, pgCfg.ConnectTimeout+time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlstore: connect to PostgreSQL at %s: %w", where, redact(err, pgCfg.Password))
+	}
+	return db, nil
+}
+
+// redactedError hides a secret that a driver may have echoed into an error
+// message while keeping the chain intact for errors.Is / errors.As.
+type redactedError struct {
+	err    error
+	secret string
+}
+
+func (e *redactedError) Error() string {
+	return strings.ReplaceAll(e.err.Error(), e.secret, "xxxxx")
+}
+
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redact(err error, secret string) error {
+	if err == nil || secret == "" {
+		return err
+	}
+	return &redactedError{err: err, secret: secret}
+}
+
+// txKey marks a context as belonging to a transaction of the DB it holds.
+type txKey struct{}
+
+// errPoolInTx is returned when code inside InTx calls the DB (rather than
+// the Tx) with the transaction's context. On SQLite's single connection
+// that would wait forever for the connection the transaction holds; on
+// PostgreSQL it would silently run outside the transaction. Either way it
+// is a bug, so both engines refuse it the same way.
+var errPoolInTx = errors.New("sqlstore: the DB was used with a context from inside its own InTx; use the Tx passed to fn (or a context not derived from fn's)")
+
+func (d *DB) guardNotInTx(ctx context.Context) error {
+	if owner, _ := ctx.Value(txKey{}).(*DB); owner == d {
+		return errPoolInTx
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction: committed when fn returns nil, rolled back
+// when it returns an error (returned unwrapped, so callers match their own
+// errors), and rolled back when fn panics or calls runtime.Goexit (the panic
+// then continues). Nested InTx, or any DB query, with fn's context fails
+// with an error instead of deadlocking SQLite's single connection.
+func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) (err error) {
+	if err := d.guardNotInTx(ctx); err != nil {
+		return fmt.Errorf("begin transaction: nested InTx: %w", err)
+	}
+	sqlTx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	finished := false
+	defer func() {
+		// Reached without finishing only on panic or Goexit: release the
+		// connection (SQLite has just one) and let the panic go on.
+		if !finished {
+			_ = sqlTx.Rollback()
+		}
+	}()
+	t := &tx{
+		queries: queries{q: sqlTx, dialect: d.dialect, guard: noGuard},
+		tx:      sqlTx,
+	}
+	if fnErr := fn(context.WithValue(ctx, txKey{}, d), t); fnErr != nil {
+		finished = true
+		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			return errors.Join(fnErr, fmt.Errorf("rollback transaction: %w", rbErr))
+		}
+		return fnErr
+	}
+	finished = true
+	if err := sqlTx.Commit(); err != nil {
+		return translate("commit transaction", err)
+	}
+	return nil
+}
+
+func noGuard(context.Context) error { return nil }
+
+// tx is one transaction; its queries run on the *sql.Tx.
+type tx struct {
+	queries
+	tx *sql.Tx
+}
+
+var _ store.Tx = (*tx)(nil)
+
+// SQLTx exposes the transaction so River can insert jobs into it.
+func (t *tx) SQLTx() *sql.Tx { return t.tx }
+
+// Ping checks the database answers.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := d.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s: %w", d.dialect, err)
+	}
+	return nil
+}
+
+// Dialect names the engine.
+func (d *DB) Dialect() store.Dialect { return d.dialect }
+
+// DB exposes the pool for River and pool metrics. On SQLite it has a single
+// connection: do not hold it (Conn, an open Tx) while also calling the
+// store, or both wait on each other.
+func (d *DB) DB() *sql.DB { return d.db }
+
+// Close releases the pool. Transactions must have finished.
+func (d *DB) Close() error {
+	if err := d.db.Close(); err != nil {
+		return fmt.Errorf("close %s database: %w", d.dialect, err)
+	}
+	return nil
+}
