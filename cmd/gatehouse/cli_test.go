@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+)
+
+// run executes the CLI in-process with the given environment.
+func run(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	t.Chdir(t.TempDir()) // no stray .env
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out, errOut bytes.Buffer
+	cmd := newRootCmd(&out, &errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestCommands(t *testing.T) {
+	golden, err := os.ReadFile("../../api/openapi.json")
+	require.NoError(t, err)
+	env := map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir(), "GATEHOUSE_LOG_LEVEL": "error"}
+
+	out, err := run(t, env, "version")
+	require.NoError(t, err)
+	require.NotEmpty(t, strings.TrimSpace(out))
+
+	out, err = run(t, env, "openapi")
+	require.NoError(t, err)
+	var a, b map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &a))
+	require.NoError(t, json.Unmarshal(golden, &b))
+	delete(a["info"].(map[string]any), "version")
+	delete(b["info"].(map[string]any), "version")
+	require.Equal(t, b, a, "api/openapi.json is stale: run `go run ./cmd/gatehouse openapi > api/openapi.json`")
+
+	out, err = run(t, env, "migrate", "status")
+	require.NoError(t, err)
+	require.Contains(t, out, " pending\n")
+	out, err = run(t, env, "migrate", "up")
+	require.NoError(t, err)
+	require.Contains(t, out, "migrations applied")
+	out, err = run(t, env, "migrate", "status")
+	require.NoError(t, err)
+	require.NotContains(t, out, " pending\n")
+	require.Contains(t, out, "gatehouse")
+	require.Contains(t, out, "river")
+	out, err = run(t, env, "migrate", "down")
+	require.NoError(t, err)
+	require.Contains(t, out, "rolled back")
+	out, err = run(t, env, "migrate", "status")
+	require.NoError(t, err)
+	require.Contains(t, out, " pending\n")
+
+	out, err = run(t, env, "keys", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "signing")
+	first := strings.Fields(strings.Split(out, "\n")[1])[0]
+	out, err = run(t, env, "keys", "rotate")
+	require.NoError(t, err)
+	require.Contains(t, out, "new signing key:")
+	out, err = run(t, env, "keys", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, first)
+	require.Contains(t, out, "retired")
+
+	_, err = run(t, map[string]string{"GATEHOUSE_ACCESS_TOKEN_TTL": "x"}, "keys", "list")
+	require.ErrorContains(t, err, "GATEHOUSE_ACCESS_TOKEN_TTL")
+	_, err = run(t, env, "migrate", "sideways")
+	require.Error(t, err)
+
+	out, err = run(t, env, "--help")
+	require.NoError(t, err)
+	for _, c := range []string{"serve", "migrate", "keys", "openapi", "version"} {
+		require.Contains(t, out, c)
+	}
+}
+
+// SIGTERM (here: the context ending) lets an in-flight request finish,
+// then the server stops cleanly.
+func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
+	t.Chdir(t.TempDir())
+	cfg, err := config.FromMap(map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir(), "GATEHOUSE_LOG_LEVEL": "error"})
+	require.NoError(t, err)
+	log, _ := loadTestLogger()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := build(ctx, cfg, log, buildOptions{migrate: true, jobs: true, poll: 50 * time.Millisecond})
+	require.NoError(t, err)
+
+	entered := make(chan struct{})
+	a.http.Mux().HandleFunc("GET /test/slow", func(w http.ResponseWriter, _ *http.Request) {
+		close(entered)
+		time.Sleep(500 * time.Millisecond)
+		_, _ = io.WriteString(w, "finished")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- a.serve(ctx, ln) }()
+
+	type result struct {
+		body string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/test/slow")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		got <- result{string(b), err}
+	}()
+	<-entered
+	cancel() // the signal
+	r := <-got
+	require.NoError(t, r.err)
+	require.Equal(t, "finished", r.body)
+	require.NoError(t, <-served)
+
+	_, err = http.Get("http://" + ln.Addr().String() + "/api/v1/health/live")
+	require.Error(t, err, "no longer accepting")
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newKeysCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "List or rotate the token signing keys",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  requireSubcommand,
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List signing keys, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := buildForCLI(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.close(cmd.Context())
+			ks, err := a.ring.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "KID\tALG\tSTATUS\tCREATED\tPUBLISHED UNTIL")
+			for _, k := range ks {
+				status, until := "signing", "-"
+				if !k.Active() {
+					status = "retired"
+					if k.ExpiresAt != nil {
+						until = k.ExpiresAt.UTC().Format(time.RFC3339)
+					}
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, status, k.CreatedAt.UTC().Format(time.RFC3339), until)
+			}
+			return w.Flush()
+		},
+	}
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Make a new signing key; older keys keep verifying until their tokens expire",
+		Long:  "Make a new signing key. Running servers start signing with it within a minute; retired public keys stay in the JWKS until every token they signed has expired.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := buildForCLI(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.close(cmd.Context())
+			k, err := a.ring.Rotate(cmd.Context())
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), "new signing key:", k.ID)
+			return err
+		},
+	}
+	cmd.AddCommand(list, rotate)
+	return cmd
+}
+
+// buildForCLI wires the app for a one-shot command: migrated, no workers.
+func buildForCLI(cmd *cobra.Command) (*app, error) {
+	cfg, log, err := loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return build(cmd.Context(), cfg, log, buildOptions{migrate: cfg.AutoMigrate})
+}
