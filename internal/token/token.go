@@ -1,0 +1,188 @@
+// Package token issues and verifies Gatehouse's access tokens (RS256 JWTs
+// with typ "at+jwt", RFC 9068) and makes the opaque random secrets used as
+// refresh tokens and one-time tokens, which are stored only as SHA-256.
+package token
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/gatehouse-auth/gatehouse"
+)
+
+// Type is the JWT "typ" header of access tokens (RFC 9068).
+const Type = "at+jwt"
+
+// ErrInvalid means the token is malformed, signed by an unknown key or
+// with another algorithm, of another type, for another issuer or
+// audience, expired or not yet valid. The reason is in the wrapped error
+// for logs; clients only ever learn "unauthorized".
+var ErrInvalid = errors.New("token: invalid access token")
+
+// Keys is the key ring (a *keys.Ring).
+type Keys interface {
+	Signer(ctx context.Context) (kid string, key *rsa.PrivateKey, err error)
+	PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
+}
+
+// Claims are what an access token says.
+type Claims struct {
+	Subject   string    // user id
+	SessionID string    // sid
+	ID        string    // jti
+	AMR       []string  // authentication methods
+	IssuedAt  time.Time // iat
+	ExpiresAt time.Time // exp
+	AuthTime  time.Time // auth_time: when the user last proved who they are
+}
+
+type jwtClaims struct {
+	jwt.Claims
+	SessionID string   `json:"sid"`
+	AMR       []string `json:"amr"`
+	AuthTime  int64    `json:"auth_time,omitempty"`
+}
+
+// Service issues and verifies access tokens.
+type Service struct {
+	keys     Keys
+	issuer   string
+	audience string
+	ttl      time.Duration
+	leeway   time.Duration
+	now      func() time.Time
+}
+
+// Options configure a Service.
+type Options struct {
+	Issuer   string        // iss; the public URL
+	Audience string        // aud; defaults to Issuer
+	TTL      time.Duration // lifetime of access tokens
+	Leeway   time.Duration // clock skew allowed on exp/nbf/iat (default 30s)
+	Now      func() time.Time
+}
+
+// New makes a Service.
+func New(keys Keys, o Options) *Service {
+	if o.Audience == "" {
+		o.Audience = o.Issuer
+	}
+	if o.Leeway == 0 {
+		o.Leeway = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Service{keys: keys, issuer: o.Issuer, audience: o.Audience, ttl: o.TTL, leeway: o.Leeway, now: o.Now}
+}
+
+// TTL is the lifetime of the access tokens the service issues.
+func (s *Service) TTL() time.Duration { return s.ttl }
+
+// Issue signs an access token for the user's session.
+func (s *Service) Issue(ctx context.Context, userID, sessionID string, amr []string, authTime time.Time) (string, Claims, error) {
+	kid, key, err := s.keys.Signer(ctx)
+	if err != nil {
+		return "", Claims{}, fmt.Errorf("issue access token: %w", err)
+	}
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType(Type),
+	)
+	if err != nil {
+		return "", Claims{}, fmt.Errorf("issue access token: %w", err)
+	}
+	now := s.now().UTC().Truncate(time.Second)
+	c := Claims{Subject: userID, SessionID: sessionID, ID: gatehouse.NewID(), AMR: amr,
+		IssuedAt: now, ExpiresAt: now.Add(s.ttl), AuthTime: authTime.UTC().Truncate(time.Second)}
+	if c.AMR == nil {
+		c.AMR = []string{}
+	}
+	jc := jwtClaims{
+		Claims: jwt.Claims{
+			Issuer: s.issuer, Subject: userID, Audience: jwt.Audience{s.audience}, ID: c.ID,
+			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(c.ExpiresAt),
+		},
+		SessionID: sessionID, AMR: c.AMR,
+	}
+	if !authTime.IsZero() {
+		jc.AuthTime = c.AuthTime.Unix()
+	}
+	raw, err := jwt.Signed(signer).Claims(jc).Serialize()
+	if err != nil {
+		return "", Claims{}, fmt.Errorf("issue access token: %w", err)
+	}
+	return raw, c, nil
+}
+
+// Verify checks an access token and returns its claims. Only RS256 with a
+// kid from our own ring is accepted; jku, jwk and x5u headers are ignored
+// (the key always comes from the ring); typ must be at+jwt; iss, aud, exp,
+// nbf and iat are checked with a small leeway.
+func (s *Service) Verify(ctx context.Context, raw string) (Claims, error) {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if len(tok.Headers) != 1 {
+		return Claims{}, fmt.Errorf("%w: want exactly one signature", ErrInvalid)
+	}
+	h := tok.Headers[0]
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, Type) && !strings.EqualFold(typ, "application/"+Type) {
+		return Claims{}, fmt.Errorf("%w: typ %q", ErrInvalid, typ)
+	}
+	if h.KeyID == "" {
+		return Claims{}, fmt.Errorf("%w: no kid", ErrInvalid)
+	}
+	pub, err := s.keys.PublicKey(ctx, h.KeyID)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	var jc jwtClaims
+	if err := tok.Claims(pub, &jc); err != nil {
+		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if jc.Expiry == nil || jc.Subject == "" || jc.SessionID == "" || jc.ID == "" {
+		return Claims{}, fmt.Errorf("%w: missing required claims", ErrInvalid)
+	}
+	err = jc.Claims.ValidateWithLeeway(jwt.Expected{Issuer: s.issuer, AnyAudience: jwt.Audience{s.audience}, Time: s.now()}, s.leeway)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	c := Claims{Subject: jc.Subject, SessionID: jc.SessionID, ID: jc.ID, AMR: jc.AMR, ExpiresAt: jc.Expiry.Time().UTC()}
+	if jc.IssuedAt != nil {
+		c.IssuedAt = jc.IssuedAt.Time().UTC()
+	}
+	if jc.AuthTime != 0 {
+		c.AuthTime = time.Unix(jc.AuthTime, 0).UTC()
+	}
+	return c, nil
+}
+
+// NewOpaque returns a new 256-bit random secret, URL-safe, and its hash.
+// The secret goes to the client once; only the hash is stored.
+func NewOpaque() (secret string, hash []byte) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("token: crypto/rand failed: " + err.Error())
+	}
+	secret = base64.RawURLEncoding.EncodeToString(b[:])
+	return secret, Hash(secret)
+}
+
+// Hash is the stored form of an opaque secret. SHA-256 suffices: the
+// secret has 256 bits of entropy, so it cannot be guessed from its hash.
+func Hash(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
