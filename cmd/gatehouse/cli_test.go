@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 )
 
@@ -100,11 +101,11 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	log, _ := loadTestLogger()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, err := build(ctx, cfg, log, buildOptions{migrate: true, jobs: true, poll: 50 * time.Millisecond})
+	a, err := app.Build(ctx, cfg, log, app.Options{Migrate: true, Jobs: true, PollInterval: 50 * time.Millisecond})
 	require.NoError(t, err)
 
 	entered := make(chan struct{})
-	a.http.Mux().HandleFunc("GET /test/slow", func(w http.ResponseWriter, _ *http.Request) {
+	a.HTTP.Mux().HandleFunc("GET /test/slow", func(w http.ResponseWriter, _ *http.Request) {
 		close(entered)
 		time.Sleep(500 * time.Millisecond)
 		_, _ = io.WriteString(w, "finished")
@@ -112,7 +113,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	served := make(chan error, 1)
-	go func() { served <- a.serve(ctx, ln) }()
+	go func() { served <- a.Serve(ctx, ln) }()
 
 	type result struct {
 		body string

@@ -24,8 +24,8 @@ func newKeysCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer a.close(cmd.Context())
-			ks, err := a.ring.List(cmd.Context())
+			defer a.Close(cmd.Context())
+			ks, err := a.Ring.List(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -54,8 +54,8 @@ func newKeysCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer a.close(cmd.Context())
-			k, err := a.ring.Rotate(cmd.Context())
+			defer a.Close(cmd.Context())
+			k, err := a.Ring.Rotate(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -65,13 +65,4 @@ func newKeysCmd() *cobra.Command {
 	}
 	cmd.AddCommand(list, rotate)
 	return cmd
-}
-
-// buildForCLI wires the app for a one-shot command: migrated, no workers.
-func buildForCLI(cmd *cobra.Command) (*app, error) {
-	cfg, log, err := loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	return build(cmd.Context(), cfg, log, buildOptions{migrate: cfg.AutoMigrate})
 }

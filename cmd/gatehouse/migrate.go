@@ -5,6 +5,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 )
 
 func newMigrateCmd() *cobra.Command {
@@ -24,7 +26,7 @@ func newMigrateCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				db, err := openStore(cmd.Context(), cfg)
+				db, err := app.OpenStore(cmd.Context(), cfg)
 				if err != nil {
 					return err
 				}

@@ -52,6 +52,31 @@ type Config struct {
 	LockoutThreshold int           `env:"LOCKOUT_THRESHOLD" envDefault:"5"`
 	LockoutDuration  time.Duration `env:"LOCKOUT_DURATION" envDefault:"15m"`
 
+	// SessionIdleTimeout ends a session unused this long (0 disables).
+	SessionIdleTimeout time.Duration `env:"SESSION_IDLE_TIMEOUT" envDefault:"168h"`
+	// TokenAudience is the access tokens' aud; empty means PublicURL.
+	TokenAudience string `env:"TOKEN_AUDIENCE"`
+	// EmailVerifyURL and PasswordResetURL are the pages emailed links open
+	// (the token is appended as ?token=); empty means the built-in pages
+	// under PublicURL.
+	EmailVerifyURL   string `env:"EMAIL_VERIFY_URL"`
+	PasswordResetURL string `env:"PASSWORD_RESET_URL"`
+
+	// Argon2id parameters (OWASP defaults); changing them rehashes each
+	// password at its next successful login.
+	Argon2Memory      uint32 `env:"ARGON2_MEMORY_KIB" envDefault:"19456"`
+	Argon2Iterations  uint32 `env:"ARGON2_ITERATIONS" envDefault:"2"`
+	Argon2Parallelism uint8  `env:"ARGON2_PARALLELISM" envDefault:"1"`
+	// Password policy.
+	PasswordMinLength     int  `env:"PASSWORD_MIN_LENGTH" envDefault:"12"`
+	PasswordMaxLength     int  `env:"PASSWORD_MAX_LENGTH" envDefault:"128"`
+	PasswordMinStrength   int  `env:"PASSWORD_MIN_STRENGTH" envDefault:"3"`
+	PasswordCheckCommon   bool `env:"PASSWORD_CHECK_COMMON" envDefault:"true"`
+	PasswordRequireUpper  bool `env:"PASSWORD_REQUIRE_UPPER" envDefault:"false"`
+	PasswordRequireLower  bool `env:"PASSWORD_REQUIRE_LOWER" envDefault:"false"`
+	PasswordRequireDigit  bool `env:"PASSWORD_REQUIRE_DIGIT" envDefault:"false"`
+	PasswordRequireSymbol bool `env:"PASSWORD_REQUIRE_SYMBOL" envDefault:"false"`
+
 	RateLimitEnabled    bool     `env:"RATE_LIMIT_ENABLED" envDefault:"true"`
 	TrustedProxies      []string `env:"TRUSTED_PROXIES" envSeparator:","`
 	GeoIPDB             string   `env:"GEOIP_DB"`
@@ -109,6 +134,9 @@ var examples = map[string]string{
 	"LOG_FORMAT": "json", "SMS_PROVIDER": "log", "TRUSTED_PROXIES": "10.0.0.0/8,192.168.1.10",
 	"CORS_ORIGINS": "https://app.example.com", "SMTP_URL": "smtp://user:pass@mail.example.com:587?tls=starttls",
 	"RATE_LIMIT_ENABLED": "true", "AUTO_MIGRATE": "true", "WEBHOOK_ALLOW_PRIVATE": "false",
+	"SESSION_IDLE_TIMEOUT": "168h", "EMAIL_VERIFY_URL": "https://app.example.com/verify-email",
+	"PASSWORD_RESET_URL": "https://app.example.com/reset-password", "ARGON2_MEMORY_KIB": "19456",
+	"PASSWORD_MIN_LENGTH": "12", "PASSWORD_MIN_STRENGTH": "3",
 }
 
 // Error is a configuration problem with the variable it concerns.
@@ -277,6 +305,32 @@ func (c *Config) validate() error {
 	}
 	if c.RefreshTokenTTL < c.AccessTokenTTL {
 		return invalid("REFRESH_TOKEN_TTL", "must not be shorter than GATEHOUSE_ACCESS_TOKEN_TTL")
+	}
+	if c.SessionIdleTimeout < 0 {
+		return invalid("SESSION_IDLE_TIMEOUT", "must not be negative (0 disables it)")
+	}
+	if c.TokenAudience == "" {
+		c.TokenAudience = c.PublicURL
+	}
+	if c.EmailVerifyURL == "" {
+		c.EmailVerifyURL = c.PublicURL + "/verify-email"
+	}
+	if c.PasswordResetURL == "" {
+		c.PasswordResetURL = c.PublicURL + "/reset-password"
+	}
+	for name, v := range map[string]string{"EMAIL_VERIFY_URL": c.EmailVerifyURL, "PASSWORD_RESET_URL": c.PasswordResetURL} {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return invalid(name, fmt.Sprintf("%q is not an absolute http(s) URL", v))
+		}
+	}
+	if c.Argon2Memory < 8*uint32(max(c.Argon2Parallelism, 1)) || c.Argon2Iterations < 1 || c.Argon2Parallelism < 1 {
+		return invalid("ARGON2_MEMORY_KIB", "Argon2id needs memory ≥ 8 KiB per lane, at least 1 iteration and 1 lane")
+	}
+	if c.PasswordMinLength < 8 || c.PasswordMaxLength < c.PasswordMinLength || c.PasswordMaxLength > 1024 {
+		return invalid("PASSWORD_MIN_LENGTH", "needs 8 ≤ GATEHOUSE_PASSWORD_MIN_LENGTH ≤ GATEHOUSE_PASSWORD_MAX_LENGTH ≤ 1024")
+	}
+	if c.PasswordMinStrength < 0 || c.PasswordMinStrength > 4 {
+		return invalid("PASSWORD_MIN_STRENGTH", "must be a score from 0 to 4")
 	}
 	if c.LockoutThreshold < 1 {
 		return invalid("LOCKOUT_THRESHOLD", "must be at least 1")

@@ -71,6 +71,10 @@ type Deps struct {
 	// TracerProvider makes the request spans; nil means otel's global one
 	// (which telemetry.SetupTracing installs).
 	TracerProvider trace.TracerProvider
+	// Accounts and Sessions serve the account operations. They may be nil
+	// only when the server is built to print its OpenAPI document.
+	Accounts Accounts
+	Sessions Sessions
 }
 
 // Server is the HTTP API: a ServeMux with the Huma API on it, wrapped in
@@ -87,6 +91,8 @@ type Server struct {
 	jwks        func(ctx context.Context) (jose.JSONWebKeySet, error)
 	tracer      trace.Tracer
 	propagator  propagation.TextMapPropagator
+	accounts    Accounts
+	sessions    Sessions
 
 	mux     *http.ServeMux
 	api     huma.API // operations under BasePath
@@ -106,6 +112,8 @@ func New(deps Deps) *Server {
 		jwks:        deps.JWKS,
 		corsOrigins: map[string]bool{},
 		propagator:  telemetry.Propagator(),
+		accounts:    deps.Accounts,
+		sessions:    deps.Sessions,
 		mux:         http.NewServeMux(),
 	}
 	if s.logger == nil {
@@ -155,6 +163,10 @@ func (s *Server) registerRoutes() {
 	s.registerHealth()
 	s.registerMetrics()
 	s.registerJWKS()
+	s.registerAuth()
+	s.registerProfile()
+	s.registerSessions()
+	s.registerPages()
 }
 
 // applyBodyLimit lifts Huma's own 1 MiB body cap above ours for operations

@@ -52,10 +52,103 @@ type Events interface {
 	GetEvent(ctx context.Context, id string) (gatehouse.Event, error)
 }
 
+// Users persists accounts and their role assignments.
+type Users interface {
+	// CreateUser inserts u (without roles). ErrConflict when the email (already
+	// normalised) or id exists.
+	CreateUser(ctx context.Context, u gatehouse.User) error
+	// GetUser returns the user with Roles filled (role names, sorted in
+	// byte order; nil when it has none). NotificationPreferences reads back
+	// nil when none are set (nil and empty are stored alike); MFAMethods is
+	// not stored yet and is nil. ErrNotFound when there is none.
+	GetUser(ctx context.Context, id string) (gatehouse.User, error)
+	// GetUserForUpdate is GetUser that, inside a transaction on PostgreSQL,
+	// locks the row (SELECT ... FOR UPDATE) so read-modify-write of counters
+	// such as FailedLogins cannot lose updates. SQLite transactions already
+	// hold the write lock.
+	GetUserForUpdate(ctx context.Context, id string) (gatehouse.User, error)
+	// GetUserByEmail finds by normalised email. ErrNotFound when none.
+	GetUserByEmail(ctx context.Context, email gatehouse.Email) (gatehouse.User, error)
+	// UpdateUser writes every mutable field of u (all but ID, CreatedAt and
+	// Roles). ErrNotFound when there is no such user; ErrConflict when the
+	// new email is taken.
+	UpdateUser(ctx context.Context, u gatehouse.User) error
+	// DeleteUser removes the user and, by cascade, everything it owns
+	// (sessions, refresh tokens, one-time tokens, role assignments).
+	// ErrNotFound when there is none.
+	DeleteUser(ctx context.Context, id string) error
+	// SetUserRoles replaces the user's roles with the named ones (duplicates
+	// ignored; none removes every role). ErrNotFound when the user or any
+	// role name does not exist, checked before anything is written.
+	SetUserRoles(ctx context.Context, userID string, roles []string) error
+}
+
+// Sessions persists signed-in clients.
+type Sessions interface {
+	// CreateSession inserts s. ErrConflict when the id exists; ErrNotFound
+	// when the user does not.
+	CreateSession(ctx context.Context, s gatehouse.Session) error
+	// GetSession returns the session whatever its state (an empty AMR reads
+	// back nil). ErrNotFound.
+	GetSession(ctx context.Context, id string) (gatehouse.Session, error)
+	// ListSessions returns the user's sessions that are not revoked and
+	// whose ExpiresAt is after now, most recently active first.
+	ListSessions(ctx context.Context, userID string, now time.Time) ([]gatehouse.Session, error)
+	// TouchSession records activity: LastActiveAt = now, and the client's
+	// current IP and user agent when non-empty. ErrNotFound.
+	TouchSession(ctx context.Context, id string, now time.Time, ip, userAgent string) error
+	// RevokeSession sets RevokedAt = now when the session is not revoked yet,
+	// and reports whether this call did it. ErrNotFound when there is none.
+	RevokeSession(ctx context.Context, id string, now time.Time) (bool, error)
+	// RevokeUserSessions revokes every unrevoked session of the user except
+	// exceptID (may be empty) and returns the ids it revoked.
+	RevokeUserSessions(ctx context.Context, userID, exceptID string, now time.Time) ([]string, error)
+	// DeleteStaleSessions deletes sessions that expired or were revoked
+	// before cutoff (and their refresh tokens) and reports how many went.
+	DeleteStaleSessions(ctx context.Context, cutoff time.Time) (int64, error)
+}
+
+// RefreshTokens persists refresh-token families (one family per session).
+type RefreshTokens interface {
+	// CreateRefreshToken inserts t. ErrConflict when the id or hash exists,
+	// or when the session or user does not (a foreign key refuses it).
+	CreateRefreshToken(ctx context.Context, t gatehouse.RefreshToken) error
+	// GetRefreshTokenByHash returns the token whatever its state.
+	// ErrNotFound when there is none.
+	GetRefreshTokenByHash(ctx context.Context, hash []byte) (gatehouse.RefreshToken, error)
+	// UseRefreshToken atomically sets UsedAt = now on the token when it is
+	// unused (UPDATE ... WHERE used_at IS NULL) and reports whether this
+	// call did it: of concurrent callers exactly one gets true. False, not an
+	// error, for an unknown id.
+	UseRefreshToken(ctx context.Context, id string, now time.Time) (bool, error)
+}
+
+// OneTimeTokens persists single-use secrets sent by email.
+type OneTimeTokens interface {
+	// CreateOneTimeToken inserts t. ErrConflict when the id or hash exists,
+	// or when the user does not (a foreign key refuses it).
+	CreateOneTimeToken(ctx context.Context, t gatehouse.OneTimeToken) error
+	// ConsumeOneTimeToken atomically marks the token with this purpose and
+	// hash used, if it is unused and ExpiresAt is after now, and returns it.
+	// Of concurrent callers exactly one succeeds. ErrNotFound when the token
+	// is unknown, used, superseded or expired.
+	ConsumeOneTimeToken(ctx context.Context, purpose gatehouse.OneTimePurpose, hash []byte, now time.Time) (gatehouse.OneTimeToken, error)
+	// SupersedeOneTimeTokens marks every unused token of the user with this
+	// purpose as used, so only a token made after it works.
+	SupersedeOneTimeTokens(ctx context.Context, userID string, purpose gatehouse.OneTimePurpose, now time.Time) error
+	// DeleteStaleOneTimeTokens deletes tokens that expired or were used
+	// before cutoff and reports how many went.
+	DeleteStaleOneTimeTokens(ctx context.Context, cutoff time.Time) (int64, error)
+}
+
 // Queries is every data operation; both Store and Tx offer it.
 type Queries interface {
 	SigningKeys
 	Events
+	Users
+	Sessions
+	RefreshTokens
+	OneTimeTokens
 }
 
 // Tx is a database transaction. Its Queries run inside it; SQLTx exposes the

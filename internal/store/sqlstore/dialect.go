@@ -218,3 +218,19 @@ func isConflict(err error) bool {
 	}
 	return false
 }
+
+// isForeignKeyViolation reports whether err is a foreign-key violation from
+// either driver. Inserting a row whose parent is missing is a conflict by
+// default (see translate); operations whose contract names the missing
+// parent as ErrNotFound use this to tell it from a duplicate key.
+func isForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == pgForeignKeyViolation
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		return liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	}
+	return false
+}

@@ -190,20 +190,23 @@ func TestTranslateDriverErrors(t *testing.T) {
 			require.NoError(t, exec(`INSERT INTO tr_parent (id, email) VALUES (?, ?)`, "p1", "a@example.com"))
 
 			cases := []struct {
-				name     string
-				err      error
-				conflict bool
+				name         string
+				err          error
+				conflict, fk bool
 			}{
-				{"primary key", exec(`INSERT INTO tr_parent (id, email) VALUES (?, ?)`, "p1", "b@example.com"), true},
-				{"unique", exec(`INSERT INTO tr_parent (id, email) VALUES (?, ?)`, "p2", "a@example.com"), true},
-				{"foreign key", exec(`INSERT INTO tr_child (id, parent_id) VALUES (?, ?)`, "c1", "nope"), true},
-				{"not null", exec(`INSERT INTO tr_parent (id) VALUES (?)`, "p3"), false},
+				{"primary key", exec(`INSERT INTO tr_parent (id, email) VALUES (?, ?)`, "p1", "b@example.com"), true, false},
+				{"unique", exec(`INSERT INTO tr_parent (id, email) VALUES (?, ?)`, "p2", "a@example.com"), true, false},
+				{"foreign key", exec(`INSERT INTO tr_child (id, parent_id) VALUES (?, ?)`, "c1", "nope"), true, true},
+				{"not null", exec(`INSERT INTO tr_parent (id) VALUES (?)`, "p3"), false, false},
 			}
 			for _, c := range cases {
 				require.Error(t, c.err, c.name)
 				got := translate("op", c.err)
 				require.Equal(t, c.conflict, errors.Is(got, store.ErrConflict), "%s: %v", c.name, c.err)
+				require.Equal(t, c.fk, isForeignKeyViolation(c.err), "%s: %v", c.name, c.err)
 			}
+			require.False(t, isForeignKeyViolation(nil))
+			require.False(t, isForeignKeyViolation(errors.New("plain")))
 			var missing string
 			err = conn.QueryRowContext(ctx, rebind(db.Dialect(), `SELECT id FROM tr_parent WHERE id = ?`), "zz").Scan(&missing)
 			require.ErrorIs(t, translate("op", err), store.ErrNotFound)

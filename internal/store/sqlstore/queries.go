@@ -59,6 +59,35 @@ func (q *queries) queryRow(ctx context.Context, query string, args ...any) row {
 	return q.q.QueryRowContext(ctx, rebind(q.dialect, query), args...)
 }
 
+// requireOneRow finishes an UPDATE or DELETE by primary key: the
+// statement's error translated, or ErrNotFound when it matched no row. Both
+// engines count matched rows, even when the values did not change.
+func requireOneRow(op string, res sql.Result, err error) error {
+	if err != nil {
+		return translate(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return translate(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	return nil
+}
+
+// rowsAffected finishes a bulk UPDATE or DELETE: how many rows it touched.
+func rowsAffected(op string, res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, translate(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, translate(op, err)
+	}
+	return n, nil
+}
+
 // --- signing keys ---
 
 const signingKeyColumns = `id, algorithm, public_key_pem, private_key_enc, created_at, retired_at, expires_at`

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -55,13 +56,20 @@ func TestMigrations(t *testing.T) {
 			}
 			_, err = db.ListSigningKeys(ctx)
 			require.Error(t, err, "signing_keys must be gone after reset")
+			_, err = db.GetUser(ctx, "x")
+			require.Error(t, err, "users must be gone after reset")
+			require.NotErrorIs(t, err, store.ErrNotFound)
 			require.NoError(t, db.MigrateReset(ctx), "reset at zero is a no-op")
 			require.ErrorContains(t, db.MigrateDown(ctx), "no gatehouse migration is applied")
 
-			// Up again, and the store works.
+			// Up again, and the store works, system roles included.
 			require.NoError(t, db.MigrateUp(ctx))
 			requireAllApplied(t, db)
 			require.NoError(t, db.CreateEvent(ctx, gatehouse.Event{ID: gatehouse.NewID(), Type: gatehouse.EventUserLogin, CreatedAt: time.Now()}))
+			requireSystemRoles(t, db)
+			u := gatehouse.User{ID: gatehouse.NewID(), Email: "a@example.com", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+			require.NoError(t, db.CreateUser(ctx, u))
+			require.NoError(t, db.SetUserRoles(ctx, u.ID, []string{"admin"}))
 
 			// Down one step rolls back exactly our latest migration.
 			status, err = db.MigrateStatus(ctx)
@@ -72,8 +80,10 @@ func TestMigrations(t *testing.T) {
 			status, err = db.MigrateStatus(ctx)
 			require.NoError(t, err)
 			require.False(t, status[len(status)-1].Applied)
+			require.True(t, status[len(status)-2].Applied)
 			require.NoError(t, db.MigrateUp(ctx))
 			requireAllApplied(t, db)
+			requireSystemRoles(t, db)
 		})
 	}
 }
@@ -116,6 +126,7 @@ func TestMigrateStatusNamesOurFiles(t *testing.T) {
 		}
 	}
 	require.Contains(t, names, "00001_init.sql")
+	require.Contains(t, names, "00002_accounts.sql")
 }
 
 func TestMigrateConcurrentInstancesPostgres(t *testing.T) {
@@ -183,6 +194,11 @@ func TestInTxGuardsThePool(t *testing.T) {
 				require.ErrorContains(t, err, "use the Tx")
 				_, err = db.DeleteExpiredSigningKeys(ctx, time.Now())
 				require.ErrorContains(t, err, "use the Tx")
+				_, err = db.GetUser(ctx, "u")
+				require.ErrorContains(t, err, "use the Tx")
+				_, err = db.RevokeUserSessions(ctx, "u", "", time.Now())
+				require.ErrorContains(t, err, "use the Tx")
+				require.ErrorContains(t, db.SetUserRoles(ctx, "u", []string{"admin"}), "use the Tx")
 				nested := db.InTx(ctx, func(context.Context, store.Tx) error { return nil })
 				require.ErrorContains(t, nested, "nested InTx")
 				return tx.CreateEvent(ctx, ev)
@@ -403,6 +419,27 @@ func TestErrorsCarryContext(t *testing.T) {
 			err = db.RetireSigningKey(ctx, "nope", time.Now(), time.Now())
 			require.EqualError(t, err, `retire signing key "nope": store: not found`)
 
+			_, err = db.GetUser(ctx, "nope")
+			require.EqualError(t, err, `get user "nope": store: not found`)
+			err = db.DeleteUser(ctx, "nope")
+			require.EqualError(t, err, `delete user "nope": store: not found`)
+			err = db.SetUserRoles(ctx, "nope", []string{"admin"})
+			require.EqualError(t, err, `set roles of user "nope": store: not found`)
+			u := gatehouse.User{ID: "u1", Email: "u1@example.com", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+			require.NoError(t, db.CreateUser(ctx, u))
+			err = db.SetUserRoles(ctx, "u1", []string{"user", "root", "admin", "wheel"})
+			require.EqualError(t, err, `set roles of user "u1": unknown role "root", "wheel": store: not found`)
+			err = db.CreateSession(ctx, gatehouse.Session{ID: "s1", UserID: "ghost", CreatedAt: time.Now(), LastActiveAt: time.Now(), ExpiresAt: time.Now(), AuthTime: time.Now()})
+			require.EqualError(t, err, `create session: user "ghost": store: not found`)
+			_, err = db.RevokeSession(ctx, "nope", time.Now())
+			require.EqualError(t, err, `revoke session "nope": store: not found`)
+			// Secrets never appear in errors: only the purpose is named.
+			hash := []byte("0123456789abcdef0123456789abcdef")
+			_, err = db.ConsumeOneTimeToken(ctx, gatehouse.PurposeMagicLink, hash, time.Now())
+			require.EqualError(t, err, `consume magic_link token: store: not found`)
+			_, err = db.GetRefreshTokenByHash(ctx, hash)
+			require.EqualError(t, err, `get refresh token by hash: store: not found`)
+
 			// Data that encoding/json refuses is reported, not stored.
 			err = db.CreateEvent(ctx, gatehouse.Event{ID: "bad", Type: gatehouse.EventUserLogin, Data: map[string]any{"c": make(chan int)}, CreatedAt: time.Now()})
 			require.ErrorContains(t, err, "create event: encode data")
@@ -413,6 +450,134 @@ func TestErrorsCarryContext(t *testing.T) {
 			require.ErrorContains(t, err, "list signing keys")
 			require.False(t, errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict))
 			require.ErrorContains(t, db.Ping(ctx), fmt.Sprintf("ping %s", e.Name))
+			now := time.Now()
+			for _, c := range []struct {
+				op  string
+				err error
+			}{
+				{"get user", func() error { _, err := db.GetUser(ctx, "u1"); return err }()},
+				{"update user", db.UpdateUser(ctx, u)},
+				{"set roles of user", db.SetUserRoles(ctx, "u1", []string{"admin"})},
+				{"list sessions", func() error { _, err := db.ListSessions(ctx, "u1", now); return err }()},
+				{"revoke user sessions", func() error { _, err := db.RevokeUserSessions(ctx, "u1", "", now); return err }()},
+				{"revoke session", func() error { _, err := db.RevokeSession(ctx, "s1", now); return err }()},
+				{"use refresh token", func() error { _, err := db.UseRefreshToken(ctx, "r1", now); return err }()},
+				{"delete stale sessions", func() error { _, err := db.DeleteStaleSessions(ctx, now); return err }()},
+				{"delete stale one-time tokens", func() error { _, err := db.DeleteStaleOneTimeTokens(ctx, now); return err }()},
+			} {
+				require.ErrorContains(t, c.err, c.op)
+				require.False(t, errors.Is(c.err, store.ErrNotFound) || errors.Is(c.err, store.ErrConflict), "%s: %v", c.op, c.err)
+			}
 		})
 	}
+}
+
+// requireSystemRoles checks the roles the accounts migration seeds: fixed
+// ids, names, permissions and the system flag, with a creation time in the
+// store's format.
+func requireSystemRoles(t *testing.T, db *sqlstore.DB) {
+	t.Helper()
+	rows, err := db.DB().QueryContext(t.Context(),
+		`SELECT id, name, description, permissions, system, created_at, updated_at FROM roles ORDER BY id`)
+	require.NoError(t, err)
+	defer rows.Close()
+	type role struct {
+		id, name    string
+		permissions []string
+		system      bool
+	}
+	var got []role
+	for rows.Next() {
+		var (
+			r                role
+			description      string
+			perms            []byte
+			created, updated any
+		)
+		require.NoError(t, rows.Scan(&r.id, &r.name, &description, &perms, &r.system, &created, &updated))
+		require.NotEmpty(t, description)
+		require.NoError(t, json.Unmarshal(perms, &r.permissions))
+		for _, at := range []any{created, updated} {
+			// SQLite stores text in the fixed-width layout (so it sorts
+			// with every other timestamp); PostgreSQL a TIMESTAMPTZ.
+			var when time.Time
+			switch v := at.(type) {
+			case string:
+				require.Regexp(t, `^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$`, v)
+				when, err = time.Parse(time.RFC3339Nano, v)
+				require.NoError(t, err)
+			case time.Time:
+				when = v
+			default:
+				t.Fatalf("created_at/updated_at: unexpected %T", at)
+			}
+			require.WithinDuration(t, time.Now(), when, 24*time.Hour)
+		}
+		got = append(got, r)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []role{
+		{"role_admin", "admin", []string{"*"}, true},
+		{"role_moderator", "moderator", []string{"users:read", "users:lock", "audit:read"}, true},
+		{"role_user", "user", []string{}, true},
+	}, got)
+}
+
+func TestSystemRolesSeeded(t *testing.T) {
+	for _, e := range sqltest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			t.Parallel()
+			requireSystemRoles(t, e.Open(t))
+		})
+	}
+}
+
+// TestUserRolesSortedByteOrder: role names come back in byte order on both
+// engines, whatever the database's collation (en_US would put "Zed" last).
+// There is no Roles interface yet, so the extra roles are inserted raw.
+func TestUserRolesSortedByteOrder(t *testing.T) {
+	for _, e := range sqltest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			db := e.Open(t)
+			for _, name := range []string{"Zed", "alpha", "émigré", "_internal"} {
+				_, err := db.DB().ExecContext(ctx, rebindForTest(db,
+					`INSERT INTO roles (id, name, permissions, created_at, updated_at) VALUES (?, ?, '[]', ?, ?)`),
+					"role_"+gatehouse.NewID(), name, "2025-01-02T03:04:05.000006Z", "2025-01-02T03:04:05.000006Z")
+				require.NoError(t, err)
+			}
+			u := gatehouse.User{ID: gatehouse.NewID(), Email: "z@example.com", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+			require.NoError(t, db.CreateUser(ctx, u))
+			require.NoError(t, db.SetUserRoles(ctx, u.ID, []string{"émigré", "alpha", "user", "Zed", "admin", "_internal"}))
+			got, err := db.GetUser(ctx, u.ID)
+			require.NoError(t, err)
+			require.Equal(t, []string{"Zed", "_internal", "admin", "alpha", "user", "émigré"}, got.Roles)
+
+			// Deleting a role removes its assignments (cascade).
+			_, err = db.DB().ExecContext(ctx, rebindForTest(db, `DELETE FROM roles WHERE name = ?`), "Zed")
+			require.NoError(t, err)
+			got, err = db.GetUser(ctx, u.ID)
+			require.NoError(t, err)
+			require.Equal(t, []string{"_internal", "admin", "alpha", "user", "émigré"}, got.Roles)
+		})
+	}
+}
+
+// rebindForTest turns "?" into "$n" for PostgreSQL in raw test SQL.
+func rebindForTest(db *sqlstore.DB, q string) string {
+	if db.Dialect() != store.Postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -48,8 +48,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InTx/SQLTx", testInTxSQLTx},
 		{"InTx/CanceledContext", testInTxCanceledContext},
 	}
+	tests = append(tests, accountTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tc.fn(t, open(t))
 		})
 	}

@@ -1,0 +1,302 @@
+// Package account holds the account lifecycle: registration, email
+// verification, password login with lockout, password reset and change,
+// profile updates and account deletion. Every state change commits in one
+// transaction with its events and the emails it causes.
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// Store is what accounts need from the database.
+type Store interface {
+	store.Users
+	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
+}
+
+// Hasher hashes and verifies passwords (a *password.Hasher).
+type Hasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, password, phc string) (ok, needsRehash bool, err error)
+	VerifyDummy(ctx context.Context, password string) error
+}
+
+// PasswordPolicy returns why a password is refused (nothing when it is
+// acceptable); personal holds the account's email and name.
+type PasswordPolicy func(password string, personal ...string) []string
+
+// Mailer enqueues a templated email inside tx.
+type Mailer interface {
+	SendTx(ctx context.Context, tx store.Tx, to, template string, data map[string]any) error
+}
+
+// Emitter records events in a transaction (an *events.Bus).
+type Emitter interface {
+	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
+}
+
+// Sessions starts and ends sessions (a *session.Service).
+type Sessions interface {
+	Start(ctx context.Context, tx store.Tx, userID string, meta session.Meta, amr []string, mfa bool) (gatehouse.Session, string, error)
+	AccessToken(ctx context.Context, sess gatehouse.Session) (string, token.Claims, error)
+	RevokeAllTx(ctx context.Context, tx store.Tx, userID, except, reason string) ([]string, error)
+	Forget(ctx context.Context, ids ...string)
+	Revoke(ctx context.Context, userID, sessionID, reason string) error
+}
+
+// Options tune the account rules.
+type Options struct {
+	LockoutThreshold int
+	LockoutDuration  time.Duration
+	VerifyTTL        time.Duration // email verification links (24h)
+	ResetTTL         time.Duration // password reset links (1h)
+	// VerifyURL and ResetURL are the pages the emailed links open; the
+	// token is appended as ?token=.
+	VerifyURL   string
+	ResetURL    string
+	ServiceName string
+	// DefaultRoles are given to every new account.
+	DefaultRoles []string
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// Service runs the account lifecycle.
+type Service struct {
+	store    Store
+	hasher   Hasher
+	policy   PasswordPolicy
+	mail     Mailer
+	events   Emitter
+	sessions Sessions
+	opts     Options
+}
+
+// New makes a Service.
+func New(st Store, h Hasher, policy PasswordPolicy, m Mailer, ev Emitter, sess Sessions, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.VerifyTTL == 0 {
+		o.VerifyTTL = 24 * time.Hour
+	}
+	if o.ResetTTL == 0 {
+		o.ResetTTL = time.Hour
+	}
+	return &Service{store: st, hasher: h, policy: policy, mail: m, events: ev, sessions: sess, opts: o}
+}
+
+// Tokens is a signed-in session's credentials.
+type Tokens struct {
+	User         gatehouse.User
+	Session      gatehouse.Session
+	AccessToken  string
+	ExpiresIn    int
+	RefreshToken string
+}
+
+var (
+	errInvalidCredentials = gatehouse.Errorf(gatehouse.CodeInvalidCredentials, "the email or password is wrong")
+	errAccountLocked      = gatehouse.Errorf(gatehouse.CodeAccountLocked, "the account is locked")
+	errInvalidToken       = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the link is invalid, expired or already used")
+)
+
+func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
+
+// checkPassword applies the policy, answering weak_password with reasons.
+func (s *Service) checkPassword(field, password string, personal ...string) error {
+	reasons := s.policy(password, personal...)
+	if len(reasons) == 0 {
+		return nil
+	}
+	e := &gatehouse.Error{Code: gatehouse.CodeWeakPassword, Message: "the password does not meet the policy: " + strings.Join(reasons, "; ")}
+	for _, r := range reasons {
+		e.Fields = append(e.Fields, gatehouse.FieldError{Location: field, Message: r})
+	}
+	return e
+}
+
+// Register creates an account with the default roles, emits
+// user.registered and emails a verification link.
+func (s *Service) Register(ctx context.Context, email, password, name string) (gatehouse.User, error) {
+	addr, err := gatehouse.ParseEmail(email)
+	if err != nil {
+		return gatehouse.User{}, err
+	}
+	name = strings.TrimSpace(name)
+	if err := s.checkPassword("body.password", password, addr.String(), name); err != nil {
+		return gatehouse.User{}, err
+	}
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return gatehouse.User{}, fmt.Errorf("register: %w", err)
+	}
+	var u gatehouse.User
+	err = s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		u, err = s.createTx(ctx, tx, addr, name, hash, false, s.opts.DefaultRoles)
+		if err != nil {
+			return err
+		}
+		return s.sendVerificationTx(ctx, tx, u)
+	})
+	return u, err
+}
+
+// CreateUser makes an account directly (the CLI): with the given roles,
+// optionally already verified, and no verification email when verified.
+func (s *Service) CreateUser(ctx context.Context, email, password string, roles []string, verified bool) (gatehouse.User, error) {
+	addr, err := gatehouse.ParseEmail(email)
+	if err != nil {
+		return gatehouse.User{}, err
+	}
+	if err := s.checkPassword("password", password, addr.String()); err != nil {
+		return gatehouse.User{}, err
+	}
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return gatehouse.User{}, err
+	}
+	var u gatehouse.User
+	err = s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		u, err = s.createTx(ctx, tx, addr, "", hash, verified, append(append([]string{}, s.opts.DefaultRoles...), roles...))
+		if err != nil || verified {
+			return err
+		}
+		return s.sendVerificationTx(ctx, tx, u)
+	})
+	return u, err
+}
+
+func (s *Service) createTx(ctx context.Context, tx store.Tx, addr gatehouse.Email, name, hash string, verified bool, roles []string) (gatehouse.User, error) {
+	now := s.now()
+	u := gatehouse.User{ID: gatehouse.NewID(), Email: addr, Name: name, PasswordHash: hash,
+		EmailVerified: verified, CreatedAt: now, UpdatedAt: now}
+	if err := tx.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return u, gatehouse.Errorf(gatehouse.CodeEmailTaken, "an account with this email already exists")
+		}
+		return u, fmt.Errorf("create user: %w", err)
+	}
+	if len(roles) > 0 {
+		if err := tx.SetUserRoles(ctx, u.ID, roles); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return u, gatehouse.InvalidField("roles", err.Error())
+			}
+			return u, fmt.Errorf("assign roles: %w", err)
+		}
+	}
+	u, err := tx.GetUser(ctx, u.ID)
+	if err != nil {
+		return u, err
+	}
+	_, err = s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserRegistered, UserID: u.ID, ActorID: u.ID,
+		Data: map[string]any{"email": u.Email.String(), "email_verified": u.EmailVerified}})
+	return u, err
+}
+
+// newOneTimeTx supersedes the user's earlier tokens of the purpose and
+// makes a new one, returning the secret for the link.
+func (s *Service) newOneTimeTx(ctx context.Context, tx store.Tx, userID string, purpose gatehouse.OneTimePurpose, ttl time.Duration) (string, error) {
+	now := s.now()
+	if err := tx.SupersedeOneTimeTokens(ctx, userID, purpose, now); err != nil {
+		return "", err
+	}
+	secret, hash := token.NewOpaque()
+	err := tx.CreateOneTimeToken(ctx, gatehouse.OneTimeToken{ID: gatehouse.NewID(), UserID: userID, Purpose: purpose,
+		Hash: hash, CreatedAt: now, ExpiresAt: now.Add(ttl)})
+	return secret, err
+}
+
+func link(base, secret string) string {
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "token=" + url.QueryEscape(secret)
+}
+
+func (s *Service) sendVerificationTx(ctx context.Context, tx store.Tx, u gatehouse.User) error {
+	secret, err := s.newOneTimeTx(ctx, tx, u.ID, gatehouse.PurposeVerifyEmail, s.opts.VerifyTTL)
+	if err != nil {
+		return fmt.Errorf("verification token: %w", err)
+	}
+	return s.mail.SendTx(ctx, tx, u.Email.String(), "verify_email", map[string]any{
+		"Name": u.Name, "Link": link(s.opts.VerifyURL, secret), "ExpiresIn": "24 hours", "ServiceName": s.opts.ServiceName,
+	})
+}
+
+// VerifyEmail consumes a verification token and marks the email verified.
+func (s *Service) VerifyEmail(ctx context.Context, secret string) (gatehouse.User, error) {
+	var u gatehouse.User
+	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		ott, err := tx.ConsumeOneTimeToken(ctx, gatehouse.PurposeVerifyEmail, token.Hash(secret), s.now())
+		if errors.Is(err, store.ErrNotFound) {
+			return errInvalidToken
+		}
+		if err != nil {
+			return err
+		}
+		u, err = tx.GetUserForUpdate(ctx, ott.UserID)
+		if err != nil {
+			return err
+		}
+		if u.EmailVerified {
+			return nil
+		}
+		u.VerifyEmail(s.now())
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if _, err := s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserEmailVerified, UserID: u.ID, ActorID: u.ID,
+			Data: map[string]any{"email": u.Email.String()}}); err != nil {
+			return err
+		}
+		return s.mail.SendTx(ctx, tx, u.Email.String(), "welcome", map[string]any{"Name": u.Name, "ServiceName": s.opts.ServiceName})
+	})
+	return u, err
+}
+
+// ResendVerification emails a new verification link, superseding every
+// earlier one. Unknown or already verified emails get nothing, and the
+// caller answers 202 either way so accounts cannot be discovered.
+func (s *Service) ResendVerification(ctx context.Context, email string) error {
+	addr, err := gatehouse.ParseEmail(email)
+	if err != nil {
+		return err
+	}
+	return s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		u, err := tx.GetUserByEmail(ctx, addr)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.EmailVerified) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return s.sendVerificationTx(ctx, tx, u)
+	})
+}
+
+// GetUser returns the account.
+func (s *Service) GetUser(ctx context.Context, id string) (gatehouse.User, error) {
+	u, err := s.store.GetUser(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return u, gatehouse.Errorf(gatehouse.CodeNotFound, "no such user")
+	}
+	return u, err
+}

@@ -1,0 +1,146 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// ForgotPassword emails a single-use reset link (1 h) when the account
+// exists; it answers the same either way.
+func (s *Service) ForgotPassword(ctx context.Context, email string) error {
+	addr, err := gatehouse.ParseEmail(email)
+	if err != nil {
+		return err
+	}
+	return s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		u, err := tx.GetUserByEmail(ctx, addr)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		secret, err := s.newOneTimeTx(ctx, tx, u.ID, gatehouse.PurposeResetPassword, s.opts.ResetTTL)
+		if err != nil {
+			return fmt.Errorf("reset token: %w", err)
+		}
+		return s.mail.SendTx(ctx, tx, u.Email.String(), "reset_password", map[string]any{
+			"Name": u.Name, "Link": link(s.opts.ResetURL, secret), "ExpiresIn": "1 hour", "ServiceName": s.opts.ServiceName,
+		})
+	})
+}
+
+// ResetPassword sets a new password with a reset token and ends every
+// session of the account: whoever knew the old password is signed out.
+// Proving control of the mailbox also verifies the email and lifts a
+// temporary lock. A password refused by the policy rolls the transaction
+// back, so the token stays usable for a better one. (Hashing happens inside
+// the transaction here; resets are rare enough for that to be harmless.)
+func (s *Service) ResetPassword(ctx context.Context, secret, password string) error {
+	var revoked []string
+	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		ott, err := tx.ConsumeOneTimeToken(ctx, gatehouse.PurposeResetPassword, token.Hash(secret), s.now())
+		if errors.Is(err, store.ErrNotFound) {
+			return errInvalidToken
+		}
+		if err != nil {
+			return err
+		}
+		u, err := tx.GetUserForUpdate(ctx, ott.UserID)
+		if err != nil {
+			return err
+		}
+		if err := s.checkPassword("body.password", password, u.Email.String(), u.Name); err != nil {
+			return err
+		}
+		if u.PasswordHash, err = s.hasher.Hash(ctx, password); err != nil {
+			return err
+		}
+		now := s.now()
+		u.EmailVerified = true
+		if !u.LockedByAdmin {
+			u.Unlock(now)
+		}
+		u.UpdatedAt = now
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if revoked, err = s.sessions.RevokeAllTx(ctx, tx, u.ID, "", "password_reset"); err != nil {
+			return err
+		}
+		if _, err := s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserPasswordReset, UserID: u.ID, ActorID: u.ID,
+			Data: map[string]any{"sessions_revoked": len(revoked)}}); err != nil {
+			return err
+		}
+		return s.alertTx(ctx, tx, u, "Your password was reset", "", "Your password was reset with a link sent to this address.", "Every session was signed out.")
+	})
+	if err != nil {
+		return err
+	}
+	s.sessions.Forget(ctx, revoked...)
+	return nil
+}
+
+// ChangePassword replaces the password after checking the current one,
+// and ends every other session of the account.
+func (s *Service) ChangePassword(ctx context.Context, userID, currentSession, current, next string) error {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	ok := false
+	if u.HasPassword() {
+		if ok, _, err = s.hasher.Verify(ctx, current, u.PasswordHash); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		return &gatehouse.Error{Code: gatehouse.CodeInvalidCredentials, Message: "the current password is wrong",
+			Fields: []gatehouse.FieldError{{Location: "body.current_password", Message: "the current password is wrong"}}}
+	}
+	if err := s.checkPassword("body.new_password", next, u.Email.String(), u.Name); err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	var revoked []string
+	err = s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		u, err := tx.GetUserForUpdate(ctx, userID)
+		if err != nil {
+			return err
+		}
+		u.PasswordHash = hash
+		u.UpdatedAt = s.now()
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if revoked, err = s.sessions.RevokeAllTx(ctx, tx, u.ID, currentSession, "password_changed"); err != nil {
+			return err
+		}
+		if _, err := s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserPasswordChanged, UserID: u.ID, ActorID: u.ID,
+			Data: map[string]any{"sessions_revoked": len(revoked)}}); err != nil {
+			return err
+		}
+		return s.alertTx(ctx, tx, u, "Your password was changed", "", "Your password was changed.", "Every other session was signed out.")
+	})
+	if err != nil {
+		return err
+	}
+	s.sessions.Forget(ctx, revoked...)
+	return nil
+}
+
+// alertTx emails a security alert.
+func (s *Service) alertTx(ctx context.Context, tx store.Tx, u gatehouse.User, title, ip string, details ...string) error {
+	return s.mail.SendTx(ctx, tx, u.Email.String(), "security_alert", map[string]any{
+		"Name": u.Name, "ServiceName": s.opts.ServiceName, "Title": title, "Details": details,
+		"Time": s.now(), "IP": ip,
+	})
+}

@@ -1,0 +1,282 @@
+// Package app wires Gatehouse together: configuration -> stores -> key ring
+// -> jobs -> services -> HTTP, in order, in one place, and closes in
+// reverse. The CLI and the end-to-end tests are its only users; no other
+// package constructs concrete stores or services.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/account"
+	"github.com/gatehouse-auth/gatehouse/internal/cache"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
+	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
+	"github.com/gatehouse-auth/gatehouse/internal/jobs"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/secret"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// App is the wired server.
+type App struct {
+	Config   *config.Config
+	Log      *slog.Logger
+	DB       *sqlstore.DB
+	Cache    cache.Cache
+	Ring     *keys.Ring
+	Bus      *events.Bus
+	Jobs     *jobs.Client
+	Metrics  *telemetry.Metrics
+	HTTP     *httpapi.Server
+	Sessions *session.Service
+	Accounts *account.Service
+
+	closers []func(context.Context) error
+}
+
+// Options choose what a command or test needs.
+type Options struct {
+	// Migrate applies migrations before anything reads the database.
+	Migrate bool
+	// Jobs makes a client that works jobs (serve) rather than only
+	// inserting them (one-shot commands).
+	Jobs bool
+	// PollInterval is how often idle job queues look for work (default 1s).
+	PollInterval time.Duration
+	// Now is the clock of every service (default time.Now); tests move it.
+	Now func() time.Time
+}
+
+// OpenStore opens the database named by the configuration.
+func OpenStore(ctx context.Context, cfg *config.Config) (*sqlstore.DB, error) {
+	db, err := sqlstore.Open(ctx, sqlstore.Config{
+		Dialect:  store.Dialect(cfg.Database.Dialect),
+		DSN:      cfg.Database.DSN,
+		MaxConns: cfg.DatabaseMaxConns,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	return db, nil
+}
+
+// Build wires the server. On error everything made so far is closed.
+func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err error) {
+	a := &App{Config: cfg, Log: log}
+	defer func() {
+		if err != nil {
+			a.Close(context.Background())
+		}
+	}()
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+
+	devKey, err := cfg.EnsureMasterKey()
+	if err != nil {
+		return nil, err
+	}
+	if devKey {
+		log.Warn("GATEHOUSE_SECRET_KEY is not set: using a development master key generated into the data dir; anyone who can read " +
+			cfg.DataDir + "/" + config.DevKeyFile + " can decrypt the secrets in the database. Set GATEHOUSE_SECRET_KEY in production.")
+	}
+
+	shutdownTracing, err := telemetry.SetupTracing(ctx, cfg.TracingEnabled, "gatehouse", gatehouse.Version())
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	a.closers = append(a.closers, shutdownTracing)
+
+	a.DB, err = OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func(context.Context) error { return a.DB.Close() })
+	if opts.Migrate {
+		if err := a.DB.MigrateUp(ctx); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	}
+
+	a.Cache, err = cache.Open(ctx, cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	a.closers = append(a.closers, func(context.Context) error { return a.Cache.Close() })
+
+	box, err := secret.NewBox(cfg.MasterKey)
+	if err != nil {
+		return nil, err
+	}
+	a.Ring = keys.NewRing(a.DB, box, keys.Options{Bits: cfg.RSAKeyBits, MaxTokenTTL: cfg.AccessTokenTTL, Now: opts.Now})
+	created, err := a.Ring.Ensure(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("made the first token signing key")
+	}
+
+	sender, err := newMailSender(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	renderer, err := mail.NewRenderer(cfg.ServiceName)
+	if err != nil {
+		return nil, err
+	}
+
+	workers := jobs.NewWorkers()
+	a.Bus = events.NewBus(a.DB)
+	a.Bus.Register(workers)
+	river.AddWorker(workers, mail.NewWorker(sender, renderer, log))
+	river.AddWorker(workers, &session.CleanupWorker{Store: a.DB, Logger: log, Now: opts.Now})
+	a.Jobs, err = jobs.New(jobs.Config{
+		DB: a.DB.DB(), Dialect: a.DB.Dialect(), Logger: log,
+		Workers: workers, InsertOnly: !opts.Jobs, PollInterval: opts.PollInterval,
+		PeriodicJobs: []*river.PeriodicJob{session.CleanupPeriodic()},
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Bus.SetEnqueuer(a.Jobs)
+
+	tokens := token.New(a.Ring, token.Options{Issuer: cfg.PublicURL, Audience: cfg.TokenAudience, TTL: cfg.AccessTokenTTL, Now: opts.Now})
+	a.Sessions = session.New(a.DB, a.Cache, tokens, a.Bus, session.Options{
+		Lifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdleTimeout, Logger: log, Now: opts.Now,
+	})
+	params := password.Params{
+		Memory: cfg.Argon2Memory, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
+		SaltLen: password.DefaultParams.SaltLen, KeyLen: password.DefaultParams.KeyLen,
+	}
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("config: GATEHOUSE_ARGON2_*: %w", err)
+	}
+	hasher := password.NewHasher(params)
+	a.Accounts = account.New(a.DB, hasher, passwordPolicy(cfg), mailer{a.Jobs}, a.Bus, a.Sessions, account.Options{
+		LockoutThreshold: cfg.LockoutThreshold, LockoutDuration: cfg.LockoutDuration,
+		VerifyURL: cfg.EmailVerifyURL, ResetURL: cfg.PasswordResetURL, ServiceName: cfg.ServiceName,
+		DefaultRoles: []string{"user"}, Logger: log, Now: opts.Now,
+	})
+
+	a.Metrics = telemetry.NewMetrics()
+	a.Metrics.RegisterDBStats(a.DB.DB(), string(a.DB.Dialect()))
+	a.HTTP = httpapi.New(httpapi.Deps{
+		Logger:         log,
+		Metrics:        a.Metrics,
+		Version:        gatehouse.Version(),
+		PublicURL:      cfg.PublicURL,
+		CORSOrigins:    cfg.CORSOrigins,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		TrustedProxies: cfg.TrustedCIDRs,
+		JWKS:           a.Ring.JWKS,
+		Accounts:       a.Accounts,
+		Sessions:       a.Sessions,
+		Checks: []httpapi.HealthCheck{
+			{Name: "database", Check: a.DB.Ping},
+			{Name: "cache", Check: a.Cache.Ping},
+			{Name: "queue", Check: a.Jobs.Ping},
+		},
+	})
+	return a, nil
+}
+
+// newMailSender picks SMTP (behind a circuit breaker) or, without
+// GATEHOUSE_SMTP_URL, the development log sender.
+func newMailSender(cfg *config.Config, log *slog.Logger) (mail.Sender, error) {
+	if cfg.SMTPURL == "" {
+		log.Warn("GATEHOUSE_SMTP_URL is not set: emails are written to the log (development only)")
+		return mail.NewLogSender(log), nil
+	}
+	smtp, err := mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
+	if err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_SMTP_URL: %w", err)
+	}
+	return mail.NewBreaker(smtp, "smtp"), nil
+}
+
+// passwordPolicy turns the configured policy into the account service's
+// check.
+func passwordPolicy(cfg *config.Config) account.PasswordPolicy {
+	p := password.DefaultPolicy()
+	p.MinLength, p.MaxLength, p.MinStrength = cfg.PasswordMinLength, cfg.PasswordMaxLength, cfg.PasswordMinStrength
+	p.CheckCommon = cfg.PasswordCheckCommon
+	p.RequireUpper, p.RequireLower = cfg.PasswordRequireUpper, cfg.PasswordRequireLower
+	p.RequireDigit, p.RequireSymbol = cfg.PasswordRequireDigit, cfg.PasswordRequireSymbol
+	return func(pw string, personal ...string) []string {
+		var reasons []string
+		for _, v := range p.Check(pw, personal...) {
+			reasons = append(reasons, v.Message)
+		}
+		return reasons
+	}
+}
+
+// mailer enqueues templated emails as jobs in the caller's transaction.
+type mailer struct{ jobs *jobs.Client }
+
+func (m mailer) SendTx(ctx context.Context, tx store.Tx, to, template string, data map[string]any) error {
+	return mail.Enqueue(ctx, m.jobs, tx, to, template, data)
+}
+
+// Close releases everything in reverse order of construction.
+func (a *App) Close(ctx context.Context) {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i](ctx))
+	}
+	if err := errors.Join(errs...); err != nil && a.Log != nil {
+		a.Log.Error("shutdown", "err", err)
+	}
+}
+
+// Serve runs until ctx ends (SIGINT/SIGTERM), then shuts down gracefully:
+// stop accepting, finish in-flight requests, stop the workers, close the
+// stores. A clean shutdown returns nil.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := httpapi.NewHTTPServer(ln.Addr().String(), a.HTTP.Handler())
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	if err := a.Jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		a.Close(context.Background())
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+		a.Log.Info("shutting down", "timeout", a.Config.ShutdownTimeout.String())
+	case err = <-serveErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		a.Log.Error("http shutdown", "err", serr)
+	}
+	if jerr := a.Jobs.Stop(sctx); jerr != nil {
+		a.Log.Error("jobs shutdown", "err", jerr)
+	}
+	a.Close(sctx)
+	if err == nil {
+		a.Log.Info("stopped")
+	}
+	return err
+}

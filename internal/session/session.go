@@ -1,0 +1,371 @@
+// Package session runs signed-in sessions: it starts them with their first
+// refresh token, rotates refresh tokens within a family (one family per
+// session) and detects reuse, lists and revokes sessions, and answers the
+// per-request question "is this access token's session still alive?"
+// through the cache, with the database as the truth.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/cache"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// Store is what sessions need from the database.
+type Store interface {
+	store.Sessions
+	store.RefreshTokens
+	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
+}
+
+// Emitter records events in a transaction (an *events.Bus).
+type Emitter interface {
+	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
+}
+
+// Meta describes the client a session belongs to.
+type Meta struct {
+	IP        string
+	UserAgent string
+	DeviceID  string
+}
+
+// Principal is who an access token speaks for, once verified.
+type Principal struct {
+	UserID    string
+	SessionID string
+	AMR       []string
+	AuthTime  time.Time
+	TokenID   string
+	ExpiresAt time.Time
+}
+
+// Options tune sessions.
+type Options struct {
+	// Lifetime is the absolute life of a session and its refresh family.
+	Lifetime time.Duration
+	// IdleTimeout ends a session unused (no request, no refresh) this long;
+	// zero disables it.
+	IdleTimeout time.Duration
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Service manages sessions.
+type Service struct {
+	store  Store
+	cache  cache.Cache
+	tokens *token.Service
+	events Emitter
+	opts   Options
+}
+
+// Cache keys. A revoked session's id stays on the deny list as long as any
+// access token naming it could still be valid; a live session is vouched
+// for briefly so most requests need no database read.
+const (
+	revokedPrefix = "sess:revoked:"
+	alivePrefix   = "sess:alive:"
+	aliveTTL      = time.Minute
+)
+
+// New makes a Service.
+func New(st Store, c cache.Cache, tokens *token.Service, ev Emitter, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Service{store: st, cache: c, tokens: tokens, events: ev, opts: o}
+}
+
+// Start creates a session and its first refresh token inside tx.
+func (s *Service) Start(ctx context.Context, tx store.Tx, userID string, meta Meta, amr []string, mfa bool) (gatehouse.Session, string, error) {
+	now := s.opts.Now().UTC()
+	sess := gatehouse.Session{
+		ID: gatehouse.NewID(), UserID: userID, CreatedAt: now, LastActiveAt: now,
+		ExpiresAt: now.Add(s.opts.Lifetime), IPAddress: meta.IP, UserAgent: truncate(meta.UserAgent, 512),
+		DeviceID: truncate(meta.DeviceID, 128), AMR: amr, MFA: mfa, AuthTime: now, TrustScore: 50,
+	}
+	if err := tx.CreateSession(ctx, sess); err != nil {
+		return gatehouse.Session{}, "", fmt.Errorf("start session: %w", err)
+	}
+	refresh, err := s.newRefresh(ctx, tx, sess, now)
+	if err != nil {
+		return gatehouse.Session{}, "", err
+	}
+	return sess, refresh, nil
+}
+
+func (s *Service) newRefresh(ctx context.Context, tx store.Tx, sess gatehouse.Session, now time.Time) (string, error) {
+	secret, hash := token.NewOpaque()
+	err := tx.CreateRefreshToken(ctx, gatehouse.RefreshToken{
+		ID: gatehouse.NewID(), SessionID: sess.ID, UserID: sess.UserID, Hash: hash,
+		CreatedAt: now, ExpiresAt: sess.ExpiresAt,
+	})
+	if err != nil {
+		return "", fmt.Errorf("issue refresh token: %w", err)
+	}
+	return secret, nil
+}
+
+// AccessToken signs an access token for the session.
+func (s *Service) AccessToken(ctx context.Context, sess gatehouse.Session) (string, token.Claims, error) {
+	return s.tokens.Issue(ctx, sess.UserID, sess.ID, sess.AMR, sess.AuthTime)
+}
+
+// Refreshed is the outcome of a refresh.
+type Refreshed struct {
+	Session      gatehouse.Session
+	RefreshToken string
+}
+
+var (
+	errInvalidRefresh = gatehouse.Errorf(gatehouse.CodeInvalidRefreshToken, "the refresh token is unknown, expired or revoked")
+	errReused         = gatehouse.Errorf(gatehouse.CodeRefreshTokenReused, "this refresh token was already used; the session has been ended")
+)
+
+// Refresh rotates a refresh token: the presented one is marked used and a
+// new one is issued in the same family, atomically. Presenting a token that
+// was already used ends the whole family (its session): a stolen token is
+// then useless to the thief and to the victim alike, who must sign in again.
+func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Refreshed, error) {
+	if refresh == "" || len(refresh) > 256 {
+		return Refreshed{}, errInvalidRefresh
+	}
+	var out Refreshed
+	reusedSession := ""
+	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		now := s.opts.Now().UTC()
+		rt, err := tx.GetRefreshTokenByHash(ctx, token.Hash(refresh))
+		if errors.Is(err, store.ErrNotFound) {
+			return errInvalidRefresh
+		}
+		if err != nil {
+			return err
+		}
+		sess, err := tx.GetSession(ctx, rt.SessionID)
+		if errors.Is(err, store.ErrNotFound) {
+			return errInvalidRefresh
+		}
+		if err != nil {
+			return err
+		}
+		if !sess.Active(now, s.opts.IdleTimeout) || !now.Before(rt.ExpiresAt) {
+			return errInvalidRefresh
+		}
+		won := false
+		if rt.UsedAt == nil {
+			if won, err = tx.UseRefreshToken(ctx, rt.ID, now); err != nil {
+				return err
+			}
+		}
+		if !won {
+			reusedSession = sess.ID
+			return s.revokeTx(ctx, tx, sess.UserID, sess.ID, "refresh_token_reused", now)
+		}
+		if err := tx.TouchSession(ctx, sess.ID, now, meta.IP, truncate(meta.UserAgent, 512)); err != nil {
+			return err
+		}
+		sess.LastActiveAt = now
+		if meta.IP != "" {
+			sess.IPAddress = meta.IP
+		}
+		next, err := s.newRefresh(ctx, tx, sess, now)
+		if err != nil {
+			return err
+		}
+		out = Refreshed{Session: sess, RefreshToken: next}
+		return nil
+	})
+	if err != nil {
+		return Refreshed{}, err
+	}
+	if reusedSession != "" {
+		s.forget(ctx, reusedSession)
+		return Refreshed{}, errReused
+	}
+	return out, nil
+}
+
+// List returns the user's live sessions, most recently active first.
+func (s *Service) List(ctx context.Context, userID string) ([]gatehouse.Session, error) {
+	all, err := s.store.ListSessions(ctx, userID, s.opts.Now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	live := all[:0]
+	for _, sess := range all {
+		if sess.Active(s.opts.Now(), s.opts.IdleTimeout) {
+			live = append(live, sess)
+		}
+	}
+	return live, nil
+}
+
+// Revoke ends one of the user's sessions. A session of somebody else is
+// not_found, so ids cannot be probed.
+func (s *Service) Revoke(ctx context.Context, userID, sessionID, reason string) error {
+	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		sess, err := tx.GetSession(ctx, sessionID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && (sess.UserID != userID || sess.RevokedAt != nil)) {
+			return gatehouse.Errorf(gatehouse.CodeNotFound, "no such session")
+		}
+		if err != nil {
+			return err
+		}
+		return s.revokeTx(ctx, tx, userID, sessionID, reason, s.opts.Now().UTC())
+	})
+	if err != nil {
+		return err
+	}
+	s.forget(ctx, sessionID)
+	return nil
+}
+
+// RevokeAllTx revokes every session of the user but except (may be empty)
+// inside tx, recording why. After tx commits the caller must pass the ids
+// to Forget so access tokens stop at once.
+func (s *Service) RevokeAllTx(ctx context.Context, tx store.Tx, userID, except, reason string) ([]string, error) {
+	now := s.opts.Now().UTC()
+	ids, err := tx.RevokeUserSessions(ctx, userID, except, now)
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions: %w", err)
+	}
+	for _, id := range ids {
+		if err := s.emitRevoked(ctx, tx, userID, id, reason, now); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// RevokeOthers ends every session of the user except the current one and
+// reports how many ended.
+func (s *Service) RevokeOthers(ctx context.Context, userID, current string) (int, error) {
+	var ids []string
+	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		ids, err = s.RevokeAllTx(ctx, tx, userID, current, "revoked_by_user")
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.Forget(ctx, ids...)
+	return len(ids), nil
+}
+
+func (s *Service) revokeTx(ctx context.Context, tx store.Tx, userID, sessionID, reason string, now time.Time) error {
+	did, err := tx.RevokeSession(ctx, sessionID, now)
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	if !did {
+		return nil
+	}
+	return s.emitRevoked(ctx, tx, userID, sessionID, reason, now)
+}
+
+func (s *Service) emitRevoked(ctx context.Context, tx store.Tx, userID, sessionID, reason string, now time.Time) error {
+	_, err := s.events.Emit(ctx, tx, gatehouse.Event{
+		Type: gatehouse.EventSessionRevoked, UserID: userID, CreatedAt: now,
+		Data: map[string]any{"session_id": sessionID, "reason": reason},
+	})
+	return err
+}
+
+// Forget puts revoked sessions on the cache's deny list so their access
+// tokens stop at once on every instance. A cache failure is logged: the
+// short life of the "alive" mark bounds how long a token could outlive it.
+func (s *Service) Forget(ctx context.Context, ids ...string) {
+	for _, id := range ids {
+		s.forget(ctx, id)
+	}
+}
+
+func (s *Service) forget(ctx context.Context, id string) {
+	if id == "" {
+		return
+	}
+	ttl := s.tokens.TTL() + time.Minute
+	if err := s.cache.Set(ctx, revokedPrefix+id, []byte{1}, ttl); err != nil {
+		s.opts.Logger.WarnContext(ctx, "session deny list: cache write failed", "session_id", id, "err", err)
+	}
+	if err := s.cache.Delete(ctx, alivePrefix+id); err != nil {
+		s.opts.Logger.WarnContext(ctx, "session deny list: cache delete failed", "session_id", id, "err", err)
+	}
+}
+
+var errUnauthorized = gatehouse.Errorf(gatehouse.CodeUnauthorized, "the access token is missing, malformed, expired or revoked")
+
+// Authenticate verifies an access token and that its session is alive.
+// The cache answers most requests (deny list, then a short-lived "alive"
+// mark); on a miss or a cache failure the database decides, never a guess.
+func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, error) {
+	claims, err := s.tokens.Verify(ctx, raw)
+	if err != nil {
+		return Principal{}, gatehouse.WrapError(gatehouse.CodeUnauthorized, err, errUnauthorized.Message)
+	}
+	p := Principal{UserID: claims.Subject, SessionID: claims.SessionID, AMR: claims.AMR,
+		AuthTime: claims.AuthTime, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt}
+
+	if _, err := s.cache.Get(ctx, revokedPrefix+p.SessionID); err == nil {
+		return Principal{}, errUnauthorized
+	}
+	if _, err := s.cache.Get(ctx, alivePrefix+p.SessionID); err == nil {
+		return p, nil
+	}
+	sess, err := s.store.GetSession(ctx, p.SessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Principal{}, errUnauthorized
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	now := s.opts.Now().UTC()
+	if sess.UserID != p.UserID || !sess.Active(now, s.opts.IdleTimeout) {
+		if sess.RevokedAt != nil {
+			s.forget(ctx, sess.ID)
+		}
+		return Principal{}, errUnauthorized
+	}
+	// Activity is recorded at most once per aliveTTL per session: the
+	// database is written only when the "alive" mark had lapsed.
+	if err := s.store.TouchSession(ctx, sess.ID, now, "", ""); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	ttl := min(aliveTTL, sess.ExpiresAt.Sub(now))
+	if err := s.cache.Set(ctx, alivePrefix+sess.ID, []byte{1}, ttl); err != nil {
+		s.opts.Logger.WarnContext(ctx, "session cache write failed", "err", err)
+	}
+	return p, nil
+}
+
+// Get returns one session of the user (not_found for others').
+func (s *Service) Get(ctx context.Context, userID, sessionID string) (gatehouse.Session, error) {
+	sess, err := s.store.GetSession(ctx, sessionID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && sess.UserID != userID) {
+		return gatehouse.Session{}, gatehouse.Errorf(gatehouse.CodeNotFound, "no such session")
+	}
+	return sess, err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Cut on a rune boundary.
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
