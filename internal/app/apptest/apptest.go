@@ -1,0 +1,210 @@
+// Package apptest starts the whole Gatehouse server in-process for API and
+// end-to-end tests: real stores (SQLite, or PostgreSQL when
+// GATEHOUSE_TEST_POSTGRES_URL is set), the real job workers, an in-process
+// SMTP server capturing the emails, light Argon2 parameters and a clock the
+// test moves.
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail/mailtest"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
+)
+
+// Clock is a settable clock shared by every service of an Env.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// Now returns the current test time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Env is a running server.
+type Env struct {
+	T      testing.TB
+	App    *app.App
+	Server *httptest.Server
+	Mail   *mailtest.Server
+	Clock  *Clock
+	URL    string // base URL of the API, ending in /api/v1
+}
+
+// Engines lists the database engines tests should run on.
+func Engines(t testing.TB) []string {
+	names := []string{}
+	for _, e := range sqltest.Engines(t) {
+		names = append(names, e.Name)
+	}
+	return names
+}
+
+// New starts a server on the named engine ("sqlite" or "postgres"). extra
+// overrides configuration variables (full GATEHOUSE_* names).
+func New(t testing.TB, engine string, extra map[string]string) *Env {
+	t.Helper()
+	smtp := mailtest.Start(t)
+	vars := map[string]string{
+		"GATEHOUSE_DATA_DIR":           t.TempDir(),
+		"GATEHOUSE_SECRET_KEY":         strings.Repeat("test-secret-", 4),
+		"GATEHOUSE_SMTP_URL":           smtp.URL(),
+		"GATEHOUSE_ARGON2_MEMORY_KIB":  "64",
+		"GATEHOUSE_ARGON2_ITERATIONS":  "1",
+		"GATEHOUSE_ARGON2_PARALLELISM": "1",
+		"GATEHOUSE_LOG_LEVEL":          "error",
+		"GATEHOUSE_PUBLIC_URL":         "http://gatehouse.test",
+	}
+	switch engine {
+	case "postgres":
+		vars["GATEHOUSE_DATABASE_URL"] = sqltest.PostgresURL(t)
+	default:
+		vars["GATEHOUSE_DATABASE_URL"] = "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	cfg, err := config.FromMap(vars)
+	if err != nil {
+		t.Fatalf("apptest: config: %v", err)
+	}
+	clock := &Clock{t: time.Now().UTC().Truncate(time.Second)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	a, err := app.Build(ctx, cfg, log, app.Options{Migrate: true, Jobs: true, PollInterval: 20 * time.Millisecond, Now: clock.Now})
+	if err != nil {
+		t.Fatalf("apptest: build: %v", err)
+	}
+	if err := a.Jobs.Start(ctx); err != nil {
+		t.Fatalf("apptest: start jobs: %v", err)
+	}
+	srv := httptest.NewServer(a.HTTP.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = a.Jobs.Stop(sctx)
+		a.Close(sctx)
+	})
+	return &Env{T: t, App: a, Server: srv, Mail: smtp, Clock: clock, URL: srv.URL + "/api/v1"}
+}
+
+// Response is a decoded answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Raw    []byte
+	JSON   map[string]any
+}
+
+// Code is the problem+json code of an error answer ("" otherwise).
+func (r *Response) Code() string {
+	c, _ := r.JSON["code"].(string)
+	return c
+}
+
+// Str returns a top-level string field.
+func (r *Response) Str(key string) string {
+	s, _ := r.JSON[key].(string)
+	return s
+}
+
+// Do sends a JSON request to path (under /api/v1) with an optional bearer
+// token and decodes the answer.
+func (e *Env) Do(method, path string, body any, bearer string) *Response {
+	e.T.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			e.T.Fatalf("apptest: marshal: %v", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, e.URL+path, rd)
+	if err != nil {
+		e.T.Fatalf("apptest: request: %v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	req.Header.Set("User-Agent", "apptest/1.0")
+	resp, err := e.Server.Client().Do(req)
+	if err != nil {
+		e.T.Fatalf("apptest: %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := &Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if len(raw) > 0 && raw[0] == '{' {
+		_ = json.Unmarshal(raw, &out.JSON)
+	}
+	return out
+}
+
+// StrongPassword is accepted by the default policy.
+const StrongPassword = "violet-Anchor-drift-93-Quasar"
+
+// Register creates an account and returns its id.
+func (e *Env) Register(email, password string) string {
+	e.T.Helper()
+	r := e.Do("POST", "/auth/register", map[string]any{"email": email, "password": password}, "")
+	if r.Status != http.StatusCreated {
+		e.T.Fatalf("apptest: register %s: %d %s", email, r.Status, r.Raw)
+	}
+	return r.JSON["user"].(map[string]any)["id"].(string)
+}
+
+// Tokens are a signed-in session's credentials.
+type Tokens struct {
+	Access, Refresh, SessionID string
+}
+
+// Login signs in and fails the test unless it succeeds.
+func (e *Env) Login(email, password string) Tokens {
+	e.T.Helper()
+	r := e.Do("POST", "/auth/login", map[string]any{"email": email, "password": password}, "")
+	if r.Status != http.StatusOK {
+		e.T.Fatalf("apptest: login %s: %d %s", email, r.Status, r.Raw)
+	}
+	return Tokens{Access: r.Str("access_token"), Refresh: r.Str("refresh_token"), SessionID: r.Str("session_id")}
+}
+
+// TokenFromLink extracts the token query parameter of the first link in
+// the email's text that starts with prefix.
+func TokenFromLink(text, prefix string) string {
+	link := mailtest.LinkFrom(text, prefix)
+	_, tok, ok := strings.Cut(link, "token=")
+	if !ok {
+		return ""
+	}
+	tok, _, _ = strings.Cut(tok, "&")
+	return tok
+}
