@@ -21,12 +21,19 @@ import (
 // run executes the CLI in-process with the given environment.
 func run(t *testing.T, env map[string]string, args ...string) (string, error) {
 	t.Helper()
+	return runIn(t, env, "", args...)
+}
+
+// runIn is run with standard input.
+func runIn(t *testing.T, env map[string]string, stdin string, args ...string) (string, error) {
+	t.Helper()
 	t.Chdir(t.TempDir()) // no stray .env
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
 	var out, errOut bytes.Buffer
 	cmd := newRootCmd(&out, &errOut)
+	cmd.SetIn(strings.NewReader(stdin))
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(context.Background())
 	return out.String(), err
@@ -79,6 +86,26 @@ func TestCommands(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out, first)
 	require.Contains(t, out, "retired")
+
+	out, err = run(t, env, "users", "create", "--email", "Root@Example.com", "--role", "admin", "--verified")
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2, "id and the generated password")
+	require.Regexp(t, `^[0-9a-f-]{36}$`, lines[0])
+	require.GreaterOrEqual(t, len(lines[1]), 20)
+	_, err = run(t, env, "users", "create", "--email", "root@example.com")
+	require.ErrorContains(t, err, "already exists")
+	_, err = run(t, env, "users", "create", "--email", "x@example.com", "--role", "no-such-role")
+	require.ErrorContains(t, err, "no-such-role")
+	_, err = run(t, env, "users", "create")
+	require.ErrorContains(t, err, "--email")
+	out, err = runIn(t, env, "violet-Anchor-drift-93-Quasar\n", "users", "create", "--email", "ops@example.com", "--password-stdin")
+	require.NoError(t, err)
+	require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 1, "a given password is not printed")
+	_, err = runIn(t, env, "password123456\n", "users", "create", "--email", "weak@example.com", "--password-stdin")
+	require.ErrorContains(t, err, "weak_password")
+	_, err = runIn(t, env, "", "users", "create", "--email", "none@example.com", "--password-stdin")
+	require.ErrorContains(t, err, "no password")
 
 	_, err = run(t, map[string]string{"GATEHOUSE_ACCESS_TOKEN_TTL": "x"}, "keys", "list")
 	require.ErrorContains(t, err, "GATEHOUSE_ACCESS_TOKEN_TTL")
