@@ -13,7 +13,7 @@ import (
 // ProfileUpdate holds the fields to change; nil leaves a field as it is.
 type ProfileUpdate struct {
 	Name                    *string
-	PhoneNumber             *string // E.164, already validated by the caller; "" clears it
+	PhoneNumber             *string // E.164; "" clears it
 	NotificationPreferences map[string][]string
 }
 
@@ -25,6 +25,13 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpd
 			return gatehouse.User{}, gatehouse.InvalidField("body.name", "name must be at most 200 characters")
 		}
 		p.Name = &n
+	}
+	if p.PhoneNumber != nil && *p.PhoneNumber != "" {
+		n, err := ParsePhoneNumber("body.phone_number", *p.PhoneNumber)
+		if err != nil {
+			return gatehouse.User{}, err
+		}
+		p.PhoneNumber = &n
 	}
 	var u gatehouse.User
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {

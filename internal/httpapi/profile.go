@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"regexp"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -17,8 +16,6 @@ const TagProfile = "Profile"
 type userOutput struct {
 	Body User
 }
-
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // notificationChannels are the channels an alert type can use.
 var notificationChannels = map[string]bool{"email": true, "websocket": true}
@@ -49,9 +46,6 @@ func (s *Server) registerProfile() {
 		}
 	}) (*userOutput, error) {
 		p := account.ProfileUpdate{Name: in.Body.Name, PhoneNumber: in.Body.PhoneNumber, NotificationPreferences: in.Body.NotificationPreferences}
-		if p.PhoneNumber != nil && *p.PhoneNumber != "" && !e164.MatchString(*p.PhoneNumber) {
-			return nil, Problem(gatehouse.InvalidField("body.phone_number", "phone_number must be in E.164 form, e.g. +14155550100"))
-		}
 		for alert, channels := range p.NotificationPreferences {
 			for _, c := range channels {
 				if !notificationChannels[c] {
