@@ -154,31 +154,9 @@ func PostgresURL(t testing.TB) string {
 // test when the variable is unset.
 func Postgres(t testing.TB) *sqlstore.DB {
 	t.Helper()
-	adminURL := os.Getenv(PostgresURLEnv)
-	if adminURL == "" {
-		t.Skipf("sqltest: %s not set", PostgresURLEnv)
-	}
+	dsn := PostgresURL(t) // its cleanup drops the database after the pool's Close below
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-
-	name := "gh_test_" + randomSuffix(t)
-	if err := adminExec(ctx, adminURL, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("sqltest: create database %s: %v", name, err)
-	}
-	// Registered before the pool's Close, so it runs after it (cleanups are
-	// LIFO); FORCE ends any session a test leaked anyway.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-		defer cancel()
-		if err := adminExec(ctx, adminURL, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("sqltest: drop database %s: %v", name, err)
-		}
-	})
-
-	dsn, err := withDatabase(adminURL, name)
-	if err != nil {
-		t.Fatalf("sqltest: %v", err)
-	}
 	db, err := sqlstore.Open(ctx, sqlstore.Config{Dialect: store.Postgres, DSN: dsn, MaxConns: 10})
 	if err != nil {
 		t.Fatalf("sqltest: open PostgreSQL: %v", err)
