@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
+	"github.com/gatehouse-auth/gatehouse/internal/authz"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/events"
@@ -46,6 +47,8 @@ type App struct {
 	HTTP     *httpapi.Server
 	Sessions *session.Service
 	Accounts *account.Service
+	Authz    *authz.Checker
+	Roles    *authz.Service
 
 	closers []func(context.Context) error
 }
@@ -175,6 +178,13 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		DefaultRoles: []string{"user"}, Logger: log, Now: opts.Now,
 	})
 
+	a.Authz = authz.NewChecker(a.DB, a.Cache, authz.CheckerOptions{Now: opts.Now, Logger: log})
+	if err := a.Authz.Start(ctx); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func(context.Context) error { return a.Authz.Close() })
+	a.Roles = authz.NewService(a.DB, a.Authz, a.Bus, opts.Now)
+
 	a.Metrics = telemetry.NewMetrics()
 	a.Metrics.RegisterDBStats(a.DB.DB(), string(a.DB.Dialect()))
 	a.HTTP = httpapi.New(httpapi.Deps{
@@ -188,6 +198,9 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		JWKS:           a.Ring.JWKS,
 		Accounts:       a.Accounts,
 		Sessions:       a.Sessions,
+		Authz:          a.Authz,
+		Roles:          a.Roles,
+		Admin:          a.Accounts,
 		Checks: []httpapi.HealthCheck{
 			{Name: "database", Check: a.DB.Ping},
 			{Name: "cache", Check: a.Cache.Ping},

@@ -75,6 +75,10 @@ type Deps struct {
 	// only when the server is built to print its OpenAPI document.
 	Accounts Accounts
 	Sessions Sessions
+	// Authz checks permissions; Roles and Admin serve the admin API.
+	Authz Authorizer
+	Roles RoleAdmin
+	Admin AccountAdmin
 }
 
 // Server is the HTTP API: a ServeMux with the Huma API on it, wrapped in
@@ -93,6 +97,9 @@ type Server struct {
 	propagator  propagation.TextMapPropagator
 	accounts    Accounts
 	sessions    Sessions
+	authz       Authorizer
+	roles       RoleAdmin
+	admin       AccountAdmin
 
 	mux     *http.ServeMux
 	api     huma.API // operations under BasePath
@@ -114,6 +121,9 @@ func New(deps Deps) *Server {
 		propagator:  telemetry.Propagator(),
 		accounts:    deps.Accounts,
 		sessions:    deps.Sessions,
+		authz:       deps.Authz,
+		roles:       deps.Roles,
+		admin:       deps.Admin,
 		mux:         http.NewServeMux(),
 	}
 	if s.logger == nil {
@@ -167,6 +177,9 @@ func (s *Server) registerRoutes() {
 	s.registerProfile()
 	s.registerSessions()
 	s.registerPages()
+	s.registerAdminUsers()
+	s.registerAdminRoles()
+	s.registerAuthzCheck()
 }
 
 // applyBodyLimit lifts Huma's own 1 MiB body cap above ours for operations

@@ -83,6 +83,45 @@ type Users interface {
 	SetUserRoles(ctx context.Context, userID string, roles []string) error
 }
 
+// UserQuery selects a page of users.
+type UserQuery struct {
+	// After is the id of the last user of the previous page ("" for the
+	// first page); users come in id order, which is creation order.
+	After string
+	// Limit is the page size (≥ 1; ListUsers refuses less with an error
+	// that is neither ErrNotFound nor ErrConflict).
+	Limit int
+	// Search, when not empty, keeps users whose email or name contains it,
+	// case-insensitively (for ASCII on every engine); it is plain text, so
+	// '%', '_' and '\' match only themselves.
+	Search string
+}
+
+// Roles persists roles and their permissions.
+type Roles interface {
+	// ListRoles returns every role, system roles included, ordered by name
+	// in byte order.
+	ListRoles(ctx context.Context) ([]gatehouse.Role, error)
+	// GetRole returns one role by id; empty permissions read back nil.
+	// ErrNotFound when there is none.
+	GetRole(ctx context.Context, id string) (gatehouse.Role, error)
+	// CreateRole inserts r (nil permissions are stored as none).
+	// ErrConflict when its name or id exists.
+	CreateRole(ctx context.Context, r gatehouse.Role) error
+	// UpdateRole writes r's description, permissions and updated_at (never
+	// its name or system flag). ErrNotFound when there is no such role.
+	UpdateRole(ctx context.Context, r gatehouse.Role) error
+	// DeleteRole removes the role and its assignments. ErrNotFound.
+	DeleteRole(ctx context.Context, id string) error
+	// UserPermissions returns the permissions of every role the user holds
+	// (possibly with repeats); empty when the user has no roles or does not
+	// exist.
+	UserPermissions(ctx context.Context, userID string) ([]string, error)
+	// ListUsers returns a page of users per q, in ascending id order, with
+	// Roles filled as GetUser fills them; empty when none is left.
+	ListUsers(ctx context.Context, q UserQuery) ([]gatehouse.User, error)
+}
+
 // Sessions persists signed-in clients.
 type Sessions interface {
 	// CreateSession inserts s. ErrConflict when the id exists; ErrNotFound
@@ -149,6 +188,7 @@ type Queries interface {
 	Sessions
 	RefreshTokens
 	OneTimeTokens
+	Roles
 }
 
 // Tx is a database transaction. Its Queries run inside it; SQLTx exposes the

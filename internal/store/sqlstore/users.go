@@ -70,28 +70,40 @@ func (q *queries) getUser(ctx context.Context, op, where string, arg any, forUpd
 	if forUpdate && q.dialect == store.Postgres {
 		query += ` FOR UPDATE`
 	}
+	u, err := scanUser(q.queryRow(ctx, query, arg))
+	if err != nil {
+		return gatehouse.User{}, translate(op, err)
+	}
+	if u.Roles, err = q.userRoleNames(ctx, u.ID); err != nil {
+		return gatehouse.User{}, translate(op+": read roles", err)
+	}
+	return u, nil
+}
+
+// scanUser reads the userColumns of one row, then any extra columns into
+// extra (ListUsers appends a role name). Roles are left nil.
+func scanUser(r row, extra ...any) (gatehouse.User, error) {
 	var (
 		u                                    gatehouse.User
 		email                                string
 		lockedUntil, created, updated, login timeScanner
 		prefs                                []byte
 	)
-	err := q.queryRow(ctx, query, arg).Scan(
+	dest := []any{
 		&u.ID, &email, &u.EmailVerified, &u.Name, &u.PhoneNumber, &u.PasswordHash, &u.FailedLogins,
 		&lockedUntil, &u.LockedByAdmin, &u.LockReason, &u.MFAEnabled, &prefs,
-		&created, &updated, &login)
-	if err != nil {
-		return gatehouse.User{}, translate(op, err)
+		&created, &updated, &login,
 	}
+	if err := r.Scan(append(dest, extra...)...); err != nil {
+		return gatehouse.User{}, err
+	}
+	var err error
 	if u.NotificationPreferences, err = decodePreferences(prefs); err != nil {
-		return gatehouse.User{}, fmt.Errorf("%s: %w", op, err)
+		return gatehouse.User{}, err
 	}
 	u.Email = gatehouse.Email(email)
 	u.LockedUntil, u.LastLoginAt = lockedUntil.ptr(), login.ptr()
 	u.CreatedAt, u.UpdatedAt = created.Time, updated.Time
-	if u.Roles, err = q.userRoleNames(ctx, u.ID); err != nil {
-		return gatehouse.User{}, translate(op+": read roles", err)
-	}
 	return u, nil
 }
 

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InTx/CanceledContext", testInTxCanceledContext},
 	}
 	tests = append(tests, accountTests...)
+	tests = append(tests, roleTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

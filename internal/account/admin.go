@@ -1,0 +1,65 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+)
+
+// Lock locks an account until an administrator unlocks it, and ends its
+// sessions at once.
+func (s *Service) Lock(ctx context.Context, actorID, userID, reason string) (gatehouse.User, error) {
+	reason = strings.TrimSpace(reason)
+	var u gatehouse.User
+	var revoked []string
+	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		if u, err = s.lockable(ctx, tx, userID); err != nil {
+			return err
+		}
+		u.LockByAdmin(reason, s.now())
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if revoked, err = s.sessions.RevokeAllTx(ctx, tx, u.ID, "", "account_locked"); err != nil {
+			return err
+		}
+		_, err = s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserLocked, UserID: u.ID, ActorID: actorID,
+			Data: map[string]any{"reason": "locked_by_admin", "note": reason}})
+		return err
+	})
+	if err != nil {
+		return u, err
+	}
+	s.sessions.Forget(ctx, revoked...)
+	return u, nil
+}
+
+// Unlock lifts every lock on the account and forgets its failed logins.
+func (s *Service) Unlock(ctx context.Context, actorID, userID string) (gatehouse.User, error) {
+	var u gatehouse.User
+	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		if u, err = s.lockable(ctx, tx, userID); err != nil {
+			return err
+		}
+		u.Unlock(s.now())
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		_, err = s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserUnlocked, UserID: u.ID, ActorID: actorID})
+		return err
+	})
+	return u, err
+}
+
+func (s *Service) lockable(ctx context.Context, tx store.Tx, userID string) (gatehouse.User, error) {
+	u, err := tx.GetUserForUpdate(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return u, gatehouse.Errorf(gatehouse.CodeNotFound, "no such user")
+	}
+	return u, err
+}
