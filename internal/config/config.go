@@ -306,8 +306,10 @@ func (c *Config) validate() error {
 	if c.RefreshTokenTTL < c.AccessTokenTTL {
 		return invalid("REFRESH_TOKEN_TTL", "must not be shorter than GATEHOUSE_ACCESS_TOKEN_TTL")
 	}
-	if c.SessionIdleTimeout < 0 {
-		return invalid("SESSION_IDLE_TIMEOUT", "must not be negative (0 disables it)")
+	if c.SessionIdleTimeout < 0 || (c.SessionIdleTimeout > 0 && c.SessionIdleTimeout < time.Minute) {
+		// Sessions are vouched for in the cache for a minute at a time, so
+		// a shorter idle timeout could not be enforced precisely.
+		return invalid("SESSION_IDLE_TIMEOUT", "must be 0 (off) or at least 1m")
 	}
 	if c.TokenAudience == "" {
 		c.TokenAudience = c.PublicURL

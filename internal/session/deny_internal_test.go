@@ -1,0 +1,109 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/cache"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// These tests need the cache keys, so they live inside the package (and
+// therefore cannot use apptest, which imports this package through app).
+
+type oneKey struct{ priv *rsa.PrivateKey }
+
+var testKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
+
+func (k oneKey) Signer(context.Context) (string, *rsa.PrivateKey, error) { return "k1", k.priv, nil }
+func (k oneKey) PublicKey(_ context.Context, kid string) (*rsa.PublicKey, error) {
+	if kid != "k1" {
+		return nil, token.ErrInvalid
+	}
+	return &k.priv.PublicKey, nil
+}
+
+type nopEmitter struct{}
+
+func (nopEmitter) Emit(_ context.Context, _ store.Tx, e gatehouse.Event) (gatehouse.Event, error) {
+	return e, nil
+}
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// A request that read the session as alive just before it was revoked can
+// write the "alive" mark after Forget deleted it. The deny list must win
+// over such a stale mark, for as long as any token naming the session
+// could still verify.
+func TestDenyListOutranksStaleAliveMark(t *testing.T) {
+	t.Parallel()
+	for _, eng := range sqltest.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := eng.Open(t)
+			key, err := testKey()
+			require.NoError(t, err)
+			clock := &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+			c := cache.NewMemory(cache.WithClock(clock.Now))
+			t.Cleanup(func() { _ = c.Close() })
+			const ttl = 15 * time.Minute
+			tokens := token.New(oneKey{priv: key}, token.Options{Issuer: "https://gatehouse.test", TTL: ttl, Now: clock.Now})
+			svc := New(db, c, tokens, nopEmitter{}, Options{Lifetime: 24 * time.Hour, IdleTimeout: time.Hour, Now: clock.Now})
+
+			email, err := gatehouse.ParseEmail("deny@example.com")
+			require.NoError(t, err)
+			u := gatehouse.User{ID: gatehouse.NewID(), Email: email, CreatedAt: clock.Now(), UpdatedAt: clock.Now()}
+			require.NoError(t, db.CreateUser(ctx, u))
+			var sess gatehouse.Session
+			require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				sess, _, err = svc.Start(ctx, tx, u.ID, Meta{IP: "192.0.2.1"}, []string{"pwd"}, false)
+				return err
+			}))
+			access, _, err := svc.AccessToken(ctx, sess)
+			require.NoError(t, err)
+			_, err = svc.Authenticate(ctx, access)
+			require.NoError(t, err)
+			_, err = c.Get(ctx, alivePrefix+sess.ID)
+			require.NoError(t, err, "a successful check vouches for the session")
+
+			require.NoError(t, svc.Revoke(ctx, u.ID, sess.ID, "revoked_by_user"))
+			_, err = c.Get(ctx, alivePrefix+sess.ID)
+			require.ErrorIs(t, err, cache.ErrMiss, "Forget drops the mark")
+			// The racing request's late write.
+			require.NoError(t, c.Set(ctx, alivePrefix+sess.ID, []byte{1}, aliveTTL))
+			_, err = svc.Authenticate(ctx, access)
+			require.Equal(t, gatehouse.CodeUnauthorized, gatehouse.ErrorCode(err), "err: %v", err)
+
+			// The deny entry outlives every token that names the session
+			// (TTL plus the verifier's 30 s leeway).
+			clock.Advance(ttl + 30*time.Second)
+			_, err = c.Get(ctx, revokedPrefix+sess.ID)
+			require.NoError(t, err)
+		})
+	}
+}
