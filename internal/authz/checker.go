@@ -130,10 +130,31 @@ func (c *Checker) Set(ctx context.Context, userID string) (*Set, error) {
 	s := Compile(perms)
 	c.mu.Lock()
 	if c.gen.Load() == gen {
+		if len(c.entries) >= maxEntries {
+			c.sweep()
+		}
 		c.entries[userID] = entry{set: s, expires: c.now().Add(c.ttl)}
 	}
 	c.mu.Unlock()
 	return s, nil
+}
+
+// maxEntries bounds the cache, so checks of many unknown user ids cannot
+// grow it without limit.
+const maxEntries = 100_000
+
+// sweep drops expired entries, and everything if that is not enough.
+// Callers hold c.mu.
+func (c *Checker) sweep() {
+	now := c.now()
+	for id, e := range c.entries {
+		if !now.Before(e.expires) {
+			delete(c.entries, id)
+		}
+	}
+	if len(c.entries) >= maxEntries {
+		clear(c.entries)
+	}
 }
 
 // InvalidateUser drops the user's cached set here and on every instance.

@@ -209,10 +209,16 @@ func (s *Service) emit(ctx context.Context, tx store.Tx, t gatehouse.EventType, 
 // anyone admin, nor unmake one.
 func (s *Service) SetUserRoles(ctx context.Context, actorID, userID string, names []string) (gatehouse.User, error) {
 	clean := make([]string, 0, len(names))
+	// Where each name first appears in the request, so an error names the
+	// element the caller sent, not its place in the sorted set.
+	index := make(map[string]int, len(names))
 	for i, n := range names {
 		n = strings.TrimSpace(n)
 		if !gatehouse.ValidRoleName(n) {
 			return gatehouse.User{}, gatehouse.InvalidField(fmt.Sprintf("body.roles[%d]", i), fmt.Sprintf("%q is not a role name", n))
+		}
+		if _, seen := index[n]; !seen {
+			index[n] = i
 		}
 		clean = append(clean, n)
 	}
@@ -240,10 +246,10 @@ func (s *Service) SetUserRoles(ctx context.Context, actorID, userID string, name
 			byName[r.Name] = r
 		}
 		var touched []string
-		for i, n := range clean {
+		for _, n := range clean {
 			r, ok := byName[n]
 			if !ok {
-				return gatehouse.InvalidField(fmt.Sprintf("body.roles[%d]", i), fmt.Sprintf("no role is named %q", n))
+				return gatehouse.InvalidField(fmt.Sprintf("body.roles[%d]", index[n]), fmt.Sprintf("no role is named %q", n))
 			}
 			if !slices.Contains(before.Roles, n) {
 				touched = append(touched, r.Permissions...)

@@ -40,10 +40,29 @@ func decodeCursor(c string) (string, error) {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) > 64 {
+	if err != nil || !idShaped(string(b)) {
 		return "", gatehouse.InvalidField("query.cursor", "cursor is not one this API returned")
 	}
 	return string(b), nil
+}
+
+// idShaped reports whether id looks like the ids we issue (a lower-case
+// hex UUID), so a forged cursor never reaches a query.
+func idShaped(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i, r := range id {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f'):
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) registerAdminUsers() {
