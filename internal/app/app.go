@@ -207,6 +207,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		Authz:          a.Authz,
 		Roles:          a.Roles,
 		Admin:          a.Accounts,
+		Audit:          a.DB,
 		Checks: []httpapi.HealthCheck{
 			{Name: "database", Check: a.DB.Ping},
 			{Name: "cache", Check: a.Cache.Ping},

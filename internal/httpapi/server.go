@@ -79,6 +79,8 @@ type Deps struct {
 	Authz Authorizer
 	Roles RoleAdmin
 	Admin AccountAdmin
+	// Audit serves the audit-log query.
+	Audit AuditReader
 }
 
 // Server is the HTTP API: a ServeMux with the Huma API on it, wrapped in
@@ -100,6 +102,7 @@ type Server struct {
 	authz       Authorizer
 	roles       RoleAdmin
 	admin       AccountAdmin
+	audit       AuditReader
 
 	mux     *http.ServeMux
 	api     huma.API // operations under BasePath
@@ -124,6 +127,7 @@ func New(deps Deps) *Server {
 		authz:       deps.Authz,
 		roles:       deps.Roles,
 		admin:       deps.Admin,
+		audit:       deps.Audit,
 		mux:         http.NewServeMux(),
 	}
 	if s.logger == nil {
@@ -179,6 +183,7 @@ func (s *Server) registerRoutes() {
 	s.registerPages()
 	s.registerAdminUsers()
 	s.registerAdminRoles()
+	s.registerAdminAudit()
 	s.registerAuthzCheck()
 }
 

@@ -180,6 +180,29 @@ type OneTimeTokens interface {
 	DeleteStaleOneTimeTokens(ctx context.Context, cutoff time.Time) (int64, error)
 }
 
+// AuditQuery selects audit rows, newest first. A zero field does not
+// filter (nor does MinRisk ≤ 0).
+type AuditQuery struct {
+	UserID, Action string     // exact matches when non-empty
+	From, To       *time.Time // created_at >= From, < To (at microsecond precision)
+	MinRisk        int        // risk_score >= MinRisk
+	Before         string     // id of the last row of the previous page ("" first page); only smaller ids follow
+	Limit          int        // ≥ 1; less is an error that is neither ErrNotFound nor ErrConflict
+}
+
+// AuditLogs persists the audit trail. Rows name users by id without a
+// foreign key: they may name users that no longer exist.
+type AuditLogs interface {
+	// CreateAuditLog inserts l. ErrConflict when its id exists. A
+	// RiskScore outside 0..100 is refused with an error that is neither
+	// ErrConflict nor ErrNotFound.
+	CreateAuditLog(ctx context.Context, l gatehouse.AuditLog) error
+	// ListAuditLogs returns rows matching q, newest first (id descending;
+	// ids are UUIDv7, so creation order); empty when none match. Metadata
+	// reads back as an empty map, never nil, when none was stored.
+	ListAuditLogs(ctx context.Context, q AuditQuery) ([]gatehouse.AuditLog, error)
+}
+
 // Queries is every data operation; both Store and Tx offer it.
 type Queries interface {
 	SigningKeys
@@ -189,6 +212,7 @@ type Queries interface {
 	RefreshTokens
 	OneTimeTokens
 	Roles
+	AuditLogs
 }
 
 // Tx is a database transaction. Its Queries run inside it; SQLTx exposes the
