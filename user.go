@@ -45,8 +45,14 @@ func (u *User) VerifyEmail(now time.Time) {
 // threshold the account is locked for duration and the count restarts; it
 // reports whether this attempt caused the lock.
 func (u *User) RecordFailedLogin(now time.Time, threshold int, duration time.Duration) (lockedNow bool) {
-	if u.LockedUntil != nil && !now.Before(*u.LockedUntil) {
+	if u.Locked(now) {
+		// Guesses during a lock change nothing: counting them would lock
+		// the owner out again at their first typo after the lock ends.
+		return false
+	}
+	if u.LockedUntil != nil {
 		u.LockedUntil = nil // an expired lock starts a fresh count
+		u.FailedLogins = 0
 	}
 	u.FailedLogins++
 	u.UpdatedAt = now

@@ -93,7 +93,7 @@ func (s *Service) Start(ctx context.Context, tx store.Tx, userID string, meta Me
 	sess := gatehouse.Session{
 		ID: gatehouse.NewID(), UserID: userID, CreatedAt: now, LastActiveAt: now,
 		ExpiresAt: now.Add(s.opts.Lifetime), IPAddress: meta.IP, UserAgent: truncate(meta.UserAgent, 512),
-		DeviceID: truncate(meta.DeviceID, 128), AMR: amr, MFA: mfa, AuthTime: now, TrustScore: 50,
+		DeviceID: truncate(meta.DeviceID, 512), AMR: amr, MFA: mfa, AuthTime: now, TrustScore: 50,
 	}
 	if err := tx.CreateSession(ctx, sess); err != nil {
 		return gatehouse.Session{}, "", fmt.Errorf("start session: %w", err)

@@ -95,7 +95,7 @@ func New(t testing.TB, engine string, extra map[string]string) *Env {
 	clock := &Clock{t: time.Now().UTC().Truncate(time.Second)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
-	a, err := app.Build(ctx, cfg, log, app.Options{Migrate: true, Jobs: true, PollInterval: 200 * time.Millisecond, Now: clock.Now})
+	a, err := app.Build(ctx, cfg, log, app.Options{Migrate: true, Jobs: true, PollInterval: 50 * time.Millisecond, Now: clock.Now})
 	if err != nil {
 		t.Fatalf("apptest: build: %v", err)
 	}

@@ -1,0 +1,343 @@
+package account_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail/mailtest"
+)
+
+// fieldErrors returns the errors[] of a problem answer.
+func fieldErrors(t require.TestingT, r *apptest.Response) []map[string]any {
+	raw, ok := r.JSON["errors"].([]any)
+	require.True(t, ok, "no errors[] in %s", r.Raw)
+	out := make([]map[string]any, 0, len(raw))
+	for _, e := range raw {
+		out = append(out, e.(map[string]any))
+	}
+	return out
+}
+
+// requireField fails unless one of r's errors[] is at location.
+func requireField(t require.TestingT, r *apptest.Response, location string) {
+	var seen []any
+	for _, e := range fieldErrors(t, r) {
+		if e["location"] == location {
+			require.NotEmpty(t, e["message"], "errors[] entry without a message: %s", r.Raw)
+			return
+		}
+		seen = append(seen, e["location"])
+	}
+	require.Failf(t, "no error at "+location, "locations %v in %s", seen, r.Raw)
+}
+
+func TestRegisterValidation(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		for _, bad := range []string{"not-an-email", "a@b", "@example.com", "a b@example.com", "Alice <alice@example.com>", "", "   "} {
+			r := call(t, env, "POST", "/auth/register", map[string]any{"email": bad, "password": apptest.StrongPassword}, "")
+			expect(t, r, http.StatusUnprocessableEntity, "validation_failed", bad)
+			requireField(t, r, "body.email")
+		}
+
+		email := uniqueEmail("validation")
+		r := call(t, env, "POST", "/auth/register", map[string]any{"email": email}, "")
+		expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "missing password")
+		require.Contains(t, string(r.Raw), "password")
+		r = call(t, env, "POST", "/auth/register", map[string]any{"password": apptest.StrongPassword}, "")
+		expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "missing email")
+
+		for pw, reasons := range map[string]int{
+			"short":        1, // too short, and too guessable
+			"password1234": 1, // common
+			strings.Split(email, "@")[0] + "-Zq8#vW3!pL0x": 1, // contains the email
+			"aaaa": 2, // too short and too guessable
+		} {
+			r := call(t, env, "POST", "/auth/register", map[string]any{"email": email, "password": pw}, "")
+			expect(t, r, http.StatusUnprocessableEntity, "weak_password", pw)
+			errs := fieldErrors(t, r)
+			require.GreaterOrEqual(t, len(errs), reasons, "reasons for %q: %s", pw, r.Raw)
+			for _, e := range errs {
+				require.Equal(t, "body.password", e["location"], "%s", r.Raw)
+				require.NotEmpty(t, e["message"])
+			}
+			require.NotContains(t, string(r.Raw), pw, "the answer echoes the password")
+		}
+		r = call(t, env, "POST", "/auth/register", map[string]any{"email": email, "password": "Vq3!zR8#mW2@kL5$", "name": "Kowalczyk"}, "")
+		expect(t, r, http.StatusCreated, "", "a strong password")
+		r = call(t, env, "POST", "/auth/register", map[string]any{"email": uniqueEmail("named"), "password": "kowalczyk-Vq3!zR8#", "name": "Anna Kowalczyk"}, "")
+		expect(t, r, http.StatusUnprocessableEntity, "weak_password", "a password containing the name")
+
+		// Refused registrations leave nothing behind.
+		require.Equal(t, 1, countUsers(t, env, email))
+		require.Len(t, emailJobs(t, env, email), 1)
+	})
+}
+
+func TestLogout(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		email := uniqueEmail("logout")
+		register(t, env, email, apptest.StrongPassword, "")
+		a := login(t, env, email, apptest.StrongPassword)
+		b := login(t, env, email, apptest.StrongPassword)
+		expect(t, call(t, env, "GET", "/auth/me", nil, a.Str("access_token")), http.StatusOK, "")
+
+		expect(t, call(t, env, "POST", "/auth/logout", nil, a.Str("access_token")), http.StatusNoContent, "")
+		r := call(t, env, "GET", "/auth/me", nil, a.Str("access_token"))
+		expect(t, r, http.StatusUnauthorized, "unauthorized")
+		require.NotEmpty(t, r.Header.Get("WWW-Authenticate"))
+		expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": a.Str("refresh_token")}, ""), http.StatusUnauthorized, "invalid_refresh_token")
+		expect(t, call(t, env, "POST", "/auth/logout", nil, a.Str("access_token")), http.StatusUnauthorized, "unauthorized")
+
+		// The other session is untouched.
+		expect(t, call(t, env, "GET", "/auth/me", nil, b.Str("access_token")), http.StatusOK, "")
+		list := sessionsOf(t, env, b.Str("access_token"))
+		require.Len(t, list, 1)
+		require.Equal(t, b.Str("session_id"), list[0]["id"])
+		expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": b.Str("refresh_token")}, ""), http.StatusOK, "")
+	})
+}
+
+func TestMeNeedsAToken(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		r := call(t, env, "GET", "/auth/me", nil, "")
+		expect(t, r, http.StatusUnauthorized, "unauthorized")
+		require.True(t, strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer"), "WWW-Authenticate: %q", r.Header.Get("WWW-Authenticate"))
+
+		for _, h := range []string{"Bearer not-a-jwt", "Bearer a.b.c", "Basic dXNlcjpwYXNz", "Bearer"} {
+			r, err := request(env, "GET", "/auth/me", nil, map[string]string{"Authorization": h})
+			require.NoError(t, err)
+			expect(t, r, http.StatusUnauthorized, "unauthorized", h)
+			require.True(t, strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer"), "%s: WWW-Authenticate %q", h, r.Header.Get("WWW-Authenticate"))
+		}
+	})
+}
+
+func TestChangePassword(t *testing.T) {
+	const next = "Orchid-lantern-57-Meridian"
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		email := uniqueEmail("change")
+		register(t, env, email, apptest.StrongPassword, "")
+		cur := login(t, env, email, apptest.StrongPassword)
+		other := login(t, env, email, apptest.StrongPassword)
+		access := cur.Str("access_token")
+
+		r := call(t, env, "POST", "/users/password/change", map[string]any{"current_password": "wrong-" + apptest.StrongPassword, "new_password": next}, access)
+		expect(t, r, http.StatusUnauthorized, "invalid_credentials")
+		r = call(t, env, "POST", "/users/password/change", map[string]any{"current_password": apptest.StrongPassword, "new_password": "password1234"}, access)
+		expect(t, r, http.StatusUnprocessableEntity, "weak_password")
+		requireField(t, r, "body.new_password")
+		r = call(t, env, "POST", "/users/password/change", map[string]any{"current_password": apptest.StrongPassword, "new_password": next}, "")
+		expect(t, r, http.StatusUnauthorized, "unauthorized")
+		// Nothing changed so far.
+		expect(t, call(t, env, "GET", "/auth/me", nil, other.Str("access_token")), http.StatusOK, "")
+
+		r = call(t, env, "POST", "/users/password/change", map[string]any{"current_password": apptest.StrongPassword, "new_password": next}, access)
+		expect(t, r, http.StatusNoContent, "")
+
+		// Every other session ends; the current one keeps working.
+		expect(t, call(t, env, "GET", "/auth/me", nil, other.Str("access_token")), http.StatusUnauthorized, "unauthorized")
+		expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": other.Str("refresh_token")}, ""), http.StatusUnauthorized, "")
+		expect(t, call(t, env, "GET", "/auth/me", nil, access), http.StatusOK, "")
+		list := sessionsOf(t, env, access)
+		require.Len(t, list, 1)
+		require.Equal(t, cur.Str("session_id"), list[0]["id"])
+		expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": cur.Str("refresh_token")}, ""), http.StatusOK, "")
+
+		expect(t, loginStatus(t, env, email, apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials")
+		login(t, env, email, next)
+
+		m := waitSubject(t, env, email, "password was changed")
+		requireNoSecret(t, []mailtest.Received{m}, next)
+		requireNoSecret(t, []mailtest.Received{m}, apptest.StrongPassword)
+	})
+}
+
+func TestProfileUpdate(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		email := uniqueEmail("profile")
+		register(t, env, email, apptest.StrongPassword, "")
+		access := login(t, env, email, apptest.StrongPassword).Str("access_token")
+		put := func(body map[string]any) *apptest.Response {
+			return call(t, env, "PUT", "/users/profile", body, access)
+		}
+
+		r := put(map[string]any{"name": "  Ada Lovelace  "})
+		expect(t, r, http.StatusOK, "")
+		require.Equal(t, "Ada Lovelace", r.JSON["name"])
+		require.Nil(t, r.JSON["phone_number"])
+
+		r = put(map[string]any{"phone_number": "+1 415 555 0100"})
+		expect(t, r, http.StatusOK, "")
+		require.Equal(t, "+14155550100", r.JSON["phone_number"], "stored in E.164")
+		require.Equal(t, "Ada Lovelace", r.JSON["name"], "a field left out changed")
+
+		for _, bad := range []string{"4155550100", "+0123456789", "phone", "+1", "+999123456789"} {
+			r := put(map[string]any{"phone_number": bad})
+			expect(t, r, http.StatusUnprocessableEntity, "validation_failed", bad)
+			requireField(t, r, "body.phone_number")
+		}
+
+		prefs := map[string]any{"security.new_device_login": []any{"email", "websocket"}, "security.password_changed": []any{"email"}}
+		r = put(map[string]any{"notification_preferences": prefs})
+		expect(t, r, http.StatusOK, "")
+		require.Equal(t, prefs, r.JSON["notification_preferences"])
+		for _, bad := range []any{[]any{"sms"}, []any{"email", "pigeon"}, []any{""}} {
+			r := put(map[string]any{"notification_preferences": map[string]any{"security.alert": bad}})
+			expect(t, r, http.StatusUnprocessableEntity, "validation_failed", bad)
+			require.Contains(t, fieldErrors(t, r)[0]["location"], "body.notification_preferences")
+		}
+		r = put(map[string]any{"name": strings.Repeat("n", 201)})
+		expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "a 201-character name")
+
+		// Refused updates changed nothing, and GET agrees with the answers.
+		r = call(t, env, "GET", "/users/profile", nil, access)
+		expect(t, r, http.StatusOK, "")
+		require.Equal(t, "Ada Lovelace", r.JSON["name"])
+		require.Equal(t, "+14155550100", r.JSON["phone_number"])
+		require.Equal(t, prefs, r.JSON["notification_preferences"])
+
+		r = put(map[string]any{"phone_number": ""})
+		expect(t, r, http.StatusOK, "")
+		require.Nil(t, r.JSON["phone_number"], "an empty phone_number clears it")
+		expect(t, call(t, env, "PUT", "/users/profile", map[string]any{"name": "x"}, ""), http.StatusUnauthorized, "unauthorized")
+	})
+}
+
+func TestDeleteAccount(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		email := uniqueEmail("delete")
+		id := register(t, env, email, apptest.StrongPassword, "")["id"]
+		a := login(t, env, email, apptest.StrongPassword)
+		b := login(t, env, email, apptest.StrongPassword)
+
+		r := call(t, env, "DELETE", "/users/account", map[string]any{"password": "wrong-" + apptest.StrongPassword}, a.Str("access_token"))
+		expect(t, r, http.StatusForbidden, "recent_auth_required")
+		expect(t, call(t, env, "GET", "/auth/me", nil, a.Str("access_token")), http.StatusOK, "")
+
+		r = call(t, env, "DELETE", "/users/account", map[string]any{"password": apptest.StrongPassword}, a.Str("access_token"))
+		expect(t, r, http.StatusNoContent, "")
+		for _, s := range []apptest.Response{*a, *b} {
+			expect(t, call(t, env, "GET", "/auth/me", nil, s.Str("access_token")), http.StatusUnauthorized, "unauthorized")
+			expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": s.Str("refresh_token")}, ""), http.StatusUnauthorized, "")
+		}
+		expect(t, loginStatus(t, env, email, apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials")
+		require.Equal(t, 0, countUsers(t, env, email))
+		_, err := env.App.DB.GetUser(context.Background(), id.(string))
+		require.Error(t, err)
+
+		// The address is free again, for a new account.
+		again := register(t, env, email, apptest.StrongPassword, "")
+		require.NotEqual(t, id, again["id"])
+		login(t, env, email, apptest.StrongPassword)
+	})
+}
+
+func TestVerificationSendsWelcome(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		email := uniqueEmail("welcome")
+		register(t, env, email, apptest.StrongPassword, "Grace")
+		tok := tokenIn(t, waitMail(t, env, email, 1), verifyLink+"?token=")
+		expect(t, verify(t, env, tok), http.StatusOK, "")
+		m := waitSubject(t, env, email, "welcome")
+		require.Contains(t, m.Text, "Welcome")
+
+		// A verified account gets no further verification emails.
+		expect(t, call(t, env, "POST", "/auth/verify-email/resend", map[string]any{"email": email}, ""), http.StatusAccepted, "")
+		var templates []string
+		for _, j := range emailJobs(t, env, email) {
+			templates = append(templates, j.Template)
+		}
+		require.ElementsMatch(t, []string{"verify_email", "welcome"}, templates)
+
+		// Malformed or unknown tokens.
+		for _, bad := range []string{"x", strings.Repeat("A", 256), tok + "x"} {
+			expect(t, verify(t, env, bad), http.StatusBadRequest, "invalid_token", bad)
+		}
+		expect(t, verify(t, env, ""), http.StatusUnprocessableEntity, "validation_failed")
+	})
+}
+
+// TestEmailsNeverContainPassword walks an account through every flow that
+// emails it and checks no email carries any password it ever had.
+func TestEmailsNeverContainPassword(t *testing.T) {
+	const (
+		first  = "Juniper-cobalt-48-Harbor"
+		second = "Saffron-glacier-16-Willow"
+		third  = "Tundra-mosaic-73-Quiver"
+	)
+	forEachEngine(t, map[string]string{"GATEHOUSE_LOCKOUT_THRESHOLD": "2"}, func(t *testing.T, env *apptest.Env) {
+		email := uniqueEmail("secrets")
+		register(t, env, email, first, "Pat")
+		// Wait for the first link before asking for the second: emails
+		// queued together may arrive in either order.
+		waitLink(t, env, email, verifyLink+"?token=", 1)
+		expect(t, call(t, env, "POST", "/auth/verify-email/resend", map[string]any{"email": email}, ""), http.StatusAccepted, "")
+		_, tok := waitLink(t, env, email, verifyLink+"?token=", 2)
+		expect(t, verify(t, env, tok), http.StatusOK, "")
+
+		forgot(t, env, email)
+		_, tok = waitLink(t, env, email, resetLink+"?token=", 1)
+		expect(t, reset(t, env, tok, second), http.StatusNoContent, "")
+
+		access := login(t, env, email, second).Str("access_token")
+		expect(t, call(t, env, "POST", "/users/password/change", map[string]any{"current_password": second, "new_password": third}, access), http.StatusNoContent, "")
+
+		for range 2 {
+			expect(t, loginStatus(t, env, email, first), http.StatusUnauthorized, "invalid_credentials")
+		}
+		waitSubject(t, env, email, "locked")
+		waitMailIdle(t, env)
+
+		msgs := mailsTo(env, email)
+		var templates []string
+		for _, j := range emailJobs(t, env, email) {
+			templates = append(templates, j.Template)
+		}
+		require.Len(t, msgs, len(templates), "every queued email arrived: %v", templates)
+		require.Subset(t, templates, []string{"verify_email", "welcome", "reset_password", "security_alert"})
+		for _, pw := range []string{first, second, third} {
+			requireNoSecret(t, msgs, pw)
+		}
+	})
+}
+
+// TestLockoutCountRestartsAfterExpiry: wrong passwords sent while the
+// account is locked must not count towards the next lock once it expired
+// (gatehouse.User.RecordFailedLogin says "an expired lock starts a fresh
+// count"). Otherwise whoever keeps guessing during a lock gets the owner
+// locked out again by a single typo right after it ends.
+func TestLockoutCountRestartsAfterExpiry(t *testing.T) {
+	forEachEngine(t, map[string]string{"GATEHOUSE_LOCKOUT_THRESHOLD": "3", "GATEHOUSE_LOCKOUT_DURATION": "15m"}, func(t *testing.T, env *apptest.Env) {
+		email := uniqueEmail("relock")
+		register(t, env, email, apptest.StrongPassword, "")
+		for range 3 + 2 { // lock, then two more guesses during the lock
+			expect(t, loginStatus(t, env, email, "wrong-"+apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials")
+		}
+		expect(t, loginStatus(t, env, email, apptest.StrongPassword), http.StatusLocked, "account_locked")
+		env.Clock.Advance(15 * time.Minute)
+
+		// One typo after the lock ended is one failure, not the third.
+		expect(t, loginStatus(t, env, email, "wrong-"+apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials")
+		login(t, env, email, apptest.StrongPassword)
+	})
+}
+
+// TestDeviceIDKeptWhole: a device_id the API accepts (at most 128
+// characters) is stored and listed as sent.
+func TestDeviceIDKeptWhole(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		email := uniqueEmail("device")
+		register(t, env, email, apptest.StrongPassword, "")
+		device := strings.Repeat("é", 100) // 100 characters, 200 bytes
+		r := loginUA(t, env, email, apptest.StrongPassword, "device-test/1.0", device)
+		list := sessionsOf(t, env, r.Str("access_token"))
+		require.Len(t, list, 1)
+		require.Equal(t, device, list[0]["device_id"])
+	})
+}
