@@ -426,14 +426,14 @@ func TestServiceEdgeCases(t *testing.T) {
 			require.NoError(t, e.App.DB.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 				var err error
 				started, secret, err = svc.Start(ctx, tx, alice, session.Meta{
-					IP: "203.0.113.7", UserAgent: strings.Repeat("€", 300), DeviceID: strings.Repeat("ü", 100),
+					IP: "203.0.113.7", UserAgent: strings.Repeat("€", 300), DeviceID: strings.Repeat("ü", 300),
 				}, []string{"pwd", "otp"}, true)
 				return err
 			}))
 			stored, err := e.App.DB.GetSession(ctx, started.ID)
 			require.NoError(t, err)
 			require.Equal(t, strings.Repeat("€", 170), stored.UserAgent) // 510 of 512 bytes
-			require.Equal(t, strings.Repeat("ü", 64), stored.DeviceID)   // 128 bytes
+			require.Equal(t, strings.Repeat("ü", 256), stored.DeviceID)  // 512 bytes
 			require.True(t, utf8.ValidString(stored.UserAgent))
 			require.Equal(t, "203.0.113.7", stored.IPAddress)
 			require.Equal(t, []string{"pwd", "otp"}, stored.AMR)
