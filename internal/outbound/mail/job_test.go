@@ -253,15 +253,19 @@ func TestE2ERetryAfterTemporaryFailure(t *testing.T) {
 		// than River's scheduler interval, else "retryable"); make it run now
 		// instead of after River's backoff.
 		var retryable []*rivertype.JobRow
+		// Under load River's own retry may already have run (or be running)
+		// when the test looks; then there is nothing to hurry.
 		require.Eventually(t, func() bool {
-			retryable = e.jobsOf(t, rivertype.JobStateAvailable, rivertype.JobStateRetryable)
-			return len(retryable) == 1 && len(retryable[0].Errors) == 1
+			retryable = e.jobsOf(t, rivertype.JobStateAvailable, rivertype.JobStateRetryable,
+				rivertype.JobStateRunning, rivertype.JobStateCompleted)
+			return len(retryable) == 1 && len(retryable[0].Errors) >= 1
 		}, 10*time.Second, 5*time.Millisecond)
-		require.Len(t, retryable[0].Errors, 1)
 		require.Contains(t, retryable[0].Errors[0].Error, "451")
 		require.NotContains(t, retryable[0].Errors[0].Error, "tok-carol")
-		_, err := e.client.River().JobRetry(context.Background(), retryable[0].ID)
-		require.NoError(t, err)
+		if st := retryable[0].State; st == rivertype.JobStateAvailable || st == rivertype.JobStateRetryable {
+			_, err := e.client.River().JobRetry(context.Background(), retryable[0].ID)
+			require.NoError(t, err)
+		}
 
 		got := e.srv.WaitFor(t, "carol@example.com", 10*time.Second)
 		require.Equal(t, "http://localhost:8080/verify?token=tok-carol", mailtest.LinkFrom(got.Text, "http://localhost:8080/verify?"))
