@@ -91,10 +91,8 @@ func TestParseEmail(t *testing.T) {
 // Case variants of one address normalise to the same Email.
 func TestParseEmailCaseInsensitive(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		local := rapid.StringMatching(`[a-z][a-z0-9._]{0,20}[a-z0-9]`).Draw(t, "local")
-		if strings.Contains(local, "..") {
-			t.Skip("consecutive dots")
-		}
+		// Dots only between other characters: never leading, trailing or doubled.
+		local := rapid.StringMatching(`[a-z]([a-z0-9_]|\.[a-z0-9]){0,20}`).Draw(t, "local")
 		addr := local + "@example.com"
 		upper := rapid.SliceOfN(rapid.Bool(), len(addr), len(addr)).Draw(t, "upper")
 		var b strings.Builder

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 )
 
 func newUsersCmd() *cobra.Command {
@@ -41,21 +43,18 @@ func newUsersCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := buildForCLI(cmd)
-			if err != nil {
-				return err
-			}
-			defer a.Close(cmd.Context())
-			u, err := a.Accounts.CreateUser(cmd.Context(), email, password, roles, verified)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintln(out, u.ID)
-			if generated {
-				fmt.Fprintln(out, password)
-			}
-			return nil
+			return withApp(cmd, func(a *app.App) error {
+				u, err := a.Accounts.CreateUser(cmd.Context(), email, password, roles, verified)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprintln(out, u.ID)
+				if generated {
+					fmt.Fprintln(out, password)
+				}
+				return nil
+			})
 		},
 	}
 	create.Flags().StringVar(&email, "email", "", "email address (required)")

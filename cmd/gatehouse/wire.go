@@ -21,11 +21,17 @@ func loadConfig() (*config.Config, *slog.Logger, error) {
 	return cfg, log, nil
 }
 
-// buildForCLI wires the app for a one-shot command: migrated, no workers.
-func buildForCLI(cmd *cobra.Command) (*app.App, error) {
+// withApp wires the app for a one-shot command (migrated, no workers),
+// runs fn with it and closes it.
+func withApp(cmd *cobra.Command, fn func(a *app.App) error) error {
 	cfg, log, err := loadConfig()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return app.Build(cmd.Context(), cfg, log, app.Options{Migrate: cfg.AutoMigrate})
+	a, err := app.Build(cmd.Context(), cfg, log, app.Options{Migrate: cfg.AutoMigrate})
+	if err != nil {
+		return err
+	}
+	defer a.Close(cmd.Context())
+	return fn(a)
 }

@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,9 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
-	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
-	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail/mailtest"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
@@ -69,70 +64,7 @@ func newEnv(t testing.TB, eng string, extra map[string]string) *apptest.Env {
 	t.Helper()
 	cfg := maps.Clone(baseConfig)
 	maps.Copy(cfg, extra)
-	if eng == "sqlite" {
-		return newSQLiteEnv(t, cfg)
-	}
 	return apptest.New(t, eng, cfg)
-}
-
-// sqlitePollInterval replaces apptest's 20 ms job poll interval on SQLite.
-//
-// SQLite has one connection, shared by requests and River's six queue
-// producers. Under -race each producer poll costs milliseconds of
-// translated-C SQLite, so at 20 ms the pollers keep the connection busy:
-// measured here, an idle "SELECT 1" waited 100-200 ms and a register or
-// login took 200 ms-1.6 s (5 ms without -race). River's SQLite driver wakes
-// a producer when a job is inserted, so a long poll interval does not delay
-// emails (50-100 ms either way). On PostgreSQL the poll interval is the
-// email latency, so apptest's 20 ms stays.
-const sqlitePollInterval = time.Second
-
-// newSQLiteEnv is apptest.New for SQLite with sqlitePollInterval. Once
-// apptest lets callers choose the poll interval, use apptest.New instead.
-func newSQLiteEnv(t testing.TB, extra map[string]string) *apptest.Env {
-	t.Helper()
-	smtp := mailtest.Start(t)
-	vars := map[string]string{
-		"GATEHOUSE_DATA_DIR":           t.TempDir(),
-		"GATEHOUSE_SECRET_KEY":         strings.Repeat("test-secret-", 4),
-		"GATEHOUSE_SMTP_URL":           smtp.URL(),
-		"GATEHOUSE_ARGON2_MEMORY_KIB":  "64",
-		"GATEHOUSE_ARGON2_ITERATIONS":  "1",
-		"GATEHOUSE_ARGON2_PARALLELISM": "1",
-		"GATEHOUSE_LOG_LEVEL":          "error",
-		"GATEHOUSE_PUBLIC_URL":         "http://gatehouse.test",
-		"GATEHOUSE_DATABASE_URL":       "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db"),
-	}
-	maps.Copy(vars, extra)
-	cfg, err := config.FromMap(vars)
-	require.NoError(t, err)
-	clock := newClock()
-	ctx := context.Background()
-	a, err := app.Build(ctx, cfg, slog.New(slog.DiscardHandler), app.Options{
-		Migrate: true, Jobs: true, PollInterval: sqlitePollInterval, Now: clock.Now,
-	})
-	require.NoError(t, err)
-	require.NoError(t, a.Jobs.Start(ctx))
-	srv := httptest.NewServer(a.HTTP.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = a.Jobs.Stop(sctx)
-		a.Close(sctx)
-	})
-	return &apptest.Env{T: t, App: a, Server: srv, Mail: smtp, Clock: clock, URL: srv.URL + "/api/v1"}
-}
-
-// newClock returns an apptest.Clock reading the current time, to the
-// second. (Its zero value reads year 1 and only Advance moves it.)
-func newClock() *apptest.Clock {
-	c := &apptest.Clock{}
-	now := time.Now().UTC().Truncate(time.Second)
-	for c.Now().Before(now) {
-		c.Advance(min(now.Sub(c.Now()), 100*365*24*time.Hour))
-	}
-	return c
 }
 
 // seq makes every generated email address unique within the test binary,

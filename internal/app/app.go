@@ -204,6 +204,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		JWKS:           a.Ring.JWKS,
 		Accounts:       a.Accounts,
 		Sessions:       a.Sessions,
+		Now:            opts.Now,
 		Authz:          a.Authz,
 		Roles:          a.Roles,
 		Admin:          a.Accounts,

@@ -63,7 +63,7 @@ type emailInput struct {
 	}
 }
 
-func (s *Server) now() time.Time { return time.Now().UTC() }
+func (s *Server) now() time.Time { return s.clock().UTC() }
 
 func (s *Server) registerAuth() {
 	huma.Register(s.api, huma.Operation{

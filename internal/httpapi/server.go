@@ -75,6 +75,9 @@ type Deps struct {
 	// only when the server is built to print its OpenAPI document.
 	Accounts Accounts
 	Sessions Sessions
+	// Now is the clock shared with the services (default time.Now), so
+	// derived fields such as a user's "locked" agree with them.
+	Now func() time.Time
 	// Authz checks permissions; Roles and Admin serve the admin API.
 	Authz Authorizer
 	Roles RoleAdmin
@@ -99,6 +102,7 @@ type Server struct {
 	propagator  propagation.TextMapPropagator
 	accounts    Accounts
 	sessions    Sessions
+	clock       func() time.Time
 	authz       Authorizer
 	roles       RoleAdmin
 	admin       AccountAdmin
@@ -124,6 +128,7 @@ func New(deps Deps) *Server {
 		propagator:  telemetry.Propagator(),
 		accounts:    deps.Accounts,
 		sessions:    deps.Sessions,
+		clock:       deps.Now,
 		authz:       deps.Authz,
 		roles:       deps.Roles,
 		admin:       deps.Admin,
@@ -135,6 +140,9 @@ func New(deps Deps) *Server {
 	}
 	if s.metrics == nil {
 		s.metrics = telemetry.NewMetrics()
+	}
+	if s.clock == nil {
+		s.clock = time.Now
 	}
 	if s.version == "" {
 		s.version = "dev"
