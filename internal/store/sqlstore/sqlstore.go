@@ -138,6 +138,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	d := &DB{db: sqlDB, dialect: cfg.Dialect, logger: logger}
 	d.queries = queries{q: sqlDB, dialect: cfg.Dialect, guard: d.guardNotInTx}
+	if cfg.Dialect == store.SQLite {
+		d.stmts = newStmtCache(sqlDB)
+	}
 	return d, nil
 }
 
@@ -263,7 +266,7 @@ func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx)
 		}
 	}()
 	t := &tx{
-		queries: queries{q: sqlTx, dialect: d.dialect, guard: noGuard},
+		queries: queries{q: sqlTx, dialect: d.dialect, guard: noGuard, stmts: d.stmts, sqlTx: sqlTx},
 		tx:      sqlTx,
 	}
 	if fnErr := fn(context.WithValue(ctx, txKey{}, d), t); fnErr != nil {
@@ -311,6 +314,9 @@ func (d *DB) DB() *sql.DB { return d.db }
 
 // Close releases the pool. Transactions must have finished.
 func (d *DB) Close() error {
+	if d.stmts != nil {
+		d.stmts.close()
+	}
 	if err := d.db.Close(); err != nil {
 		return fmt.Errorf("close %s database: %w", d.dialect, err)
 	}
