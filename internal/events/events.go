@@ -51,6 +51,7 @@ type Bus struct {
 	enqueuer Enqueuer
 	now      func() time.Time
 	handlers []namedHandler
+	onEmit   []Handler
 }
 
 type namedHandler struct {
@@ -70,6 +71,12 @@ func (b *Bus) SetEnqueuer(e Enqueuer) { b.enqueuer = e }
 func (b *Bus) Handle(name string, fn Handler) {
 	b.handlers = append(b.handlers, namedHandler{name, fn})
 }
+
+// OnEmit registers a hook that Emit runs in the emitting transaction,
+// after the event row is written: its error fails the Emit, and so the
+// change (the audit trail records every event this way). Call it before
+// anything emits.
+func (b *Bus) OnEmit(fn Handler) { b.onEmit = append(b.onEmit, fn) }
 
 // Register adds the event worker to a worker registry.
 func (b *Bus) Register(workers *river.Workers) {
@@ -96,6 +103,11 @@ func (b *Bus) Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehou
 	}
 	if err := tx.CreateEvent(ctx, e); err != nil {
 		return e, fmt.Errorf("emit %s: %w", e.Type, err)
+	}
+	for _, fn := range b.onEmit {
+		if err := fn(ctx, tx, e); err != nil {
+			return e, fmt.Errorf("emit %s: %w", e.Type, err)
+		}
 	}
 	if err := b.enqueuer.InsertTx(ctx, tx, Args{EventID: e.ID}, nil); err != nil {
 		return e, fmt.Errorf("emit %s: %w", e.Type, err)

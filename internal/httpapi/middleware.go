@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
@@ -158,6 +159,7 @@ func (s *Server) begin(next http.Handler) http.Handler {
 		info := &telemetry.RequestInfo{RequestID: id}
 		ctx := telemetry.WithRequestInfo(r.Context(), info)
 		ctx = withClientIP(ctx, ClientIP(r, s.trusted))
+		ctx = audit.WithRequest(ctx, audit.Meta{IP: clientMeta(ctx, "", "").IP, UserAgent: r.UserAgent()})
 		ctx = telemetry.WithLogger(ctx, s.logger.With(slog.String("request_id", id)))
 		r = r.WithContext(ctx)
 		next.ServeHTTP(rec, r)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // Authorizer answers permission checks (an *authz.Checker).
@@ -54,10 +55,31 @@ func (s *Server) requirePermission(perm string) func(huma.Context, func(huma.Con
 			return
 		}
 		if !ok {
+			s.recordDenied(ctx.Context(), p.UserID, perm, r.Method+" "+r.URL.Path)
 			WriteProblem(w, r, gatehouse.Errorf(gatehouse.CodePermissionDenied, "this needs the %s permission", perm))
 			return
 		}
 		next(ctx)
+	}
+}
+
+// DenialRecorder records authorization failures in the audit trail. The
+// Audit dependency implements it when the trail is wired.
+type DenialRecorder interface {
+	// RecordDenied records that userID lacked permission for route, in a
+	// transaction of its own.
+	RecordDenied(ctx context.Context, userID, permission, route string) error
+}
+
+// recordDenied audits a refusal. The refusal stands whether or not the
+// row could be written; a failure is logged.
+func (s *Server) recordDenied(ctx context.Context, userID, perm, route string) {
+	rec, ok := s.audit.(DenialRecorder)
+	if !ok {
+		return
+	}
+	if err := rec.RecordDenied(ctx, userID, perm, route); err != nil {
+		telemetry.Logger(ctx).ErrorContext(ctx, "audit authorization failure", "permission", perm, "err", err)
 	}
 }
 
@@ -105,6 +127,7 @@ func (s *Server) registerAuthzCheck() {
 				return nil, Problem(err)
 			}
 			if !ok {
+				s.recordDenied(ctx, p.UserID, "authz:check", http.MethodPost+" "+BasePath+"/authz/check")
 				return nil, Problem(gatehouse.Errorf(gatehouse.CodePermissionDenied, "checking another user's permissions needs authz:check"))
 			}
 			subject = in.Body.UserID

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse"
@@ -19,26 +21,129 @@ var _ store.AuditLogs = (*queries)(nil)
 
 const auditColumns = `id, actor_id, user_id, action, resource, ip_address, user_agent, metadata, risk_score, created_at`
 
-// CreateAuditLog inserts l. ActorID and UserID "" are stored as NULL (and
-// read back as ""); a nil Metadata is stored as {}. Metadata must be valid
-// for encoding/json; on PostgreSQL, strings must not contain U+0000, which
-// JSONB cannot hold. RiskScore outside 0..100 is refused by a CHECK
-// constraint (an error that is neither ErrConflict nor ErrNotFound).
-// ErrConflict when l.ID exists.
+// auditSelectColumns are what every read returns: the inserted columns
+// and the chain.
+const auditSelectColumns = auditColumns + `, seq, prev_hash, hash`
+
+// auditChainLock is the pg_advisory_xact_lock key that serializes appends
+// to the chain on PostgreSQL ("GHAUDIT"). Advisory locks are per database,
+// so it is shared by every instance on one database and nothing else.
+const auditChainLock int64 = 0x47484155444954
+
+// CreateAuditLog appends l to the hash chain: under the chain's lock (on
+// PostgreSQL pg_advisory_xact_lock, held until the transaction ends; on
+// SQLite the write lock every transaction takes at BEGIN) it reads the
+// head, then inserts l with the next seq, the head's hash as prev_hash,
+// and l.ChainHash(). l's own Seq, PrevHash and Hash are ignored; outside a
+// transaction it opens one. Under READ COMMITTED (the default, and what
+// InTx uses) the head read after the lock sees every earlier append; the
+// unique index on seq turns a fork into an error should anything else
+// ever interleave.
+//
+// ActorID and UserID "" are stored as NULL (and read back as ""); the
+// metadata stored is gatehouse.CanonicalAuditMetadata(l.Metadata), "{}"
+// for none. Metadata must be valid for encoding/json; on PostgreSQL,
+// strings must not contain U+0000, which JSONB cannot hold. RiskScore
+// outside 0..100 is refused by a CHECK constraint (an error that is
+// neither ErrConflict nor ErrNotFound). ErrConflict when l.ID exists.
 func (q *queries) CreateAuditLog(ctx context.Context, l gatehouse.AuditLog) error {
 	const op = "create audit log"
-	meta := []byte("{}")
-	if l.Metadata != nil {
-		var err error
-		if meta, err = json.Marshal(l.Metadata); err != nil {
-			return fmt.Errorf("%s: encode metadata: %w", op, err)
-		}
+	meta, err := gatehouse.CanonicalAuditMetadata(l.Metadata)
+	if err != nil {
+		return fmt.Errorf("%s: encode metadata: %w", op, err)
 	}
-	_, err := q.exec(ctx,
-		`INSERT INTO audit_logs (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		l.ID, nullString(l.ActorID), nullString(l.UserID), l.Action, l.Resource, l.IPAddress, l.UserAgent,
-		string(meta), l.RiskScore, timeArg(q.dialect, l.CreatedAt))
-	return translate(op, err)
+	l.CreatedAt = normTime(l.CreatedAt)
+	return q.inTx(ctx, op, func(q *queries) error {
+		if q.dialect == store.Postgres {
+			if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock(?)`, auditChainLock); err != nil {
+				return translate(op+": lock the chain", err)
+			}
+		}
+		l.Seq, l.PrevHash = 1, ""
+		var head int64
+		var headHash string
+		err := q.queryRow(ctx, `SELECT seq, hash FROM audit_logs ORDER BY seq DESC LIMIT 1`).Scan(&head, &headHash)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return translate(op+": read the chain head", err)
+		default:
+			l.Seq, l.PrevHash = head+1, headHash
+		}
+		if l.Hash, err = l.ChainHash(); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		_, err = q.exec(ctx,
+			`INSERT INTO audit_logs (`+auditColumns+`, seq, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			l.ID, nullString(l.ActorID), nullString(l.UserID), l.Action, l.Resource, l.IPAddress, l.UserAgent,
+			string(meta), l.RiskScore, timeArg(q.dialect, l.CreatedAt), l.Seq, l.PrevHash, l.Hash)
+		return translate(op, err)
+	})
+}
+
+// inTx runs fn on q when q is a transaction already, else in a new
+// transaction on q's pool (committed when fn returns nil).
+func (q *queries) inTx(ctx context.Context, op string, fn func(q *queries) error) error {
+	pool, ok := q.q.(*sql.DB)
+	if !ok {
+		return fn(q)
+	}
+	if err := q.guard(ctx); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	sqlTx, err := pool.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(op+": begin transaction", err)
+	}
+	defer func() { _ = sqlTx.Rollback() }() // after Commit, a no-op
+	if err := fn(&queries{q: sqlTx, dialect: q.dialect, guard: noGuard}); err != nil {
+		return err
+	}
+	return translate(op+": commit", sqlTx.Commit())
+}
+
+// ListAuditLogsBySeq returns up to limit rows after afterSeq in chain
+// order, through the unique index on seq: each page costs the same however
+// deep into the table it is.
+func (q *queries) ListAuditLogsBySeq(ctx context.Context, afterSeq int64, limit int) ([]gatehouse.AuditLog, error) {
+	const op = "list audit logs by seq"
+	if limit < 1 {
+		return nil, fmt.Errorf("%s: limit must be at least 1, got %d", op, limit)
+	}
+	return q.readAuditLogs(ctx, op, min(limit, 1000),
+		`SELECT `+auditSelectColumns+` FROM audit_logs WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
+}
+
+// PruneAuditLogs deletes the rows with seq ≤ throughSeq. The append-only
+// triggers allow exactly that, for the length of this transaction: on
+// PostgreSQL through the transaction-local setting
+// gatehouse.audit_prune_through, on SQLite through the one row of
+// audit_prune_control, which is set back to 0 before the transaction ends
+// (SQLite's write lock keeps every other connection from seeing it).
+func (q *queries) PruneAuditLogs(ctx context.Context, throughSeq int64) (int64, error) {
+	const op = "prune audit logs"
+	var n int64
+	err := q.inTx(ctx, op, func(q *queries) error {
+		allow := func(seq int64) error {
+			var err error
+			if q.dialect == store.Postgres {
+				_, err = q.exec(ctx, `SELECT set_config('gatehouse.audit_prune_through', ?, true)`, strconv.FormatInt(seq, 10))
+			} else {
+				_, err = q.exec(ctx, `UPDATE audit_prune_control SET through_seq = ? WHERE id = 1`, seq)
+			}
+			return translate(op, err)
+		}
+		if err := allow(throughSeq); err != nil {
+			return err
+		}
+		var err error
+		res, err := q.exec(ctx, `DELETE FROM audit_logs WHERE seq <= ?`, throughSeq)
+		if n, err = rowsAffected(op, res, err); err != nil {
+			return err
+		}
+		return allow(0)
+	})
+	return n, err
 }
 
 // ListAuditLogs returns up to aq.Limit rows matching every non-zero filter
@@ -74,13 +179,19 @@ func (q *queries) ListAuditLogs(ctx context.Context, aq store.AuditQuery) ([]gat
 func (q *queries) listAuditLogs(ctx context.Context, aq store.AuditQuery, plan auditPlan) ([]gatehouse.AuditLog, error) {
 	const op = "list audit logs"
 	query, args := auditListQuery(q.dialect, aq, plan)
+	// The capacity is capped: Limit is a bound, not a promise of rows.
+	return q.readAuditLogs(ctx, op, min(aq.Limit, 100), query, args...)
+}
+
+// readAuditLogs runs a query selecting auditSelectColumns and decodes the
+// rows. The slice is empty, not nil, when there are none.
+func (q *queries) readAuditLogs(ctx context.Context, op string, capacity int, query string, args ...any) ([]gatehouse.AuditLog, error) {
 	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, translate(op, err)
 	}
 	defer rows.Close()
-	// The capacity is capped: Limit is a bound, not a promise of rows.
-	logs := make([]gatehouse.AuditLog, 0, min(aq.Limit, 100))
+	logs := make([]gatehouse.AuditLog, 0, capacity)
 	for rows.Next() {
 		var (
 			l               gatehouse.AuditLog
@@ -89,7 +200,7 @@ func (q *queries) listAuditLogs(ctx context.Context, aq store.AuditQuery, plan a
 			created         timeScanner
 		)
 		if err := rows.Scan(&l.ID, &actorID, &userID, &l.Action, &l.Resource, &l.IPAddress, &l.UserAgent,
-			&meta, &l.RiskScore, &created); err != nil {
+			&meta, &l.RiskScore, &created, &l.Seq, &l.PrevHash, &l.Hash); err != nil {
 			return nil, translate(op, err)
 		}
 		if err := json.Unmarshal(meta, &l.Metadata); err != nil {
@@ -237,13 +348,13 @@ func auditListQuery(d store.Dialect, aq store.AuditQuery, plan auditPlan) (strin
 		// cursor always narrows the index range; it is never "+id".
 		where, args = append(where, "id < ?"), append(args, aq.Before)
 	}
-	filtered := `SELECT ` + auditColumns + ` FROM audit_logs`
+	filtered := `SELECT ` + auditSelectColumns + ` FROM audit_logs`
 	if len(where) > 0 {
 		filtered += ` WHERE ` + strings.Join(where, ` AND `)
 	}
 	args = append(args, aq.Limit)
 	if plan == auditWindowFirst {
-		return `WITH w AS MATERIALIZED (` + filtered + `) SELECT ` + auditColumns + ` FROM w ORDER BY id DESC LIMIT ?`, args
+		return `WITH w AS MATERIALIZED (` + filtered + `) SELECT ` + auditSelectColumns + ` FROM w ORDER BY id DESC LIMIT ?`, args
 	}
 	return filtered + ` ORDER BY id DESC LIMIT ?`, args
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
@@ -76,6 +78,8 @@ func uuidv7(t time.Time) string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
+var benchMeta = map[string]any{"method": "password", "country": "CH"}
+
 func benchUserID(i int) string { return fmt.Sprintf("0190a000-0000-7000-8000-%012d", i) }
 
 const heavyUser = "0190a000-0000-7000-8000-999999999999"
@@ -96,6 +100,12 @@ func BenchmarkAuditLogsAtScale(t *testing.B) {
 			start := time.Now()
 			fillAudit(t, db, rows)
 			t.Logf("%s: inserted %d rows in %s", e.Name, rows, time.Since(start).Round(time.Millisecond))
+			start = time.Now()
+			rep, err := audit.Verify(t.Context(), db, 0)
+			require.NoError(t, err)
+			require.True(t, rep.OK(), "%v", rep.Break)
+			require.Equal(t, int64(rows), rep.Checked)
+			t.Logf("%s: audit verify checked %d rows in %s", e.Name, rep.Checked, time.Since(start).Round(time.Millisecond))
 			if e.Name == string(store.SQLite) {
 				// What a database that was never analysed does (Gatehouse
 				// runs no ANALYZE on SQLite itself).
@@ -109,7 +119,7 @@ func BenchmarkAuditLogsAtScale(t *testing.B) {
 				stmt = "VACUUM ANALYZE audit_logs"
 			}
 			start = time.Now()
-			_, err := db.DB().ExecContext(t.Context(), stmt)
+			_, err = db.DB().ExecContext(t.Context(), stmt)
 			require.NoError(t, err)
 			t.Logf("%s: %s took %s", e.Name, stmt, time.Since(start).Round(time.Millisecond))
 			reportAuditQueries(t, db, rows, "after "+stmt)
@@ -133,9 +143,10 @@ func fillAudit(t testing.TB, db *sqlstore.DB, n int) {
 	pg := db.Dialect() == store.Postgres
 
 	var (
-		tx   *sql.Tx
-		sb   strings.Builder
-		args []any
+		tx       *sql.Tx
+		sb       strings.Builder
+		args     []any
+		prevHash string
 	)
 	flush := func() {
 		if len(args) == 0 {
@@ -157,12 +168,12 @@ func fillAudit(t testing.TB, db *sqlstore.DB, n int) {
 			require.NoError(t, err)
 		}
 		if len(args) == 0 {
-			sb.WriteString(`INSERT INTO audit_logs (id, actor_id, user_id, action, resource, ip_address, user_agent, metadata, risk_score, created_at) VALUES `)
+			sb.WriteString(`INSERT INTO audit_logs (id, actor_id, user_id, action, resource, ip_address, user_agent, metadata, risk_score, created_at, seq, prev_hash, hash) VALUES `)
 		} else {
 			sb.WriteString(", ")
 		}
 		sb.WriteByte('(')
-		for c := range 10 {
+		for c := range 13 {
 			if c > 0 {
 				sb.WriteString(", ")
 			}
@@ -184,21 +195,36 @@ func fillAudit(t testing.TB, db *sqlstore.DB, n int) {
 			}
 			w -= a.weight
 		}
-		var user any = benchUserID(r.IntN(benchUsers))
+		userID := benchUserID(r.IntN(benchUsers))
 		switch x := r.Float64(); {
 		case x < heavyShare:
-			user = heavyUser
+			userID = heavyUser
 		case x < heavyShare+0.01:
-			user = nil // a system row about no account
+			userID = "" // a system row about no account
+		}
+		var user any = userID
+		if userID == "" {
+			user = nil
 		}
 		var created any = at
 		if !pg {
 			created = at.Format("2006-01-02T15:04:05.000000Z")
 		}
-		args = append(args, uuidv7(at), user, user, act.name, "session:"+strconv.Itoa(i),
-			fmt.Sprintf("198.51.100.%d", r.IntN(256)), "Mozilla/5.0 (bench)",
-			`{"method":"password","country":"CH"}`, act.risk(r), created)
-		if len(args) == perStmt*10 {
+		// Rows are chained as the store chains them, so Verify can be
+		// timed over the whole table.
+		l := gatehouse.AuditLog{
+			ID: uuidv7(at), ActorID: userID, UserID: userID, Action: act.name, Resource: "session:" + strconv.Itoa(i),
+			IPAddress: fmt.Sprintf("198.51.100.%d", r.IntN(256)), UserAgent: "Mozilla/5.0 (bench)",
+			Metadata: benchMeta, RiskScore: act.risk(r), CreatedAt: at,
+			Seq: int64(i + 1), PrevHash: prevHash,
+		}
+		var err error
+		l.Hash, err = l.ChainHash()
+		require.NoError(t, err)
+		prevHash = l.Hash
+		args = append(args, l.ID, user, user, l.Action, l.Resource, l.IPAddress, l.UserAgent,
+			`{"method":"password","country":"CH"}`, l.RiskScore, created, l.Seq, l.PrevHash, l.Hash)
+		if len(args) == perStmt*13 {
 			flush()
 		}
 	}

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +40,12 @@ var auditTests = []struct {
 	{"Audit/InvalidLimit", testAuditInvalidLimit},
 	{"Audit/OutlivesUser", testAuditOutlivesUser},
 	{"Audit/InTx", testAuditInTx},
+	{"Audit/Chain", testAuditChain},
+	{"Audit/ChainRollback", testAuditChainRollback},
+	{"Audit/ChainConcurrentWriters", testAuditChainConcurrentWriters},
+	{"Audit/ListBySeq", testAuditListBySeq},
+	{"Audit/AppendOnly", testAuditAppendOnly},
+	{"Audit/Prune", testAuditPrune},
 }
 
 // sortedIDs returns n fresh ids in ascending order. NewID orders ids only
@@ -533,4 +541,186 @@ func testAuditInTx(t *testing.T, s store.Store) {
 	})
 	require.ErrorIs(t, err, errRollback)
 	require.Equal(t, []string{kept.ID}, auditIDs(listAudit(t, s, store.AuditQuery{Limit: 10})))
+}
+
+// requireChain checks the whole table is one unbroken chain from seq
+// first: seqs consecutive, each prev_hash the hash before, each hash its
+// row's ChainHash. It returns the rows in seq order.
+func requireChain(t *testing.T, s store.Store, first int64) []gatehouse.AuditLog {
+	t.Helper()
+	rows, err := s.ListAuditLogsBySeq(t.Context(), 0, 100_000)
+	require.NoError(t, err)
+	for i, l := range rows {
+		require.Equal(t, first+int64(i), l.Seq, "seq of row %d", i)
+		if i > 0 {
+			require.Equal(t, rows[i-1].Hash, l.PrevHash, "prev_hash of seq %d", l.Seq)
+		}
+		h, err := l.ChainHash()
+		require.NoError(t, err)
+		require.Equal(t, h, l.Hash, "hash of seq %d", l.Seq)
+	}
+	return rows
+}
+
+// testAuditChain: the store appends every row to the chain, on the Store
+// and in a Tx alike, whatever chain fields the caller passes; the reads
+// hand the chain back.
+func testAuditChain(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ids := sortedIDs(4)
+	for i, id := range ids {
+		l := newAuditLog(id)
+		l.Metadata = map[string]any{"i": i, "neg_zero": math.Copysign(0, -1), "big": 1e21, "html": "<&>"}
+		l.Seq, l.PrevHash, l.Hash = 99, "forged", "forged" // ignored
+		if i%2 == 0 {
+			require.NoError(t, s.CreateAuditLog(ctx, l))
+		} else {
+			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.CreateAuditLog(ctx, l) }))
+		}
+	}
+	rows := requireChain(t, s, 1)
+	require.Len(t, rows, 4)
+	require.Empty(t, rows[0].PrevHash, "the first row links to nothing")
+	require.Equal(t, ids, auditIDs(rows))
+	listed := listAudit(t, s, store.AuditQuery{Limit: 10})
+	require.Equal(t, rows[3].Hash, listed[0].Hash)
+	require.Equal(t, int64(4), listed[0].Seq)
+	require.Equal(t, rows[2].Hash, listed[0].PrevHash)
+}
+
+// testAuditChainRollback: a rolled-back append leaves no row and no gap.
+func testAuditChainRollback(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	require.NoError(t, s.CreateAuditLog(ctx, newAuditLog(gatehouse.NewID())))
+	errRollback := errors.New("roll back")
+	err := s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.CreateAuditLog(ctx, newAuditLog(gatehouse.NewID())); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	require.ErrorIs(t, err, errRollback)
+	require.NoError(t, s.CreateAuditLog(ctx, newAuditLog(gatehouse.NewID())))
+	require.Len(t, requireChain(t, s, 1), 2)
+}
+
+// testAuditChainConcurrentWriters: 20 transactions appending at once
+// (each also writing an event, as a service does) never fork the chain.
+func testAuditChainConcurrentWriters(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const writers, perWriter = 20, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*perWriter)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				errs <- s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+					if err := tx.CreateEvent(ctx, gatehouse.Event{ID: gatehouse.NewID(), Type: gatehouse.EventUserLogin, CreatedAt: base}); err != nil {
+						return err
+					}
+					l := newAuditLog(gatehouse.NewID())
+					l.Metadata = map[string]any{"writer": w, "i": i}
+					return tx.CreateAuditLog(ctx, l)
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Len(t, requireChain(t, s, 1), writers*perWriter)
+}
+
+func testAuditListBySeq(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for range 7 {
+		require.NoError(t, s.CreateAuditLog(ctx, newAuditLog(gatehouse.NewID())))
+	}
+	var seqs []int64
+	for after := int64(0); ; {
+		page, err := s.ListAuditLogsBySeq(ctx, after, 3)
+		require.NoError(t, err)
+		require.NotNil(t, page)
+		for _, l := range page {
+			seqs = append(seqs, l.Seq)
+			require.Equal(t, "user.login", l.Action)
+			require.Equal(t, map[string]any{"method": "password", "new_device": true}, l.Metadata)
+		}
+		if len(page) < 3 {
+			break
+		}
+		after = page[len(page)-1].Seq
+	}
+	require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 7}, seqs)
+	for _, limit := range []int{0, -1} {
+		_, err := s.ListAuditLogsBySeq(ctx, 0, limit)
+		require.Error(t, err)
+		require.NotErrorIs(t, err, store.ErrNotFound)
+		require.NotErrorIs(t, err, store.ErrConflict)
+	}
+}
+
+// testAuditAppendOnly: the database itself refuses to change or remove
+// audit rows, whatever SQL reaches it.
+func testAuditAppendOnly(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	require.NoError(t, s.CreateAuditLog(ctx, newAuditLog(gatehouse.NewID())))
+	before := requireChain(t, s, 1)
+	stmts := []string{
+		`UPDATE audit_logs SET action = 'user.logout'`,
+		`UPDATE audit_logs SET hash = ''`,
+		`DELETE FROM audit_logs`,
+	}
+	if s.Dialect() == store.Postgres {
+		stmts = append(stmts, `TRUNCATE audit_logs`)
+	}
+	for _, stmt := range stmts {
+		_, err := s.DB().ExecContext(ctx, stmt)
+		require.ErrorContains(t, err, "append-only", stmt)
+	}
+	// Nor in a transaction, nor after a prune has come and gone.
+	_, err := s.PruneAuditLogs(ctx, 0)
+	require.NoError(t, err)
+	err = s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.SQLTx().ExecContext(ctx, `DELETE FROM audit_logs`)
+		return err
+	})
+	require.ErrorContains(t, err, "append-only")
+	require.Equal(t, before, requireChain(t, s, 1))
+}
+
+// testAuditPrune: pruning removes exactly the front of the chain, and
+// what remains is still a chain (anchored at its first row's prev_hash).
+func testAuditPrune(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for range 5 {
+		require.NoError(t, s.CreateAuditLog(ctx, newAuditLog(gatehouse.NewID())))
+	}
+	all := requireChain(t, s, 1)
+	n, err := s.PruneAuditLogs(ctx, 3)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), n)
+	rest := requireChain(t, s, 4)
+	require.Equal(t, all[3:], rest)
+	require.Equal(t, all[2].Hash, rest[0].PrevHash, "the anchor is the last pruned row's hash")
+	n, err = s.PruneAuditLogs(ctx, 3)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	// The chain goes on from its head.
+	require.NoError(t, s.CreateAuditLog(ctx, newAuditLog(gatehouse.NewID())))
+	require.Len(t, requireChain(t, s, 4), 3)
+	// In a caller's transaction too, and rolled back with it.
+	errRollback := errors.New("roll back")
+	err = s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if _, err := tx.PruneAuditLogs(ctx, 6); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	require.ErrorIs(t, err, errRollback)
+	require.Len(t, requireChain(t, s, 4), 3)
 }
