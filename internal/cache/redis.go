@@ -54,6 +54,11 @@ func NewRedis(client redis.UniversalClient) *Redis {
 	return &Redis{client: client, subs: make(map[*redisSubscription]struct{})}
 }
 
+// Client is the underlying go-redis client, for packages that run their
+// own commands on the same connections (the rate limiter). It stays owned
+// by the Redis: do not close it.
+func (r *Redis) Client() redis.UniversalClient { return r.client }
+
 // OpenRedis parses rawURL (see ParseRedisURL), connects and pings, so a
 // wrong address or password fails at start-up rather than on the first
 // request. Errors name the servers but never the password.

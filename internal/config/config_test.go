@@ -41,6 +41,24 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "https://api.twilio.com", cfg.TwilioAPI)
 	require.Nil(t, cfg.MasterKey)
 	require.False(t, cfg.TracingEnabled)
+	require.Equal(t, "localhost", cfg.WebAuthnRPID)
+	require.Equal(t, []string{"http://localhost:8080"}, cfg.WebAuthnOrigins)
+	require.Equal(t, "Gatehouse", cfg.WebAuthnRPName)
+}
+
+func TestWebAuthnSettings(t *testing.T) {
+	cfg, err := load(t, "GATEHOUSE_PUBLIC_URL", "https://auth.example.com/base/", "GATEHOUSE_SERVICE_NAME", "Acme")
+	require.NoError(t, err)
+	require.Equal(t, "auth.example.com", cfg.WebAuthnRPID)
+	require.Equal(t, []string{"https://auth.example.com"}, cfg.WebAuthnOrigins)
+	require.Equal(t, "Acme", cfg.WebAuthnRPName)
+
+	cfg, err = load(t, "GATEHOUSE_PUBLIC_URL", "https://auth.example.com", "GATEHOUSE_WEBAUTHN_RP_ID", "Example.com",
+		"GATEHOUSE_WEBAUTHN_ORIGINS", "https://auth.example.com, https://app.example.com/", "GATEHOUSE_WEBAUTHN_RP_NAME", "Example")
+	require.NoError(t, err)
+	require.Equal(t, "example.com", cfg.WebAuthnRPID)
+	require.Equal(t, []string{"https://auth.example.com", "https://app.example.com"}, cfg.WebAuthnOrigins)
+	require.Equal(t, "Example", cfg.WebAuthnRPName)
 }
 
 // Each bad value stops start-up with one line naming the variable, the
@@ -69,6 +87,13 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{[]string{"GATEHOUSE_RSA_KEY_BITS", "1024"}, []string{"GATEHOUSE_RSA_KEY_BITS"}},
 		{[]string{"GATEHOUSE_REFRESH_TOKEN_TTL", "1m"}, []string{"GATEHOUSE_REFRESH_TOKEN_TTL"}},
 		{[]string{"GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST", "/relative"}, []string{"GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST"}},
+		{[]string{"GATEHOUSE_RATE_LIMIT_LOGIN", "20"}, []string{"GATEHOUSE_RATE_LIMIT_LOGIN", "<count>/<window>", "example: 20/1m"}},
+		{[]string{"GATEHOUSE_RATE_LIMIT_API", "0/1m"}, []string{"GATEHOUSE_RATE_LIMIT_API", "count from 1"}},
+		{[]string{"GATEHOUSE_RATE_LIMIT_EMAIL", "5/forever"}, []string{"GATEHOUSE_RATE_LIMIT_EMAIL", "window from 1s to 24h"}},
+		{[]string{"GATEHOUSE_RATE_LIMIT_MFA", "5/1ms"}, []string{"GATEHOUSE_RATE_LIMIT_MFA", "window"}},
+		{[]string{"GATEHOUSE_WEBAUTHN_RP_ID", "https://example.com"}, []string{"GATEHOUSE_WEBAUTHN_RP_ID", "not a domain"}},
+		{[]string{"GATEHOUSE_WEBAUTHN_ORIGINS", "https://evil.example"}, []string{"GATEHOUSE_WEBAUTHN_ORIGINS", "not within", "example:"}},
+		{[]string{"GATEHOUSE_WEBAUTHN_ORIGINS", "localhost"}, []string{"GATEHOUSE_WEBAUTHN_ORIGINS", "not an origin"}},
 	}
 	for _, c := range cases {
 		t.Run(c.kv[0]+"="+c.kv[1], func(t *testing.T) {
@@ -191,4 +216,20 @@ func TestEnvExampleDocumentsEveryVariable(t *testing.T) {
 		}
 	}
 	require.NotNil(t, defaults)
+}
+
+func TestRateLimits(t *testing.T) {
+	cfg, err := load(t)
+	require.NoError(t, err)
+	require.Equal(t, config.RateLimit{Count: 20, Window: time.Minute}, cfg.RateLimitLogin)
+	require.Equal(t, config.RateLimit{Count: 10, Window: time.Hour}, cfg.RateLimitRegister)
+	require.Equal(t, config.RateLimit{Count: 5, Window: time.Hour}, cfg.RateLimitEmail)
+	require.Equal(t, config.RateLimit{Count: 30, Window: time.Minute}, cfg.RateLimitMFA)
+	require.Equal(t, config.RateLimit{Count: 600, Window: time.Minute}, cfg.RateLimitAPI)
+
+	cfg, err = load(t, "GATEHOUSE_RATE_LIMIT_LOGIN", " 3 / 90s ", "GATEHOUSE_RATE_LIMIT_ENABLED", "false")
+	require.NoError(t, err)
+	require.Equal(t, config.RateLimit{Count: 3, Window: 90 * time.Second}, cfg.RateLimitLogin)
+	require.Equal(t, "3/1m30s", cfg.RateLimitLogin.String())
+	require.False(t, cfg.RateLimitEnabled)
 }
