@@ -19,6 +19,14 @@ const (
 	TemplateWelcome       = "welcome"
 	TemplateSecurityAlert = "security_alert"
 	TemplateMagicLink     = "magic_link"
+	// TemplateWebhookDisabled tells an owner their failing webhook was
+	// turned off: Title is the webhook URL, Time when failures began.
+	TemplateWebhookDisabled = "webhook_disabled"
+	// TemplateNewDevice tells a user of a sign-in from a device new to the
+	// account: Title is the device ("Firefox on Linux"), Details where,
+	// Time and IP when and from where. With a Link (and ExpiresIn) it asks
+	// the user to confirm a risky sign-in instead: the link completes it.
+	TemplateNewDevice = "new_device"
 )
 
 // The data keys templates read. Values arrive through JSON (the job's
@@ -53,14 +61,17 @@ var ErrUnknownTemplate = errors.New("mail: unknown template")
 // templateNames lists every template, for Enqueue's early check.
 var templateNames = []string{
 	TemplateVerifyEmail, TemplateResetPassword, TemplateWelcome, TemplateSecurityAlert, TemplateMagicLink,
+	TemplateWebhookDisabled, TemplateNewDevice,
 }
 
 // required lists, per template, the data keys that must be non-empty.
 var required = map[string][]string{
-	TemplateVerifyEmail:   {KeyLink},
-	TemplateResetPassword: {KeyLink},
-	TemplateMagicLink:     {KeyLink},
-	TemplateSecurityAlert: {KeyTitle},
+	TemplateVerifyEmail:     {KeyLink},
+	TemplateResetPassword:   {KeyLink},
+	TemplateMagicLink:       {KeyLink},
+	TemplateSecurityAlert:   {KeyTitle},
+	TemplateWebhookDisabled: {KeyTitle},
+	TemplateNewDevice:       {KeyTitle},
 }
 
 // Templates returns the names Render accepts, sorted.

@@ -22,7 +22,7 @@ func renderer(t *testing.T) *mail.Renderer {
 
 func TestRenderAllTemplates(t *testing.T) {
 	r := renderer(t)
-	require.Equal(t, []string{"magic_link", "reset_password", "security_alert", "verify_email", "welcome"}, mail.Templates())
+	require.Subset(t, mail.Templates(), []string{"magic_link", "reset_password", "security_alert", "verify_email", "welcome", "webhook_disabled"})
 
 	data := map[string]any{
 		mail.KeyName:      "Ann",
@@ -34,17 +34,21 @@ func TestRenderAllTemplates(t *testing.T) {
 		mail.KeyIP:        "203.0.113.7",
 	}
 	subjects := map[string]string{
-		mail.TemplateVerifyEmail:   "Verify your email address for Acme ID",
-		mail.TemplateResetPassword: "Reset your Acme ID password",
-		mail.TemplateWelcome:       "Welcome to Acme ID",
-		mail.TemplateSecurityAlert: "Acme ID security alert: New sign-in to your account",
-		mail.TemplateMagicLink:     "Your Acme ID sign-in link",
+		mail.TemplateVerifyEmail:     "Verify your email address for Acme ID",
+		mail.TemplateResetPassword:   "Reset your Acme ID password",
+		mail.TemplateWelcome:         "Welcome to Acme ID",
+		mail.TemplateSecurityAlert:   "Acme ID security alert: New sign-in to your account",
+		mail.TemplateMagicLink:       "Your Acme ID sign-in link",
+		mail.TemplateWebhookDisabled: "Acme ID: your webhook was disabled",
+		mail.TemplateNewDevice:       "Confirm your Acme ID sign-in",
 	}
+	expiring := map[string]bool{mail.TemplateVerifyEmail: true, mail.TemplateResetPassword: true, mail.TemplateMagicLink: true}
 	for _, name := range mail.Templates() {
 		t.Run(name, func(t *testing.T) {
 			m, err := r.Render(name, data)
 			require.NoError(t, err)
 			require.Empty(t, m.To)
+			require.Contains(t, subjects, name, "a new template needs its expected subject here")
 			require.Equal(t, subjects[name], m.Subject)
 			require.Contains(t, m.Text, "Hello Ann,")
 			require.Contains(t, m.Text, "Acme ID")
@@ -52,7 +56,7 @@ func TestRenderAllTemplates(t *testing.T) {
 			require.Contains(t, m.HTML, `href="https://auth.example.com/v1/verify?token=abc123&amp;next=%2Fhome"`)
 			require.Contains(t, m.HTML, "<title>"+subjects[name]+"</title>")
 			require.NotContains(t, m.Text+m.HTML, "<no value>")
-			if name != mail.TemplateWelcome && name != mail.TemplateSecurityAlert {
+			if expiring[name] {
 				require.Contains(t, m.Text, "expires in 24 hours")
 			}
 		})

@@ -1,0 +1,346 @@
+// Package webhook lets a user subscribe an HTTP endpoint to the events of
+// their account (and, with the webhooks:all permission, of every account)
+// and delivers those events following the Standard Webhooks specification:
+// a JSON body {id, type, timestamp, data}, signed with HMAC-SHA256 over
+// "id.timestamp.body" in the webhook-signature header.
+//
+// Delivery is two steps, each a River job in the transaction that causes
+// it: the event worker calls FanOut, which writes one delivery row and one
+// delivery job per subscribed webhook; the delivery job POSTs the body,
+// records the attempt, and retries with exponential backoff and jitter.
+// Connections are checked at dial time against loopback, private and
+// reserved addresses (see Blocked), redirects are not followed, a 410
+// answer disables the webhook, and a webhook failing for days is disabled
+// and its owner emailed.
+package webhook
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+)
+
+// PermissionAll lets its holder create webhooks that receive every user's
+// events.
+const PermissionAll = "webhooks:all"
+
+// AllEvents subscribes a webhook to every event type.
+const AllEvents = "*"
+
+// SecretPrefix starts every signing secret, as Standard Webhooks suggests.
+const SecretPrefix = "whsec_"
+
+// Defaults of Options.
+const (
+	DefaultMaxAttempts  = 8
+	DefaultDisableAfter = 5 * 24 * time.Hour
+	defaultTimeout      = 10 * time.Second
+	maxEvents           = 64
+	maxDescription      = 500
+)
+
+// Store is what the service needs from the database.
+type Store interface {
+	store.Webhooks
+	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
+}
+
+// Enqueuer inserts jobs in a transaction (a *jobs.Client).
+type Enqueuer interface {
+	InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) error
+}
+
+// Authorizer answers permission checks (an *authz.Checker).
+type Authorizer interface {
+	Can(ctx context.Context, userID, perm string) (bool, error)
+}
+
+// Mailer enqueues a templated email inside a transaction.
+type Mailer interface {
+	SendTx(ctx context.Context, tx store.Tx, to, template string, data map[string]any) error
+}
+
+// Sealer encrypts secrets at rest (a *secret.Box).
+type Sealer interface {
+	Seal(plaintext, ad []byte) []byte
+	Open(sealed, ad []byte) ([]byte, error)
+}
+
+// Options tune the service; zero values take the defaults.
+type Options struct {
+	// AllowPrivate lets webhooks reach loopback and private addresses
+	// (GATEHOUSE_WEBHOOK_ALLOW_PRIVATE; development and tests).
+	AllowPrivate bool
+	// MaxAttempts per delivery job (default 8).
+	MaxAttempts int
+	// Backoff is the delay before retrying after the given failed attempt
+	// (1-based), before jitter; default DefaultBackoff.
+	Backoff func(attempt int) time.Duration
+	// Timeout bounds one HTTP attempt (default 10 s).
+	Timeout time.Duration
+	// DisableAfter is how long a webhook may fail without a success before
+	// it is disabled and its owner emailed (default five days).
+	DisableAfter time.Duration
+	// DisabledTemplate is the email template sent then (required to email).
+	DisabledTemplate string
+	Logger           *slog.Logger
+	Now              func() time.Time
+}
+
+// Service manages webhooks and delivers their events.
+type Service struct {
+	store   Store
+	jobs    Enqueuer
+	box     Sealer
+	authz   Authorizer
+	mail    Mailer
+	opts    Options
+	backoff atomic.Pointer[func(int) time.Duration]
+	client  *httpClient
+}
+
+// New makes the service. Add its worker with Register and its fan-out with
+// Bus.Handle before the job client exists; then Connect the job client,
+// the mailer and the authorizer.
+func New(st Store, box Sealer, o Options) *Service {
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.Backoff == nil {
+		o.Backoff = DefaultBackoff
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = defaultTimeout
+	}
+	if o.DisableAfter <= 0 {
+		o.DisableAfter = DefaultDisableAfter
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Service{store: st, box: box, opts: o, client: newHTTPClient(o.AllowPrivate, o.Timeout)}
+	s.backoff.Store(&o.Backoff)
+	return s
+}
+
+// Connect sets what exists only after the job client is made: the job
+// client itself, the mailer (which enqueues through it; nil sends no
+// email) and the authorizer.
+func (s *Service) Connect(jobs Enqueuer, mail Mailer, az Authorizer) {
+	s.jobs, s.mail, s.authz = jobs, mail, az
+}
+
+// SetBackoff replaces Options.Backoff while running, so end-to-end tests
+// need not wait for real backoff.
+func (s *Service) SetBackoff(f func(attempt int) time.Duration) { s.backoff.Store(&f) }
+
+// Input is what a user sets on a webhook; nil pointers keep the current
+// value on update (and take the default on create).
+type Input struct {
+	URL         *string
+	Events      *[]string
+	Description *string
+	Active      *bool
+	AllUsers    *bool
+}
+
+// Create adds a webhook for userID and returns it with its signing secret,
+// which is shown this once and stored only sealed.
+func (s *Service) Create(ctx context.Context, userID string, in Input) (store.Webhook, string, error) {
+	if in.URL == nil || in.Events == nil {
+		return store.Webhook{}, "", gatehouse.InvalidField("body", "url and events are required")
+	}
+	now := s.opts.Now().UTC()
+	w := store.Webhook{ID: gatehouse.NewID(), UserID: userID, Active: true, CreatedAt: now, UpdatedAt: now}
+	if err := s.apply(ctx, &w, in); err != nil {
+		return store.Webhook{}, "", err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return store.Webhook{}, "", fmt.Errorf("webhook secret: %w", err)
+	}
+	w.SecretEnc = s.box.Seal(key, secretAD(w.ID))
+	if err := s.store.CreateWebhook(ctx, w); err != nil {
+		return store.Webhook{}, "", fmt.Errorf("create webhook: %w", err)
+	}
+	return w, SecretPrefix + base64.StdEncoding.EncodeToString(key), nil
+}
+
+// apply validates in and writes it onto w.
+func (s *Service) apply(ctx context.Context, w *store.Webhook, in Input) error {
+	if in.URL != nil {
+		u, err := ValidateURL(*in.URL, s.opts.AllowPrivate)
+		if err != nil {
+			return err
+		}
+		w.URL = u.String()
+	}
+	if in.Events != nil {
+		events, err := validEvents(*in.Events)
+		if err != nil {
+			return err
+		}
+		w.Events = events
+	}
+	if in.Description != nil {
+		if len(*in.Description) > maxDescription || strings.ContainsRune(*in.Description, 0) {
+			return gatehouse.InvalidField("body.description", fmt.Sprintf("must be at most %d bytes, without NUL characters", maxDescription))
+		}
+		w.Description = *in.Description
+	}
+	if in.Active != nil {
+		w.Active = *in.Active
+	}
+	if in.AllUsers != nil && *in.AllUsers && !w.AllUsers {
+		ok, err := s.authz.Can(ctx, w.UserID, PermissionAll)
+		if err != nil {
+			return gatehouse.WrapError(gatehouse.CodeUnavailable, err, "permissions could not be checked; try again")
+		}
+		if !ok {
+			return gatehouse.Errorf(gatehouse.CodePermissionDenied, "all_users needs the %s permission", PermissionAll)
+		}
+	}
+	if in.AllUsers != nil {
+		w.AllUsers = *in.AllUsers
+	}
+	return nil
+}
+
+// validEvents checks event type names against the catalogue (or "*") and
+// drops repeats, keeping the order.
+func validEvents(events []string) ([]string, error) {
+	if len(events) == 0 || len(events) > maxEvents {
+		return nil, gatehouse.InvalidField("body.events", fmt.Sprintf("must list 1 to %d event types", maxEvents))
+	}
+	out := make([]string, 0, len(events))
+	for i, e := range events {
+		if e != AllEvents && !gatehouse.EventType(e).Valid() {
+			return nil, gatehouse.InvalidField(fmt.Sprintf("body.events[%d]", i), "unknown event type; see GET /webhooks/event-types")
+		}
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Subscribed reports whether w receives events of type t.
+func Subscribed(w store.Webhook, t gatehouse.EventType) bool {
+	return slices.Contains(w.Events, AllEvents) || slices.Contains(w.Events, string(t))
+}
+
+var errNotFound = gatehouse.Errorf(gatehouse.CodeNotFound, "no such webhook")
+
+// Get returns the user's webhook; somebody else's is not_found.
+func (s *Service) Get(ctx context.Context, userID, id string) (store.Webhook, error) {
+	w, err := s.store.GetWebhook(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && w.UserID != userID) {
+		return store.Webhook{}, errNotFound
+	}
+	return w, err
+}
+
+// List returns a page of the user's webhooks in creation order.
+func (s *Service) List(ctx context.Context, userID, after string, limit int) ([]store.Webhook, error) {
+	return s.store.ListWebhooks(ctx, userID, after, limit)
+}
+
+// Update changes the user's webhook. Turning it back on forgets its past
+// failures, so it gets the full grace period again.
+func (s *Service) Update(ctx context.Context, userID, id string, in Input) (store.Webhook, error) {
+	w, err := s.Get(ctx, userID, id)
+	if err != nil {
+		return store.Webhook{}, err
+	}
+	wasActive := w.Active
+	if err := s.apply(ctx, &w, in); err != nil {
+		return store.Webhook{}, err
+	}
+	w.UpdatedAt = s.opts.Now().UTC()
+	if err := s.store.UpdateWebhook(ctx, w); err != nil {
+		return store.Webhook{}, fmt.Errorf("update webhook: %w", err)
+	}
+	if w.Active && !wasActive {
+		if err := s.store.ClearWebhookFailing(ctx, w.ID); err != nil {
+			return store.Webhook{}, err
+		}
+		w.FailingSince = nil
+	}
+	return w, nil
+}
+
+// Delete removes the user's webhook with its deliveries; queued delivery
+// jobs then find nothing and stop.
+func (s *Service) Delete(ctx context.Context, userID, id string) error {
+	if _, err := s.Get(ctx, userID, id); err != nil {
+		return err
+	}
+	if err := s.store.DeleteWebhook(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// Deliveries returns a page of the user's webhook's deliveries, newest
+// first, each with its attempts.
+func (s *Service) Deliveries(ctx context.Context, userID, webhookID, before string, limit int) ([]store.WebhookDelivery, error) {
+	if _, err := s.Get(ctx, userID, webhookID); err != nil {
+		return nil, err
+	}
+	return s.store.ListWebhookDeliveries(ctx, webhookID, before, limit)
+}
+
+// Retry sends a delivery again, with the same webhook-id, as a new job with
+// a fresh set of attempts. A pending delivery (a job is already at it) and
+// an inactive webhook are conflicts.
+func (s *Service) Retry(ctx context.Context, userID, webhookID, deliveryID string) (store.WebhookDelivery, error) {
+	w, err := s.Get(ctx, userID, webhookID)
+	if err != nil {
+		return store.WebhookDelivery{}, err
+	}
+	if !w.Active {
+		return store.WebhookDelivery{}, gatehouse.Errorf(gatehouse.CodeConflict, "the webhook is not active; activate it first")
+	}
+	var d store.WebhookDelivery
+	err = s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		d, err = tx.GetWebhookDelivery(ctx, deliveryID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && d.WebhookID != w.ID) {
+			return gatehouse.Errorf(gatehouse.CodeNotFound, "no such delivery")
+		}
+		if err != nil {
+			return err
+		}
+		if d.Status == store.DeliveryPending {
+			return gatehouse.Errorf(gatehouse.CodeConflict, "the delivery is still pending")
+		}
+		now := s.opts.Now().UTC()
+		d.Status, d.NextAttemptAt = store.DeliveryPending, &now
+		if err := tx.UpdateWebhookDelivery(ctx, d); err != nil {
+			return err
+		}
+		return s.enqueue(ctx, tx, d.ID)
+	})
+	return d, err
+}
+
+func (s *Service) enqueue(ctx context.Context, tx store.Tx, deliveryID string) error {
+	return s.jobs.InsertTx(ctx, tx, DeliverArgs{DeliveryID: deliveryID}, &river.InsertOpts{MaxAttempts: s.opts.MaxAttempts})
+}
+
+// secretAD binds a sealed secret to its webhook.
+func secretAD(id string) []byte { return []byte("webhook-secret:" + id) }
