@@ -6,8 +6,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
+	"github.com/gatehouse-auth/gatehouse/internal/notify"
 )
 
 // TagProfile groups the signed-in user's own account operations.
@@ -16,9 +16,6 @@ const TagProfile = "Profile"
 type userOutput struct {
 	Body User
 }
-
-// notificationChannels are the channels an alert type can use.
-var notificationChannels = map[string]bool{"email": true, "websocket": true}
 
 func (s *Server) getProfile(ctx context.Context, _ *struct{}) (*userOutput, error) {
 	u, err := s.accounts.GetUser(ctx, mustPrincipal(ctx).UserID)
@@ -42,16 +39,12 @@ func (s *Server) registerProfile() {
 		Body struct {
 			Name                    *string             `json:"name,omitempty" maxLength:"200"`
 			PhoneNumber             *string             `json:"phone_number,omitempty" maxLength:"16" doc:"E.164, e.g. +14155550100; empty clears it."`
-			NotificationPreferences map[string][]string `json:"notification_preferences,omitempty" doc:"Per alert type, the channels it uses: email and/or websocket."`
+			NotificationPreferences map[string][]string `json:"notification_preferences,omitempty" doc:"Per alert type (security.new_device_login, security.password_changed, security.mfa_changed, security.session_revoked, security.alert), the channels it uses: email and/or websocket. A type left out uses both; an empty list turns it off."`
 		}
 	}) (*userOutput, error) {
 		p := account.ProfileUpdate{Name: in.Body.Name, PhoneNumber: in.Body.PhoneNumber, NotificationPreferences: in.Body.NotificationPreferences}
-		for alert, channels := range p.NotificationPreferences {
-			for _, c := range channels {
-				if !notificationChannels[c] {
-					return nil, Problem(gatehouse.InvalidField("body.notification_preferences."+alert, "channels are email and websocket"))
-				}
-			}
+		if err := notify.ValidatePreferences(p.NotificationPreferences); err != nil {
+			return nil, Problem(err)
 		}
 		u, err := s.accounts.UpdateProfile(ctx, mustPrincipal(ctx).UserID, p)
 		if err != nil {
