@@ -1,0 +1,180 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/gatehouse-auth/gatehouse/internal/account"
+	"github.com/gatehouse-auth/gatehouse/internal/oauth"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+)
+
+// TagOAuth groups social login and linked accounts.
+const TagOAuth = "OAuth"
+
+// OAuth runs social login (an *oauth.Service).
+type OAuth interface {
+	Authorize(ctx context.Context, provider, redirectURI, linkUserID string) (string, error)
+	Callback(ctx context.Context, provider string, in oauth.CallbackInput, meta session.Meta) (oauth.Result, error)
+	Exchange(ctx context.Context, code string, meta session.Meta) (account.Tokens, error)
+	List(ctx context.Context, userID string) ([]store.OAuthAccount, error)
+	Unlink(ctx context.Context, userID, id string) error
+}
+
+// OAuthAccount is a linked external account.
+type OAuthAccount struct {
+	ID             string    `json:"id"`
+	Provider       string    `json:"provider" example:"google"`
+	ProviderUserID string    `json:"provider_user_id" doc:"The provider's stable id of the account (OIDC sub, GitHub user id)."`
+	Email          string    `json:"email" doc:"The address the provider reported when the account was linked."`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+type redirectOutput struct {
+	Status       int
+	Location     string `header:"Location"`
+	CacheControl string `header:"Cache-Control"`
+}
+
+type oauthAccountList struct {
+	Body struct {
+		Items []OAuthAccount `json:"items"`
+	}
+}
+
+func (s *Server) registerOAuth() {
+	huma.Register(s.api, huma.Operation{
+		OperationID: "oauth-authorize", Method: http.MethodGet, Path: "/oauth/{provider}/authorize", Tags: []string{TagOAuth},
+		Summary: "Start a social login",
+		Description: "Redirects (302) to the provider with state (single use, 10 minutes), a PKCE S256 code_challenge and, for " +
+			"OpenID Connect providers, a nonce. With a bearer token the external account is linked to the caller. " +
+			"redirect_uri must start with an entry of GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST; the callback then redirects there with a one-time code. " +
+			"Errors: 404 not_found (unknown provider), 422 validation_failed (redirect_uri not allow-listed), 502 oauth_provider_error.",
+		DefaultStatus: http.StatusFound,
+		Security:      []map[string][]string{{}, {SecurityBearer: {}}},
+		Responses:     map[string]*huma.Response{"302": {Description: "To the provider's authorization page (Location)."}},
+	}, func(ctx context.Context, in *struct {
+		Provider      string `path:"provider" maxLength:"64"`
+		RedirectURI   string `query:"redirect_uri" maxLength:"2048" doc:"Where the browser goes after the callback, with ?code=."`
+		Authorization string `header:"Authorization" doc:"Bearer token, to link the external account to the caller."`
+	}) (*redirectOutput, error) {
+		linkUser := ""
+		if in.Authorization != "" {
+			p, err := s.authenticate(ctx, in.Authorization)
+			if err != nil {
+				return nil, Problem(err)
+			}
+			linkUser = p.UserID
+		}
+		to, err := s.oauth.Authorize(ctx, in.Provider, in.RedirectURI, linkUser)
+		if err != nil {
+			return nil, Problem(err)
+		}
+		return &redirectOutput{Status: http.StatusFound, Location: to, CacheControl: "no-store"}, nil
+	})
+
+	huma.Register(s.api, huma.Operation{
+		OperationID: "oauth-callback", Method: http.MethodGet, Path: "/oauth/{provider}/callback", Tags: []string{TagOAuth},
+		Summary: "Finish a social login",
+		Description: "The provider redirects here. Spends the state, exchanges the code with the PKCE verifier and verifies the ID token " +
+			"(signature, issuer, audience, expiry, nonce). A known external account signs its user in; a flow started with a bearer " +
+			"token links to that user; a provider-verified email matching an account whose email is verified links to it; " +
+			"otherwise a new account is made. Answers tokens (amr [\"fed\"]) or an MFAChallenge, or, for a flow with a redirect_uri, " +
+			"302 there with ?code= to exchange at /oauth/exchange. Errors: 400 oauth_invalid_state, 400 oauth_denied (the person or " +
+			"the provider refused), 409 oauth_email_not_verified (the email matches an account but is not verified on both sides; " +
+			"nothing is linked), 409 conflict (linked to another user), 502 oauth_provider_error (provider down, slow, or an ID token " +
+			"that does not verify).",
+		Responses: map[string]*huma.Response{
+			"200": {Description: "Signed in.", Content: map[string]*huma.MediaType{"application/json": {
+				Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[SignInResponse](), true, "")}}},
+			"302": {Description: "To the flow's redirect_uri with ?code= (Location)."},
+		},
+	}, func(ctx context.Context, in *struct {
+		Provider         string `path:"provider" maxLength:"64"`
+		Code             string `query:"code" maxLength:"2048"`
+		State            string `query:"state" maxLength:"256"`
+		Error            string `query:"error" maxLength:"256"`
+		ErrorDescription string `query:"error_description" maxLength:"1024"`
+		UserAgent        string `header:"User-Agent"`
+	}) (*struct{ Body func(huma.Context) }, error) {
+		res, err := s.oauth.Callback(ctx, in.Provider, oauth.CallbackInput{Code: in.Code, State: in.State,
+			Error: in.Error, ErrorDesc: in.ErrorDescription}, clientMeta(ctx, in.UserAgent, ""))
+		if err != nil {
+			return nil, Problem(err)
+		}
+		now := s.now()
+		return &struct{ Body func(huma.Context) }{Body: func(hc huma.Context) {
+			hc.SetHeader("Cache-Control", "no-store")
+			if res.Redirect != "" {
+				hc.SetHeader("Location", res.Redirect)
+				hc.SetStatus(http.StatusFound)
+				return
+			}
+			body, err := json.Marshal(signInBody(res.Tokens, now).Body)
+			if err != nil {
+				s.logger.ErrorContext(ctx, "encode sign-in", "err", err)
+			}
+			hc.SetHeader("Content-Type", "application/json")
+			hc.SetHeader("Content-Length", strconv.Itoa(len(body)))
+			hc.SetStatus(http.StatusOK)
+			_, _ = hc.BodyWriter().Write(body)
+		}}, nil
+	})
+
+	huma.Register(s.api, huma.Operation{
+		OperationID: "oauth-exchange", Method: http.MethodPost, Path: "/oauth/exchange", Tags: []string{TagOAuth},
+		Summary: "Exchange a social login's one-time code",
+		Description: "Spends the code the callback put on the redirect_uri (single use, 60 seconds) and answers tokens, " +
+			"or an MFAChallenge. Errors: 400 invalid_token (unknown, used or expired code).",
+	}, func(ctx context.Context, in *struct {
+		UserAgent string `header:"User-Agent"`
+		Body      struct {
+			Code string `json:"code" minLength:"1" maxLength:"256"`
+		}
+	}) (*signInOutput, error) {
+		t, err := s.oauth.Exchange(ctx, in.Body.Code, clientMeta(ctx, in.UserAgent, ""))
+		if err != nil {
+			return nil, Problem(err)
+		}
+		return signInBody(t, s.now()), nil
+	})
+
+	huma.Register(s.api, s.bearer(huma.Operation{
+		OperationID: "list-oauth-accounts", Method: http.MethodGet, Path: "/oauth/accounts", Tags: []string{TagOAuth},
+		Summary: "List my linked accounts",
+	}), func(ctx context.Context, _ *struct{}) (*oauthAccountList, error) {
+		list, err := s.oauth.List(ctx, mustPrincipal(ctx).UserID)
+		if err != nil {
+			return nil, Problem(err)
+		}
+		out := &oauthAccountList{}
+		out.Body.Items = make([]OAuthAccount, 0, len(list))
+		for _, a := range list {
+			out.Body.Items = append(out.Body.Items, OAuthAccount{ID: a.ID, Provider: a.Provider, ProviderUserID: a.Subject,
+				Email: a.Email, CreatedAt: a.CreatedAt})
+		}
+		return out, nil
+	})
+
+	huma.Register(s.api, s.bearer(huma.Operation{
+		OperationID: "unlink-oauth-account", Method: http.MethodDelete, Path: "/oauth/accounts/{id}", Tags: []string{TagOAuth},
+		Summary: "Unlink an external account",
+		Description: "Errors: 404 not_found, 409 last_login_method when it is the account's only way to sign in " +
+			"(no password, no passkey, no other linked account).",
+		DefaultStatus: http.StatusNoContent,
+	}), func(ctx context.Context, in *struct {
+		ID string `path:"id" maxLength:"64"`
+	}) (*noContent, error) {
+		if err := s.oauth.Unlink(ctx, mustPrincipal(ctx).UserID, in.ID); err != nil {
+			return nil, Problem(err)
+		}
+		return &noContent{}, nil
+	})
+}

@@ -1,0 +1,429 @@
+// Package oauth is social login: Gatehouse as an OAuth 2 / OpenID Connect
+// client of Google, Microsoft, GitHub and any configured OIDC provider.
+//
+// A flow starts at Authorize, which keeps its state (single use, 10
+// minutes) in the cache, bound to the provider, the PKCE verifier, the
+// OIDC nonce, the allow-listed redirect_uri and, for linking, the
+// signed-in user. Callback spends the state, exchanges the code with the
+// verifier, verifies the ID token, and finds the local account by
+// (provider, subject), never by email alone. Provider calls have a
+// timeout and go through a circuit breaker per provider.
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/account"
+	"github.com/gatehouse-auth/gatehouse/internal/cache"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// Lifetimes of the flow's secrets.
+const (
+	StateTTL = 10 * time.Minute // from Authorize to Callback
+	CodeTTL  = 60 * time.Second // the one-time code handed to redirect_uri
+	// DefaultTimeout bounds every call to a provider.
+	DefaultTimeout = 10 * time.Second
+)
+
+// Store is what social login needs from the database.
+type Store interface {
+	ListOAuthAccounts(ctx context.Context, userID string) ([]store.OAuthAccount, error)
+	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
+}
+
+// Accounts creates and signs in accounts (an *account.Service).
+type Accounts interface {
+	CreateExternalUserTx(ctx context.Context, tx store.Tx, email gatehouse.Email, name string, verified bool) (gatehouse.User, error)
+	SignInWith(ctx context.Context, userID string, meta session.Meta, amr []string, method string) (account.Tokens, error)
+}
+
+// Emitter records events in a transaction (an *events.Bus).
+type Emitter interface {
+	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
+}
+
+// Options tune the service.
+type Options struct {
+	// CallbackBase is the public URL under which the callback lives:
+	// {CallbackBase}/{provider}/callback is the redirect URI registered
+	// at each provider.
+	CallbackBase string
+	// RedirectAllowlist holds the URL prefixes a flow's redirect_uri may
+	// start with (same scheme and host, path under the prefix's).
+	RedirectAllowlist []string
+	// Timeout bounds each provider call (default DefaultTimeout).
+	Timeout time.Duration
+	// Transport is the base transport of provider calls (default
+	// http.DefaultTransport).
+	Transport http.RoundTripper
+	Now       func() time.Time
+}
+
+// Service runs social login.
+type Service struct {
+	store     Store
+	cache     cache.Cache
+	accounts  Accounts
+	events    Emitter
+	providers map[string]*provider
+	allow     []*url.URL
+	opts      Options
+}
+
+// New makes the service with the configured providers.
+func New(st Store, c cache.Cache, acc Accounts, ev Emitter, providers []ProviderConfig, o Options) (*Service, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	s := &Service{store: st, cache: c, accounts: acc, events: ev, providers: map[string]*provider{}, opts: o}
+	for _, raw := range o.RedirectAllowlist {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("oauth: redirect allow-list entry %q is not an absolute http(s) URL", raw)
+		}
+		s.allow = append(s.allow, u)
+	}
+	for _, pc := range providers {
+		s.providers[pc.Name] = newProvider(pc, strings.TrimRight(o.CallbackBase, "/")+"/"+pc.Name+"/callback", o.Timeout, o.Transport, o.Now)
+	}
+	return s, nil
+}
+
+// Providers lists the configured provider names, sorted.
+func (s *Service) Providers() []string {
+	names := make([]string, 0, len(s.providers))
+	for n := range s.providers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// flow is what the cache holds between Authorize and Callback, under a
+// hash of the state.
+type flow struct {
+	Provider    string `json:"provider"`
+	Verifier    string `json:"verifier"`
+	Nonce       string `json:"nonce,omitempty"`
+	RedirectURI string `json:"redirect_uri,omitempty"`
+	LinkUserID  string `json:"link_user_id,omitempty"`
+}
+
+// grant is what the cache holds for a one-time code, under its hash: the
+// sign-in to perform when the code is exchanged.
+type grant struct {
+	UserID string       `json:"user_id"`
+	Method string       `json:"method"`
+	Meta   session.Meta `json:"meta"`
+}
+
+func stateKey(state string) string { return "oauth:state:" + hex.EncodeToString(token.Hash(state)) }
+func codeKey(code string) string   { return "oauth:code:" + hex.EncodeToString(token.Hash(code)) }
+
+var (
+	errUnknownProvider = gatehouse.Errorf(gatehouse.CodeNotFound, "no such identity provider")
+	errInvalidState    = gatehouse.Errorf(gatehouse.CodeOAuthInvalidState, "the sign-in state is unknown, expired or already used; start the sign-in again")
+	errInvalidCode     = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the code is invalid, expired or already used")
+)
+
+func (s *Service) provider(name string) (*provider, error) {
+	p, ok := s.providers[name]
+	if !ok {
+		return nil, errUnknownProvider
+	}
+	return p, nil
+}
+
+func random() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Authorize starts a flow and answers the provider URL to send the browser
+// to. redirectURI ("" for none) must be allow-listed; linkUserID ("" for
+// none) is the signed-in user who links the external account.
+func (s *Service) Authorize(ctx context.Context, providerName, redirectURI, linkUserID string) (string, error) {
+	p, err := s.provider(providerName)
+	if err != nil {
+		return "", err
+	}
+	if redirectURI != "" && !s.allowed(redirectURI) {
+		return "", gatehouse.InvalidField("query.redirect_uri", "redirect_uri is not in GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST")
+	}
+	cfg, err := p.config(ctx)
+	if err != nil {
+		return "", err
+	}
+	state := random()
+	f := flow{Provider: p.name, Verifier: oauth2.GenerateVerifier(), RedirectURI: redirectURI, LinkUserID: linkUserID}
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.Verifier)}
+	if p.kind == kindOIDC {
+		f.Nonce = random()
+		opts = append(opts, oidc.Nonce(f.Nonce))
+	}
+	raw, err := json.Marshal(f)
+	if err != nil {
+		return "", err
+	}
+	if err := s.cache.Set(ctx, stateKey(state), raw, StateTTL); err != nil {
+		return "", fmt.Errorf("oauth: store state: %w", err)
+	}
+	return cfg.AuthCodeURL(state, opts...), nil
+}
+
+// allowed reports whether redirectURI starts with an allow-listed prefix:
+// the same scheme and host, and a path at or under the prefix's path.
+func (s *Service) allowed(redirectURI string) bool {
+	u, err := url.Parse(redirectURI)
+	if err != nil || u.User != nil || u.Fragment != "" || u.Opaque != "" || strings.Contains(u.Path, "..") ||
+		strings.ContainsAny(redirectURI, "\\\r\n\t ") {
+		return false
+	}
+	for _, a := range s.allow {
+		if u.Scheme != a.Scheme || !strings.EqualFold(u.Host, a.Host) {
+			continue
+		}
+		if p := a.Path; p == "" || strings.HasSuffix(p, "/") && strings.HasPrefix(u.Path, p) ||
+			u.Path == p || strings.HasPrefix(u.Path, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// CallbackInput is what the provider sent back to the callback.
+type CallbackInput struct {
+	Code, State      string
+	Error, ErrorDesc string
+}
+
+// Result is a finished callback: the sign-in's tokens (or MFA challenge),
+// or, for a flow with a redirect_uri, where to send the browser with a
+// one-time code.
+type Result struct {
+	Tokens   account.Tokens
+	Redirect string // redirect_uri with ?code=; empty when Tokens are set
+}
+
+// Callback finishes a flow: spends the state, exchanges the code, verifies
+// who signed in and links or creates the local account.
+func (s *Service) Callback(ctx context.Context, providerName string, in CallbackInput, meta session.Meta) (Result, error) {
+	p, err := s.provider(providerName)
+	if err != nil {
+		return Result{}, err
+	}
+	if in.State == "" {
+		return Result{}, errInvalidState
+	}
+	raw, err := s.cache.Take(ctx, stateKey(in.State))
+	if errors.Is(err, cache.ErrMiss) {
+		return Result{}, errInvalidState
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("oauth: take state: %w", err)
+	}
+	var f flow
+	if err := json.Unmarshal(raw, &f); err != nil || f.Provider != p.name {
+		return Result{}, errInvalidState
+	}
+	if in.Error != "" {
+		return Result{}, gatehouse.Errorf(gatehouse.CodeOAuthDenied, "the sign-in at %s did not complete (%s)", p.name, clip(in.Error, 64))
+	}
+	if in.Code == "" {
+		return Result{}, gatehouse.InvalidField("query.code", "the provider sent no code")
+	}
+	pr, err := p.exchange(ctx, in.Code, f.Verifier, f.Nonce)
+	if err != nil {
+		return Result{}, err
+	}
+	userID, err := s.resolve(ctx, p.name, pr, f.LinkUserID)
+	if err != nil {
+		return Result{}, err
+	}
+	method := "oauth:" + p.name
+	if f.RedirectURI == "" {
+		t, err := s.accounts.SignInWith(ctx, userID, meta, []string{"fed"}, method)
+		return Result{Tokens: t}, err
+	}
+	code := random()
+	g, err := json.Marshal(grant{UserID: userID, Method: method, Meta: meta})
+	if err != nil {
+		return Result{}, err
+	}
+	if err := s.cache.Set(ctx, codeKey(code), g, CodeTTL); err != nil {
+		return Result{}, fmt.Errorf("oauth: store code: %w", err)
+	}
+	return Result{Redirect: withQuery(f.RedirectURI, "code", code)}, nil
+}
+
+// Exchange spends a one-time code from a redirect and signs in. Of
+// concurrent exchanges of one code exactly one succeeds.
+func (s *Service) Exchange(ctx context.Context, code string, meta session.Meta) (account.Tokens, error) {
+	if code == "" {
+		return account.Tokens{}, errInvalidCode
+	}
+	raw, err := s.cache.Take(ctx, codeKey(code))
+	if errors.Is(err, cache.ErrMiss) {
+		return account.Tokens{}, errInvalidCode
+	}
+	if err != nil {
+		return account.Tokens{}, fmt.Errorf("oauth: take code: %w", err)
+	}
+	var g grant
+	if err := json.Unmarshal(raw, &g); err != nil {
+		return account.Tokens{}, errInvalidCode
+	}
+	// The browser that finished the flow is the one signing in; the
+	// exchanging client (often the app's backend) is recorded only when
+	// the flow left no trace of it.
+	if g.Meta.IP == "" {
+		g.Meta = meta
+	}
+	return s.accounts.SignInWith(ctx, g.UserID, g.Meta, []string{"fed"}, g.Method)
+}
+
+// resolve finds or makes the local account of an external one, in one
+// transaction: a known (provider, subject) is its user; a flow started by
+// a signed-in user links to that user; a verified email matching an
+// account whose email is verified links to it; an unverified match is
+// refused; anything else is a new account.
+func (s *Service) resolve(ctx context.Context, providerName string, pr profile, linkUserID string) (string, error) {
+	var userID string
+	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		existing, err := tx.GetOAuthAccount(ctx, providerName, pr.Subject)
+		switch {
+		case err == nil:
+			if linkUserID != "" && existing.UserID != linkUserID {
+				return gatehouse.Errorf(gatehouse.CodeConflict, "this %s account is linked to another user", providerName)
+			}
+			userID = existing.UserID
+			return nil
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		case linkUserID != "":
+			userID = linkUserID
+			return s.linkTx(ctx, tx, linkUserID, providerName, pr, "linked")
+		}
+		if pr.Email == "" {
+			return gatehouse.Errorf(gatehouse.CodeOAuthDenied, "%s shared no email address; allow access to it and try again", providerName)
+		}
+		addr, err := gatehouse.ParseEmail(pr.Email)
+		if err != nil {
+			return gatehouse.Errorf(gatehouse.CodeOAuthDenied, "%s shared an email address Gatehouse cannot use", providerName)
+		}
+		u, err := tx.GetUserByEmail(ctx, addr)
+		switch {
+		case err == nil && pr.EmailVerified && u.EmailVerified:
+			userID = u.ID
+			return s.linkTx(ctx, tx, u.ID, providerName, pr, "email_match")
+		case err == nil:
+			// Linking on an address either side has not proven would let
+			// whoever controls the other side take the account over.
+			return gatehouse.Errorf(gatehouse.CodeOAuthEmailUnverified,
+				"an account with this email exists, but the email is not verified by %s or by the account; sign in to the account and link %s from there",
+				providerName, providerName)
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		u, err = s.accounts.CreateExternalUserTx(ctx, tx, addr, clip(pr.Name, 200), pr.EmailVerified)
+		if err != nil {
+			return err
+		}
+		userID = u.ID
+		return s.linkTx(ctx, tx, u.ID, providerName, pr, "new_user")
+	})
+	return userID, err
+}
+
+func (s *Service) linkTx(ctx context.Context, tx store.Tx, userID, providerName string, pr profile, how string) error {
+	a := store.OAuthAccount{ID: gatehouse.NewID(), UserID: userID, Provider: providerName, Subject: pr.Subject,
+		Email: pr.Email, CreatedAt: s.opts.Now().UTC()}
+	if err := tx.CreateOAuthAccount(ctx, a); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return gatehouse.Errorf(gatehouse.CodeConflict, "this %s account was linked meanwhile; try again", providerName)
+		}
+		return fmt.Errorf("link %s account: %w", providerName, err)
+	}
+	_, err := s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserOAuthLinked, UserID: userID, ActorID: userID,
+		Data: map[string]any{"provider": providerName, "oauth_account_id": a.ID, "email": pr.Email, "via": how}})
+	return err
+}
+
+// List returns the user's linked accounts, oldest first.
+func (s *Service) List(ctx context.Context, userID string) ([]store.OAuthAccount, error) {
+	return s.store.ListOAuthAccounts(ctx, userID)
+}
+
+// Unlink removes one of the user's linked accounts, refused with
+// last_login_method when the user would be left without a way to sign in:
+// no password, no passkey and no other linked account.
+func (s *Service) Unlink(ctx context.Context, userID, id string) error {
+	return s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		// The row lock serialises concurrent unlinks of one user, so two
+		// cannot each leave the other as the last.
+		u, err := tx.GetUserForUpdate(ctx, userID)
+		if err != nil {
+			return err
+		}
+		links, err := tx.ListOAuthAccounts(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(links, func(a store.OAuthAccount) bool { return a.ID == id }) {
+			return gatehouse.Errorf(gatehouse.CodeNotFound, "no such linked account")
+		}
+		if !u.HasPassword() && len(links) == 1 {
+			passkeys, err := tx.CountWebAuthnCredentials(ctx, userID)
+			if err != nil {
+				return err
+			}
+			if passkeys == 0 {
+				return gatehouse.Errorf(gatehouse.CodeLastLoginMethod,
+					"this is the account's only way to sign in; set a password, add a passkey or link another provider first")
+			}
+		}
+		return tx.DeleteOAuthAccount(ctx, userID, id)
+	})
+}
+
+func withQuery(raw, key, value string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// clip cuts s to at most n runes.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
