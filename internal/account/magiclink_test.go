@@ -1,12 +1,9 @@
 package account_test
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +43,7 @@ func TestMagicLink(t *testing.T) {
 		require.NotEmpty(t, r.Str("access_token"))
 		require.NotEmpty(t, r.Str("refresh_token"))
 		require.Equal(t, true, r.JSON["user"].(map[string]any)["email_verified"])
-		require.Equal(t, []any{"email"}, accessClaims(t, r.Str("access_token"))["amr"])
+		require.Equal(t, []any{"email"}, apptest.Claims(t, r.Str("access_token"))["amr"])
 		r = verifyMagicLink(env, tok)
 		require.Equal(t, http.StatusBadRequest, r.Status, r.Raw)
 		require.Equal(t, "invalid_token", r.Code())
@@ -107,14 +104,3 @@ func enableTOTP(t *testing.T, env *apptest.Env, access string) {
 	require.Equal(t, http.StatusOK, r.Status, r.Raw)
 }
 
-// accessClaims decodes (without verifying) an access token's claims.
-func accessClaims(t *testing.T, jwt string) map[string]any {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	require.Len(t, parts, 3)
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	require.NoError(t, err)
-	var c map[string]any
-	require.NoError(t, json.Unmarshal(raw, &c))
-	return c
-}

@@ -124,7 +124,7 @@ func (r *Recorder) RecordEvent(ctx context.Context, tx store.Tx, ev gatehouse.Ev
 
 // resourceOf names what an event was done to.
 func resourceOf(ev gatehouse.Event) string {
-	for _, ref := range []struct{ key, kind string }{{"session_id", "session"}, {"role_id", "role"}, {"device_id", "device"}} {
+	for _, ref := range []struct{ key, kind string }{{"session_id", "session"}, {"role_id", "role"}, {"device_id", "device"}, {"passkey_id", "passkey"}, {"webhook_id", "webhook"}} {
 		if id, ok := ev.Data[ref.key].(string); ok && id != "" {
 			return ref.kind + ":" + id
 		}

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -109,17 +108,6 @@ func userOf(r *apptest.Response) map[string]any {
 	return u
 }
 
-func amrOf(t *testing.T, access string) any {
-	t.Helper()
-	parts := strings.Split(access, ".")
-	require.Len(t, parts, 3)
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	require.NoError(t, err)
-	var c map[string]any
-	require.NoError(t, json.Unmarshal(raw, &c))
-	return c["amr"]
-}
-
 func requireProblemCode(t *testing.T, r *apptest.Response, status int, code string) {
 	t.Helper()
 	require.Equal(t, status, r.Status, string(r.Raw))
@@ -136,7 +124,7 @@ func TestOAuth(t *testing.T) {
 				e.google.SetUser(oauthtest.Identity{Subject: "g-new", Email: "new@example.com", EmailVerified: true, Name: "New Person"})
 				r := e.login(t, "google", "")
 				require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
-				require.Equal(t, []any{"fed"}, amrOf(t, r.Str("access_token")))
+				require.Equal(t, []any{"fed"}, apptest.Claims(t, r.Str("access_token"))["amr"])
 				u := userOf(r)
 				require.Equal(t, "new@example.com", u["email"])
 				require.Equal(t, true, u["email_verified"])

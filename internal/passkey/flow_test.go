@@ -87,7 +87,7 @@ func TestRegisterAndSignInWithEmailHint(t *testing.T) {
 		require.Equal(t, "Bearer", r.Str("token_type"))
 		require.NotEmpty(t, r.Str("refresh_token"))
 		require.Equal(t, userID, r.JSON["user"].(map[string]any)["id"])
-		require.Equal(t, []any{"swk"}, amr(t, r.Str("access_token")))
+		require.Equal(t, []any{"swk"}, apptest.Claims(t, r.Str("access_token"))["amr"])
 		require.Equal(t, true, currentSession(t, e, r.Str("access_token"))["mfa"])
 
 		// Replaying the assertion: the challenge is gone.
@@ -124,7 +124,7 @@ func TestDiscoverableSignIn(t *testing.T) {
 		r = finish(e, r.Str("challenge_id"), assertion)
 		require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
 		require.Equal(t, userID, r.JSON["user"].(map[string]any)["id"])
-		require.Equal(t, []any{"hwk"}, amr(t, r.Str("access_token")))
+		require.Equal(t, []any{"hwk"}, apptest.Claims(t, r.Str("access_token"))["amr"])
 
 		// A synced passkey on a phone (cross-platform but backup eligible) is swk.
 		phone := passkeytest.New(origin)
@@ -133,7 +133,7 @@ func TestDiscoverableSignIn(t *testing.T) {
 		require.Equal(t, "Passkey", r.Str("name"))
 		r = login(t, e, phone, "")
 		require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
-		require.Equal(t, []any{"swk"}, amr(t, r.Str("access_token")))
+		require.Equal(t, []any{"swk"}, apptest.Claims(t, r.Str("access_token"))["amr"])
 	})
 }
 

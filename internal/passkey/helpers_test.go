@@ -1,10 +1,8 @@
 package passkey_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -92,19 +90,6 @@ func login(t *testing.T, e *apptest.Env, a *passkeytest.Authenticator, email str
 	assertion, err := a.Get(opts, nil)
 	require.NoError(t, err)
 	return finish(e, id, assertion)
-}
-
-// amr reads the amr claim of an access token (its signature is checked by
-// every bearer call the tests make with it).
-func amr(t *testing.T, access string) []any {
-	t.Helper()
-	parts := strings.Split(access, ".")
-	require.Len(t, parts, 3)
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	require.NoError(t, err)
-	var claims map[string]any
-	require.NoError(t, json.Unmarshal(payload, &claims))
-	return claims["amr"].([]any)
 }
 
 // signedIn registers an account and signs it in with its password.

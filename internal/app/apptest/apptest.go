@@ -7,6 +7,7 @@ package apptest
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"io"
@@ -222,4 +223,23 @@ func TokenFromLink(text, prefix string) string {
 	}
 	tok, _, _ = strings.Cut(tok, "&")
 	return tok
+}
+
+// Claims decodes an access token's payload without checking its signature
+// (the bearer calls a test makes with the token check that).
+func Claims(t testing.TB, access string) map[string]any {
+	t.Helper()
+	parts := strings.Split(access, ".")
+	if len(parts) != 3 {
+		t.Fatalf("apptest: %q is not a JWT", access)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("apptest: JWT payload: %v", err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("apptest: JWT payload: %v", err)
+	}
+	return c
 }
