@@ -84,7 +84,7 @@ func TestProperty39_WebAuthnAuthenticationCreatesASession(t *testing.T) {
 				r = login(t, e, a, hint)
 				require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
 				require.Equal(t, userID, r.JSON["user"].(map[string]any)["id"])
-				require.Equal(t, []any{passkey.AMR(a.Attachment, a.BackupEligible)}, amr(t, r.Str("access_token")))
+				require.Equal(t, []any{passkey.AMR(a.Attachment, a.BackupEligible)}, apptest.Claims(t, r.Str("access_token"))["amr"])
 				s, err := e.App.DB.GetSession(t.Context(), r.Str("session_id"))
 				require.NoError(t, err)
 				require.True(t, s.MFA)
