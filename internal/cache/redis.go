@@ -42,6 +42,7 @@ return n
 // subscribers in all of them.
 type Redis struct {
 	client redis.UniversalClient
+	prefix string
 	closed atomic.Bool
 
 	mu   sync.Mutex
@@ -53,6 +54,14 @@ type Redis struct {
 func NewRedis(client redis.UniversalClient) *Redis {
 	return &Redis{client: client, subs: make(map[*redisSubscription]struct{})}
 }
+
+// SetPrefix puts prefix before every key and channel name, so several
+// deployments (or test runs) can share one Redis without seeing each
+// other's keys. Call it before the cache is used.
+func (r *Redis) SetPrefix(prefix string) { r.prefix = prefix }
+
+// Prefix is the key prefix set with SetPrefix.
+func (r *Redis) Prefix() string { return r.prefix }
 
 // Client is the underlying go-redis client, for packages that run their
 // own commands on the same connections (the rate limiter). It stays owned
@@ -118,7 +127,7 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
-	v, err := r.client.Get(ctx, key).Bytes()
+	v, err := r.client.Get(ctx, r.prefix+key).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrMiss
 	}
@@ -137,7 +146,7 @@ func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 		// go-redis reads -1ns as KEEPTTL; refuse rather than guess.
 		return wrap("set", key, errNegativeTTL)
 	}
-	if err := r.client.Set(ctx, key, value, ttl).Err(); err != nil {
+	if err := r.client.Set(ctx, r.prefix+key, value, ttl).Err(); err != nil {
 		return wrap("set", key, err)
 	}
 	return nil
@@ -151,7 +160,7 @@ func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 	if ttl < 0 {
 		return false, wrap("setnx", key, errNegativeTTL)
 	}
-	ok, err := r.client.SetNX(ctx, key, value, ttl).Result()
+	ok, err := r.client.SetNX(ctx, r.prefix+key, value, ttl).Result()
 	if err != nil {
 		return false, wrap("setnx", key, err)
 	}
@@ -164,7 +173,7 @@ func (r *Redis) Take(ctx context.Context, key string) ([]byte, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
-	v, err := r.client.GetDel(ctx, key).Bytes()
+	v, err := r.client.GetDel(ctx, r.prefix+key).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrMiss
 	}
@@ -184,14 +193,14 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) error {
 	case 0:
 		return nil
 	case 1:
-		if err := r.client.Del(ctx, keys[0]).Err(); err != nil {
+		if err := r.client.Del(ctx, r.prefix+keys[0]).Err(); err != nil {
 			return wrap("delete", keys[0], err)
 		}
 		return nil
 	}
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
-			p.Del(ctx, k)
+			p.Del(ctx, r.prefix+k)
 		}
 		return nil
 	})
@@ -213,7 +222,7 @@ func (r *Redis) Incr(ctx context.Context, key string, delta int64, ttl time.Dura
 	if ttl > 0 && ms == 0 {
 		ms = 1 // Redis counts in milliseconds; never turn a tiny ttl into "forever".
 	}
-	n, err := incrScript.Run(ctx, r.client, []string{key}, delta, ms).Int64()
+	n, err := incrScript.Run(ctx, r.client, []string{r.prefix + key}, delta, ms).Int64()
 	if err != nil {
 		return 0, wrap("incr", key, err)
 	}
@@ -225,7 +234,7 @@ func (r *Redis) TTL(ctx context.Context, key string) (time.Duration, error) {
 	if r.closed.Load() {
 		return 0, ErrClosed
 	}
-	d, err := r.client.PTTL(ctx, key).Result()
+	d, err := r.client.PTTL(ctx, r.prefix+key).Result()
 	if err != nil {
 		return 0, wrap("ttl", key, err)
 	}
@@ -255,7 +264,7 @@ func (r *Redis) Publish(ctx context.Context, channel string, payload []byte) err
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	if err := r.client.Publish(ctx, channel, payload).Err(); err != nil {
+	if err := r.client.Publish(ctx, r.prefix+channel, payload).Err(); err != nil {
 		return wrap("publish", channel, err)
 	}
 	return nil
@@ -274,12 +283,14 @@ func (r *Redis) Subscribe(ctx context.Context, channels ...string) (Subscription
 		return nil, errNoChannels
 	}
 	op := strings.Join(channels, ",")
-	ps := r.client.Subscribe(ctx, channels...)
-
+	full := make([]string, len(channels))
 	want := make(map[string]struct{}, len(channels))
-	for _, c := range channels {
-		want[c] = struct{}{}
+	for i, c := range channels {
+		full[i] = r.prefix + c
+		want[full[i]] = struct{}{}
 	}
+	ps := r.client.Subscribe(ctx, full...)
+
 	var early []Message
 	for len(want) > 0 {
 		msg, err := ps.ReceiveTimeout(ctx, subscribeTimeout)
@@ -293,7 +304,7 @@ func (r *Redis) Subscribe(ctx context.Context, channels ...string) (Subscription
 		case *redis.Message:
 			// Published on an already confirmed channel while we wait for
 			// the others: it is after Subscribe "returned" for that channel.
-			early = append(early, Message{Channel: m.Channel, Payload: []byte(m.Payload)})
+			early = append(early, Message{Channel: strings.TrimPrefix(m.Channel, r.prefix), Payload: []byte(m.Payload)})
 		}
 	}
 
@@ -381,7 +392,7 @@ func (s *redisSubscription) pump(src <-chan *redis.Message) {
 				close(s.out)
 				return
 			}
-			s.deliver(Message{Channel: m.Channel, Payload: []byte(m.Payload)})
+			s.deliver(Message{Channel: strings.TrimPrefix(m.Channel, s.r.prefix), Payload: []byte(m.Payload)})
 		}
 	}
 }

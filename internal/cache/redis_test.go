@@ -174,3 +174,45 @@ func BenchmarkRedisGet(b *testing.B) {
 		}
 	}
 }
+
+// TestRedisPrefixSeparatesDeployments: two caches on one Redis with
+// different prefixes share no key and no channel, and subscribers see
+// channel names without the prefix.
+func TestRedisPrefixSeparatesDeployments(t *testing.T) {
+	ctx := t.Context()
+	a, b := openRedis(t), openRedis(t)
+	a.SetPrefix("a:" + t.Name() + ":")
+	b.SetPrefix("b:" + t.Name() + ":")
+
+	require.NoError(t, a.Set(ctx, "k", []byte("from a"), time.Minute))
+	_, err := b.Get(ctx, "k")
+	require.ErrorIs(t, err, cache.ErrMiss)
+	n, err := b.Incr(ctx, "k", 1, time.Minute)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	v, err := a.Take(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, "from a", string(v))
+
+	subA, err := a.Subscribe(ctx, "news")
+	require.NoError(t, err)
+	defer subA.Close()
+	subB, err := b.Subscribe(ctx, "news")
+	require.NoError(t, err)
+	defer subB.Close()
+	require.NoError(t, a.Publish(ctx, "news", []byte("hello")))
+	select {
+	case m := <-subA.C():
+		require.Equal(t, "news", m.Channel)
+		require.Equal(t, "hello", string(m.Payload))
+	case <-time.After(5 * time.Second):
+		t.Fatal("a's subscriber got nothing")
+	}
+	select {
+	case m := <-subB.C():
+		t.Fatalf("b's subscriber got a's message %q", m.Payload)
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.NoError(t, b.Delete(ctx, "k", "other"))
+	require.NoError(t, a.Delete(ctx, "k"))
+}

@@ -303,7 +303,7 @@ func TestLimitsAreSharedThroughRedis(t *testing.T) {
 	if url == "" {
 		t.Skip("GATEHOUSE_TEST_REDIS_URL not set")
 	}
-	vars := map[string]string{"GATEHOUSE_REDIS_URL": url, "GATEHOUSE_TRUSTED_PROXIES": "127.0.0.1", "GATEHOUSE_RATE_LIMIT_LOGIN": "3/1h"}
+	vars := map[string]string{"GATEHOUSE_REDIS_URL": url, "GATEHOUSE_REDIS_PREFIX": "test:" + t.Name() + ":", "GATEHOUSE_TRUSTED_PROXIES": "127.0.0.1", "GATEHOUSE_RATE_LIMIT_LOGIN": "3/1h"}
 	a, b := limitedEnv(t, "sqlite", vars), limitedEnv(t, "sqlite", vars)
 	// A client address of its own, so counts left in Redis by earlier runs do not matter.
 	client := http.Header{"X-Forwarded-For": {netip.AddrFrom16([16]byte(uuid.New())).String()}}
@@ -317,4 +317,50 @@ func TestLimitsAreSharedThroughRedis(t *testing.T) {
 	retry, err := strconv.Atoi(r.Header.Get("Retry-After"))
 	require.NoError(t, err)
 	require.InDelta(t, 1200, retry, 10, "one login per 20 min, on Redis's clock")
+}
+
+// Property 74: code checks and sends share one MFA budget per client IP:
+// whatever mix of POST /auth/mfa/verify and /auth/mfa/send an IP makes,
+// the first MFA-count pass the limit, every later one gets 429 with the
+// wait for the next, and another IP is not affected.
+func TestProperty74_MFAVerificationLimit(t *testing.T) {
+	env := apptest.New(t, "sqlite", nil) // the limiter is in memory whatever the engine
+	rapid.Check(t, func(t *rapid.T) {
+		lim := drawLimit(t)
+		h := httpapi.New(httpapi.Deps{
+			Accounts: env.App.Accounts, Sessions: env.App.Sessions, MFA: env.App.MFA, Now: env.Clock.Now,
+			RateLimiter: ratelimit.NewMemory(ratelimit.WithClock(env.Clock.Now)), RateLimits: httpapi.RateLimits{MFA: lim},
+		}).Handler()
+		ip := drawIP(t, "ip")
+		mfa := func(ip string) *httptest.ResponseRecorder {
+			body := map[string]any{"challenge_id": gatehouse.NewID(), "code": "123456", "method": "totp"}
+			path := rapid.SampledFrom([]string{"/auth/mfa/verify", "/auth/mfa/send"}).Draw(t, "path")
+			if path == "/auth/mfa/send" {
+				body = map[string]any{"challenge_id": body["challenge_id"], "method": "sms"}
+			}
+			return send(h, http.MethodPost, path, ip+":1234", "", body)
+		}
+		for i := range lim.Count + rapid.IntRange(1, 3).Draw(t, "extra") {
+			rec := mfa(ip)
+			if i < lim.Count {
+				require.NotEqual(t, http.StatusTooManyRequests, rec.Code, "request %d of %d", i+1, lim.Count)
+				require.Less(t, rec.Code, 500, rec.Body.String())
+				continue
+			}
+			require.Equal(t, http.StatusTooManyRequests, rec.Code, rec.Body.String())
+			require.Equal(t, string(gatehouse.CodeRateLimited), problemCode(t, rec))
+			require.Equal(t, strconv.Itoa(int((lim.Window/time.Duration(lim.Count)+time.Second-1)/time.Second)), rec.Header().Get("Retry-After"))
+		}
+		if other := netip.MustParseAddr(ip).Next(); other.IsValid() {
+			require.NotEqual(t, http.StatusTooManyRequests, mfa(other.String()).Code)
+		}
+	})
+}
+
+func problemCode(t *rapid.T, rec *httptest.ResponseRecorder) string {
+	var p struct {
+		Code string `json:"code"`
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+	return p.Code
 }

@@ -100,11 +100,11 @@ func redisClient(t *testing.T, rawURL string) redis.UniversalClient {
 }
 
 func TestRedisContract(t *testing.T) {
-	contract(t, ratelimit.NewRedis(redisClient(t, redisURL(t))))
+	contract(t, ratelimit.NewRedis(redisClient(t, redisURL(t)), "test:"+t.Name()+":"))
 }
 
 func TestFallbackContract(t *testing.T) {
-	contract(t, ratelimit.NewFallback(ratelimit.NewRedis(redisClient(t, redisURL(t))), ratelimit.NewMemory(), ratelimit.FallbackOptions{}))
+	contract(t, ratelimit.NewFallback(ratelimit.NewRedis(redisClient(t, redisURL(t)), "test:"+t.Name()+":"), ratelimit.NewMemory(), ratelimit.FallbackOptions{}))
 }
 
 // closedPort returns an address nothing listens on.
@@ -141,7 +141,7 @@ func TestFallbackLimitsWhenRedisUnreachable(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	dead := redis.NewClient(&redis.Options{Addr: closedPort(t), MaxRetries: -1, DialerRetries: 1})
 	t.Cleanup(func() { _ = dead.Close() })
-	f := ratelimit.NewFallback(ratelimit.NewRedis(dead), ratelimit.NewMemory(), ratelimit.FallbackOptions{
+	f := ratelimit.NewFallback(ratelimit.NewRedis(dead, ""), ratelimit.NewMemory(), ratelimit.FallbackOptions{
 		Logger: newLogger(logs), Registerer: reg, ProbeInterval: time.Nanosecond, // probe on every request
 	})
 	lim := ratelimit.Limit{Count: 3, Window: time.Minute}
@@ -181,7 +181,7 @@ func TestFallbackRecovers(t *testing.T) {
 	t.Cleanup(func() { _ = client.Close() })
 	logs := &logSink{}
 	now := time.Unix(1_700_000_000, 0)
-	f := ratelimit.NewFallback(ratelimit.NewRedis(client), ratelimit.NewMemory(), ratelimit.FallbackOptions{
+	f := ratelimit.NewFallback(ratelimit.NewRedis(client, "test:"+t.Name()+":"), ratelimit.NewMemory(), ratelimit.FallbackOptions{
 		Logger: newLogger(logs), Now: func() time.Time { return now },
 	})
 	key := gatehouse.NewID()

@@ -14,13 +14,14 @@ var _ Limiter = (*Redis)(nil)
 // decides atomically in one round trip, on Redis's clock, under the key
 // "rate:" + key.
 type Redis struct {
-	rl *redis_rate.Limiter
+	rl     *redis_rate.Limiter
+	prefix string
 }
 
 // NewRedis makes a limiter on client (the cache's client; it stays the
-// caller's to close).
-func NewRedis(client redis.UniversalClient) *Redis {
-	return &Redis{rl: redis_rate.NewLimiter(client)}
+// caller's to close), with prefix before its keys (the cache's prefix).
+func NewRedis(client redis.UniversalClient, prefix string) *Redis {
+	return &Redis{rl: redis_rate.NewLimiter(client), prefix: prefix}
 }
 
 // Allow implements Limiter. It fails when Redis does.
@@ -28,7 +29,7 @@ func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Result, err
 	if !limit.Valid() {
 		return Result{Limit: limit, Allowed: true, Remaining: limit.Count}, nil
 	}
-	res, err := r.rl.Allow(ctx, key, redis_rate.Limit{Rate: limit.Count, Burst: limit.Count, Period: limit.Window})
+	res, err := r.rl.Allow(ctx, r.prefix+key, redis_rate.Limit{Rate: limit.Count, Burst: limit.Count, Period: limit.Window})
 	if err != nil {
 		return Result{}, fmt.Errorf("rate limit %s: %w", key, err)
 	}

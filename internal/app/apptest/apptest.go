@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail/mailtest"
@@ -84,6 +85,9 @@ func New(t testing.TB, engine string, extra map[string]string) *Env {
 		// Suites sign in from 127.0.0.1 far more often than the limits
 		// allow; rate-limit tests turn them back on through extra.
 		"GATEHOUSE_RATE_LIMIT_ENABLED": "false",
+		// Test processes share one Redis: each Env keeps to its own keys,
+		// so counters (rate limits, risk) never leak between tests.
+		"GATEHOUSE_REDIS_PREFIX": "test:" + gatehouse.NewID() + ":",
 	}
 	// On PostgreSQL the job poll interval is the email latency. SQLite has
 	// one connection, shared by requests and River's queue producers: under
