@@ -53,8 +53,10 @@ type Config struct {
 
 // Client inserts and works jobs.
 type Client struct {
-	river *river.Client[*sql.Tx]
-	cfg   Config
+	river       *river.Client[*sql.Tx]
+	cfg         Config
+	metrics     *jobMetrics // nil until RegisterMetrics
+	unsubscribe func()
 }
 
 // NewWorkers returns an empty worker registry.
@@ -120,6 +122,12 @@ func (c *Client) Start(ctx context.Context) error {
 	if c.cfg.InsertOnly {
 		return nil
 	}
+	if c.metrics != nil && c.unsubscribe == nil {
+		events, cancel := c.river.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed,
+			river.EventKindJobCancelled, river.EventKindJobSnoozed)
+		c.unsubscribe = cancel
+		go c.metrics.observe(events)
+	}
 	if err := c.river.Start(ctx); err != nil {
 		return fmt.Errorf("jobs: start: %w", err)
 	}
@@ -132,6 +140,8 @@ func (c *Client) Stop(ctx context.Context) error {
 	if c.cfg.InsertOnly {
 		return nil
 	}
+	// Stopping closes the metrics subscription; a later Start subscribes anew.
+	defer func() { c.unsubscribe = nil }()
 	err := c.river.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		hard, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -180,4 +190,18 @@ func CompleteTx[T river.JobArgs](ctx context.Context, tx store.Tx, job *river.Jo
 		return fmt.Errorf("complete job %d: %w", job.ID, err)
 	}
 	return nil
+}
+
+// MaintenanceOpts are the insert options of periodic cleanup jobs: the
+// maintenance queue, at most one of a kind per ten minutes (every instance
+// may schedule it; one runs).
+func MaintenanceOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMaintenance, UniqueOpts: river.UniqueOpts{ByPeriod: 10 * time.Minute}}
+}
+
+// Hourly schedules args every hour, and once at start.
+func Hourly(args river.JobArgs) *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+		func() (river.JobArgs, *river.InsertOpts) { return args, nil },
+		&river.PeriodicJobOpts{RunOnStart: true})
 }

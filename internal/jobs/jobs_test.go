@@ -39,13 +39,10 @@ func TestInsertTxRunsOnlyWhenCommitted(t *testing.T) {
 			ctx := context.Background()
 			db := e.Open(t)
 			w := &pingWorker{runs: map[int]*atomic.Int32{1: {}, 2: {}}}
-			workers := jobs.NewWorkers()
-			river.AddWorker(workers, w)
-			client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), Workers: workers, PollInterval: 20 * time.Millisecond})
-			require.NoError(t, err)
+			client := newClient(t, db, w)
 
 			errRollback := errors.New("roll back")
-			err = db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			err := db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 				require.NoError(t, client.InsertTx(ctx, tx, pingArgs{N: 1}, nil))
 				return errRollback
 			})

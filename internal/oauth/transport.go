@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // Breaker defaults: a provider's circuit opens after this many consecutive
@@ -45,7 +47,7 @@ func newBreakerTransport(name string, next http.RoundTripper) *breakerTransport 
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &breakerTransport{next: next, cb: gobreaker.NewCircuitBreaker[*http.Response](gobreaker.Settings{
+	return &breakerTransport{next: next, cb: gobreaker.NewCircuitBreaker[*http.Response](telemetry.TrackBreaker(gobreaker.Settings{
 		Name:        "oauth:" + name,
 		MaxRequests: 1,
 		Timeout:     breakerOpenTimeout,
@@ -54,7 +56,7 @@ func newBreakerTransport(name string, next http.RoundTripper) *breakerTransport 
 			var cd callerDone
 			return errors.As(err, &cd)
 		},
-	})}
+	}))}
 }
 
 // RoundTrip implements http.RoundTripper.

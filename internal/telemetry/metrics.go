@@ -33,6 +33,9 @@ type Metrics struct {
 //	http_request_duration_seconds{method,route}
 //	http_requests_in_flight
 //
+// and the circuit breakers' gatehouse_circuit_breaker_state (see
+// TrackBreaker).
+//
 // A registry of our own (not prometheus.DefaultRegisterer) keeps tests
 // independent and lets several servers live in one process.
 func NewMetrics() *Metrics {
@@ -59,6 +62,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.duration, m.inFlight,
+		breakerState,
 	)
 	return m
 }

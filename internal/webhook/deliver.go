@@ -224,7 +224,18 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 
 	started := s.opts.Now().UTC()
 	t0 := time.Now()
-	res := s.client.post(ctx, w.URL, d.EventID, started.Unix(), d.Payload, key)
+	res, err := s.send(ctx, w.URL, d.EventID, started.Unix(), d.Payload, key)
+	if errors.Is(err, errHostDown) {
+		// Nothing was sent, so no attempt is recorded and none counted.
+		wait := s.snoozeFor(d.ID)
+		next := started.Add(wait)
+		d.NextAttemptAt = &next
+		if err := s.store.UpdateWebhookDelivery(ctx, d); err != nil {
+			return err
+		}
+		log.DebugContext(ctx, "webhook host circuit open; delivery snoozed", "webhook_id", w.ID, "for", wait.String())
+		return river.JobSnooze(wait)
+	}
 	a := store.WebhookAttempt{DeliveryID: d.ID, Attempt: d.Attempts + 1, StartedAt: started,
 		Duration: time.Since(t0), ResponseStatus: res.status}
 	if res.err != nil {

@@ -95,20 +95,26 @@ type Options struct {
 	DisableAfter time.Duration
 	// DisabledTemplate is the email template sent then (required to email).
 	DisabledTemplate string
+	// BreakerThreshold is how many consecutive failed attempts (no answer
+	// or 5xx) to one host open its circuit (default 5); BreakerOpen is how
+	// long it then stays open (default one minute). See breakers.
+	BreakerThreshold uint32
+	BreakerOpen      time.Duration
 	Logger           *slog.Logger
 	Now              func() time.Time
 }
 
 // Service manages webhooks and delivers their events.
 type Service struct {
-	store   Store
-	jobs    Enqueuer
-	box     Sealer
-	authz   Authorizer
-	mail    Mailer
-	opts    Options
-	backoff atomic.Pointer[func(int) time.Duration]
-	client  *httpClient
+	store    Store
+	jobs     Enqueuer
+	box      Sealer
+	authz    Authorizer
+	mail     Mailer
+	opts     Options
+	backoff  atomic.Pointer[func(int) time.Duration]
+	client   *httpClient
+	breakers atomic.Pointer[breakers]
 }
 
 // New makes the service. Add its worker with Register and its fan-out with
@@ -127,6 +133,12 @@ func New(st Store, box Sealer, o Options) *Service {
 	if o.DisableAfter <= 0 {
 		o.DisableAfter = DefaultDisableAfter
 	}
+	if o.BreakerThreshold == 0 {
+		o.BreakerThreshold = DefaultBreakerThreshold
+	}
+	if o.BreakerOpen <= 0 {
+		o.BreakerOpen = DefaultBreakerOpen
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -134,6 +146,7 @@ func New(st Store, box Sealer, o Options) *Service {
 		o.Now = time.Now
 	}
 	s := &Service{store: st, box: box, opts: o, client: newHTTPClient(o.AllowPrivate, o.Timeout)}
+	s.breakers.Store(newBreakers(o.BreakerThreshold, o.BreakerOpen))
 	s.backoff.Store(&o.Backoff)
 	return s
 }

@@ -16,11 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/webhook"
 )
 
@@ -186,93 +189,218 @@ func historyStatuses(d map[string]any) []float64 {
 	return out
 }
 
-// TestProperty83_EventTriggersWebhook: a change made through the API
-// reaches the subscribed receiver as a signed Standard Webhooks request,
-// is listed as delivered, and can be re-sent with the same webhook-id.
+// checkN runs prop for the first n of rapid's cases and lets the rest
+// pass at once: each case here drives the whole server and waits for real
+// deliveries, so the default hundred would take minutes. After a failure
+// every run goes through, so rapid can still shrink it.
+func checkN(t *testing.T, n int, prop func(*rapid.T)) {
+	runs, failed := 0, false
+	rapid.Check(t, func(rt *rapid.T) {
+		if runs >= n && !failed {
+			return
+		}
+		runs++
+		ok := false
+		defer func() { failed = failed || !ok }()
+		prop(rt)
+		ok = true
+	})
+}
+
+// at returns the requests made to path.
+func (rc *receiver) at(path string) []received {
+	var out []received
+	for _, r := range rc.requests() {
+		if r.path == path {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// sentinel subscribes a webhook at /sentinel to the caused events, waits
+// until no event waits for its fan-out, and returns how many deliveries
+// it has then: once it has that many more than events were caused since,
+// every one of those events has been fanned out (one transaction each).
+func sentinel(t *testing.T, env *apptest.Env, u *user, rc *receiver) int {
+	id, _ := createHook(t, env, u.token, rc.URL+"/sentinel", causable...)
+	params := river.NewJobListParams().Kinds(events.Args{}.Kind()).
+		States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled)
+	waitFor(t, "earlier events' fan-out", func() bool {
+		res, err := env.App.Jobs.River().JobList(t.Context(), params)
+		require.NoError(t, err)
+		return len(res.Jobs) == 0
+	})
+	return len(deliveries(t, env, u.token, id))
+}
+
+// cause makes the event a case draws: a sign-in or a password change.
+func cause(t *testing.T, env *apptest.Env, u *user, event string) {
+	if event == string(gatehouse.EventUserLogin) {
+		env.Login(u.email, u.passwords[0])
+		return
+	}
+	u.changePassword(t, env)
+}
+
+var causable = []string{string(gatehouse.EventUserLogin), string(gatehouse.EventUserPasswordChanged)}
+
+// requireSigned checks a request is a signed Standard Webhooks delivery of
+// one of the user's events and returns its body.
+func requireSigned(t require.TestingT, r received, secret, userID string) webhook.Payload {
+	h := r.header
+	require.Equal(t, "application/json", h.Get("Content-Type"))
+	require.Equal(t, webhook.UserAgent, h.Get("User-Agent"))
+	require.True(t, verify(secret, h.Get("webhook-id"), h.Get("webhook-timestamp"), r.body, h.Get("webhook-signature")))
+	var body webhook.Payload
+	require.NoError(t, json.Unmarshal(r.body, &body))
+	require.Equal(t, h.Get("webhook-id"), body.ID)
+	require.Equal(t, userID, body.Data["user_id"])
+	require.False(t, body.Timestamp.IsZero())
+	return body
+}
+
+// TestProperty83_EventTriggersWebhook: whatever a webhook subscribes to
+// and whatever the user then does, the webhook receives exactly the
+// events it subscribed to, each once, signed, and listed as delivered.
 func TestProperty83_EventTriggersWebhook(t *testing.T) {
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
 			env := newEnv(t, eng, true)
 			rc := newReceiver(t, status(http.StatusOK))
 			alice := signUp(env, "alice@example.com")
-			hookID, secret := createHook(t, env, alice.token, rc.URL+"/hook", string(gatehouse.EventUserPasswordChanged))
-
-			alice.changePassword(t, env)
-			waitFor(t, "the delivery", func() bool { return len(rc.requests()) == 1 })
-			req := rc.requests()[0]
-			h := req.header
-			require.Equal(t, "/hook", req.path)
-			require.Equal(t, "application/json", h.Get("Content-Type"))
-			require.Equal(t, "Gatehouse-Webhooks", h.Get("User-Agent"))
-			require.Equal(t, strconv.FormatInt(env.Clock.Now().Unix(), 10), h.Get("webhook-timestamp"))
-			require.True(t, verify(secret, h.Get("webhook-id"), h.Get("webhook-timestamp"), req.body, h.Get("webhook-signature")))
-
-			var body struct {
-				ID        string         `json:"id"`
-				Type      string         `json:"type"`
-				Timestamp time.Time      `json:"timestamp"`
-				Data      map[string]any `json:"data"`
-			}
-			require.NoError(t, json.Unmarshal(req.body, &body))
-			require.Equal(t, h.Get("webhook-id"), body.ID)
-			require.Equal(t, "user.password_changed", body.Type)
-			require.Equal(t, alice.id, body.Data["user_id"])
-			require.False(t, body.Timestamp.IsZero())
-
-			d := waitDelivery(t, env, alice.token, hookID, "succeeded")
-			require.Equal(t, body.ID, d["event_id"])
-			require.Equal(t, "user.password_changed", d["event_type"])
-			require.EqualValues(t, 1, d["attempts"])
-			require.EqualValues(t, 200, d["response_status"])
-			require.Nil(t, d["last_error"])
-			require.NotNil(t, d["delivered_at"])
-			require.Equal(t, []float64{200}, historyStatuses(d))
-
-			// Re-send: the same webhook-id and body, a new attempt.
-			r := env.Do("POST", "/webhooks/"+hookID+"/deliveries/"+d["id"].(string)+"/retry", nil, alice.token)
-			require.Equal(t, http.StatusAccepted, r.Status, string(r.Raw))
-			require.Equal(t, "pending", r.Str("status"))
-			waitFor(t, "the re-sent delivery", func() bool { return len(rc.requests()) == 2 })
-			again := rc.requests()[1]
-			require.Equal(t, h.Get("webhook-id"), again.header.Get("webhook-id"))
-			require.Equal(t, req.body, again.body)
-			d = waitDelivery(t, env, alice.token, hookID, "succeeded")
-			require.EqualValues(t, 2, d["attempts"])
-
-			r = env.Do("POST", "/webhooks/"+hookID+"/deliveries/"+gatehouse.NewID()+"/retry", nil, alice.token)
-			require.Equal(t, http.StatusNotFound, r.Status)
+			caused := sentinel(t, env, alice, rc)
+			checkN(t, 8, func(rt *rapid.T) {
+				events := rapid.SliceOfNDistinct(rapid.SampledFrom(append([]string{webhook.AllEvents}, causable...)), 1, 2, rapid.ID[string]).Draw(rt, "subscribed")
+				path := "/hook/" + gatehouse.NewID()
+				hookID, secret := createHook(t, env, alice.token, rc.URL+path, events...)
+				var want []string
+				for _, e := range rapid.SliceOfN(rapid.SampledFrom(causable), 1, 3).Draw(rt, "caused") {
+					cause(t, env, alice, e)
+					caused++
+					if slices.Contains(events, e) || slices.Contains(events, webhook.AllEvents) {
+						want = append(want, e)
+					}
+				}
+				waitFor(t, "the sentinel's deliveries", func() bool { return len(rc.at("/sentinel")) == caused })
+				// "*" also brings events of other kinds (device.new ...): only
+				// the caused kinds are counted.
+				var got []string
+				ids := map[string]bool{}
+				waitFor(t, "the deliveries", func() bool {
+					got, ids = nil, map[string]bool{}
+					for _, r := range rc.at(path) {
+						body := requireSigned(rt, r, secret, alice.id)
+						if slices.Contains(causable, body.Type) {
+							got = append(got, body.Type)
+							ids[body.ID] = true
+						}
+					}
+					return len(got) >= len(want)
+				})
+				require.ElementsMatch(rt, want, got, "subscribed to %v", events)
+				require.Len(rt, ids, len(want), "each event once")
+				listed := 0
+				for _, d := range deliveries(t, env, alice.token, hookID) {
+					if slices.Contains(causable, d["event_type"].(string)) {
+						require.True(rt, ids[d["event_id"].(string)])
+						listed++
+					}
+				}
+				require.Equal(rt, len(want), listed)
+				require.Equal(rt, http.StatusNoContent, env.Do("DELETE", "/webhooks/"+hookID, nil, alice.token).Status)
+			})
 		})
 	}
 }
 
-// TestProperty84_RetryOnFailure: failed attempts are retried with the
-// same webhook-id until one succeeds, and every attempt is recorded.
+// TestResend: a delivered event can be re-sent with the same webhook-id
+// and body; its history lists both attempts.
+func TestResend(t *testing.T) {
+	env := newEnv(t, "sqlite", true)
+	rc := newReceiver(t, status(http.StatusOK))
+	alice := signUp(env, "alice@example.com")
+	hookID, secret := createHook(t, env, alice.token, rc.URL+"/hook", string(gatehouse.EventUserPasswordChanged))
+	alice.changePassword(t, env)
+	waitFor(t, "the delivery", func() bool { return len(rc.requests()) == 1 })
+	req := rc.requests()[0]
+	body := requireSigned(t, req, secret, alice.id)
+	require.Equal(t, strconv.FormatInt(env.Clock.Now().Unix(), 10), req.header.Get("webhook-timestamp"))
+
+	d := waitDelivery(t, env, alice.token, hookID, "succeeded")
+	require.Equal(t, body.ID, d["event_id"])
+	require.Equal(t, "user.password_changed", d["event_type"])
+	require.EqualValues(t, 1, d["attempts"])
+	require.EqualValues(t, 200, d["response_status"])
+	require.Nil(t, d["last_error"])
+	require.NotNil(t, d["delivered_at"])
+	require.Equal(t, []float64{200}, historyStatuses(d))
+
+	r := env.Do("POST", "/webhooks/"+hookID+"/deliveries/"+d["id"].(string)+"/retry", nil, alice.token)
+	require.Equal(t, http.StatusAccepted, r.Status, string(r.Raw))
+	require.Equal(t, "pending", r.Str("status"))
+	waitFor(t, "the re-sent delivery", func() bool { return len(rc.requests()) == 2 })
+	again := rc.requests()[1]
+	require.Equal(t, req.header.Get("webhook-id"), again.header.Get("webhook-id"))
+	require.Equal(t, req.body, again.body)
+	d = waitDelivery(t, env, alice.token, hookID, "succeeded")
+	require.EqualValues(t, 2, d["attempts"])
+
+	r = env.Do("POST", "/webhooks/"+hookID+"/deliveries/"+gatehouse.NewID()+"/retry", nil, alice.token)
+	require.Equal(t, http.StatusNotFound, r.Status)
+}
+
+// TestProperty84_RetryOnFailure: whatever failures come first (5xx, 4xx,
+// a dropped connection), the delivery is retried with the same
+// webhook-id until it succeeds, and every attempt is recorded.
 func TestProperty84_RetryOnFailure(t *testing.T) {
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
 			env := newEnv(t, eng, true)
-			rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
-				if n <= 2 {
-					w.WriteHeader(http.StatusInternalServerError)
-					return
+			var mu sync.Mutex
+			failFirst := map[string][]int{} // path -> answers before success; 0 drops the connection
+			seen := map[string]int{}
+			rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				seen[r.URL.Path]++
+				n, fails := seen[r.URL.Path], failFirst[r.URL.Path]
+				mu.Unlock()
+				switch {
+				case n > len(fails):
+					w.WriteHeader(http.StatusNoContent)
+				case fails[n-1] == 0:
+					conn, _, _ := w.(http.Hijacker).Hijack()
+					_ = conn.Close()
+				default:
+					w.WriteHeader(fails[n-1])
 				}
-				w.WriteHeader(http.StatusNoContent)
 			})
 			alice := signUp(env, "alice@example.com")
-			hookID, secret := createHook(t, env, alice.token, rc.URL, "user.password_changed")
-			alice.changePassword(t, env)
+			checkN(t, 6, func(rt *rapid.T) {
+				fails := rapid.SliceOfN(rapid.SampledFrom([]int{0, 404, 429, 500, 503}), 0, 3).Draw(rt, "failures")
+				path := "/hook/" + gatehouse.NewID()
+				mu.Lock()
+				failFirst[path] = fails
+				mu.Unlock()
+				hookID, secret := createHook(t, env, alice.token, rc.URL+path, "user.password_changed")
+				alice.changePassword(t, env)
 
-			d := waitDelivery(t, env, alice.token, hookID, "succeeded")
-			require.EqualValues(t, 3, d["attempts"])
-			require.Equal(t, []float64{500, 500, 204}, historyStatuses(d))
-			reqs := rc.requests()
-			require.Len(t, reqs, 3)
-			for _, r := range reqs {
-				require.Equal(t, d["event_id"], r.header.Get("webhook-id"))
-				require.True(t, verify(secret, r.header.Get("webhook-id"), r.header.Get("webhook-timestamp"), r.body, r.header.Get("webhook-signature")))
-			}
-			hook := env.Do("GET", "/webhooks/"+hookID, nil, alice.token)
-			require.Nil(t, hook.JSON["failing_since"], "a success ends the failing run")
+				d := waitDelivery(t, env, alice.token, hookID, "succeeded")
+				require.EqualValues(rt, len(fails)+1, d["attempts"])
+				statuses := make([]float64, 0, len(fails)+1)
+				for _, f := range fails {
+					statuses = append(statuses, float64(f))
+				}
+				require.Equal(rt, append(statuses, 204), historyStatuses(d))
+				reqs := rc.at(path)
+				require.Len(rt, reqs, len(fails)+1)
+				for _, r := range reqs {
+					require.Equal(rt, d["event_id"], requireSigned(rt, r, secret, alice.id).ID)
+				}
+				hook := env.Do("GET", "/webhooks/"+hookID, nil, alice.token)
+				require.Nil(rt, hook.JSON["failing_since"], "a success ends the failing run")
+				require.Equal(rt, http.StatusNoContent, env.Do("DELETE", "/webhooks/"+hookID, nil, alice.token).Status)
+			})
 		})
 	}
 }
@@ -330,26 +458,39 @@ func TestGoneAndRedirects(t *testing.T) {
 	}
 }
 
-// TestProperty87_DeletionStopsEvents: a deleted webhook gets no further
-// deliveries.
+// TestProperty87_DeletionStopsEvents: of any set of webhooks, the ones
+// deleted get nothing of later events and the others get each of them.
 func TestProperty87_DeletionStopsEvents(t *testing.T) {
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
 			env := newEnv(t, eng, true)
-			deleted := newReceiver(t, status(http.StatusOK))
-			sentinel := newReceiver(t, status(http.StatusOK))
+			rc := newReceiver(t, status(http.StatusOK))
 			alice := signUp(env, "alice@example.com")
-			id, _ := createHook(t, env, alice.token, deleted.URL, "user.password_changed")
-			createHook(t, env, alice.token, sentinel.URL, "user.password_changed")
-
-			r := env.Do("DELETE", "/webhooks/"+id, nil, alice.token)
-			require.Equal(t, http.StatusNoContent, r.Status)
-			require.Equal(t, http.StatusNotFound, env.Do("GET", "/webhooks/"+id, nil, alice.token).Status)
-			require.Equal(t, http.StatusNotFound, env.Do("DELETE", "/webhooks/"+id, nil, alice.token).Status)
-
-			alice.changePassword(t, env)
-			waitFor(t, "the sentinel's delivery", func() bool { return len(sentinel.requests()) == 1 })
-			require.Empty(t, deleted.requests())
+			caused := sentinel(t, env, alice, rc)
+			checkN(t, 6, func(rt *rapid.T) {
+				deleted := rapid.SliceOfN(rapid.Bool(), 1, 3).Draw(rt, "deleted")
+				paths, ids := make([]string, len(deleted)), make([]string, len(deleted))
+				for i, del := range deleted {
+					paths[i] = "/hook/" + gatehouse.NewID()
+					ids[i], _ = createHook(t, env, alice.token, rc.URL+paths[i], "user.password_changed")
+					if del {
+						require.Equal(rt, http.StatusNoContent, env.Do("DELETE", "/webhooks/"+ids[i], nil, alice.token).Status)
+						require.Equal(rt, http.StatusNotFound, env.Do("GET", "/webhooks/"+ids[i], nil, alice.token).Status)
+						require.Equal(rt, http.StatusNotFound, env.Do("DELETE", "/webhooks/"+ids[i], nil, alice.token).Status)
+					}
+				}
+				alice.changePassword(t, env)
+				caused++
+				waitFor(t, "the sentinel's delivery", func() bool { return len(rc.at("/sentinel")) == caused })
+				for i, del := range deleted {
+					if del {
+						require.Empty(rt, rc.at(paths[i]))
+						continue
+					}
+					waitFor(t, "a kept webhook's delivery", func() bool { return len(rc.at(paths[i])) == 1 })
+					require.Equal(rt, http.StatusNoContent, env.Do("DELETE", "/webhooks/"+ids[i], nil, alice.token).Status)
+				}
+			})
 		})
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // Breaker defaults: open after this many consecutive failures, for this long.
@@ -76,7 +78,8 @@ type Breaker struct {
 var _ Sender = (*Breaker)(nil)
 
 // NewBreaker wraps s; name identifies the breaker in state changes and
-// metrics (for example "smtp").
+// metrics (for example "smtp"); its state is exported as
+// gatehouse_circuit_breaker_state{name} (telemetry.TrackBreaker).
 func NewBreaker(s Sender, name string, opts ...BreakerOption) *Breaker {
 	o := breakerOptions{threshold: DefaultFailureThreshold, openTimeout: DefaultOpenTimeout}
 	for _, opt := range opts {
@@ -102,7 +105,7 @@ func NewBreaker(s Sender, name string, opts ...BreakerOption) *Breaker {
 			fn(name, stateName(from), stateName(to))
 		}
 	}
-	return &Breaker{next: s, cb: gobreaker.NewCircuitBreaker[struct{}](st)}
+	return &Breaker{next: s, cb: gobreaker.NewCircuitBreaker[struct{}](telemetry.TrackBreaker(st))}
 }
 
 // Send passes m to the wrapped sender unless the circuit is open, in which

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // Breaker is a Sender behind a circuit breaker, as mail.Breaker is for
@@ -26,20 +28,21 @@ type Breaker struct {
 
 var _ Sender = (*Breaker)(nil)
 
-// NewBreaker wraps s; name identifies it in errors. The circuit opens
+// NewBreaker wraps s; name identifies it in errors and in the
+// gatehouse_circuit_breaker_state{name} metric. The circuit opens
 // after threshold consecutive failures (default 5) for openTimeout
 // (default 30 s).
 func NewBreaker(s Sender, name string, threshold uint32, openTimeout time.Duration) *Breaker {
 	threshold = cmp.Or(threshold, 5)
 	openTimeout = cmp.Or(max(openTimeout, 0), 30*time.Second)
-	return &Breaker{next: s, cb: gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+	return &Breaker{next: s, cb: gobreaker.NewCircuitBreaker[struct{}](telemetry.TrackBreaker(gobreaker.Settings{
 		Name:         name,
 		MaxRequests:  1,
 		Timeout:      openTimeout,
 		ReadyToTrip:  func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold },
 		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, ErrPermanent) },
 		IsExcluded:   func(err error) bool { return errors.Is(err, errCallerDone) },
-	})}
+	}))}
 }
 
 var errCallerDone = errors.New("caller done")

@@ -249,13 +249,28 @@ func (d *DB) guardNotInTx(ctx context.Context) error {
 // errors), and rolled back when fn panics or calls runtime.Goexit (the panic
 // then continues). Nested InTx, or any DB query, with fn's context fails
 // with an error instead of deadlocking SQLite's single connection.
-func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) (err error) {
+//
+// Transient failures run the whole transaction again, up to three times in
+// all with a short jittered wait between: PostgreSQL serialization
+// failures (40001) and deadlocks (40P01), SQLite busy, and a connection
+// lost before COMMIT (see retryable). A connection lost during COMMIT is
+// never retried: the commit may have happened. So fn must be safe to run
+// more than once: its effects should all go through tx (rows, jobs
+// inserted with InsertTx), and what it sets outside (variables of the
+// caller, cache entries) must be assigned afresh each run or be harmless
+// to repeat.
+func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
 	if err := d.guardNotInTx(ctx); err != nil {
 		return fmt.Errorf("begin transaction: nested InTx: %w", err)
 	}
+	return d.retryTx(ctx, func() (txPhase, error) { return d.inTxOnce(ctx, fn) })
+}
+
+// inTxOnce is one attempt of InTx, reporting how far it got.
+func (d *DB) inTxOnce(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) (txPhase, error) {
 	sqlTx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return phaseBegin, fmt.Errorf("begin transaction: %w", err)
 	}
 	finished := false
 	defer func() {
@@ -272,15 +287,15 @@ func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx)
 	if fnErr := fn(context.WithValue(ctx, txKey{}, d), t); fnErr != nil {
 		finished = true
 		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			return errors.Join(fnErr, fmt.Errorf("rollback transaction: %w", rbErr))
+			return phaseFn, errors.Join(fnErr, fmt.Errorf("rollback transaction: %w", rbErr))
 		}
-		return fnErr
+		return phaseFn, fnErr
 	}
 	finished = true
 	if err := sqlTx.Commit(); err != nil {
-		return translate("commit transaction", err)
+		return phaseCommit, translate("commit transaction", err)
 	}
-	return nil
+	return phaseCommit, nil
 }
 
 func noGuard(context.Context) error { return nil }

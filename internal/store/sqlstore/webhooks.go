@@ -278,3 +278,22 @@ func nullInt(v int) any {
 	}
 	return v
 }
+
+// DeleteWebhookDeliveriesBefore deletes finished (succeeded or failed)
+// webhook deliveries created before cutoff, with their attempts, a batch
+// at a time so no transaction grows large, and returns how many went.
+// Pending ones stay: a job may still be at them.
+func (d *DB) DeleteWebhookDeliveriesBefore(ctx context.Context, cutoff time.Time) (int64, error) {
+	const batch = 1000
+	var total int64
+	for {
+		res, err := d.exec(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+			SELECT id FROM webhook_deliveries WHERE created_at < ? AND status <> ? LIMIT ?)`,
+			timeArg(d.dialect, cutoff), store.DeliveryPending, batch)
+		n, err := rowsAffected("delete old webhook deliveries", res, err)
+		total += n
+		if err != nil || n < batch {
+			return total, err
+		}
+	}
+}
