@@ -21,6 +21,7 @@ const (
 	EventUserDeleted         EventType = "user.deleted"
 	EventUserRolesChanged    EventType = "user.roles_changed"
 	EventUserOAuthLinked     EventType = "user.oauth_linked"
+	EventUserOAuthUnlinked   EventType = "user.oauth_unlinked"
 	EventUserPasskeyAdded    EventType = "user.passkey_added"
 	EventUserPasskeyRemoved  EventType = "user.passkey_removed"
 	EventSessionRevoked      EventType = "session.revoked"
@@ -36,7 +37,7 @@ var EventTypes = []EventType{
 	EventUserRegistered, EventUserEmailVerified, EventUserLogin, EventUserLoginFailed,
 	EventUserLocked, EventUserUnlocked, EventUserPasswordChanged, EventUserPasswordReset,
 	EventUserMFAEnabled, EventUserMFADisabled, EventUserDeleted, EventUserRolesChanged,
-	EventUserOAuthLinked, EventUserPasskeyAdded, EventUserPasskeyRemoved,
+	EventUserOAuthLinked, EventUserOAuthUnlinked, EventUserPasskeyAdded, EventUserPasskeyRemoved,
 	EventSessionRevoked, EventDeviceNew, EventRoleCreated, EventRoleUpdated,
 	EventRoleDeleted, EventSecurityAlert,
 }

@@ -1,13 +1,19 @@
 package account_test
 
 import (
+	"context"
+	"flag"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
@@ -104,3 +110,138 @@ func enableTOTP(t *testing.T, env *apptest.Env, access string) {
 	require.Equal(t, http.StatusOK, r.Status, r.Raw)
 }
 
+// magicChecks is how many cases each magic-link property runs unless
+// -rapid.checks says otherwise: a case is several requests against a
+// running server.
+const magicChecks = 10
+
+// checkN is rapid.Check with at most n passing cases, unless -rapid.checks
+// was given. A failing case does not count, so shrinking still replays it.
+func checkN(t *testing.T, n int64, prop func(*rapid.T)) {
+	t.Helper()
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "rapid.checks" {
+			n = int64(^uint64(0) >> 1)
+		}
+	})
+	var passed atomic.Int64
+	rapid.Check(t, func(rt *rapid.T) {
+		if passed.Load() >= n {
+			return
+		}
+		prop(rt)
+		passed.Add(1)
+	})
+}
+
+// magicUser makes an account with a drawn email, password and verification
+// state, and returns its id and email.
+func magicUser(rt *rapid.T, env *apptest.Env) (id, email string) {
+	email = drawEmail(rt, "email")
+	u, err := env.App.Accounts.CreateUser(context.Background(), email, drawPassword(rt, "password", email),
+		nil, rapid.Bool().Draw(rt, "verified"))
+	require.NoError(rt, err)
+	return u.ID, email
+}
+
+// oneLink makes an account with magicUser and requests one link for it.
+func oneLink(rt *rapid.T, env *apptest.Env) (id, email, tok string) {
+	id, email = magicUser(rt, env)
+	expect(rt, call(rt, env, http.MethodPost, "/auth/magic-link", map[string]any{"email": email}, ""), http.StatusAccepted, "")
+	toks := queuedTokens(rt, env, email, magicLink+"?token=")
+	require.Len(rt, toks, 1)
+	return id, email, toks[0]
+}
+
+// base64url256 is a secret of at least 256 bits in unpadded base64url.
+var base64url256 = regexp.MustCompile(`^[A-Za-z0-9_-]{43,}$`)
+
+// Property 36: each request for an existing account (in any letter case)
+// answers 202 and queues exactly one email to it with a fresh 256-bit
+// token; only the newest token works. An unknown address gets the same
+// answer and no email.
+func TestProperty36_MagicLinkGeneration(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		var mu sync.Mutex
+		seen := map[string]bool{}
+		checkN(t, magicChecks, func(rt *rapid.T) {
+			_, email := magicUser(rt, env)
+			unknown := drawEmail(rt, "unknown")
+			none := call(rt, env, http.MethodPost, "/auth/magic-link", map[string]any{"email": unknown}, "")
+			expect(rt, none, http.StatusAccepted, "")
+			require.Empty(rt, emailJobs(rt, env, unknown), "an unknown address got an email")
+
+			n := rapid.IntRange(1, 3).Draw(rt, "requests")
+			for i := range n {
+				r := call(rt, env, http.MethodPost, "/auth/magic-link", map[string]any{"email": drawCase(rt, "spelling", email)}, "")
+				expect(rt, r, http.StatusAccepted, "")
+				require.Equal(rt, string(none.Raw), string(r.Raw), "the answer tells accounts apart")
+				require.Len(rt, queuedTokens(rt, env, email, magicLink+"?token="), i+1)
+			}
+			toks := queuedTokens(rt, env, email, magicLink+"?token=")
+			mu.Lock()
+			for _, tok := range toks {
+				require.Regexp(rt, base64url256, tok)
+				require.False(rt, seen[tok], "token %q issued twice", tok)
+				seen[tok] = true
+			}
+			mu.Unlock()
+			for _, old := range toks[:n-1] {
+				expect(rt, verifyMagicLink(env, old), http.StatusBadRequest, "invalid_token", "a superseded link works")
+			}
+			expect(rt, verifyMagicLink(env, toks[n-1]), http.StatusOK, "")
+		})
+	})
+}
+
+// Property 37: a valid link signs its account in: a live session whose
+// access token names the user, with amr ["email"]; the email is verified
+// afterwards; the link works once.
+func TestProperty37_ValidMagicLinkCreatesSession(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		checkN(t, magicChecks, func(rt *rapid.T) {
+			id, email, tok := oneLink(rt, env)
+			before := liveSessions(rt, env, id)
+
+			r := verifyMagicLink(env, tok)
+			expect(rt, r, http.StatusOK, "")
+			u := obj(rt, r.JSON, "user")
+			require.Equal(rt, id, u["id"])
+			require.Equal(rt, email, u["email"])
+			require.Equal(rt, true, u["email_verified"])
+			claims := apptest.Claims(t, r.Str("access_token"))
+			require.Equal(rt, id, claims["sub"])
+			require.Equal(rt, r.Str("session_id"), claims["sid"])
+			require.Equal(rt, []any{"email"}, claims["amr"])
+			require.NotEmpty(rt, r.Str("refresh_token"))
+			require.Equal(rt, before+1, liveSessions(rt, env, id))
+			me := call(rt, env, http.MethodGet, "/auth/me", nil, r.Str("access_token"))
+			expect(rt, me, http.StatusOK, "")
+			require.Equal(rt, id, me.Str("id"), "body: %s", me.Raw)
+
+			expect(rt, verifyMagicLink(env, tok), http.StatusBadRequest, "invalid_token", "the link works twice")
+			require.Equal(rt, before+1, liveSessions(rt, env, id))
+		})
+	})
+}
+
+// Property 38: a link works for 15 minutes after it was sent, and not a
+// second longer; an expired link creates no session.
+func TestProperty38_MagicLinkExpiry(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		checkN(t, magicChecks, func(rt *rapid.T) {
+			id, _, tok := oneLink(rt, env)
+			age := time.Duration(rapid.OneOf(rapid.IntRange(0, 1800), rapid.IntRange(895, 905)).Draw(rt, "age_seconds")) * time.Second
+			env.Clock.Advance(age)
+
+			r := verifyMagicLink(env, tok)
+			if age < 15*time.Minute {
+				expect(rt, r, http.StatusOK, "", "age ", age)
+				require.Equal(rt, id, obj(rt, r.JSON, "user")["id"])
+				return
+			}
+			expect(rt, r, http.StatusBadRequest, "invalid_token", "age ", age)
+			require.Zero(rt, liveSessions(rt, env, id))
+		})
+	})
+}

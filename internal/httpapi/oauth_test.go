@@ -53,12 +53,18 @@ func newOAuthEnv(t *testing.T, engine string) *oauthEnv {
 	return e
 }
 
+// helperT is a *testing.T or a *rapid.T.
+type helperT interface {
+	require.TestingT
+	Helper()
+}
+
 // noFollow is a client that shows redirects instead of following them.
 var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // get sends a GET to an absolute URL (a gatehouse.test URL goes to the test
 // server) and decodes the answer.
-func (e *oauthEnv) get(t *testing.T, raw, bearer string) *apptest.Response {
+func (e *oauthEnv) get(t helperT, raw, bearer string) *apptest.Response {
 	t.Helper()
 	raw = strings.Replace(raw, "http://gatehouse.test", e.Server.URL, 1)
 	req, err := http.NewRequest(http.MethodGet, raw, nil)
@@ -77,7 +83,7 @@ func (e *oauthEnv) get(t *testing.T, raw, bearer string) *apptest.Response {
 
 // start begins a flow and answers the callback URL the provider sends the
 // browser back to.
-func (e *oauthEnv) start(t *testing.T, provider, redirectURI, bearer string) string {
+func (e *oauthEnv) start(t helperT, provider, redirectURI, bearer string) string {
 	t.Helper()
 	q := ""
 	if redirectURI != "" {
@@ -91,12 +97,12 @@ func (e *oauthEnv) start(t *testing.T, provider, redirectURI, bearer string) str
 }
 
 // login runs a whole flow without redirect_uri.
-func (e *oauthEnv) login(t *testing.T, provider, bearer string) *apptest.Response {
+func (e *oauthEnv) login(t helperT, provider, bearer string) *apptest.Response {
 	t.Helper()
 	return e.get(t, e.start(t, provider, "", bearer), "")
 }
 
-func (e *oauthEnv) accounts(t *testing.T, access string) []any {
+func (e *oauthEnv) accounts(t helperT, access string) []any {
 	t.Helper()
 	r := e.Do(http.MethodGet, "/oauth/accounts", nil, access)
 	require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
@@ -108,7 +114,7 @@ func userOf(r *apptest.Response) map[string]any {
 	return u
 }
 
-func requireProblemCode(t *testing.T, r *apptest.Response, status int, code string) {
+func requireProblemCode(t helperT, r *apptest.Response, status int, code string) {
 	t.Helper()
 	require.Equal(t, status, r.Status, string(r.Raw))
 	require.Equal(t, code, r.Code(), string(r.Raw))

@@ -379,7 +379,8 @@ func (s *Service) List(ctx context.Context, userID string) ([]store.OAuthAccount
 
 // Unlink removes one of the user's linked accounts, refused with
 // last_login_method when the user would be left without a way to sign in:
-// no password, no passkey and no other linked account.
+// no password, no passkey and no other linked account. The unlink and its
+// user.oauth_unlinked event commit together.
 func (s *Service) Unlink(ctx context.Context, userID, id string) error {
 	return s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		// The row lock serialises concurrent unlinks of one user, so two
@@ -392,7 +393,8 @@ func (s *Service) Unlink(ctx context.Context, userID, id string) error {
 		if err != nil {
 			return err
 		}
-		if !slices.ContainsFunc(links, func(a store.OAuthAccount) bool { return a.ID == id }) {
+		i := slices.IndexFunc(links, func(a store.OAuthAccount) bool { return a.ID == id })
+		if i < 0 {
 			return gatehouse.Errorf(gatehouse.CodeNotFound, "no such linked account")
 		}
 		if !u.HasPassword() && len(links) == 1 {
@@ -405,7 +407,12 @@ func (s *Service) Unlink(ctx context.Context, userID, id string) error {
 					"this is the account's only way to sign in; set a password, add a passkey or link another provider first")
 			}
 		}
-		return tx.DeleteOAuthAccount(ctx, userID, id)
+		if err := tx.DeleteOAuthAccount(ctx, userID, id); err != nil {
+			return err
+		}
+		_, err = s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserOAuthUnlinked, UserID: userID, ActorID: userID,
+			Data: map[string]any{"provider": links[i].Provider, "oauth_account_id": id}})
+		return err
 	})
 }
 
