@@ -192,6 +192,9 @@ func TestProfileUpdate(t *testing.T) {
 			expect(t, r, http.StatusUnprocessableEntity, "validation_failed", bad)
 			require.Contains(t, fieldErrors(t, r)[0]["location"], "body.notification_preferences")
 		}
+		r = put(map[string]any{"notification_preferences": map[string]any{"security.bogus": []any{"email"}}})
+		expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "an unknown alert type")
+		requireField(t, r, "body.notification_preferences.security.bogus")
 		r = put(map[string]any{"name": strings.Repeat("n", 201)})
 		expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "a 201-character name")
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/notify"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -77,12 +80,69 @@ func (s *Service) ResetPassword(ctx context.Context, secret, password string) er
 			Data: map[string]any{"sessions_revoked": len(revoked)}}); err != nil {
 			return err
 		}
-		return s.alertTx(ctx, tx, u, "Your password was reset", "", "Your password was reset with a link sent to this address.", "Every session was signed out.")
+		return s.notifyTx(ctx, tx, u, notify.TypePasswordChanged, "Your password was reset", "", "Your password was reset with a link sent to this address.", "Every session was signed out.")
 	})
 	if err != nil {
 		return err
 	}
 	s.sessions.Forget(ctx, revoked...)
+	return nil
+}
+
+// confirmPassword checks the password a signed-in user gives to confirm a
+// sensitive action. A wrong one counts toward the lockout exactly like a
+// failed login, so a stolen access token is no way to guess the password;
+// while the account is locked no confirmation succeeds.
+func (s *Service) confirmPassword(ctx context.Context, u gatehouse.User, password string) (bool, error) {
+	if !u.HasPassword() {
+		_ = s.hasher.VerifyDummy(ctx, password)
+		return false, nil
+	}
+	ok, _, err := s.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		if err := s.recordFailure(ctx, u.ID, session.Meta{}, "wrong_password_confirmation"); !errors.Is(err, errInvalidCredentials) {
+			return false, err
+		}
+		return false, nil
+	}
+	if u.Locked(s.now()) {
+		return false, errAccountLocked
+	}
+	return true, nil
+}
+
+// RecentAuthWindow is how long after proving who it is a session may take
+// sensitive actions without confirming the password again.
+const RecentAuthWindow = 5 * time.Minute
+
+// RequireRecentAuth is the step-up check of sensitive actions: the session
+// proved who it is (authTime, the access token's auth_time) within
+// RecentAuthWindow, or password is the account's password (a wrong one
+// counts toward the lockout). Otherwise 403 recent_auth_required.
+func (s *Service) RequireRecentAuth(ctx context.Context, userID string, authTime time.Time, password string) error {
+	if password == "" {
+		if !authTime.IsZero() && s.now().Sub(authTime) <= RecentAuthWindow {
+			return nil
+		}
+		return &gatehouse.Error{Code: gatehouse.CodeRecentAuthRequired,
+			Message: "this action needs a sign-in within the last 5 minutes, or the account's password in the body",
+			Fields:  []gatehouse.FieldError{{Location: "body.password", Message: "required unless you signed in within the last 5 minutes"}}}
+	}
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	ok, err := s.confirmPassword(ctx, u, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &gatehouse.Error{Code: gatehouse.CodeRecentAuthRequired, Message: "the password is wrong",
+			Fields: []gatehouse.FieldError{{Location: "body.password", Message: "the password is wrong"}}}
+	}
 	return nil
 }
 
@@ -93,11 +153,9 @@ func (s *Service) ChangePassword(ctx context.Context, userID, currentSession, cu
 	if err != nil {
 		return err
 	}
-	ok := false
-	if u.HasPassword() {
-		if ok, _, err = s.hasher.Verify(ctx, current, u.PasswordHash); err != nil {
-			return err
-		}
+	ok, err := s.confirmPassword(ctx, u, current)
+	if err != nil {
+		return err
 	}
 	if !ok {
 		return &gatehouse.Error{Code: gatehouse.CodeInvalidCredentials, Message: "the current password is wrong",
@@ -128,7 +186,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, currentSession, cu
 			Data: map[string]any{"sessions_revoked": len(revoked)}}); err != nil {
 			return err
 		}
-		return s.alertTx(ctx, tx, u, "Your password was changed", "", "Your password was changed.", "Every other session was signed out.")
+		return s.notifyTx(ctx, tx, u, notify.TypePasswordChanged, "Your password was changed", "", "Your password was changed.", "Every other session was signed out.")
 	})
 	if err != nil {
 		return err
@@ -137,8 +195,17 @@ func (s *Service) ChangePassword(ctx context.Context, userID, currentSession, cu
 	return nil
 }
 
-// alertTx emails a security alert.
+// alertTx emails a security alert of the general kind (security.alert).
 func (s *Service) alertTx(ctx context.Context, tx store.Tx, u gatehouse.User, title, ip string, details ...string) error {
+	return s.notifyTx(ctx, tx, u, notify.TypeSecurityAlert, title, ip, details...)
+}
+
+// notifyTx emails a security notice of alertType unless the user's
+// notification preferences turned email off for it.
+func (s *Service) notifyTx(ctx context.Context, tx store.Tx, u gatehouse.User, alertType, title, ip string, details ...string) error {
+	if !notify.Wants(u.NotificationPreferences, alertType, notify.ChannelEmail) {
+		return nil
+	}
 	return s.mail.SendTx(ctx, tx, u.Email.String(), "security_alert", map[string]any{
 		"Name": u.Name, "ServiceName": s.opts.ServiceName, "Title": title, "Details": details,
 		"Time": s.now(), "IP": ip,

@@ -16,6 +16,9 @@ func ParsePhoneNumber(field, s string) (string, error) {
 	if !strings.HasPrefix(s, "+") {
 		return "", gatehouse.InvalidField(field, "phone number must be in E.164 form, starting with + and the country code, e.g. +14155550100")
 	}
+	if strings.IndexFunc(s[1:], func(r rune) bool { return !strings.ContainsRune("0123456789 -().", r) }) >= 0 {
+		return "", gatehouse.InvalidField(field, "phone number may hold only digits, spaces and - ( ) . after the +")
+	}
 	n, err := phonenumbers.Parse(s, "")
 	if err != nil || !phonenumbers.IsValidNumber(n) {
 		return "", gatehouse.InvalidField(field, "phone number is not a valid number; use E.164 form, e.g. +14155550100")

@@ -19,7 +19,7 @@ func TestParsePhoneNumber(t *testing.T) {
 		require.NoError(t, err, in)
 		require.Equal(t, want, got)
 	}
-	for _, in := range []string{"", "4155550100", "+1", "+999123456789", "+1415555010000000", "phone", "+12"} {
+	for _, in := range []string{"", "4155550100", "+1", "+999123456789", "+1415555010000000", "phone", "+12", "+1415kjdkfyp", "+1 415 555 O100"} {
 		_, err := account.ParsePhoneNumber("body.phone_number", in)
 		require.Error(t, err, in)
 		require.Equal(t, gatehouse.CodeValidationFailed, gatehouse.ErrorCode(err))

@@ -66,11 +66,9 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, password string) er
 	if err != nil {
 		return err
 	}
-	ok := false
-	if u.HasPassword() {
-		if ok, _, err = s.hasher.Verify(ctx, password, u.PasswordHash); err != nil {
-			return err
-		}
+	ok, err := s.confirmPassword(ctx, u, password)
+	if err != nil {
+		return err
 	}
 	if !ok {
 		return &gatehouse.Error{Code: gatehouse.CodeRecentAuthRequired, Message: "confirm with the account's password",

@@ -111,6 +111,9 @@ func (s *Server) registerAuth() {
 		Description:   "Always 202, whether or not the account exists. A new link supersedes every earlier one.",
 		DefaultStatus: http.StatusAccepted,
 	}, func(ctx context.Context, in *emailInput) (*acceptedOutput, error) {
+		if err := s.limitEmail(ctx, in.Body.Email); err != nil {
+			return nil, Problem(err)
+		}
 		if err := s.accounts.ResendVerification(ctx, in.Body.Email); err != nil {
 			return nil, Problem(err)
 		}
@@ -120,7 +123,8 @@ func (s *Server) registerAuth() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: "/auth/login", Tags: []string{TagAuth},
 		Summary: "Sign in with email and password",
-		Description: "Answers tokens for a new session. Errors: 401 invalid_credentials (same for an unknown email and a wrong password), " +
+		Description: "Answers tokens for a new session, or an MFAChallenge (mfa_required: true) when the account has a second factor: " +
+			"meet it at /auth/mfa/verify. Errors: 401 invalid_credentials (same for an unknown email and a wrong password), " +
 			"423 account_locked (only for the right password of a locked account).",
 	}, func(ctx context.Context, in *struct {
 		UserAgent string `header:"User-Agent"`
@@ -129,12 +133,12 @@ func (s *Server) registerAuth() {
 			Password string `json:"password" maxLength:"1024"`
 			DeviceID string `json:"device_id,omitempty" maxLength:"128" doc:"A stable id the client keeps for this device."`
 		}
-	}) (*tokenOutput, error) {
+	}) (*signInOutput, error) {
 		t, err := s.accounts.Login(ctx, in.Body.Email, in.Body.Password, clientMeta(ctx, in.UserAgent, in.Body.DeviceID))
 		if err != nil {
 			return nil, Problem(err)
 		}
-		return &tokenOutput{Body: tokenBody(t, s.now())}, nil
+		return signInBody(t, s.now()), nil
 	})
 
 	huma.Register(s.api, s.bearer(huma.Operation{
@@ -178,6 +182,9 @@ func (s *Server) registerAuth() {
 		Description:   "Always 202; emails a single-use reset link (valid 1 hour) when the account exists.",
 		DefaultStatus: http.StatusAccepted,
 	}, func(ctx context.Context, in *emailInput) (*acceptedOutput, error) {
+		if err := s.limitEmail(ctx, in.Body.Email); err != nil {
+			return nil, Problem(err)
+		}
 		if err := s.accounts.ForgotPassword(ctx, in.Body.Email); err != nil {
 			return nil, Problem(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
@@ -61,7 +62,19 @@ func (s *Server) requireBearer(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	telemetry.SetUserID(ctx.Context(), p.UserID)
+	ctx = huma.WithContext(ctx, audit.WithActor(ctx.Context(), p.UserID))
 	next(huma.WithValue(ctx, principalKey{}, p))
+}
+
+// authenticate checks an optional Authorization header the way
+// requireBearer does, for operations that take either a bearer token or
+// something else.
+func (s *Server) authenticate(ctx context.Context, header string) (session.Principal, error) {
+	raw, ok := bearerToken(header)
+	if !ok || s.sessions == nil {
+		return session.Principal{}, errNoToken
+	}
+	return s.sessions.Authenticate(ctx, raw)
 }
 
 func bearerToken(h string) (string, bool) {

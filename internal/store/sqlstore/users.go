@@ -36,7 +36,8 @@ func (q *queries) CreateUser(ctx context.Context, u gatehouse.User) error {
 }
 
 // GetUser returns the user with Roles filled: role names in ascending byte
-// order, nil when the user has none. MFAMethods is nil (not stored yet), and
+// order, nil when the user has none. MFAMethods lists the methods of the
+// active factors when MFAEnabled (nil otherwise), and
 // NotificationPreferences is nil when none are set. ErrNotFound when there
 // is no such user.
 func (q *queries) GetUser(ctx context.Context, id string) (gatehouse.User, error) {
@@ -76,6 +77,11 @@ func (q *queries) getUser(ctx context.Context, op, where string, arg any, forUpd
 	}
 	if u.Roles, err = q.userRoleNames(ctx, u.ID); err != nil {
 		return gatehouse.User{}, translate(op+": read roles", err)
+	}
+	if u.MFAEnabled {
+		if u.MFAMethods, err = q.activeMFAMethods(ctx, u.ID); err != nil {
+			return gatehouse.User{}, translate(op+": read mfa methods", err)
+		}
 	}
 	return u, nil
 }

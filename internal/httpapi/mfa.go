@@ -1,0 +1,249 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/gatehouse-auth/gatehouse/internal/account"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+)
+
+// TagMFA groups the multi-factor operations.
+const TagMFA = "MFA"
+
+// MFA runs second factors (an *mfa.Service).
+type MFA interface {
+	Setup(ctx context.Context, userID, method, phone string) (mfa.SetupResult, error)
+	Activate(ctx context.Context, userID, method, code string) ([]string, error)
+	Send(ctx context.Context, challengeID, method string) error
+	SendToSession(ctx context.Context, userID, sessionID string) error
+	Verify(ctx context.Context, challengeID, method, code string) (account.Tokens, error)
+	Disable(ctx context.Context, userID, sessionID string, authTime time.Time, method, code, password string) error
+	RemainingBackupCodes(ctx context.Context, userID string) (int, error)
+	RegenerateBackupCodes(ctx context.Context, userID, sessionID string, authTime time.Time, code, password string) ([]string, error)
+}
+
+// MFAChallenge is a sign-in's answer when the account has a second factor:
+// no tokens yet, but a challenge to meet at POST /auth/mfa/verify.
+type MFAChallenge struct {
+	MFARequired bool     `json:"mfa_required" enum:"true"`
+	ChallengeID string   `json:"challenge_id" doc:"Opaque; send it with the code. Dies after 5 wrong codes."`
+	Methods     []string `json:"methods" doc:"What the code may be: totp, sms, backup_code."`
+	ExpiresIn   int      `json:"expires_in" doc:"Seconds until the challenge expires."`
+}
+
+// SignInResponse is a TokenResponse, or an MFAChallenge when a second
+// factor is needed.
+type SignInResponse struct {
+	Tokens    *TokenResponse
+	Challenge *MFAChallenge
+}
+
+// MarshalJSON writes whichever of the two it holds.
+func (r SignInResponse) MarshalJSON() ([]byte, error) {
+	if r.Challenge != nil {
+		return json.Marshal(r.Challenge)
+	}
+	return json.Marshal(r.Tokens)
+}
+
+// Schema documents the answer as one of the two objects.
+func (SignInResponse) Schema(reg huma.Registry) *huma.Schema {
+	return &huma.Schema{OneOf: []*huma.Schema{
+		reg.Schema(reflect.TypeFor[TokenResponse](), true, ""),
+		reg.Schema(reflect.TypeFor[MFAChallenge](), true, ""),
+	}}
+}
+
+type signInOutput struct {
+	Body SignInResponse
+}
+
+// signInBody answers tokens, or the challenge when one was opened.
+func signInBody(t account.Tokens, now time.Time) *signInOutput {
+	if c := t.Challenge; c != nil {
+		return &signInOutput{Body: SignInResponse{Challenge: &MFAChallenge{MFARequired: true, ChallengeID: c.ID,
+			Methods: c.Methods, ExpiresIn: max(0, int(c.ExpiresAt.Sub(now).Seconds()))}}}
+	}
+	tb := tokenBody(t, now)
+	return &signInOutput{Body: SignInResponse{Tokens: &tb}}
+}
+
+type backupCodesOutput struct {
+	Body struct {
+		BackupCodes []string `json:"backup_codes" doc:"Ten single-use codes, shown only now."`
+	}
+}
+
+func backupCodes(codes []string) *backupCodesOutput {
+	out := &backupCodesOutput{}
+	out.Body.BackupCodes = codes
+	return out
+}
+
+type mfaSetupBody struct {
+	Method      string `json:"method"`
+	Secret      string `json:"secret,omitempty" doc:"Base32 TOTP secret, for manual entry."`
+	OTPAuthURL  string `json:"otpauth_url,omitempty"`
+	QRCode      string `json:"qr_code,omitempty" doc:"data:image/png;base64,..."`
+	PhoneNumber string `json:"phone_number,omitempty"`
+}
+
+type mfaSetupOutput struct {
+	Body mfaSetupBody
+}
+
+type remainingOutput struct {
+	Body struct {
+		Remaining int `json:"remaining"`
+	}
+}
+
+func (s *Server) registerMFA() {
+	huma.Register(s.api, s.bearer(huma.Operation{
+		OperationID: "mfa-setup", Method: http.MethodPost, Path: "/auth/mfa/setup", Tags: []string{TagMFA},
+		Summary: "Start enrolling a second factor",
+		Description: "TOTP: answers the secret, an otpauth:// URL and a QR code (PNG data URI) for an authenticator app. " +
+			"SMS: texts a code to phone_number (E.164). Nothing changes until /auth/mfa/activate proves a code. " +
+			"Errors: 409 conflict when the method is already enabled, 422 validation_failed, 503 service_unavailable when texts cannot be sent.",
+	}), func(ctx context.Context, in *struct {
+		Body struct {
+			Method      string `json:"method" enum:"totp,sms"`
+			PhoneNumber string `json:"phone_number,omitempty" maxLength:"32" doc:"E.164, e.g. +14155550100; for sms."`
+		}
+	}) (*mfaSetupOutput, error) {
+		r, err := s.mfa.Setup(ctx, mustPrincipal(ctx).UserID, in.Body.Method, in.Body.PhoneNumber)
+		if err != nil {
+			return nil, Problem(err)
+		}
+		return &mfaSetupOutput{Body: mfaSetupBody{Method: r.Method, Secret: r.Secret, OTPAuthURL: r.OTPAuthURL,
+			QRCode: r.QRCode, PhoneNumber: r.PhoneNumber}}, nil
+	})
+
+	huma.Register(s.api, s.bearer(huma.Operation{
+		OperationID: "mfa-activate", Method: http.MethodPost, Path: "/auth/mfa/activate", Tags: []string{TagMFA},
+		Summary: "Turn on a second factor",
+		Description: "Proves a code from the pending setup and enables the factor. Answers ten single-use backup codes, " +
+			"shown only now; any earlier set stops working. Errors: 401 mfa_invalid_code, 422 validation_failed (no pending setup).",
+	}), func(ctx context.Context, in *struct {
+		Body struct {
+			Method string `json:"method" enum:"totp,sms"`
+			Code   string `json:"code" minLength:"1" maxLength:"32"`
+		}
+	}) (*backupCodesOutput, error) {
+		codes, err := s.mfa.Activate(ctx, mustPrincipal(ctx).UserID, in.Body.Method, in.Body.Code)
+		if err != nil {
+			return nil, Problem(err)
+		}
+		return backupCodes(codes), nil
+	})
+
+	huma.Register(s.api, huma.Operation{
+		OperationID: "mfa-send", Method: http.MethodPost, Path: "/auth/mfa/send", Tags: []string{TagMFA},
+		Summary: "Text a sign-in code",
+		Description: "Sends a code by SMS for an open sign-in challenge; a new code replaces the earlier one. " +
+			"Signed-in callers may leave challenge_id out to get a code for confirming /auth/mfa/disable or backup-code regeneration. " +
+			"Errors: 401 mfa_invalid_code (unknown or expired challenge), 503 service_unavailable.",
+		DefaultStatus: http.StatusAccepted,
+		Security:      []map[string][]string{{}, {SecurityBearer: {}}},
+	}, func(ctx context.Context, in *struct {
+		Authorization string `header:"Authorization" doc:"Bearer token, only when challenge_id is left out."`
+		Body          struct {
+			ChallengeID string `json:"challenge_id,omitempty" maxLength:"256"`
+			Method      string `json:"method" enum:"sms"`
+		}
+	}) (*acceptedOutput, error) {
+		if in.Body.ChallengeID != "" {
+			if err := s.mfa.Send(ctx, in.Body.ChallengeID, in.Body.Method); err != nil {
+				return nil, Problem(err)
+			}
+			return accepted(), nil
+		}
+		p, err := s.authenticate(ctx, in.Authorization)
+		if err != nil {
+			return nil, Problem(err)
+		}
+		if err := s.mfa.SendToSession(ctx, p.UserID, p.SessionID); err != nil {
+			return nil, Problem(err)
+		}
+		return accepted(), nil
+	})
+
+	huma.Register(s.api, huma.Operation{
+		OperationID: "mfa-verify", Method: http.MethodPost, Path: "/auth/mfa/verify", Tags: []string{TagMFA},
+		Summary: "Meet a sign-in challenge",
+		Description: "Answers tokens for a new session marked mfa, whose access token's amr adds otp (TOTP or backup code) or sms. " +
+			"method may be left out: six digits are tried as TOTP then SMS, anything else as a backup code. " +
+			"Errors: 401 mfa_invalid_code (wrong, expired or used code; the challenge dies after 5), 503 service_unavailable when the SMS could not be delivered.",
+	}, func(ctx context.Context, in *struct {
+		Body struct {
+			ChallengeID string `json:"challenge_id" minLength:"1" maxLength:"256"`
+			Code        string `json:"code" minLength:"1" maxLength:"32"`
+			Method      string `json:"method,omitempty" enum:"totp,sms,backup_code"`
+		}
+	}) (*tokenOutput, error) {
+		t, err := s.mfa.Verify(ctx, in.Body.ChallengeID, in.Body.Method, in.Body.Code)
+		if err != nil {
+			return nil, Problem(err)
+		}
+		return &tokenOutput{Body: tokenBody(t, s.now())}, nil
+	})
+
+	huma.Register(s.api, s.bearer(huma.Operation{
+		OperationID: "mfa-disable", Method: http.MethodPost, Path: "/auth/mfa/disable", Tags: []string{TagMFA},
+		Summary: "Turn off a second factor",
+		Description: "Needs recent authentication (signed in within 5 minutes, or password in the body) and a valid code " +
+			"(TOTP, an SMS code from /auth/mfa/send, or a backup code). Removing the last factor deletes the backup codes. " +
+			"Errors: 403 recent_auth_required, 401 mfa_invalid_code, 404 not_found when the method is not enabled.",
+		DefaultStatus: http.StatusNoContent,
+	}), func(ctx context.Context, in *struct {
+		Body struct {
+			Method   string `json:"method" enum:"totp,sms"`
+			Code     string `json:"code" minLength:"1" maxLength:"32"`
+			Password string `json:"password,omitempty" maxLength:"1024"`
+		}
+	}) (*noContent, error) {
+		p := mustPrincipal(ctx)
+		if err := s.mfa.Disable(ctx, p.UserID, p.SessionID, p.AuthTime, in.Body.Method, in.Body.Code, in.Body.Password); err != nil {
+			return nil, Problem(err)
+		}
+		return &noContent{}, nil
+	})
+
+	huma.Register(s.api, s.bearer(huma.Operation{
+		OperationID: "mfa-backup-codes-remaining", Method: http.MethodGet, Path: "/auth/mfa/backup-codes", Tags: []string{TagMFA},
+		Summary: "Count my unused backup codes",
+	}), func(ctx context.Context, _ *struct{}) (*remainingOutput, error) {
+		n, err := s.mfa.RemainingBackupCodes(ctx, mustPrincipal(ctx).UserID)
+		if err != nil {
+			return nil, Problem(err)
+		}
+		out := &remainingOutput{}
+		out.Body.Remaining = n
+		return out, nil
+	})
+
+	huma.Register(s.api, s.bearer(huma.Operation{
+		OperationID: "mfa-backup-codes-regenerate", Method: http.MethodPost, Path: "/auth/mfa/backup-codes", Tags: []string{TagMFA},
+		Summary: "Replace my backup codes",
+		Description: "Needs recent authentication (or password) and a valid code; the old codes stop working. " +
+			"Errors: 403 recent_auth_required, 401 mfa_invalid_code, 409 conflict when MFA is off.",
+	}), func(ctx context.Context, in *struct {
+		Body struct {
+			Code     string `json:"code" minLength:"1" maxLength:"32"`
+			Password string `json:"password,omitempty" maxLength:"1024"`
+		}
+	}) (*backupCodesOutput, error) {
+		p := mustPrincipal(ctx)
+		codes, err := s.mfa.RegenerateBackupCodes(ctx, p.UserID, p.SessionID, p.AuthTime, in.Body.Code, in.Body.Password)
+		if err != nil {
+			return nil, Problem(err)
+		}
+		return backupCodes(codes), nil
+	})
+}
