@@ -80,6 +80,8 @@ type Service struct {
 	mail     Mailer
 	events   Emitter
 	sessions Sessions
+	mfa      SecondFactor
+	guard    Guard
 	opts     Options
 }
 
@@ -101,13 +103,31 @@ func New(st Store, h Hasher, policy PasswordPolicy, m Mailer, ev Emitter, sess S
 }
 
 // Tokens is a signed-in session's credentials.
+//
+// When the account has a second factor, a first-factor sign-in answers
+// only User and Challenge: the session starts once the challenge is met.
 type Tokens struct {
 	User         gatehouse.User
 	Session      gatehouse.Session
 	AccessToken  string
 	ExpiresIn    int
 	RefreshToken string
+	Challenge    *gatehouse.MFAChallenge
 }
+
+// SecondFactor opens the MFA challenge of a sign-in whose first factor
+// passed (an *mfa.Service).
+type SecondFactor interface {
+	// Challenge opens a challenge for u inside tx (which may enqueue an
+	// SMS), or answers nil when u has no active second factor. amr is what
+	// the first factor proved.
+	Challenge(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, amr []string) (*gatehouse.MFAChallenge, error)
+}
+
+// SetSecondFactor makes sign-ins of accounts with MFA answer a challenge.
+// Call it before serving; the MFA service itself needs this service to
+// finish sign-ins, hence the setter.
+func (s *Service) SetSecondFactor(sf SecondFactor) { s.mfa = sf }
 
 var (
 	errInvalidCredentials = gatehouse.Errorf(gatehouse.CodeInvalidCredentials, "the email or password is wrong")

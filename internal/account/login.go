@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/risk"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
@@ -26,6 +27,7 @@ func (s *Service) Login(ctx context.Context, email, password string, meta sessio
 	u, err := s.store.GetUserByEmail(ctx, addr)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !u.HasPassword()) {
 		_ = s.hasher.VerifyDummy(ctx, password)
+		s.countFailure(ctx, meta.IP, "")
 		return Tokens{}, errInvalidCredentials
 	}
 	if err != nil {
@@ -39,6 +41,7 @@ func (s *Service) Login(ctx context.Context, email, password string, meta sessio
 		return Tokens{}, s.recordFailure(ctx, u.ID, meta, "wrong_password")
 	}
 	if u.Locked(s.now()) {
+		s.countFailure(ctx, meta.IP, u.ID)
 		if err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 			return s.emitLoginFailed(ctx, tx, u.ID, meta, "account_locked")
 		}); err != nil {
@@ -52,16 +55,92 @@ func (s *Service) Login(ctx context.Context, email, password string, meta sessio
 			return Tokens{}, fmt.Errorf("login: rehash: %w", err)
 		}
 	}
-	return s.signIn(ctx, u.ID, meta, []string{"pwd"}, "password", func(u *gatehouse.User) {
+	return s.signIn(ctx, u.ID, meta, []string{"pwd"}, "password", proofNone, func(u *gatehouse.User) {
 		if newHash != "" {
 			u.PasswordHash = newHash
 		}
 	})
 }
 
+// SignInWith starts a session for a user whose first factor was proven by
+// other means than a password (a magic link: amr ["email"]; a social
+// login: ["fed"]). An account with MFA gets a challenge, as with Login.
+func (s *Service) SignInWith(ctx context.Context, userID string, meta session.Meta, amr []string, method string) (Tokens, error) {
+	return s.signIn(ctx, userID, meta, amr, method, proofNone, nil)
+}
+
+// SignInVerified starts a session for a user who has just met an MFA
+// challenge: amr lists every factor proved, and the session is marked MFA.
+func (s *Service) SignInVerified(ctx context.Context, userID string, meta session.Meta, amr []string, method string) (Tokens, error) {
+	return s.signIn(ctx, userID, meta, amr, method, proofMFA, nil)
+}
+
+// ConfirmSignIn completes a sign-in that was held for an emailed
+// confirmation (the step-up of a high-risk sign-in without MFA): the
+// link's token is single-use and lives 15 minutes. The session belongs to
+// the client that signed in (its address, agent and device), not to the
+// one that opened the link, unless the cache lost that context.
+func (s *Service) ConfirmSignIn(ctx context.Context, secret string, meta session.Meta) (Tokens, error) {
+	if s.guard == nil {
+		return Tokens{}, errInvalidToken
+	}
+	userID, held, amr, method, err := s.guard.Confirmed(ctx, secret, meta)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return s.signIn(ctx, userID, held, amr, method, proofConfirmed, nil)
+}
+
+// Guard scores sign-ins, registers their devices and raises alerts (a
+// *risk.Guard). See SetGuard.
+type Guard interface {
+	Begin(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta) (session.Meta, risk.Assessment, error)
+	Admit(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a risk.Assessment, mfa bool) (session.Meta, error)
+	Alerting(a risk.Assessment) bool
+	AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a risk.Assessment, what, stepUp string) error
+	ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a risk.Assessment, amr []string, method string) (*gatehouse.MFAChallenge, error)
+	Confirmed(ctx context.Context, secret string, fallback session.Meta) (string, session.Meta, []string, string, error)
+	RecordFailure(ctx context.Context, ip, userID string)
+	High() int
+}
+
+// SetGuard makes sign-ins risk-scored and device-aware: each is scored,
+// one at or above the high threshold must step up (an MFA challenge, else
+// an emailed confirmation) and raises a security.alert, and a completed
+// one registers its device and gets a trust score. Call it before serving.
+func (s *Service) SetGuard(g Guard) { s.guard = g }
+
+// proof is what a sign-in has proved beyond its first factor.
+type proof int
+
+const (
+	proofNone      proof = iota
+	proofMFA             // met an MFA challenge (or a factor as strong)
+	proofConfirmed       // confirmed by the emailed link
+)
+
+// countFailure feeds the risk engine's failure counters.
+func (s *Service) countFailure(ctx context.Context, ip, userID string) {
+	if s.guard != nil {
+		s.guard.RecordFailure(ctx, ip, userID)
+	}
+}
+
 // signIn records a successful sign-in and starts a session in one
-// transaction, then signs the access token.
-func (s *Service) signIn(ctx context.Context, userID string, meta session.Meta, amr []string, method string, update func(*gatehouse.User)) (Tokens, error) {
+// transaction, then signs the access token. Unless the second factor is
+// already proven (proofMFA), an account with MFA gets a challenge instead,
+// and only update (a rehash) is written.
+//
+// With a guard, the sign-in is scored first (in the transaction: one
+// device and one profile read). Unless a step-up was already met, a score
+// at or above the high threshold answers a challenge instead (MFA when
+// the account has it, else an emailed confirmation) and raises a
+// security.alert; so do the alerting factors (risk.Guard.Alerting) without
+// stopping the sign-in. A completed sign-in registers its device, and its
+// session carries the device, location and trust score; the user.login
+// event carries risk_score and risk_factors into the audit row.
+func (s *Service) signIn(ctx context.Context, userID string, meta session.Meta, amr []string, method string, pr proof, update func(*gatehouse.User)) (Tokens, error) {
+	mfaDone := pr == proofMFA
 	var out Tokens
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		u, err := tx.GetUserForUpdate(ctx, userID)
@@ -74,19 +153,72 @@ func (s *Service) signIn(ctx context.Context, userID string, meta session.Meta, 
 			// failure burst): refuse.
 			return errAccountLocked
 		}
-		u.RecordLogin(now)
 		if update != nil {
 			update(&u)
 		}
+		// hold answers a challenge instead of a session; only update (a
+		// rehash) is written.
+		hold := func(ch *gatehouse.MFAChallenge) error {
+			out = Tokens{User: u, Challenge: ch}
+			if update == nil {
+				return nil
+			}
+			u.UpdatedAt = now
+			return tx.UpdateUser(ctx, u)
+		}
+		var assessed risk.Assessment
+		if s.guard != nil {
+			if meta, assessed, err = s.guard.Begin(ctx, tx, u, meta); err != nil {
+				return err
+			}
+			if pr == proofNone && assessed.Score >= s.guard.High() {
+				ch, how, err := s.stepUp(ctx, tx, u, meta, assessed, amr, method)
+				if err != nil {
+					return err
+				}
+				if err := s.guard.AlertTx(ctx, tx, u, meta, assessed, "sign_in", how); err != nil {
+					return err
+				}
+				return hold(ch)
+			}
+			if pr == proofNone && s.guard.Alerting(assessed) {
+				if err := s.guard.AlertTx(ctx, tx, u, meta, assessed, "sign_in", ""); err != nil {
+					return err
+				}
+			}
+		}
+		if !mfaDone && u.MFAEnabled && s.mfa != nil {
+			ch, err := s.mfa.Challenge(ctx, tx, u, meta, amr)
+			if err != nil {
+				return err
+			}
+			if ch != nil {
+				return hold(ch)
+			}
+		}
+		data := map[string]any{"method": method, "mfa": mfaDone, "ip_address": meta.IP, "user_agent": meta.UserAgent}
+		if s.guard != nil {
+			// Before RecordLogin: an account's first sign-in is told apart
+			// by its empty LastLoginAt.
+			if meta, err = s.guard.Admit(ctx, tx, u, meta, assessed, mfaDone); err != nil {
+				return err
+			}
+			data["risk_score"], data["risk_level"], data["risk_factors"] = assessed.Score, assessed.Level, assessed.Data()
+			data["device_id"], data["trust_score"] = meta.DeviceRef, meta.TrustScore
+			if meta.Location != "" {
+				data["location"] = meta.Location
+			}
+		}
+		u.RecordLogin(now)
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
-		sess, refresh, err := s.sessions.Start(ctx, tx, u.ID, meta, amr, false)
+		sess, refresh, err := s.sessions.Start(ctx, tx, u.ID, meta, amr, mfaDone)
 		if err != nil {
 			return err
 		}
-		if _, err := s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserLogin, UserID: u.ID, ActorID: u.ID,
-			Data: map[string]any{"session_id": sess.ID, "method": method, "ip_address": meta.IP, "user_agent": meta.UserAgent}}); err != nil {
+		data["session_id"] = sess.ID
+		if _, err := s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserLogin, UserID: u.ID, ActorID: u.ID, Data: data}); err != nil {
 			return err
 		}
 		out = Tokens{User: u, Session: sess, RefreshToken: refresh}
@@ -95,7 +227,23 @@ func (s *Service) signIn(ctx context.Context, userID string, meta session.Meta, 
 	if err != nil {
 		return Tokens{}, err
 	}
+	if out.Challenge != nil {
+		return out, nil
+	}
 	return s.withAccess(ctx, out)
+}
+
+// stepUp holds a high-risk sign-in: an MFA challenge when the account
+// has an active factor, else an emailed confirmation. It names which.
+func (s *Service) stepUp(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a risk.Assessment, amr []string, method string) (*gatehouse.MFAChallenge, string, error) {
+	if u.MFAEnabled && s.mfa != nil {
+		ch, err := s.mfa.Challenge(ctx, tx, u, meta, amr)
+		if err != nil || ch != nil {
+			return ch, "mfa", err
+		}
+	}
+	ch, err := s.guard.ConfirmTx(ctx, tx, u, meta, a, amr, method)
+	return ch, "email", err
 }
 
 func (s *Service) withAccess(ctx context.Context, t Tokens) (Tokens, error) {
@@ -120,6 +268,7 @@ func (s *Service) Issue(ctx context.Context, sess gatehouse.Session, refresh str
 // recordFailure counts a wrong password under a row lock and locks the
 // account when the threshold is reached.
 func (s *Service) recordFailure(ctx context.Context, userID string, meta session.Meta, reason string) error {
+	s.countFailure(ctx, meta.IP, userID)
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		u, err := tx.GetUserForUpdate(ctx, userID)
 		if err != nil {

@@ -24,6 +24,8 @@ type HealthBody struct {
 	Status  string            `json:"status" enum:"ok,degraded" doc:"ok when every check passed, degraded otherwise."`
 	Checks  map[string]string `json:"checks" doc:"One entry per dependency: \"ok\" or a short reason such as \"timeout\" or \"unavailable\"." example:"{\"database\":\"ok\",\"cache\":\"ok\",\"queue\":\"ok\"}"`
 	Version string            `json:"version" doc:"The server's build version." example:"1.0.0"`
+	// Features never affect the status.
+	Features map[string]string `json:"features,omitempty" doc:"Optional capabilities and whether they are on, e.g. geoip: \"enabled\" or \"disabled\" (GATEHOUSE_GEOIP_DB); they never affect the status." example:"{\"geoip\":\"disabled\"}"`
 }
 
 type healthOutput struct {
@@ -106,7 +108,7 @@ func (s *Server) health(ctx context.Context) *healthOutput {
 
 	out := &healthOutput{
 		Status: http.StatusOK,
-		Body:   HealthBody{Status: "ok", Checks: make(map[string]string, len(s.checks)), Version: s.version},
+		Body:   HealthBody{Status: "ok", Checks: make(map[string]string, len(s.checks)), Version: s.version, Features: s.features},
 	}
 	for i, c := range s.checks {
 		out.Body.Checks[c.Name] = results[i]

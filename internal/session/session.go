@@ -34,7 +34,19 @@ type Emitter interface {
 type Meta struct {
 	IP        string
 	UserAgent string
-	DeviceID  string
+	// DeviceID is the client's own device id, as sent.
+	DeviceID string
+	// DeviceRef is the registered device (internal/device) the session is
+	// from; Start records it when set.
+	DeviceRef string `json:",omitempty"`
+	// Fingerprint identifies the device (internal/device), fixed when the
+	// sign-in begins so a later step (an MFA challenge) keeps it.
+	Fingerprint string `json:",omitempty"`
+	// Location is where IP is ("Berlin, DE"), when known.
+	Location string `json:",omitempty"`
+	// TrustScore is the new session's trust score (1-100); 0 means not
+	// scored, and Start uses 50.
+	TrustScore int `json:",omitempty"`
 }
 
 // Principal is who an access token speaks for, once verified.
@@ -45,6 +57,10 @@ type Principal struct {
 	AuthTime  time.Time
 	TokenID   string
 	ExpiresAt time.Time
+	// TrustScore is the session's trust score (0-100) as of its last
+	// sign-in or refresh, carried in the cache's "alive" mark, so reading
+	// it costs no database query.
+	TrustScore int
 }
 
 // Options tune sessions.
@@ -60,12 +76,23 @@ type Options struct {
 
 // Service manages sessions.
 type Service struct {
-	store  Store
-	cache  cache.Cache
-	tokens *token.Service
-	events Emitter
-	opts   Options
+	store   Store
+	cache   cache.Cache
+	tokens  *token.Service
+	events  Emitter
+	opts    Options
+	rescore Rescorer
 }
+
+// Rescorer recomputes a session's trust score at a refresh (a
+// *risk.Guard), inside the refresh's transaction.
+type Rescorer interface {
+	RescoreTx(ctx context.Context, tx store.Tx, sess gatehouse.Session, meta Meta) (int, error)
+}
+
+// SetRescorer makes refreshes recompute the trust score. Call it before
+// serving; the rescorer itself needs this service, hence the setter.
+func (s *Service) SetRescorer(r Rescorer) { s.rescore = r }
 
 // Cache keys. A revoked session's id stays on the deny list as long as any
 // access token naming it could still be valid; a live session is vouched
@@ -94,9 +121,18 @@ func (s *Service) Start(ctx context.Context, tx store.Tx, userID string, meta Me
 		ID: gatehouse.NewID(), UserID: userID, CreatedAt: now, LastActiveAt: now,
 		ExpiresAt: now.Add(s.opts.Lifetime), IPAddress: meta.IP, UserAgent: truncate(meta.UserAgent, 512),
 		DeviceID: truncate(meta.DeviceID, 512), AMR: amr, MFA: mfa, AuthTime: now, TrustScore: 50,
+		Location: truncate(meta.Location, 200),
+	}
+	if meta.TrustScore > 0 {
+		sess.TrustScore = min(meta.TrustScore, 100)
 	}
 	if err := tx.CreateSession(ctx, sess); err != nil {
 		return gatehouse.Session{}, "", fmt.Errorf("start session: %w", err)
+	}
+	if meta.DeviceRef != "" {
+		if err := tx.SetSessionDevice(ctx, sess.ID, meta.DeviceRef); err != nil {
+			return gatehouse.Session{}, "", fmt.Errorf("start session: %w", err)
+		}
 	}
 	refresh, err := s.newRefresh(ctx, tx, sess, now)
 	if err != nil {
@@ -175,6 +211,17 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Refre
 		if err := tx.TouchSession(ctx, sess.ID, now, meta.IP, truncate(meta.UserAgent, 512)); err != nil {
 			return err
 		}
+		if s.rescore != nil {
+			// sess still has the address of the previous request.
+			score, err := s.rescore.RescoreTx(ctx, tx, sess, meta)
+			if err != nil {
+				return err
+			}
+			if err := tx.SetSessionTrust(ctx, sess.ID, score); err != nil {
+				return err
+			}
+			sess.TrustScore = score
+		}
 		sess.LastActiveAt = now
 		if meta.IP != "" {
 			sess.IPAddress = meta.IP
@@ -192,6 +239,13 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Refre
 	if reusedSession != "" {
 		s.forget(ctx, reusedSession)
 		return Refreshed{}, errReused
+	}
+	if s.rescore != nil {
+		// The "alive" mark carries the old score; the next request reads
+		// the new one from the database.
+		if err := s.cache.Delete(ctx, alivePrefix+out.Session.ID); err != nil {
+			s.opts.Logger.WarnContext(ctx, "session cache delete failed", "err", err)
+		}
 	}
 	return out, nil
 }
@@ -239,6 +293,22 @@ func (s *Service) RevokeAllTx(ctx context.Context, tx store.Tx, userID, except, 
 	ids, err := tx.RevokeUserSessions(ctx, userID, except, now)
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions: %w", err)
+	}
+	for _, id := range ids {
+		if err := s.emitRevoked(ctx, tx, userID, id, reason, now); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// RevokeDeviceTx revokes every session from the device inside tx,
+// recording why. After tx commits the caller must pass the ids to Forget.
+func (s *Service) RevokeDeviceTx(ctx context.Context, tx store.Tx, userID, deviceID, reason string) ([]string, error) {
+	now := s.opts.Now().UTC()
+	ids, err := tx.RevokeDeviceSessions(ctx, deviceID, now)
+	if err != nil {
+		return nil, fmt.Errorf("revoke device sessions: %w", err)
 	}
 	for _, id := range ids {
 		if err := s.emitRevoked(ctx, tx, userID, id, reason, now); err != nil {
@@ -321,7 +391,10 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, erro
 	if _, err := s.cache.Get(ctx, revokedPrefix+p.SessionID); err == nil {
 		return Principal{}, errUnauthorized
 	}
-	if _, err := s.cache.Get(ctx, alivePrefix+p.SessionID); err == nil {
+	if v, err := s.cache.Get(ctx, alivePrefix+p.SessionID); err == nil {
+		if len(v) == 2 {
+			p.TrustScore = int(v[1])
+		}
 		return p, nil
 	}
 	sess, err := s.store.GetSession(ctx, p.SessionID)
@@ -344,7 +417,8 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, erro
 		return Principal{}, fmt.Errorf("authenticate: %w", err)
 	}
 	ttl := min(aliveTTL, sess.ExpiresAt.Sub(now))
-	if err := s.cache.Set(ctx, alivePrefix+sess.ID, []byte{1}, ttl); err != nil {
+	p.TrustScore = min(max(sess.TrustScore, 0), 100)
+	if err := s.cache.Set(ctx, alivePrefix+sess.ID, []byte{1, byte(p.TrustScore)}, ttl); err != nil {
 		s.opts.Logger.WarnContext(ctx, "session cache write failed", "err", err)
 	}
 	return p, nil

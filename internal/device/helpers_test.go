@@ -1,0 +1,78 @@
+package device_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/risk/risktest"
+)
+
+// forEachEngine runs fn on a fresh server per engine, in parallel.
+func forEachEngine(t *testing.T, fn func(t *testing.T, env *apptest.Env)) {
+	risktest.ForEachEngine(t, func(*testing.T) map[string]string {
+		return map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "127.0.0.1"}
+	}, fn)
+}
+
+var newUser = risktest.NewUser
+
+// client is how a sign-in presents itself.
+type client struct {
+	UA, DeviceID, IP string
+}
+
+// do sends a request as c.
+func do(env *apptest.Env, c client, method, path string, body any, bearer string) *apptest.Response {
+	h := http.Header{"User-Agent": {c.UA}}
+	if c.IP != "" {
+		h.Set("X-Forwarded-For", c.IP)
+	}
+	env.Header = h
+	defer func() { env.Header = nil }()
+	return env.Do(method, path, body, bearer)
+}
+
+// login signs in as c and requires tokens.
+func login(t require.TestingT, env *apptest.Env, email string, c client) apptest.Tokens {
+	body := map[string]any{"email": email, "password": apptest.StrongPassword}
+	if c.DeviceID != "" {
+		body["device_id"] = c.DeviceID
+	}
+	r := do(env, c, "POST", "/auth/login", body, "")
+	require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
+	require.NotEmpty(t, r.Str("access_token"), string(r.Raw))
+	return apptest.Tokens{Access: r.Str("access_token"), Refresh: r.Str("refresh_token"), SessionID: r.Str("session_id")}
+}
+
+// items is a list answer's items.
+func items(t require.TestingT, r *apptest.Response) []map[string]any {
+	require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
+	var out []map[string]any
+	for _, it := range r.JSON["items"].([]any) {
+		out = append(out, it.(map[string]any))
+	}
+	return out
+}
+
+func devicesOf(t require.TestingT, env *apptest.Env, access string) []map[string]any {
+	return items(t, env.Do("GET", "/devices", nil, access))
+}
+
+// sessionTrust is the trust score GET /sessions shows for the session.
+func sessionTrust(t require.TestingT, env *apptest.Env, access, sessionID string) int {
+	for _, s := range items(t, env.Do("GET", "/sessions", nil, access)) {
+		if s["id"] == sessionID {
+			return int(s["trust_score"].(float64))
+		}
+	}
+	require.Fail(t, "session not listed", sessionID)
+	return 0
+}
+
+// auditCount counts the user's audit rows of an action.
+func auditCount(t require.TestingT, env *apptest.Env, userID, action string) int {
+	return len(risktest.Audits(t, env, userID, action))
+}

@@ -1,0 +1,163 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/gatehouse-auth/gatehouse/internal/account"
+	"github.com/gatehouse-auth/gatehouse/internal/device"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+)
+
+// TagDevices groups device operations.
+const TagDevices = "Devices"
+
+// Devices manages a user's devices (a *device.Service). Somebody else's
+// device is not_found.
+type Devices interface {
+	List(ctx context.Context, userID string) ([]store.Device, error)
+	SetTrusted(ctx context.Context, userID, id string, trusted bool) (store.Device, error)
+	Remove(ctx context.Context, userID, id string) error
+}
+
+// SignInConfirmer completes a sign-in held for an emailed confirmation (an
+// *account.Service).
+type SignInConfirmer interface {
+	ConfirmSignIn(ctx context.Context, token string, meta session.Meta) (account.Tokens, error)
+}
+
+// Device is the API's view of a device.
+type Device struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name" doc:"Browser and OS family, e.g. \"Firefox on Linux\"."`
+	UserAgent   string    `json:"user_agent" doc:"The User-Agent of its latest sign-in."`
+	Trusted     bool      `json:"trusted" doc:"Marked trusted by the user; raises the trust score of its sessions."`
+	FirstSeenAt time.Time `json:"first_seen_at"`
+	LastSeenAt  time.Time `json:"last_seen_at"`
+	LastIP      string    `json:"last_ip"`
+}
+
+func deviceBody(d store.Device) Device {
+	return Device{ID: d.ID, Name: d.Name, UserAgent: d.UserAgent, Trusted: d.Trusted,
+		FirstSeenAt: d.FirstSeenAt.UTC(), LastSeenAt: d.LastSeenAt.UTC(), LastIP: d.LastIP}
+}
+
+type deviceOutput struct {
+	Body Device
+}
+
+type deviceList struct {
+	Body struct {
+		Items      []Device `json:"items"`
+		NextCursor *string  `json:"next_cursor" doc:"Always null: every device is in one page."`
+	}
+}
+
+func (s *Server) registerDevices() {
+	huma.Register(s.api, s.bearer(huma.Operation{
+		OperationID: "list-devices", Method: http.MethodGet, Path: "/devices", Tags: []string{TagDevices},
+		Summary: "List my devices",
+		Description: "Every device the account signed in from, most recently seen first. A device is told apart by the " +
+			"client's device_id at login, else the __Host-gh_device cookie, else its browser family, OS family and platform. " +
+			"Devices unused for 90 days (GATEHOUSE_DEVICE_MAX_AGE) are removed.",
+	}), func(ctx context.Context, _ *struct{}) (*deviceList, error) {
+		list, err := s.devices.List(ctx, mustPrincipal(ctx).UserID)
+		if err != nil {
+			return nil, Problem(err)
+		}
+		out := &deviceList{}
+		out.Body.Items = make([]Device, 0, len(list))
+		for _, d := range list {
+			out.Body.Items = append(out.Body.Items, deviceBody(d))
+		}
+		return out, nil
+	})
+
+	huma.Register(s.api, s.bearer(huma.Operation{
+		OperationID: "trust-device", Method: http.MethodPut, Path: "/devices/{id}/trust", Tags: []string{TagDevices},
+		Summary: "Trust or distrust one of my devices",
+		Description: "Sessions from a trusted device get a higher trust score from their next refresh or sign-in. " +
+			"The body is optional; trusted defaults to true. 404 for an unknown id or somebody else's.",
+	}), func(ctx context.Context, in *struct {
+		ID   string `path:"id" maxLength:"64"`
+		Body *struct {
+			Trusted *bool `json:"trusted,omitempty" doc:"Default true."`
+		}
+	}) (*deviceOutput, error) {
+		trusted := true
+		if in.Body != nil && in.Body.Trusted != nil {
+			trusted = *in.Body.Trusted
+		}
+		d, err := s.devices.SetTrusted(ctx, mustPrincipal(ctx).UserID, in.ID, trusted)
+		if err != nil {
+			return nil, Problem(err)
+		}
+		return &deviceOutput{Body: deviceBody(d)}, nil
+	})
+
+	huma.Register(s.api, s.bearer(huma.Operation{
+		OperationID: "remove-device", Method: http.MethodDelete, Path: "/devices/{id}", Tags: []string{TagDevices},
+		Summary:       "Remove one of my devices",
+		Description:   "Every session from the device ends at once: its access and refresh tokens stop working. 404 for an unknown id or somebody else's.",
+		DefaultStatus: http.StatusNoContent,
+	}), func(ctx context.Context, in *struct {
+		ID string `path:"id" maxLength:"64"`
+	}) (*noContent, error) {
+		if err := s.devices.Remove(ctx, mustPrincipal(ctx).UserID, in.ID); err != nil {
+			return nil, Problem(err)
+		}
+		return &noContent{}, nil
+	})
+
+	huma.Register(s.api, huma.Operation{
+		OperationID: "confirm-sign-in", Method: http.MethodGet, Path: "/auth/login/confirm", Tags: []string{TagAuth},
+		Summary: "Confirm a risky sign-in",
+		Description: "A sign-in whose risk score reaches GATEHOUSE_RISK_HIGH on an account without MFA answers an MFAChallenge " +
+			"with methods [\"email_confirmation\"] and emails the user a link here (single use, 15 minutes). Opening it completes " +
+			"that sign-in: the session is the signing-in client's. Errors: 400 invalid_token.",
+	}, func(ctx context.Context, in *struct {
+		Token     string `query:"token" required:"true" minLength:"1" maxLength:"256"`
+		UserAgent string `header:"User-Agent"`
+	}) (*signInOutput, error) {
+		t, err := s.confirm.ConfirmSignIn(ctx, in.Token, clientMeta(ctx, in.UserAgent, ""))
+		if err != nil {
+			return nil, Problem(err)
+		}
+		return signInBody(t, s.now()), nil
+	})
+}
+
+// signInPaths are where a session can start; the device cookie is set on
+// them when the browser has none.
+var signInPaths = map[string]bool{
+	BasePath + "/auth/login": true, BasePath + "/auth/login/confirm": true, BasePath + "/auth/mfa/verify": true,
+	BasePath + "/auth/magic-link/verify": true, BasePath + "/auth/webauthn/authenticate/finish": true,
+}
+
+// deviceCookie passes the request's device cookie to sign-ins (through the
+// context, see device.CookieFrom) and, on the sign-in routes, gives a
+// browser without a valid one a long-lived cookie holding the fingerprint
+// of its User-Agent, so later sign-ins keep that device even when the
+// User-Agent changes.
+func deviceCookie(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := ""
+		if c, err := r.Cookie(device.CookieName); err == nil && device.ValidCookie(c.Value) {
+			v = c.Value
+			r = r.WithContext(device.WithCookie(r.Context(), v))
+		}
+		p := r.URL.Path
+		if v == "" && (signInPaths[p] || (strings.HasPrefix(p, BasePath+"/oauth/") && strings.HasSuffix(p, "/callback"))) {
+			http.SetCookie(w, &http.Cookie{
+				Name: device.CookieName, Value: device.Fingerprint("", "", r.UserAgent()), Path: "/",
+				MaxAge: device.CookieMaxAge, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+			})
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,65 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/device"
+)
+
+// Bad input to the device and confirmation operations answers 422 naming
+// the field (or 400/401/404 as documented), never a 500; the principal
+// carries its session's trust score for the rate limiter.
+func TestDeviceOperationsRefuseBadInput(t *testing.T) {
+	for _, eng := range apptest.Engines(t) {
+		t.Run(eng, func(t *testing.T) {
+			env := apptest.New(t, eng, nil)
+			env.Register("dora@example.com", apptest.StrongPassword)
+			tok := env.Login("dora@example.com", apptest.StrongPassword)
+
+			require.Equal(t, http.StatusUnauthorized, env.Do("GET", "/devices", nil, "").Status)
+			list := env.Do("GET", "/devices", nil, tok.Access)
+			require.Equal(t, http.StatusOK, list.Status)
+			require.Nil(t, list.JSON["next_cursor"])
+			id := list.JSON["items"].([]any)[0].(map[string]any)["id"].(string)
+
+			r := env.Do("PUT", "/devices/"+id+"/trust", map[string]any{"trusted": "yes"}, tok.Access)
+			require.Equal(t, http.StatusUnprocessableEntity, r.Status, string(r.Raw))
+			require.Equal(t, "validation_failed", r.Code())
+			require.Contains(t, string(r.Raw), "body.trusted")
+			r = env.Do("PUT", "/devices/"+id+"/trust", map[string]any{}, tok.Access)
+			require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
+			require.Equal(t, true, r.JSON["trusted"], "trusted defaults to true")
+			require.Equal(t, http.StatusNotFound, env.Do("PUT", "/devices/nope/trust", nil, tok.Access).Status)
+			require.Equal(t, http.StatusNotFound, env.Do("DELETE", "/devices/nope", nil, tok.Access).Status)
+
+			r = env.Do("GET", "/auth/login/confirm", nil, "")
+			require.Equal(t, http.StatusUnprocessableEntity, r.Status, string(r.Raw))
+			require.Contains(t, string(r.Raw), "query.token")
+			r = env.Do("GET", "/auth/login/confirm?token=bogus", nil, "")
+			require.Equal(t, http.StatusBadRequest, r.Status, string(r.Raw))
+			require.Equal(t, "invalid_token", r.Code())
+
+			// The trust score rides in the principal, from the database and
+			// then from the cache alike.
+			sessions := env.Do("GET", "/sessions", nil, tok.Access)
+			want := int(sessions.JSON["items"].([]any)[0].(map[string]any)["trust_score"].(float64))
+			for range 2 {
+				p, err := env.App.Sessions.Authenticate(context.Background(), tok.Access)
+				require.NoError(t, err)
+				require.Equal(t, want, p.TrustScore)
+			}
+
+			// A malformed device cookie is replaced on sign-in.
+			env.Header = http.Header{"Cookie": {device.CookieName + "=not-a-fingerprint"}}
+			r = env.Do("POST", "/auth/login", map[string]any{"email": "dora@example.com", "password": apptest.StrongPassword}, "")
+			env.Header = nil
+			require.Equal(t, http.StatusOK, r.Status)
+			require.Contains(t, r.Header.Get("Set-Cookie"), device.CookieName+"="+device.Fingerprint("", "", "apptest/1.0"))
+		})
+	}
+}

@@ -1,0 +1,310 @@
+package risk
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/cache"
+	"github.com/gatehouse-auth/gatehouse/internal/device"
+	"github.com/gatehouse-auth/gatehouse/internal/notify"
+	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// Emitter records events in a transaction (an *events.Bus).
+type Emitter interface {
+	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
+}
+
+// Mailer enqueues a templated email inside tx.
+type Mailer interface {
+	SendTx(ctx context.Context, tx store.Tx, to, template string, data map[string]any) error
+}
+
+// Store is what the guard needs outside a sign-in's transaction.
+type Store interface {
+	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
+}
+
+// PurposeConfirmSignIn is the one-time token of an emailed sign-in
+// confirmation (the step-up of a high-risk sign-in without MFA).
+const PurposeConfirmSignIn gatehouse.OneTimePurpose = "confirm_sign_in"
+
+// MethodEmailConfirmation is the challenge method of that step-up.
+const MethodEmailConfirmation = "email_confirmation"
+
+// ConfirmTTL is how long an emailed confirmation link works.
+const ConfirmTTL = 15 * time.Minute
+
+// GuardOptions tune the guard.
+type GuardOptions struct {
+	// ConfirmURL is where the confirmation link points; the token is
+	// appended as ?token=.
+	ConfirmURL  string
+	ServiceName string
+	Now         func() time.Time
+}
+
+// Guard runs the risk side of signing in: it fixes the device
+// fingerprint, scores the sign-in, registers the device, keeps the
+// profile, raises alerts and holds emailed confirmations. It recomputes
+// trust at refreshes (session.Rescorer).
+type Guard struct {
+	Engine  *Engine
+	store   Store
+	devices *device.Service
+	events  Emitter
+	mail    Mailer
+	cache   cache.Cache
+	opts    GuardOptions
+}
+
+var _ session.Rescorer = (*Guard)(nil)
+
+// NewGuard makes a Guard.
+func NewGuard(e *Engine, st Store, d *device.Service, ev Emitter, m Mailer, c cache.Cache, o GuardOptions) *Guard {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Guard{Engine: e, store: st, devices: d, events: ev, mail: m, cache: c, opts: o}
+}
+
+func (g *Guard) now() time.Time { return g.opts.Now().UTC() }
+
+// Begin scores a sign-in of u inside tx (one device and one profile read).
+// The returned meta carries the device fingerprint: from the client's
+// device id, else the device cookie in ctx (device.WithCookie), else the
+// User-Agent; a meta that has one already keeps it.
+func (g *Guard) Begin(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta) (session.Meta, Assessment, error) {
+	if meta.Fingerprint == "" {
+		meta.Fingerprint = device.Fingerprint(meta.DeviceID, device.CookieFrom(ctx), meta.UserAgent)
+	}
+	in := Input{UserID: u.ID, IP: meta.IP, FirstSignIn: u.LastLoginAt == nil}
+	d, err := tx.GetDeviceByFingerprint(ctx, u.ID, meta.Fingerprint)
+	switch {
+	case err == nil:
+		in.Device = &d
+	case !errors.Is(err, store.ErrNotFound):
+		return meta, Assessment{}, err
+	}
+	if in.Profile, err = g.profile(ctx, tx, u.ID); err != nil {
+		return meta, Assessment{}, err
+	}
+	return meta, g.Engine.Assess(ctx, in), nil
+}
+
+func (g *Guard) profile(ctx context.Context, tx store.Tx, userID string) (Profile, error) {
+	raw, err := tx.GetLoginProfile(ctx, userID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Profile{}, err
+	}
+	return DecodeProfile(raw), nil
+}
+
+// Admit completes a sign-in inside tx: it registers the device (device.new
+// and an email for a device new to an account that signed in before),
+// records the sign-in in the profile and scores the session's trust. The
+// returned meta names the device and carries the trust score and location
+// for session.Start.
+func (g *Guard) Admit(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a Assessment, mfa bool) (session.Meta, error) {
+	now := g.now()
+	d, _, err := g.devices.RegisterTx(ctx, tx, u, device.Sighting{
+		Fingerprint: meta.Fingerprint, UserAgent: meta.UserAgent, IP: meta.IP,
+		Location: a.Location.String(), Announce: u.LastLoginAt != nil,
+	})
+	if err != nil {
+		return meta, fmt.Errorf("register device: %w", err)
+	}
+	p, err := g.profile(ctx, tx, u.ID)
+	if err != nil {
+		return meta, err
+	}
+	p.Record(now, a.Location, a.Located)
+	if err := tx.PutLoginProfile(ctx, u.ID, p.Encode(), now); err != nil {
+		return meta, err
+	}
+	g.Engine.ResetAccountFailures(ctx, u.ID)
+	meta.DeviceRef, meta.Location = d.ID, a.Location.String()
+	meta.TrustScore = TrustFor(a, mfa, &d, now)
+	return meta, nil
+}
+
+// Alerting reports whether an assessment raises a security.alert: a score
+// at or above the high threshold, or one of the factors users are told of
+// on their own (impossible travel, a new country, a run of failed
+// sign-ins before this one).
+func (g *Guard) Alerting(a Assessment) bool {
+	return a.Score >= g.Engine.High() || a.Has(FactorImpossibleTravel) || a.Has(FactorNewCountry) || a.Has(FactorFailedAccount)
+}
+
+// AlertTx emits security.alert for an assessed sign-in or refresh of u
+// (what: "sign_in" or "refresh"; stepUp: how the sign-in must be
+// confirmed, or "") and emails the user unless their preferences turn
+// security-alert emails off.
+func (g *Guard) AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a Assessment, what, stepUp string) error {
+	now := g.now()
+	data := map[string]any{
+		"reason": "risky_" + what, "risk_score": a.Score, "risk_level": a.Level, "risk_factors": a.Data(),
+		"ip_address": meta.IP, "user_agent": meta.UserAgent,
+	}
+	if a.Located {
+		data["location"] = a.Location.String()
+	}
+	if stepUp != "" {
+		data["step_up"] = stepUp
+	}
+	if _, err := g.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventSecurityAlert, UserID: u.ID, CreatedAt: now, Data: data}); err != nil {
+		return err
+	}
+	if !notify.Wants(u.NotificationPreferences, notify.TypeSecurityAlert, notify.ChannelEmail) {
+		return nil
+	}
+	details := make([]string, 0, len(a.Factors)+1)
+	for _, f := range a.Factors {
+		details = append(details, f.Reason)
+	}
+	if a.Located {
+		details = append(details, "Location: "+a.Location.String())
+	}
+	title := "Unusual sign-in to your account"
+	if what == "refresh" {
+		title = "Unusual activity in one of your sessions"
+	}
+	return g.mail.SendTx(ctx, tx, u.Email.String(), mail.TemplateSecurityAlert, map[string]any{
+		mail.KeyName: u.Name, mail.KeyTitle: title, mail.KeyDetails: details, mail.KeyIP: meta.IP, mail.KeyTime: now,
+	})
+}
+
+// pending is a sign-in waiting for its emailed confirmation.
+type pending struct {
+	UserID string       `json:"user_id"`
+	Meta   session.Meta `json:"meta"`
+	AMR    []string     `json:"amr"`
+	Method string       `json:"method"`
+}
+
+func pendingKey(hash []byte) string { return "risk:confirm:" + hex.EncodeToString(hash) }
+
+// ConfirmTx holds a high-risk sign-in of u without MFA until the user
+// confirms it: it stores a single-use token (only its hash, 15 minutes)
+// in tx, keeps the sign-in's context in the cache, and emails the link.
+// The answer is the challenge the client shows ("check your email").
+func (g *Guard) ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a Assessment, amr []string, method string) (*gatehouse.MFAChallenge, error) {
+	now := g.now()
+	secret, hash := token.NewOpaque()
+	if err := tx.SupersedeOneTimeTokens(ctx, u.ID, PurposeConfirmSignIn, now); err != nil {
+		return nil, err
+	}
+	if err := tx.CreateOneTimeToken(ctx, gatehouse.OneTimeToken{ID: gatehouse.NewID(), UserID: u.ID, Purpose: PurposeConfirmSignIn,
+		Hash: hash, CreatedAt: now, ExpiresAt: now.Add(ConfirmTTL)}); err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(pending{UserID: u.ID, Meta: meta, AMR: amr, Method: method})
+	if err != nil {
+		return nil, err
+	}
+	if err := g.cache.Set(ctx, pendingKey(hash), raw, ConfirmTTL); err != nil {
+		return nil, fmt.Errorf("hold sign-in for confirmation: %w", err)
+	}
+	data := device.MailData(u, device.ParseUA(meta.UserAgent).Name(), meta.IP, a.Location.String(), now)
+	data[mail.KeyLink], data[mail.KeyExpiresIn] = link(g.opts.ConfirmURL, secret), "15 minutes"
+	if err := g.mail.SendTx(ctx, tx, u.Email.String(), mail.TemplateNewDevice, data); err != nil {
+		return nil, err
+	}
+	id, _ := token.NewOpaque()
+	return &gatehouse.MFAChallenge{ID: id, Methods: []string{MethodEmailConfirmation}, ExpiresAt: now.Add(ConfirmTTL)}, nil
+}
+
+func link(base, secret string) string {
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "token=" + url.QueryEscape(secret)
+}
+
+var errInvalidConfirmation = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the confirmation link is invalid, expired or already used")
+
+// Confirmed consumes a confirmation token (atomically: one use) and
+// returns the held sign-in: the user, its client, the factors it proved
+// plus "email", and its method. When the cache lost the context, fallback
+// (the confirming request's client) stands in.
+func (g *Guard) Confirmed(ctx context.Context, secret string, fallback session.Meta) (userID string, meta session.Meta, amr []string, method string, err error) {
+	if secret == "" || len(secret) > 256 {
+		return "", meta, nil, "", errInvalidConfirmation
+	}
+	hash := token.Hash(secret)
+	err = g.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		t, err := tx.ConsumeOneTimeToken(ctx, PurposeConfirmSignIn, hash, g.now())
+		if errors.Is(err, store.ErrNotFound) {
+			return errInvalidConfirmation
+		}
+		userID = t.UserID
+		return err
+	})
+	if err != nil {
+		return "", meta, nil, "", err
+	}
+	meta, amr, method = fallback, []string{"pwd"}, "password"
+	raw, err := g.cache.Take(ctx, pendingKey(hash))
+	var p pending
+	if err == nil && json.Unmarshal(raw, &p) == nil && p.UserID == userID {
+		meta, amr, method = p.Meta, p.AMR, p.Method
+	}
+	return userID, meta, append(amr, "email"), method, nil
+}
+
+// RescoreTx recomputes a session's trust at a refresh (session.Rescorer):
+// it records the device as seen, scores the refresh (geography and IP
+// reputation) and, when the address changed to a risky one, raises a
+// security.alert.
+func (g *Guard) RescoreTx(ctx context.Context, tx store.Tx, sess gatehouse.Session, meta session.Meta) (int, error) {
+	now := g.now()
+	ip := meta.IP
+	if ip == "" {
+		ip = sess.IPAddress
+	}
+	var dev *store.Device
+	d, err := tx.GetSessionDevice(ctx, sess.ID)
+	switch {
+	case err == nil:
+		dev = &d
+		if err := tx.TouchDevice(ctx, d.ID, now, meta.IP); err != nil {
+			return 0, err
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return 0, err
+	}
+	p, err := g.profile(ctx, tx, sess.UserID)
+	if err != nil {
+		return 0, err
+	}
+	a := g.Engine.Assess(ctx, Input{UserID: sess.UserID, IP: ip, Device: dev, Refresh: true, Profile: p})
+	if ip != sess.IPAddress && (a.Score >= g.Engine.High() || a.Has(FactorImpossibleTravel)) {
+		u, err := tx.GetUser(ctx, sess.UserID)
+		if err != nil {
+			return 0, err
+		}
+		if err := g.AlertTx(ctx, tx, u, meta, a, "refresh", ""); err != nil {
+			return 0, err
+		}
+	}
+	return TrustFor(a, sess.MFA, dev, now), nil
+}
+
+// RecordFailure counts a failed sign-in (see Engine.RecordFailure).
+func (g *Guard) RecordFailure(ctx context.Context, ip, userID string) {
+	g.Engine.RecordFailure(ctx, ip, userID)
+}
+
+// High is the step-up threshold.
+func (g *Guard) High() int { return g.Engine.High() }
