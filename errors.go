@@ -28,6 +28,14 @@ const (
 	CodeWeakPassword        Code = "weak_password"
 	CodeAccountLocked       Code = "account_locked"
 	CodeRateLimited         Code = "rate_limited"
+	// Social login (API.md "OAuth"): the person or the provider refused
+	// the sign-in; the state is unknown, used, expired or from another
+	// flow; the provider failed or answered something that does not
+	// verify; the provider's email matches an account but is unverified.
+	CodeOAuthDenied          Code = "oauth_denied"
+	CodeOAuthInvalidState    Code = "oauth_invalid_state"
+	CodeOAuthProviderError   Code = "oauth_provider_error"
+	CodeOAuthEmailUnverified Code = "oauth_email_not_verified"
 
 	CodeBadRequest       Code = "bad_request"
 	CodeMalformedJSON    Code = "malformed_json"

@@ -11,27 +11,38 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/authz"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/device"
 	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/notify"
+	"github.com/gatehouse-auth/gatehouse/internal/oauth"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail"
+	"github.com/gatehouse-auth/gatehouse/internal/outbound/sms"
+	"github.com/gatehouse-auth/gatehouse/internal/passkey"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/risk"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/webhook"
 )
 
 // App is the wired server.
@@ -49,6 +60,25 @@ type App struct {
 	Accounts *account.Service
 	Authz    *authz.Checker
 	Roles    *authz.Service
+	Notify   *notify.Hub
+	// SMS sends text messages (MFA codes) as jobs.
+	SMS *sms.Service
+	// MFA runs second factors and sign-in challenges.
+	MFA *mfa.Service
+	// Webhooks manages webhooks and delivers events to them.
+	Webhooks *webhook.Service
+	// Audit writes the audit trail; every event becomes a row.
+	Audit *audit.Recorder
+	// Devices keeps the devices users sign in from.
+	Devices *device.Service
+	// Risk scores sign-ins and refreshes, steps risky ones up and alerts.
+	Risk *risk.Guard
+	// MagicLinks signs in with emailed links.
+	MagicLinks *account.MagicLinks
+	// OAuth runs social login and linked accounts.
+	OAuth *oauth.Service
+	// Passkeys runs WebAuthn registration and sign-in.
+	Passkeys *passkey.Service
 
 	closers []func(context.Context) error
 }
@@ -122,7 +152,11 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		// cached marks agrees with the clock tests move.
 		a.Cache = cache.NewMemory(cache.WithClock(opts.Now))
 	} else {
-		a.Cache, err = cache.OpenRedis(ctx, cfg.RedisURL)
+		var r *cache.Redis
+		if r, err = cache.OpenRedis(ctx, cfg.RedisURL); err == nil {
+			r.SetPrefix(cfg.RedisPrefix)
+			a.Cache = r
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
@@ -154,17 +188,41 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	workers := jobs.NewWorkers()
 	a.Bus = events.NewBus(a.DB)
 	a.Bus.Register(workers)
+	a.Audit = audit.New(a.DB, opts.Now)
+	a.Bus.OnEmit(a.Audit.RecordEvent)
+	river.AddWorker(workers, &audit.PruneWorker{Store: a.DB, Dir: cfg.AuditExportDir, Retention: cfg.AuditRetention, Now: opts.Now, Logger: log})
+	a.Notify = notify.NewHub(a.Cache, notify.Options{Logger: log, Now: opts.Now})
+	if err := a.Notify.Start(ctx); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func(context.Context) error { return a.Notify.Close() })
+	a.Bus.Handle("notify", a.Notify.HandleEvent)
 	river.AddWorker(workers, mail.NewWorker(sender, renderer, log))
+	smsSender, err := newSMSSender(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a.SMS = sms.New(smsSender, box, sms.Options{Logger: log, Now: opts.Now})
+	a.SMS.Register(workers)
 	river.AddWorker(workers, &session.CleanupWorker{Store: a.DB, Logger: log, Now: opts.Now})
+	deviceCleanup := &device.CleanupWorker{} // its Service is set below
+	river.AddWorker(workers, deviceCleanup)
+	a.Webhooks = webhook.New(a.DB, box, webhook.Options{
+		AllowPrivate: cfg.WebhookAllowPrivate, DisabledTemplate: mail.TemplateWebhookDisabled, Logger: log, Now: opts.Now,
+	})
+	a.Webhooks.Register(workers)
+	a.Bus.Handle("webhooks", a.Webhooks.FanOut)
+	river.AddWorker(workers, &webhook.CleanupWorker{Store: a.DB, Retention: cfg.WebhookDeliveryRetention, Now: opts.Now, Logger: log})
 	a.Jobs, err = jobs.New(jobs.Config{
 		DB: a.DB.DB(), Dialect: a.DB.Dialect(), Logger: log,
 		Workers: workers, InsertOnly: !opts.Jobs, PollInterval: opts.PollInterval,
-		PeriodicJobs: []*river.PeriodicJob{session.CleanupPeriodic()},
+		PeriodicJobs: append([]*river.PeriodicJob{session.CleanupPeriodic(), device.CleanupPeriodic(), webhook.CleanupPeriodic()}, auditPeriodic(cfg)...),
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.Bus.SetEnqueuer(a.Jobs)
+	a.SMS.SetInserter(a.Jobs)
 
 	tokens := token.New(a.Ring, token.Options{Issuer: cfg.PublicURL, Audience: cfg.TokenAudience, TTL: cfg.AccessTokenTTL, Now: opts.Now})
 	a.Sessions = session.New(a.DB, a.Cache, tokens, a.Bus, session.Options{
@@ -183,6 +241,26 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		VerifyURL: cfg.EmailVerifyURL, ResetURL: cfg.PasswordResetURL, ServiceName: cfg.ServiceName,
 		DefaultRoles: []string{"user"}, Logger: log, Now: opts.Now,
 	})
+	a.MFA = mfa.New(a.DB, a.Cache, box, a.SMS, mailer{a.Jobs}, a.Bus, a.Accounts, mfa.Options{
+		Issuer: cfg.ServiceName, Logger: log, Now: opts.Now,
+	})
+	a.Accounts.SetSecondFactor(a.MFA)
+	a.SMS.OnFailure(a.MFA.SMSFailed)
+	if err := a.buildRisk(cfg, log, opts.Now); err != nil {
+		return nil, err
+	}
+	deviceCleanup.Service = a.Devices
+	a.MagicLinks = account.NewMagicLinks(a.Accounts, cfg.MagicLinkURL)
+	if a.OAuth, err = newOAuth(cfg, a, opts.Now); err != nil {
+		return nil, err
+	}
+	a.Passkeys, err = passkey.New(a.DB, a.Cache, a.Bus, a.Accounts, passkey.Options{
+		RPID: cfg.WebAuthnRPID, RPName: cfg.WebAuthnRPName, Origins: cfg.WebAuthnOrigins,
+		HintKey: cfg.MasterKey, Logger: log, Now: opts.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: GATEHOUSE_WEBAUTHN_*: %w", err)
+	}
 
 	a.Authz = authz.NewChecker(a.DB, a.Cache, authz.CheckerOptions{Now: opts.Now, Logger: log})
 	if err := a.Authz.Start(ctx); err != nil {
@@ -190,9 +268,16 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	}
 	a.closers = append(a.closers, func(context.Context) error { return a.Authz.Close() })
 	a.Roles = authz.NewService(a.DB, a.Authz, a.Bus, opts.Now)
+	a.Webhooks.Connect(a.Jobs, mailer{a.Jobs}, a.Authz)
 
 	a.Metrics = telemetry.NewMetrics()
 	a.Metrics.RegisterDBStats(a.DB.DB(), string(a.DB.Dialect()))
+	if err := a.Jobs.RegisterMetrics(a.Metrics.Registry()); err != nil {
+		return nil, err
+	}
+	if err := a.Notify.RegisterMetrics(a.Metrics.Registry()); err != nil {
+		return nil, err
+	}
 	a.HTTP = httpapi.New(httpapi.Deps{
 		Logger:         log,
 		Metrics:        a.Metrics,
@@ -208,7 +293,22 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		Authz:          a.Authz,
 		Roles:          a.Roles,
 		Admin:          a.Accounts,
-		Audit:          a.DB,
+		Audit:          a.Audit,
+		Webhooks:       a.Webhooks,
+		Notify:         a.Notify,
+		MFA:            a.MFA,
+		MagicLinks:     a.MagicLinks,
+		OAuth:          a.OAuth,
+		Passkeys:       a.Passkeys,
+		Devices:        a.Devices,
+		Confirm:        a.Accounts,
+		Features:       map[string]string{"geoip": geoipFeature(cfg)},
+		SessionTrust:   func(_ context.Context, p session.Principal) int { return p.TrustScore },
+		RateLimiter:    newRateLimiter(cfg, a.Cache, a.Metrics, log, opts.Now),
+		RateLimits: httpapi.RateLimits{
+			Login: ratelimit.Limit(cfg.RateLimitLogin), Register: ratelimit.Limit(cfg.RateLimitRegister),
+			Email: ratelimit.Limit(cfg.RateLimitEmail), MFA: ratelimit.Limit(cfg.RateLimitMFA), API: ratelimit.Limit(cfg.RateLimitAPI),
+		},
 		Checks: []httpapi.HealthCheck{
 			{Name: "database", Check: a.DB.Ping},
 			{Name: "cache", Check: a.Cache.Ping},
@@ -216,6 +316,66 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		},
 	})
 	return a, nil
+}
+
+// buildRisk wires devices and the risk engine into sign-ins and refreshes:
+// the GeoIP database and the IP blocklist are opened here, once.
+func (a *App) buildRisk(cfg *config.Config, log *slog.Logger, now func() time.Time) error {
+	var geo risk.Locator
+	if cfg.GeoIPDB != "" {
+		g, err := risk.OpenGeoIP(cfg.GeoIPDB)
+		if err != nil {
+			return fmt.Errorf("config: GATEHOUSE_GEOIP_DB: %w", err)
+		}
+		a.closers = append(a.closers, func(context.Context) error { return g.Close() })
+		geo = g
+	} else {
+		log.Info("GATEHOUSE_GEOIP_DB is not set: the new_country, new_city and impossible_travel risk factors are off")
+	}
+	var blocklist *risk.Blocklist
+	if cfg.IPBlocklist != "" {
+		var err error
+		if blocklist, err = risk.OpenBlocklist(cfg.IPBlocklist, now, 0); err != nil {
+			return fmt.Errorf("config: GATEHOUSE_IP_BLOCKLIST: %w", err)
+		}
+	}
+	a.Devices = device.New(a.DB, a.Sessions, a.Bus, mailer{a.Jobs}, device.Options{
+		MaxAge: cfg.DeviceMaxAge, ServiceName: cfg.ServiceName, Now: now, Logger: log,
+	})
+	engine := risk.New(a.Cache, geo, blocklist, risk.Options{High: cfg.RiskHigh, Medium: cfg.RiskMedium, Now: now, Logger: log})
+	a.Risk = risk.NewGuard(engine, a.DB, a.Devices, a.Bus, mailer{a.Jobs}, a.Cache, risk.GuardOptions{
+		ConfirmURL: strings.TrimRight(cfg.PublicURL, "/") + httpapi.BasePath + "/auth/login/confirm", ServiceName: cfg.ServiceName, Now: now,
+	})
+	a.Accounts.SetGuard(a.Risk)
+	a.Sessions.SetRescorer(a.Risk)
+	return nil
+}
+
+// geoipFeature is the health answer's geoip entry.
+func geoipFeature(cfg *config.Config) string {
+	if cfg.GeoIPDB == "" {
+		return "disabled"
+	}
+	return "enabled"
+}
+
+// newOAuth makes social login with the GATEHOUSE_OAUTH_<NAME>_* providers.
+func newOAuth(cfg *config.Config, a *App, now func() time.Time) (*oauth.Service, error) {
+	providers := make([]oauth.ProviderConfig, 0, len(cfg.OAuthProviders))
+	for _, p := range cfg.OAuthProviders {
+		providers = append(providers, oauth.ProviderConfig{Name: p.Name, ClientID: p.ClientID, ClientSecret: p.ClientSecret, Issuer: p.Issuer})
+	}
+	return oauth.New(a.DB, a.Cache, a.Accounts, a.Bus, providers, oauth.Options{
+		CallbackBase: cfg.PublicURL + httpapi.BasePath + "/oauth", RedirectAllowlist: cfg.OAuthRedirectAllowlist, Now: now,
+	})
+}
+
+// auditPeriodic schedules audit pruning when a retention is set.
+func auditPeriodic(cfg *config.Config) []*river.PeriodicJob {
+	if cfg.AuditRetention <= 0 {
+		return nil
+	}
+	return []*river.PeriodicJob{audit.PrunePeriodic()}
 }
 
 // newMailSender picks SMTP (behind a circuit breaker) or, without
@@ -230,6 +390,36 @@ func newMailSender(cfg *config.Config, log *slog.Logger) (mail.Sender, error) {
 		return nil, fmt.Errorf("GATEHOUSE_SMTP_URL: %w", err)
 	}
 	return mail.NewBreaker(smtp, "smtp"), nil
+}
+
+// newSMSSender picks Twilio (GATEHOUSE_SMS_PROVIDER=twilio) or the
+// development log sender; sms.New puts it behind a circuit breaker.
+func newSMSSender(cfg *config.Config, log *slog.Logger) (sms.Sender, error) {
+	if cfg.SMSProvider != "twilio" {
+		log.Warn("GATEHOUSE_SMS_PROVIDER is log: text messages (login codes) are written to the log (development only)")
+		return sms.NewLogSender(log), nil
+	}
+	tw, err := sms.NewTwilio(cfg.TwilioAPI, cfg.TwilioSID, cfg.TwilioToken, cfg.TwilioFrom, 0)
+	if err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_TWILIO_*: %w", err)
+	}
+	return tw, nil
+}
+
+// newRateLimiter picks the limiter: none when GATEHOUSE_RATE_LIMIT_ENABLED
+// is false; with Redis, Redis shared by every instance (in-process while
+// Redis fails); else in-process, on the services' clock.
+func newRateLimiter(cfg *config.Config, c cache.Cache, m *telemetry.Metrics, log *slog.Logger, now func() time.Time) ratelimit.Limiter {
+	if !cfg.RateLimitEnabled {
+		log.Warn("GATEHOUSE_RATE_LIMIT_ENABLED is false: no request is rate limited")
+		return nil
+	}
+	local := ratelimit.NewMemory(ratelimit.WithClock(now))
+	if r, ok := c.(*cache.Redis); ok {
+		return ratelimit.NewFallback(ratelimit.NewRedis(r.Client(), r.Prefix()), local,
+			ratelimit.FallbackOptions{Logger: log, Registerer: m.Registry()})
+	}
+	return local
 }
 
 // passwordPolicy turns the configured policy into the account service's
@@ -273,6 +463,9 @@ func (a *App) Close(ctx context.Context) {
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := httpapi.NewHTTPServer(ln.Addr().String(), a.HTTP.Handler())
 	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	// Shutdown does not wait for upgraded connections: close the sockets
+	// (1001, going away) as it starts, so clients reconnect elsewhere.
+	srv.RegisterOnShutdown(func() { _ = a.Notify.Close() })
 	if err := a.Jobs.Start(context.WithoutCancel(ctx)); err != nil {
 		a.Close(context.Background())
 		return err

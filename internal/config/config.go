@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +37,7 @@ type Config struct {
 	DatabaseMaxConns int    `env:"DATABASE_MAX_CONNS" envDefault:"20"`
 	AutoMigrate      bool   `env:"AUTO_MIGRATE" envDefault:"true"`
 	RedisURL         string `env:"REDIS_URL"`
+	RedisPrefix      string `env:"REDIS_PREFIX"`
 	SecretKey        string `env:"SECRET_KEY"`
 
 	SMTPURL     string `env:"SMTP_URL"`
@@ -46,6 +49,17 @@ type Config struct {
 	TwilioAPI   string `env:"TWILIO_API_URL" envDefault:"https://api.twilio.com"`
 
 	OAuthRedirectAllowlist []string `env:"OAUTH_REDIRECT_ALLOWLIST" envSeparator:","`
+	// MagicLinkURL is the page emailed sign-in links open (?token= is
+	// appended); empty means the built-in page under PublicURL.
+	MagicLinkURL string `env:"MAGIC_LINK_URL"`
+
+	// WebAuthn (passkeys): the relying party id (a domain; default the
+	// host of PUBLIC_URL), the origins browsers may run ceremonies from
+	// (default PUBLIC_URL's origin) and the name shown by authenticators
+	// (default SERVICE_NAME).
+	WebAuthnRPID    string   `env:"WEBAUTHN_RP_ID"`
+	WebAuthnOrigins []string `env:"WEBAUTHN_ORIGINS" envSeparator:","`
+	WebAuthnRPName  string   `env:"WEBAUTHN_RP_NAME"`
 
 	AccessTokenTTL   time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`
 	RefreshTokenTTL  time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"720h"`
@@ -83,6 +97,16 @@ type Config struct {
 	IPBlocklist         string   `env:"IP_BLOCKLIST"`
 	WebhookAllowPrivate bool     `env:"WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
 	CORSOrigins         []string `env:"CORS_ORIGINS" envSeparator:","`
+	// WebhookDeliveryRetention is how long finished webhook delivery
+	// records (with their attempts) are kept; at least an hour.
+	WebhookDeliveryRetention time.Duration `env:"WEBHOOK_DELIVERY_RETENTION" envDefault:"720h"`
+
+	// Rate limits (API.md "Rate limits"), each <count>/<window>.
+	RateLimitLogin    RateLimit `env:"RATE_LIMIT_LOGIN" envDefault:"20/1m"`
+	RateLimitRegister RateLimit `env:"RATE_LIMIT_REGISTER" envDefault:"10/1h"`
+	RateLimitEmail    RateLimit `env:"RATE_LIMIT_EMAIL" envDefault:"5/1h"`
+	RateLimitMFA      RateLimit `env:"RATE_LIMIT_MFA" envDefault:"30/1m"`
+	RateLimitAPI      RateLimit `env:"RATE_LIMIT_API" envDefault:"600/1m"`
 
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
@@ -95,6 +119,18 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	// ServiceName is shown to users (TOTP issuer, email subjects).
 	ServiceName string `env:"SERVICE_NAME" envDefault:"Gatehouse"`
+	// AuditRetention is how long audit rows are kept before the prune job
+	// exports and deletes them; 0 keeps them forever.
+	AuditRetention time.Duration `env:"AUDIT_RETENTION" envDefault:"0"`
+	// AuditExportDir receives the pruned rows; empty means
+	// DATA_DIR/audit-export.
+	AuditExportDir string `env:"AUDIT_EXPORT_DIR"`
+	// DeviceMaxAge removes devices unused this long.
+	DeviceMaxAge time.Duration `env:"DEVICE_MAX_AGE" envDefault:"2160h"`
+	// RiskHigh and RiskMedium are the risk score thresholds: from RiskHigh
+	// on, a sign-in must step up and raises a security alert.
+	RiskHigh   int `env:"RISK_HIGH" envDefault:"70"`
+	RiskMedium int `env:"RISK_MEDIUM" envDefault:"40"`
 
 	// Derived by Load; not read from the environment.
 	Database     Database       `env:"-"`
@@ -105,6 +141,10 @@ type Config struct {
 	// standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT variables.
 	TracingEnabled bool              `env:"-"`
 	environment    map[string]string `env:"-"`
+
+	// OAuthProviders are the social login providers configured with
+	// GATEHOUSE_OAUTH_<NAME>_CLIENT_ID, _CLIENT_SECRET and _ISSUER, by name.
+	OAuthProviders []OAuthProvider `env:"-"`
 }
 
 // Database is the parsed GATEHOUSE_DATABASE_URL.
@@ -137,6 +177,14 @@ var examples = map[string]string{
 	"SESSION_IDLE_TIMEOUT": "168h", "EMAIL_VERIFY_URL": "https://app.example.com/verify-email",
 	"PASSWORD_RESET_URL": "https://app.example.com/reset-password", "ARGON2_MEMORY_KIB": "19456",
 	"PASSWORD_MIN_LENGTH": "12", "PASSWORD_MIN_STRENGTH": "3",
+	"RATE_LIMIT_LOGIN": "20/1m", "RATE_LIMIT_REGISTER": "10/1h", "RATE_LIMIT_EMAIL": "5/1h",
+	"RATE_LIMIT_MFA": "30/1m", "RATE_LIMIT_API": "600/1m", "WEBHOOK_DELIVERY_RETENTION": "720h (30 days)",
+	"AUDIT_RETENTION": "8760h (a year) or 0 to keep forever",
+	"MAGIC_LINK_URL":  "https://app.example.com/magic-link",
+	"WEBAUTHN_RP_ID":  "example.com", "WEBAUTHN_ORIGINS": "https://auth.example.com,https://app.example.com",
+
+	"DEVICE_MAX_AGE": "2160h (90 days)", "RISK_HIGH": "70", "RISK_MEDIUM": "40",
+	"GEOIP_DB": "/var/lib/GeoIP/GeoLite2-City.mmdb", "IP_BLOCKLIST": "/etc/gatehouse/blocklist.txt",
 }
 
 // Error is a configuration problem with the variable it concerns.
@@ -233,6 +281,9 @@ func explainParse(err error) error {
 		problem := "not a valid " + kind(pe.Type)
 		if pe.Type == reflect.TypeFor[time.Duration]() {
 			problem = "not a valid duration (use units such as s, m, h)"
+		}
+		if pe.Type == reflect.TypeFor[RateLimit]() {
+			problem = pe.Err.Error()
 		}
 		return invalid(name, problem)
 	}
@@ -337,6 +388,32 @@ func (c *Config) validate() error {
 	if c.LockoutThreshold < 1 {
 		return invalid("LOCKOUT_THRESHOLD", "must be at least 1")
 	}
+	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < 24*time.Hour) {
+		return invalid("AUDIT_RETENTION", "must be 0 (keep forever) or at least 24h")
+	}
+	if c.WebhookDeliveryRetention < time.Hour {
+		return invalid("WEBHOOK_DELIVERY_RETENTION", "must be at least 1h")
+	}
+	if c.AuditExportDir == "" {
+		c.AuditExportDir = filepath.Join(c.DataDir, "audit-export")
+	}
+	if c.DeviceMaxAge < 24*time.Hour {
+		return invalid("DEVICE_MAX_AGE", "must be at least 24h")
+	}
+	if c.RiskHigh < 1 || c.RiskHigh > 100 {
+		return invalid("RISK_HIGH", "must be a score from 1 to 100")
+	}
+	if c.RiskMedium < 1 || c.RiskMedium >= c.RiskHigh {
+		return invalid("RISK_MEDIUM", "must be at least 1 and below GATEHOUSE_RISK_HIGH")
+	}
+	for name, path := range map[string]string{"GEOIP_DB": c.GeoIPDB, "IP_BLOCKLIST": c.IPBlocklist} {
+		if path == "" {
+			continue
+		}
+		if fi, err := os.Stat(path); err != nil || fi.IsDir() {
+			return invalid(name, "must name a readable file")
+		}
+	}
 	if c.RSAKeyBits < 2048 || c.RSAKeyBits > 8192 || c.RSAKeyBits%1024 != 0 {
 		return invalid("RSA_KEY_BITS", "must be 2048, 3072, 4096 ... 8192")
 	}
@@ -388,14 +465,168 @@ func (c *Config) validate() error {
 			return invalid("CORS_ORIGINS", fmt.Sprintf("%q is not an origin like https://app.example.com", o))
 		}
 	}
+	if err := c.validateWebAuthn(u); err != nil {
+		return err
+	}
 	for _, r := range c.OAuthRedirectAllowlist {
 		ru, err := url.Parse(r)
 		if err != nil || ru.Scheme == "" || ru.Host == "" {
 			return invalid("OAUTH_REDIRECT_ALLOWLIST", fmt.Sprintf("%q is not an absolute URL prefix", r))
 		}
 	}
+	if c.MagicLinkURL == "" {
+		c.MagicLinkURL = c.PublicURL + "/magic-link"
+	}
+	if u, err := url.Parse(c.MagicLinkURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalid("MAGIC_LINK_URL", fmt.Sprintf("%q is not an absolute http(s) URL", c.MagicLinkURL))
+	}
+	providers, err := parseOAuthProviders(c.environment)
+	if err != nil {
+		return err
+	}
+	c.OAuthProviders = providers
 	return nil
 }
+
+// OAuthProvider is one social login provider from
+// GATEHOUSE_OAUTH_<NAME>_CLIENT_ID, _CLIENT_SECRET and _ISSUER.
+type OAuthProvider struct {
+	// Name is <NAME> in lower case: the {provider} of the API paths.
+	Name     string
+	ClientID string
+	// ClientSecret may be empty for a public client, which PKCE alone
+	// protects.
+	ClientSecret string
+	// Issuer is the OpenID Connect issuer (discovery at
+	// Issuer/.well-known/openid-configuration); for github, the base URL
+	// of both its web and API endpoints. Empty for google, microsoft and
+	// github means their public endpoints; required for any other name.
+	Issuer string
+}
+
+// KnownOAuthProviders need no GATEHOUSE_OAUTH_<NAME>_ISSUER.
+var KnownOAuthProviders = []string{"github", "google", "microsoft"}
+
+// parseOAuthProviders scans the environment for GATEHOUSE_OAUTH_<NAME>_*
+// and answers the providers sorted by name.
+func parseOAuthProviders(vars map[string]string) ([]OAuthProvider, error) {
+	byName := map[string]*OAuthProvider{}
+	var names []string
+	for k, v := range vars {
+		rest, ok := strings.CutPrefix(k, Prefix+"OAUTH_")
+		if !ok {
+			continue
+		}
+		for _, suffix := range []string{"_CLIENT_ID", "_CLIENT_SECRET", "_ISSUER"} {
+			name, ok := strings.CutSuffix(rest, suffix)
+			if !ok || name == "" {
+				continue
+			}
+			p := byName[name]
+			if p == nil {
+				p = &OAuthProvider{Name: strings.ToLower(name)}
+				byName[name] = p
+				names = append(names, name)
+			}
+			v = strings.TrimSpace(v)
+			switch suffix {
+			case "_CLIENT_ID":
+				p.ClientID = v
+			case "_CLIENT_SECRET":
+				p.ClientSecret = v
+			default:
+				p.Issuer = strings.TrimRight(v, "/")
+			}
+			break
+		}
+	}
+	slices.Sort(names)
+	out := make([]OAuthProvider, 0, len(names))
+	for _, name := range names {
+		p, pre := *byName[name], "OAUTH_"+name
+		for _, r := range name {
+			if (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' {
+				return nil, &Error{Var: Prefix + pre + "_CLIENT_ID", Problem: "the provider name may hold only A-Z, 0-9 and _"}
+			}
+		}
+		if p.ClientID == "" {
+			return nil, &Error{Var: Prefix + pre + "_CLIENT_ID", Problem: "is required when any GATEHOUSE_" + pre + "_* is set"}
+		}
+		if p.Issuer == "" && !slices.Contains(KnownOAuthProviders, p.Name) {
+			return nil, &Error{Var: Prefix + pre + "_ISSUER", Problem: "is required for a provider other than " +
+				strings.Join(KnownOAuthProviders, ", "), Example: "https://idp.example.com"}
+		}
+		if u, err := url.Parse(p.Issuer); p.Issuer != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			return nil, &Error{Var: Prefix + pre + "_ISSUER", Problem: fmt.Sprintf("%q is not an absolute http(s) URL", p.Issuer),
+				Example: "https://idp.example.com"}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// validateWebAuthn fills the WebAuthn defaults from the public URL and
+// checks that every origin lies within the relying party id, as browsers
+// require (an origin's host is the id or a subdomain of it).
+func (c *Config) validateWebAuthn(public *url.URL) error {
+	if c.WebAuthnRPID == "" {
+		c.WebAuthnRPID = public.Hostname()
+	}
+	c.WebAuthnRPID = strings.ToLower(c.WebAuthnRPID)
+	if strings.ContainsAny(c.WebAuthnRPID, ":/ ") {
+		return invalid("WEBAUTHN_RP_ID", fmt.Sprintf("%q is not a domain (no scheme, port or path)", c.WebAuthnRPID))
+	}
+	if c.WebAuthnRPName == "" {
+		c.WebAuthnRPName = c.ServiceName
+	}
+	var origins []string
+	for _, o := range c.WebAuthnOrigins {
+		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	if len(origins) == 0 {
+		origins = []string{public.Scheme + "://" + public.Host}
+	}
+	for _, o := range origins {
+		ou, err := url.Parse(o)
+		if err != nil || (ou.Scheme != "http" && ou.Scheme != "https") || ou.Host == "" || (ou.Path != "" && ou.Path != "/") {
+			return invalid("WEBAUTHN_ORIGINS", fmt.Sprintf("%q is not an origin like https://app.example.com", o))
+		}
+		h := strings.ToLower(ou.Hostname())
+		if h != c.WebAuthnRPID && !strings.HasSuffix(h, "."+c.WebAuthnRPID) {
+			return invalid("WEBAUTHN_ORIGINS", fmt.Sprintf("%q is not within GATEHOUSE_WEBAUTHN_RP_ID %q (its host must be that domain or a subdomain)", o, c.WebAuthnRPID))
+		}
+	}
+	c.WebAuthnOrigins = origins
+	return nil
+}
+
+// RateLimit is a GATEHOUSE_RATE_LIMIT_<NAME> value: Count requests per
+// Window, written "<count>/<window>" such as "20/1m" or "10/1h".
+type RateLimit struct {
+	Count  int
+	Window time.Duration
+}
+
+// UnmarshalText parses "<count>/<window>": a count from 1 to 1000000 and a
+// window from 1s to 24h.
+func (l *RateLimit) UnmarshalText(b []byte) error {
+	count, window, ok := strings.Cut(strings.TrimSpace(string(b)), "/")
+	n, err := strconv.Atoi(strings.TrimSpace(count))
+	if !ok || err != nil || n < 1 || n > 1_000_000 {
+		return fmt.Errorf("%q is not <count>/<window> with a count from 1 to 1000000", b)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(window))
+	if err != nil || d < time.Second || d > 24*time.Hour {
+		return fmt.Errorf("%q needs a window from 1s to 24h, such as 1m or 1h", b)
+	}
+	*l = RateLimit{Count: n, Window: d}
+	return nil
+}
+
+// String is the "<count>/<window>" form.
+func (l RateLimit) String() string { return fmt.Sprintf("%d/%s", l.Count, l.Window) }
 
 func parsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {

@@ -44,6 +44,12 @@ var statusByCode = map[gatehouse.Code]int{
 	gatehouse.CodeUnsupportedMedia:    http.StatusUnsupportedMediaType,
 	gatehouse.CodeUnavailable:         http.StatusServiceUnavailable,
 	gatehouse.CodeInternal:            http.StatusInternalServerError,
+
+	// Social login.
+	gatehouse.CodeOAuthDenied:          http.StatusBadRequest,
+	gatehouse.CodeOAuthInvalidState:    http.StatusBadRequest,
+	gatehouse.CodeOAuthProviderError:   http.StatusBadGateway,
+	gatehouse.CodeOAuthEmailUnverified: http.StatusConflict,
 }
 
 // HTTPStatus returns the HTTP status for a domain error code; unknown codes

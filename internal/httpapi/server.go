@@ -28,6 +28,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
@@ -84,6 +86,33 @@ type Deps struct {
 	Admin AccountAdmin
 	// Audit serves the audit-log query.
 	Audit AuditReader
+	// Notify serves the live notification socket (nil: 503).
+	Notify Notifier
+	// MFA serves the second-factor operations.
+	MFA MFA
+	// Webhooks serves the webhook operations.
+	Webhooks Webhooks
+	// Passkeys serves the WebAuthn operations.
+	Passkeys Passkeys
+	// RateLimiter enforces RateLimits; nil turns rate limiting off.
+	RateLimiter ratelimit.Limiter
+	RateLimits  RateLimits
+	// SessionTrust is the hook that gives a signed-in caller's session
+	// trust score (0-100); from HighTrustScore on, the API limit doubles.
+	// Nil scores every session 0. The app wires it to the principal's
+	// TrustScore, which the session cache carries (no database read).
+	SessionTrust func(ctx context.Context, p session.Principal) int
+	// Devices serves the device operations; Confirm completes sign-ins
+	// held for an emailed confirmation.
+	Devices Devices
+	Confirm SignInConfirmer
+	// Features are shown in the health answer's features (e.g. geoip:
+	// "enabled" or "disabled"); they never make it unhealthy.
+	Features map[string]string
+	// MagicLinks serves sign-in by emailed link.
+	MagicLinks MagicLinks
+	// OAuth serves social login and linked accounts.
+	OAuth OAuth
 }
 
 // Server is the HTTP API: a ServeMux with the Huma API on it, wrapped in
@@ -107,6 +136,16 @@ type Server struct {
 	roles       RoleAdmin
 	admin       AccountAdmin
 	audit       AuditReader
+	notify      Notifier
+	mfa         MFA
+	webhooks    Webhooks
+	passkeys    Passkeys
+	rl          rateLimiting
+	magicLinks  MagicLinks
+	oauth       OAuth
+	devices     Devices
+	confirm     SignInConfirmer
+	features    map[string]string
 
 	mux     *http.ServeMux
 	api     huma.API // operations under BasePath
@@ -133,6 +172,15 @@ func New(deps Deps) *Server {
 		roles:       deps.Roles,
 		admin:       deps.Admin,
 		audit:       deps.Audit,
+		notify:      deps.Notify,
+		mfa:         deps.MFA,
+		webhooks:    deps.Webhooks,
+		passkeys:    deps.Passkeys,
+		magicLinks:  deps.MagicLinks,
+		oauth:       deps.OAuth,
+		devices:     deps.Devices,
+		confirm:     deps.Confirm,
+		features:    deps.Features,
 		mux:         http.NewServeMux(),
 	}
 	if s.logger == nil {
@@ -167,7 +215,8 @@ func New(deps Deps) *Server {
 
 	s.api = humago.NewWithPrefix(s.mux, BasePath, apiConfig(s.version))
 	oapi := s.api.OpenAPI()
-	oapi.OnAddOperation = append(oapi.OnAddOperation, s.applyBodyLimit)
+	s.rl = newRateLimiting(deps, s.metrics)
+	oapi.OnAddOperation = append(oapi.OnAddOperation, s.applyBodyLimit, s.applyRateLimit)
 	s.rootAPI = humago.New(s.mux, huma.Config{
 		OpenAPI:       oapi, // one document for both
 		Formats:       huma.DefaultFormats,
@@ -176,7 +225,7 @@ func New(deps Deps) *Server {
 	})
 
 	s.registerRoutes()
-	s.handler = s.chain()
+	s.handler = deviceCookie(s.chain())
 	return s
 }
 
@@ -187,12 +236,19 @@ func (s *Server) registerRoutes() {
 	s.registerJWKS()
 	s.registerAuth()
 	s.registerProfile()
+	s.registerMFA()
 	s.registerSessions()
 	s.registerPages()
 	s.registerAdminUsers()
 	s.registerAdminRoles()
 	s.registerAdminAudit()
 	s.registerAuthzCheck()
+	s.registerWS()
+	s.registerWebhooks()
+	s.registerWebAuthn()
+	s.registerPasswordless()
+	s.registerOAuth()
+	s.registerDevices()
 }
 
 // applyBodyLimit lifts Huma's own 1 MiB body cap above ours for operations

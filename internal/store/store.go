@@ -60,7 +60,7 @@ type Users interface {
 	// GetUser returns the user with Roles filled (role names, sorted in
 	// byte order; nil when it has none). NotificationPreferences reads back
 	// nil when none are set (nil and empty are stored alike); MFAMethods is
-	// not stored yet and is nil. ErrNotFound when there is none.
+	// the methods of the active factors when MFAEnabled. ErrNotFound when there is none.
 	GetUser(ctx context.Context, id string) (gatehouse.User, error)
 	// GetUserForUpdate is GetUser that, inside a transaction on PostgreSQL,
 	// locks the row (SELECT ... FOR UPDATE) so read-modify-write of counters
@@ -196,11 +196,305 @@ type AuditLogs interface {
 	// CreateAuditLog inserts l. ErrConflict when its id exists. A
 	// RiskScore outside 0..100 is refused with an error that is neither
 	// ErrConflict nor ErrNotFound.
+	//
+	// It appends l to the hash chain: it ignores l's Seq, PrevHash and
+	// Hash and writes the next seq, the current head's hash and
+	// l.ChainHash(). In a Tx, PostgreSQL holds the chain's advisory lock
+	// from here until the transaction ends (so keep what follows short);
+	// on the Store it runs in a transaction of its own.
 	CreateAuditLog(ctx context.Context, l gatehouse.AuditLog) error
+	// ListAuditLogsBySeq returns up to limit rows with seq > afterSeq in
+	// ascending seq (chain) order, Seq, PrevHash and Hash filled; empty
+	// when none are left. A limit below 1 is an error that is neither
+	// ErrNotFound nor ErrConflict.
+	ListAuditLogsBySeq(ctx context.Context, afterSeq int64, limit int) ([]gatehouse.AuditLog, error)
+	// PruneAuditLogs deletes the rows with seq ≤ throughSeq, the only
+	// deletion the database's append-only triggers allow, and reports how
+	// many went. Callers export the rows first. On the Store it runs in a
+	// transaction of its own.
+	PruneAuditLogs(ctx context.Context, throughSeq int64) (int64, error)
 	// ListAuditLogs returns rows matching q, newest first (id descending;
 	// ids are UUIDv7, so creation order); empty when none match. Metadata
 	// reads back as an empty map, never nil, when none was stored.
 	ListAuditLogs(ctx context.Context, q AuditQuery) ([]gatehouse.AuditLog, error)
+}
+
+// Webhook is a stored webhook subscription.
+type Webhook struct {
+	ID     string
+	UserID string // the owner
+	URL    string
+	// Events are event type names, or "*" for every type.
+	Events      []string
+	Description string
+	Active      bool
+	// AllUsers makes it receive every user's events, not only the owner's.
+	AllUsers bool
+	// SecretEnc is the signing secret sealed with the master key.
+	SecretEnc []byte
+	// FailingSince is when the current run of failed attempts began; nil
+	// while deliveries succeed.
+	FailingSince *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Webhook delivery states.
+const (
+	DeliveryPending   = "pending"
+	DeliverySucceeded = "succeeded"
+	DeliveryFailed    = "failed"
+)
+
+// WebhookDelivery is one event sent (or to be sent) to one webhook.
+type WebhookDelivery struct {
+	ID        string
+	WebhookID string
+	EventID   string
+	EventType string
+	// Payload is the exact JSON body sent on every attempt.
+	Payload        []byte
+	Status         string // DeliveryPending, DeliverySucceeded or DeliveryFailed
+	Attempts       int
+	ResponseStatus int // of the last attempt; 0 when none answered
+	LastError      string
+	CreatedAt      time.Time
+	NextAttemptAt  *time.Time
+	DeliveredAt    *time.Time
+	// History is every attempt, oldest first (filled on reads).
+	History []WebhookAttempt
+}
+
+// WebhookAttempt is one HTTP request of a delivery.
+type WebhookAttempt struct {
+	DeliveryID     string
+	Attempt        int // 1, 2, ... per delivery
+	StartedAt      time.Time
+	Duration       time.Duration // stored in milliseconds
+	ResponseStatus int           // 0 when no answer came
+	Error          string
+}
+
+// Webhooks persists webhook subscriptions, their deliveries and attempts.
+type Webhooks interface {
+	// CreateWebhook inserts w. ErrConflict when the id exists or the owner
+	// does not.
+	CreateWebhook(ctx context.Context, w Webhook) error
+	// GetWebhook returns one webhook (Events never nil). ErrNotFound.
+	GetWebhook(ctx context.Context, id string) (Webhook, error)
+	// ListWebhooks returns up to limit (≥ 1) of the user's webhooks with
+	// ids after after ("" for the first page), in id (creation) order.
+	ListWebhooks(ctx context.Context, userID, after string, limit int) ([]Webhook, error)
+	// ListSubscribers returns the active webhooks that may receive an event
+	// about userID: the user's own and every all-users one. Event-type
+	// filtering is the caller's.
+	ListSubscribers(ctx context.Context, userID string) ([]Webhook, error)
+	// UpdateWebhook writes URL, Events, Description, Active, AllUsers and
+	// UpdatedAt (not the secret nor FailingSince). ErrNotFound.
+	UpdateWebhook(ctx context.Context, w Webhook) error
+	// DeleteWebhook removes the webhook with its deliveries. ErrNotFound.
+	DeleteWebhook(ctx context.Context, id string) error
+	// MarkWebhookFailing sets FailingSince to now unless it is set already
+	// and returns its value. ErrNotFound.
+	MarkWebhookFailing(ctx context.Context, id string, now time.Time) (time.Time, error)
+	// ClearWebhookFailing sets FailingSince to nil; no error for an unknown id.
+	ClearWebhookFailing(ctx context.Context, id string) error
+	// DisableWebhook sets Active false if it is true and reports whether
+	// this call did it. ErrNotFound when there is no such webhook.
+	DisableWebhook(ctx context.Context, id string, now time.Time) (bool, error)
+	// CreateWebhookDelivery inserts d (History ignored). ErrConflict when
+	// the id exists or the webhook does not.
+	CreateWebhookDelivery(ctx context.Context, d WebhookDelivery) error
+	// GetWebhookDelivery returns one delivery with its History. ErrNotFound.
+	GetWebhookDelivery(ctx context.Context, id string) (WebhookDelivery, error)
+	// ListWebhookDeliveries returns up to limit (≥ 1) deliveries of the
+	// webhook with ids below before ("" for the first page), newest first,
+	// each with its History.
+	ListWebhookDeliveries(ctx context.Context, webhookID, before string, limit int) ([]WebhookDelivery, error)
+	// UpdateWebhookDelivery writes Status, Attempts, ResponseStatus,
+	// LastError, NextAttemptAt and DeliveredAt. ErrNotFound.
+	UpdateWebhookDelivery(ctx context.Context, d WebhookDelivery) error
+	// CreateWebhookAttempt inserts a. ErrConflict when that attempt number
+	// exists for the delivery, or the delivery does not.
+	CreateWebhookAttempt(ctx context.Context, a WebhookAttempt) error
+}
+
+// MFA persists second factors and backup codes. SMS codes are one-time
+// tokens with purpose gatehouse.PurposeMFASMS.
+type MFA interface {
+	// CreateMFAFactor inserts f. ErrConflict when the id exists; ErrNotFound
+	// when the user does not.
+	CreateMFAFactor(ctx context.Context, f gatehouse.MFAFactor) error
+	// ListMFAFactors returns the user's factors, active and pending, oldest
+	// first; empty when none.
+	ListMFAFactors(ctx context.Context, userID string) ([]gatehouse.MFAFactor, error)
+	// ActivateMFAFactor sets ActivatedAt = now (and LastUsedStep = step when
+	// step > 0) on the user's pending factor. ErrNotFound when there is no
+	// such pending factor.
+	ActivateMFAFactor(ctx context.Context, userID, id string, step int64, now time.Time) error
+	// DeleteMFAFactor removes the user's factor. ErrNotFound.
+	DeleteMFAFactor(ctx context.Context, userID, id string) error
+	// AdvanceTOTPStep sets LastUsedStep = step when it is below step, and
+	// reports whether this call did: of concurrent callers presenting one
+	// code exactly one gets true.
+	AdvanceTOTPStep(ctx context.Context, id string, step int64) (bool, error)
+	// ReplaceBackupCodes deletes the user's backup codes and stores these
+	// hashes as the new, unused set.
+	ReplaceBackupCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error
+	// UseBackupCode marks the user's unused code with this hash used and
+	// reports whether this call did (exactly one of concurrent callers).
+	UseBackupCode(ctx context.Context, userID string, hash []byte, now time.Time) (bool, error)
+	// CountBackupCodes returns how many of the user's codes are unused.
+	CountBackupCodes(ctx context.Context, userID string) (int, error)
+}
+
+// WebAuthnCredential is a registered passkey (a WebAuthn public key
+// credential) of one user.
+type WebAuthnCredential struct {
+	ID     string // our id (UUIDv7), used in the API
+	UserID string
+	// CredentialID is the authenticator's raw credential id, unique across
+	// every user.
+	CredentialID []byte
+	// PublicKey is the COSE-encoded public key from the attestation.
+	PublicKey []byte
+	// AttestationType is the attestation format the browser sent ("none",
+	// "packed", ...).
+	AttestationType string
+	AAGUID          []byte
+	SignCount       uint32
+	// Transports are the hints the browser reported (usb, nfc, ble,
+	// internal, hybrid); never nil on reads.
+	Transports     []string
+	BackupEligible bool
+	BackupState    bool
+	// Attachment is "platform", "cross-platform" or "" when unknown.
+	Attachment string
+	Name       string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+}
+
+// WebAuthn persists passkeys.
+type WebAuthn interface {
+	// CreateWebAuthnCredential inserts c. ErrConflict when the id or the
+	// credential id exists; ErrNotFound when the user does not.
+	CreateWebAuthnCredential(ctx context.Context, c WebAuthnCredential) error
+	// ListWebAuthnCredentials returns the user's credentials, oldest first;
+	// empty, not nil, when none.
+	ListWebAuthnCredentials(ctx context.Context, userID string) ([]WebAuthnCredential, error)
+	// CountWebAuthnCredentials returns how many credentials the user has.
+	CountWebAuthnCredentials(ctx context.Context, userID string) (int, error)
+	// GetWebAuthnCredential returns the user's credential with this id.
+	// ErrNotFound when there is none or it belongs to another user.
+	GetWebAuthnCredential(ctx context.Context, userID, id string) (WebAuthnCredential, error)
+	// GetWebAuthnCredentialByCredentialID finds a credential by the
+	// authenticator's credential id. ErrNotFound when none.
+	GetWebAuthnCredentialByCredentialID(ctx context.Context, credentialID []byte) (WebAuthnCredential, error)
+	// RenameWebAuthnCredential sets the name of the user's credential.
+	// ErrNotFound when there is none or it belongs to another user.
+	RenameWebAuthnCredential(ctx context.Context, userID, id, name string) error
+	// DeleteWebAuthnCredential removes the user's credential. ErrNotFound
+	// when there is none or it belongs to another user.
+	DeleteWebAuthnCredential(ctx context.Context, userID, id string) error
+	// UseWebAuthnCredential records a successful assertion: SignCount =
+	// signCount, BackupState = backupState, LastUsedAt = now, but only when
+	// signCount is above the stored counter or both are zero (an
+	// authenticator without a counter). It reports whether the row was
+	// written: false (no error) for a counter that did not move forward,
+	// a possible clone, or for an unknown id. Of concurrent callers with
+	// one counter value exactly one gets true (unless both are zero).
+	UseWebAuthnCredential(ctx context.Context, id string, signCount uint32, backupState bool, now time.Time) (bool, error)
+}
+
+// OAuthAccount links a user to an account at an external identity
+// provider, identified by (Provider, Subject), never by email.
+type OAuthAccount struct {
+	ID       string
+	UserID   string
+	Provider string // "google", "github", "microsoft" or a configured name
+	Subject  string // the provider's stable user id (sub)
+	// Email is the address the provider reported at linking, for display.
+	Email     string
+	CreatedAt time.Time
+}
+
+// OAuthAccounts persists links to external identity provider accounts.
+type OAuthAccounts interface {
+	// CreateOAuthAccount inserts a. ErrConflict when the id or (provider,
+	// subject) exists; ErrNotFound when the user does not.
+	CreateOAuthAccount(ctx context.Context, a OAuthAccount) error
+	// GetOAuthAccount finds the link of a provider's subject. ErrNotFound
+	// when there is none.
+	GetOAuthAccount(ctx context.Context, provider, subject string) (OAuthAccount, error)
+	// ListOAuthAccounts returns the user's links, oldest first; empty when
+	// none.
+	ListOAuthAccounts(ctx context.Context, userID string) ([]OAuthAccount, error)
+	// DeleteOAuthAccount removes the user's link. ErrNotFound when there is
+	// none or it belongs to another user.
+	DeleteOAuthAccount(ctx context.Context, userID, id string) error
+}
+
+// Device is a client a user signs in from, told apart by a fingerprint
+// (see internal/device). Sessions refer to it (SetSessionDevice).
+type Device struct {
+	ID          string
+	UserID      string
+	Fingerprint string // hex SHA-256, unique per user
+	Name        string // e.g. "Firefox on Linux"
+	UserAgent   string
+	Trusted     bool
+	FirstSeenAt time.Time
+	LastSeenAt  time.Time
+	LastIP      string
+}
+
+// Devices persists devices, the risk engine's per-user sign-in profile,
+// and the session fields they drive.
+type Devices interface {
+	// UpsertDevice inserts d, or, when the user already has a device with
+	// d's fingerprint, sets its LastSeenAt, LastIP and UserAgent from d.
+	// It returns the stored device and whether this call created it (of
+	// concurrent calls for one new fingerprint exactly one does).
+	// ErrNotFound when the user does not exist.
+	UpsertDevice(ctx context.Context, d Device) (Device, bool, error)
+	// GetDevice returns one device. ErrNotFound.
+	GetDevice(ctx context.Context, id string) (Device, error)
+	// GetDeviceByFingerprint returns the user's device with that
+	// fingerprint. ErrNotFound.
+	GetDeviceByFingerprint(ctx context.Context, userID, fingerprint string) (Device, error)
+	// ListDevices returns the user's devices, most recently seen first
+	// (ties by id, descending); empty when none.
+	ListDevices(ctx context.Context, userID string) ([]Device, error)
+	// TouchDevice sets LastSeenAt = now, and LastIP when ip is not empty.
+	// ErrNotFound.
+	TouchDevice(ctx context.Context, id string, now time.Time, ip string) error
+	// SetDeviceTrusted sets Trusted. ErrNotFound.
+	SetDeviceTrusted(ctx context.Context, id string, trusted bool) error
+	// DeleteDevice removes the device. ErrNotFound.
+	DeleteDevice(ctx context.Context, id string) error
+	// DeleteStaleDevices removes devices whose LastSeenAt is before cutoff
+	// and returns them (ID and UserID only) in id order.
+	DeleteStaleDevices(ctx context.Context, cutoff time.Time) ([]Device, error)
+	// RevokeDeviceSessions revokes every unrevoked session from the device
+	// (see SetSessionDevice) and returns their ids, sorted.
+	RevokeDeviceSessions(ctx context.Context, deviceID string, now time.Time) ([]string, error)
+	// SetSessionDevice records which device a session is from (a plain
+	// reference: it outlives the device's deletion). ErrNotFound when the
+	// session does not exist.
+	SetSessionDevice(ctx context.Context, sessionID, deviceID string) error
+	// GetSessionDevice returns the device a session is from. ErrNotFound
+	// when the session has none (or does not exist).
+	GetSessionDevice(ctx context.Context, sessionID string) (Device, error)
+	// SetSessionTrust sets the session's TrustScore (0-100; anything else
+	// is an error that is neither ErrNotFound nor ErrConflict). ErrNotFound.
+	SetSessionTrust(ctx context.Context, sessionID string, score int) error
+	// GetLoginProfile returns the risk engine's opaque JSON profile of the
+	// user's sign-ins. ErrNotFound when none was stored.
+	GetLoginProfile(ctx context.Context, userID string) ([]byte, error)
+	// PutLoginProfile stores (inserts or replaces) the profile; data must
+	// be a JSON object. ErrNotFound when the user does not exist.
+	PutLoginProfile(ctx context.Context, userID string, data []byte, now time.Time) error
 }
 
 // Queries is every data operation; both Store and Tx offer it.
@@ -213,6 +507,11 @@ type Queries interface {
 	OneTimeTokens
 	Roles
 	AuditLogs
+	Webhooks
+	MFA
+	WebAuthn
+	OAuthAccounts
+	Devices
 }
 
 // Tx is a database transaction. Its Queries run inside it; SQLTx exposes the
