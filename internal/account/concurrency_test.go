@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,32 +13,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
 
-const racers = 20
-
-// race runs do(i) for i in [0, racers) at once (released together) and
-// returns the answers by i.
-func race(t *testing.T, do func(i int) (*apptest.Response, error)) []*apptest.Response {
-	t.Helper()
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		out   = make([]*apptest.Response, racers)
-		errs  = make([]error, racers)
-	)
-	for i := range racers {
-		wg.Go(func() {
-			<-start
-			out[i], errs[i] = do(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i, err := range errs {
-		require.NoError(t, err, "racer %d", i)
-	}
-	return out
-}
-
 // oneWinner checks exactly one answer has status win and every other is
 // 400 invalid_token, and returns the winner's index.
 func oneWinner(t *testing.T, answers []*apptest.Response, win int) int {
@@ -47,7 +20,7 @@ func oneWinner(t *testing.T, answers []*apptest.Response, win int) int {
 	winner := -1
 	for i, r := range answers {
 		if r.Status == win {
-			require.Equal(t, -1, winner, "racers %d and %d both succeeded", winner, i)
+			require.Equal(t, -1, winner, "apptest.Racers %d and %d both succeeded", winner, i)
 			winner = i
 			continue
 		}
@@ -64,7 +37,7 @@ func TestConcurrentVerificationTokenUse(t *testing.T) {
 		register(t, env, email, apptest.StrongPassword, "")
 		tok := tokenIn(t, waitMail(t, env, email, 1), verifyLink+"?token=")
 
-		answers := race(t, func(int) (*apptest.Response, error) {
+		answers := apptest.Race(t, func(int) (*apptest.Response, error) {
 			return request(env, "POST", "/auth/verify-email", map[string]any{"token": tok}, nil)
 		})
 		w := oneWinner(t, answers, http.StatusOK)
@@ -90,11 +63,11 @@ func TestConcurrentResetTokenUse(t *testing.T) {
 		forgot(t, env, email)
 		_, tok := waitLink(t, env, email, resetLink+"?token=", 1)
 
-		passwords := make([]string, racers)
+		passwords := make([]string, apptest.Racers)
 		for i := range passwords {
 			passwords[i] = fmt.Sprintf("Quartz-%02d-lagoon-Meridian-%d", i, 7*i+3)
 		}
-		answers := race(t, func(i int) (*apptest.Response, error) {
+		answers := apptest.Race(t, func(i int) (*apptest.Response, error) {
 			return request(env, "POST", "/auth/password/reset", map[string]any{"token": tok, "password": passwords[i]}, nil)
 		})
 		w := oneWinner(t, answers, http.StatusNoContent)

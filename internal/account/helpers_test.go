@@ -1,11 +1,9 @@
 package account_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
 	"net/http"
@@ -166,40 +164,7 @@ func drawWeakPassword(t *rapid.T, email string) string {
 // request is a JSON call with the headers the caller chooses. It reports
 // transport errors instead of failing a test, so goroutines may use it.
 func request(env *apptest.Env, method, path string, body any, headers map[string]string) (*apptest.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, env.URL+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := env.Server.Client().Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	out := &apptest.Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
-	if len(raw) > 0 && raw[0] == '{' {
-		if err := json.Unmarshal(raw, &out.JSON); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", raw, err)
-		}
-	}
-	return out, nil
+	return env.Send(method, path, body, "", headers)
 }
 
 // call is request that fails t on a transport error.

@@ -2,13 +2,11 @@ package account_test
 
 import (
 	"context"
-	"flag"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,25 +113,6 @@ func enableTOTP(t *testing.T, env *apptest.Env, access string) {
 // running server.
 const magicChecks = 10
 
-// checkN is rapid.Check with at most n passing cases, unless -rapid.checks
-// was given. A failing case does not count, so shrinking still replays it.
-func checkN(t *testing.T, n int64, prop func(*rapid.T)) {
-	t.Helper()
-	flag.Visit(func(f *flag.Flag) {
-		if f.Name == "rapid.checks" {
-			n = int64(^uint64(0) >> 1)
-		}
-	})
-	var passed atomic.Int64
-	rapid.Check(t, func(rt *rapid.T) {
-		if passed.Load() >= n {
-			return
-		}
-		prop(rt)
-		passed.Add(1)
-	})
-}
-
 // magicUser makes an account with a drawn email, password and verification
 // state, and returns its id and email.
 func magicUser(rt *rapid.T, env *apptest.Env) (id, email string) {
@@ -164,7 +143,7 @@ func TestProperty36_MagicLinkGeneration(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
 		var mu sync.Mutex
 		seen := map[string]bool{}
-		checkN(t, magicChecks, func(rt *rapid.T) {
+		apptest.CheckN(t, magicChecks, func(rt *rapid.T) {
 			_, email := magicUser(rt, env)
 			unknown := drawEmail(rt, "unknown")
 			none := call(rt, env, http.MethodPost, "/auth/magic-link", map[string]any{"email": unknown}, "")
@@ -199,7 +178,7 @@ func TestProperty36_MagicLinkGeneration(t *testing.T) {
 // afterwards; the link works once.
 func TestProperty37_ValidMagicLinkCreatesSession(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
-		checkN(t, magicChecks, func(rt *rapid.T) {
+		apptest.CheckN(t, magicChecks, func(rt *rapid.T) {
 			id, email, tok := oneLink(rt, env)
 			before := liveSessions(rt, env, id)
 
@@ -229,7 +208,7 @@ func TestProperty37_ValidMagicLinkCreatesSession(t *testing.T) {
 // second longer; an expired link creates no session.
 func TestProperty38_MagicLinkExpiry(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
-		checkN(t, magicChecks, func(rt *rapid.T) {
+		apptest.CheckN(t, magicChecks, func(rt *rapid.T) {
 			id, _, tok := oneLink(rt, env)
 			age := time.Duration(rapid.OneOf(rapid.IntRange(0, 1800), rapid.IntRange(895, 905)).Draw(rt, "age_seconds")) * time.Second
 			env.Clock.Advance(age)

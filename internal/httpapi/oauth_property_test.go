@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -26,25 +25,6 @@ import (
 // -rapid.checks says otherwise: a case is several whole flows through the
 // server and a fake provider.
 const oauthChecks = 10
-
-// checkN is rapid.Check with at most n passing cases, unless -rapid.checks
-// was given. A failing case does not count, so shrinking still replays it.
-func checkN(t *testing.T, n int64, prop func(*rapid.T)) {
-	t.Helper()
-	flag.Visit(func(f *flag.Flag) {
-		if f.Name == "rapid.checks" {
-			n = int64(^uint64(0) >> 1)
-		}
-	})
-	var passed atomic.Int64
-	rapid.Check(t, func(rt *rapid.T) {
-		if passed.Load() >= n {
-			return
-		}
-		prop(rt)
-		passed.Add(1)
-	})
-}
 
 // forEachOAuthEnv runs fn once per engine, in parallel, each with one
 // fresh server and fake providers.
@@ -152,7 +132,7 @@ var secret256 = regexp.MustCompile(`^[A-Za-z0-9_-]{43,}$`)
 func TestProperty42_CodeExchange(t *testing.T) {
 	forEachOAuthEnv(t, func(t *testing.T, e *oauthEnv) {
 		seen := map[string]bool{}
-		checkN(t, oauthChecks, func(rt *rapid.T) {
+		apptest.CheckN(t, oauthChecks, func(rt *rapid.T) {
 			provider := drawProvider(rt, "provider")
 			id := drawIdentity(rt, provider, "id")
 			base := rapid.SampledFrom([]string{appCallback, appCallback + "/" + rapid.StringMatching(`[a-z0-9]{1,8}`).Draw(rt, "sub"),
@@ -207,7 +187,7 @@ func TestProperty42_CodeExchange(t *testing.T) {
 // subject and the email as the provider spelled it.
 func TestProperty43_ProfileFetch(t *testing.T) {
 	forEachOAuthEnv(t, func(t *testing.T, e *oauthEnv) {
-		checkN(t, oauthChecks, func(rt *rapid.T) {
+		apptest.CheckN(t, oauthChecks, func(rt *rapid.T) {
 			provider, id, r := e.signUp(rt, "id")
 			u := userOf(r)
 			require.Equal(rt, strings.ToLower(id.Email), u["email"])
@@ -234,7 +214,7 @@ func TestProperty43_ProfileFetch(t *testing.T) {
 // owner linking it again keeps one link.
 func TestProperty44_AccountLinking(t *testing.T) {
 	forEachOAuthEnv(t, func(t *testing.T, e *oauthEnv) {
-		checkN(t, oauthChecks/2, func(rt *rapid.T) { // a case is six flows
+		apptest.CheckN(t, oauthChecks/2, func(rt *rapid.T) { // a case is six flows
 			// Two accounts, each made by its own first social login.
 			_, ownerID, owner := e.signUp(rt, "owner")
 			_, otherID, other := e.signUp(rt, "other")
@@ -271,7 +251,7 @@ func TestProperty44_AccountLinking(t *testing.T) {
 func TestProperty45_NewUserCreation(t *testing.T) {
 	forEachOAuthEnv(t, func(t *testing.T, e *oauthEnv) {
 		seen := map[string]bool{}
-		checkN(t, oauthChecks, func(rt *rapid.T) {
+		apptest.CheckN(t, oauthChecks, func(rt *rapid.T) {
 			before := e.userCount(rt)
 			provider, id, r := e.signUp(rt, "id")
 			userID := userOf(r)["id"].(string)
@@ -298,7 +278,7 @@ func TestProperty45_NewUserCreation(t *testing.T) {
 // one link, each time in a new session, and makes no other account.
 func TestProperty47_MultipleOAuthLogins(t *testing.T) {
 	forEachOAuthEnv(t, func(t *testing.T, e *oauthEnv) {
-		checkN(t, oauthChecks, func(rt *rapid.T) {
+		apptest.CheckN(t, oauthChecks, func(rt *rapid.T) {
 			provider, id, first := e.signUp(rt, "id")
 			userID := userOf(first)["id"].(string)
 			users := e.userCount(rt)

@@ -27,8 +27,8 @@ func TestConcurrentBackupCode(t *testing.T) {
 			u := newUser(t, s)
 			u.enrolTOTP(t, s)
 			sessions := s.liveSessions(t, u.id)
-			chs := u.challenges(t, s, racers)
-			answers := race(t, func(i int) (*apptest.Response, error) {
+			chs := u.challenges(t, s, apptest.Racers)
+			answers := apptest.Race(t, func(i int) (*apptest.Response, error) {
 				ch := chs[i]
 				if shared {
 					ch = chs[0]
@@ -49,9 +49,9 @@ func TestConcurrentTOTPCode(t *testing.T) {
 		u := newUser(t, s)
 		u.enrolTOTP(t, s)
 		sessions := s.liveSessions(t, u.id)
-		chs := u.challenges(t, s, racers)
+		chs := u.challenges(t, s, apptest.Racers)
 		code := u.totp(t, s)
-		answers := race(t, func(i int) (*apptest.Response, error) {
+		answers := apptest.Race(t, func(i int) (*apptest.Response, error) {
 			return s.send("POST", "/auth/mfa/verify", map[string]any{"challenge_id": chs[i], "code": code}, "")
 		})
 		oneSession(t, answers)
@@ -70,8 +70,8 @@ func TestConcurrentGuessesAndRightCode(t *testing.T) {
 			u.enrolTOTP(t, s)
 			sessions := s.liveSessions(t, u.id)
 			ch := u.challenge(t, s).Str("challenge_id")
-			right := racers - 1
-			answers := race(t, func(i int) (*apptest.Response, error) {
+			right := apptest.Racers - 1
+			answers := apptest.Race(t, func(i int) (*apptest.Response, error) {
 				code := fmt.Sprintf("WRNG-CODE-%04d", i)
 				if i == right {
 					code = u.backup[0]

@@ -1,19 +1,16 @@
 package mfa_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,39 +85,7 @@ func newSuite(t testing.TB, eng string, extra map[string]string) *suite {
 // send is a JSON call that reports transport errors instead of failing a
 // test, so goroutines may use it.
 func (s *suite) send(method, path string, body any, bearer string) (*apptest.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.URL+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "mfa-test/1.0")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := s.Server.Client().Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	out := &apptest.Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
-	if len(raw) > 0 && raw[0] == '{' {
-		if err := json.Unmarshal(raw, &out.JSON); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", raw, err)
-		}
-	}
-	return out, nil
+	return s.Env.Send(method, path, body, bearer, map[string]string{"User-Agent": "mfa-test/1.0"})
 }
 
 // call is send failing t on a transport error; rapid.T works too.
@@ -366,32 +331,6 @@ func (s *suite) liveSessions(t require.TestingT, userID string) int {
 	n, err := strconv.Atoi(s.query(t, "SELECT count(*) FROM sessions WHERE user_id = ? AND revoked_at IS NULL", userID)[0])
 	require.NoError(t, err)
 	return n
-}
-
-const racers = 20
-
-// race runs do(i) for i in [0, racers) released together and answers the
-// responses by i.
-func race(t *testing.T, do func(i int) (*apptest.Response, error)) []*apptest.Response {
-	t.Helper()
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		out   = make([]*apptest.Response, racers)
-		errs  = make([]error, racers)
-	)
-	for i := range racers {
-		wg.Go(func() {
-			<-start
-			out[i], errs[i] = do(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i, err := range errs {
-		require.NoError(t, err, "racer %d", i)
-	}
-	return out
 }
 
 // oneSession checks exactly one answer is a TokenResponse and every other

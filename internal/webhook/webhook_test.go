@@ -189,24 +189,6 @@ func historyStatuses(d map[string]any) []float64 {
 	return out
 }
 
-// checkN runs prop for the first n of rapid's cases and lets the rest
-// pass at once: each case here drives the whole server and waits for real
-// deliveries, so the default hundred would take minutes. After a failure
-// every run goes through, so rapid can still shrink it.
-func checkN(t *testing.T, n int, prop func(*rapid.T)) {
-	runs, failed := 0, false
-	rapid.Check(t, func(rt *rapid.T) {
-		if runs >= n && !failed {
-			return
-		}
-		runs++
-		ok := false
-		defer func() { failed = failed || !ok }()
-		prop(rt)
-		ok = true
-	})
-}
-
 // at returns the requests made to path.
 func (rc *receiver) at(path string) []received {
 	var out []received
@@ -270,7 +252,7 @@ func TestProperty83_EventTriggersWebhook(t *testing.T) {
 			rc := newReceiver(t, status(http.StatusOK))
 			alice := signUp(env, "alice@example.com")
 			caused := sentinel(t, env, alice, rc)
-			checkN(t, 8, func(rt *rapid.T) {
+			apptest.CheckN(t, 8, func(rt *rapid.T) {
 				events := rapid.SliceOfNDistinct(rapid.SampledFrom(append([]string{webhook.AllEvents}, causable...)), 1, 2, rapid.ID[string]).Draw(rt, "subscribed")
 				path := "/hook/" + gatehouse.NewID()
 				hookID, secret := createHook(t, env, alice.token, rc.URL+path, events...)
@@ -376,7 +358,7 @@ func TestProperty84_RetryOnFailure(t *testing.T) {
 				}
 			})
 			alice := signUp(env, "alice@example.com")
-			checkN(t, 6, func(rt *rapid.T) {
+			apptest.CheckN(t, 6, func(rt *rapid.T) {
 				fails := rapid.SliceOfN(rapid.SampledFrom([]int{0, 404, 429, 500, 503}), 0, 3).Draw(rt, "failures")
 				path := "/hook/" + gatehouse.NewID()
 				mu.Lock()
@@ -467,7 +449,7 @@ func TestProperty87_DeletionStopsEvents(t *testing.T) {
 			rc := newReceiver(t, status(http.StatusOK))
 			alice := signUp(env, "alice@example.com")
 			caused := sentinel(t, env, alice, rc)
-			checkN(t, 6, func(rt *rapid.T) {
+			apptest.CheckN(t, 6, func(rt *rapid.T) {
 				deleted := rapid.SliceOfN(rapid.Bool(), 1, 3).Draw(rt, "deleted")
 				paths, ids := make([]string, len(deleted)), make([]string, len(deleted))
 				for i, del := range deleted {

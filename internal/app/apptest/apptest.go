@@ -10,15 +10,21 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/app"
@@ -151,20 +157,31 @@ func (r *Response) Str(key string) string {
 }
 
 // Do sends a JSON request to path (under /api/v1) with an optional bearer
-// token and decodes the answer.
+// token and decodes the answer; a transport error fails the test.
 func (e *Env) Do(method, path string, body any, bearer string) *Response {
 	e.T.Helper()
+	r, err := e.Send(method, path, body, bearer, nil)
+	if err != nil {
+		e.T.Fatalf("apptest: %s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// Send is Do that reports errors instead of failing the test, so
+// goroutines may use it. headers are set after the defaults (User-Agent
+// apptest/1.0, then Env.Header).
+func (e *Env) Send(method, path string, body any, bearer string, headers map[string]string) (*Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			e.T.Fatalf("apptest: marshal: %v", err)
+			return nil, fmt.Errorf("marshal: %w", err)
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, e.URL+path, rd)
 	if err != nil {
-		e.T.Fatalf("apptest: request: %v", err)
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -176,17 +193,84 @@ func (e *Env) Do(method, path string, body any, bearer string) *Response {
 	for k, v := range e.Header {
 		req.Header[k] = v
 	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := e.Server.Client().Do(req)
 	if err != nil {
-		e.T.Fatalf("apptest: %s %s: %v", method, path, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
 	out := &Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 && raw[0] == '{' {
-		_ = json.Unmarshal(raw, &out.JSON)
+		if err := json.Unmarshal(raw, &out.JSON); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", raw, err)
+		}
+	}
+	return out, nil
+}
+
+// Racers is how many goroutines Race releases at once.
+const Racers = 20
+
+// Race runs do(i) for i in [0, Racers) released together and answers the
+// responses by i; any error fails the test.
+func Race(t testing.TB, do func(i int) (*Response, error)) []*Response {
+	t.Helper()
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		out   = make([]*Response, Racers)
+		errs  = make([]error, Racers)
+	)
+	for i := range Racers {
+		wg.Go(func() {
+			<-start
+			out[i], errs[i] = do(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("racer %d: %v", i, err)
+		}
 	}
 	return out
+}
+
+// CheckN is rapid.Check with at most n passing cases unless -rapid.checks
+// was given: each case of these properties drives a whole server. After a
+// failure every case runs, so rapid can still shrink it.
+func CheckN(t *testing.T, n int, prop func(*rapid.T)) {
+	t.Helper()
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "rapid.checks" {
+			n = math.MaxInt
+		}
+	})
+	var (
+		passed atomic.Int64
+		failed atomic.Bool
+	)
+	rapid.Check(t, func(rt *rapid.T) {
+		if passed.Load() >= int64(n) && !failed.Load() {
+			return
+		}
+		ok := false
+		defer func() {
+			if !ok {
+				failed.Store(true)
+			}
+		}()
+		prop(rt)
+		ok = true
+		passed.Add(1)
+	})
 }
 
 // StrongPassword is accepted by the default policy.

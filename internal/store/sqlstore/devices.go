@@ -118,27 +118,9 @@ func (q *queries) RevokeDeviceSessions(ctx context.Context, deviceID string, now
 	if deviceID == "" {
 		return []string{}, nil
 	}
-	const op = "revoke device sessions"
-	rows, err := q.query(ctx, `UPDATE sessions SET revoked_at = ? WHERE device_ref = ? AND revoked_at IS NULL RETURNING id`,
+	return q.returningIDs(ctx, "revoke device sessions",
+		`UPDATE sessions SET revoked_at = ? WHERE device_ref = ? AND revoked_at IS NULL RETURNING id`,
 		timeArg(q.dialect, now), deviceID)
-	if err != nil {
-		return nil, translate(op, err)
-	}
-	defer rows.Close()
-	ids := make([]string, 0, 4)
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, translate(op, err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, translate(op, err)
-	}
-	// RETURNING order is unspecified on both engines.
-	slices.Sort(ids)
-	return ids, nil
 }
 
 // SetSessionDevice records the session's device. ErrNotFound when the

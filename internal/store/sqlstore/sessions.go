@@ -114,10 +114,16 @@ func (q *queries) RevokeSession(ctx context.Context, id string, now time.Time) (
 // it revoked in ascending order; empty, not nil, when none. An unknown user
 // simply has no sessions.
 func (q *queries) RevokeUserSessions(ctx context.Context, userID, exceptID string, now time.Time) ([]string, error) {
-	const op = "revoke user sessions"
-	rows, err := q.query(ctx,
+	return q.returningIDs(ctx, "revoke user sessions",
 		`UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id <> ? RETURNING id`,
 		timeArg(q.dialect, now), userID, exceptID)
+}
+
+// returningIDs runs a statement that ends in RETURNING id and answers the
+// ids sorted (RETURNING order is unspecified on both engines); empty, not
+// nil, when none.
+func (q *queries) returningIDs(ctx context.Context, op, query string, args ...any) ([]string, error) {
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, translate(op, err)
 	}
@@ -133,7 +139,6 @@ func (q *queries) RevokeUserSessions(ctx context.Context, userID, exceptID strin
 	if err := rows.Err(); err != nil {
 		return nil, translate(op, err)
 	}
-	// RETURNING order is unspecified on both engines.
 	slices.Sort(ids)
 	return ids, nil
 }
