@@ -139,7 +139,7 @@ func signIns(t *rapid.T) []client {
 // none.
 func TestProperty76_NewDeviceRegistration(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		apptest.CheckN(t, 25, func(rt *rapid.T) {
 			email, uid := newUser(rt, env)
 			seen := map[string]bool{}
 			var tok apptest.Tokens
@@ -157,7 +157,7 @@ func TestProperty76_NewDeviceRegistration(t *testing.T) {
 // exactly once, named after its browser and OS, and no one else's.
 func TestProperty77_DeviceListCompleteness(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		apptest.CheckN(t, 25, func(rt *rapid.T) {
 			email, uid := newUser(rt, env)
 			otherEmail, _ := newUser(rt, env)
 			login(rt, env, otherEmail, client{UA: chromeAndroid, DeviceID: "someone-else"})
@@ -187,7 +187,7 @@ func TestProperty77_DeviceListCompleteness(t *testing.T) {
 // it (at its next refresh); distrusting it brings the score back.
 func TestProperty78_DeviceTrustIncreasesScore(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		apptest.CheckN(t, 25, func(rt *rapid.T) {
 			email, _ := newUser(rt, env)
 			c := client{UA: rapid.SampledFrom(agents).Draw(rt, "ua")}
 			tok := login(rt, env, email, c)
@@ -213,7 +213,7 @@ func TestProperty78_DeviceTrustIncreasesScore(t *testing.T) {
 // once: their access tokens are refused on the next request.
 func TestProperty79_DeviceRemovalTerminatesSessions(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		apptest.CheckN(t, 25, func(rt *rapid.T) {
 			email, _ := newUser(rt, env)
 			cs := signIns(rt)
 			toks := make([]apptest.Tokens, len(cs))
@@ -246,7 +246,7 @@ func TestProperty79_DeviceRemovalTerminatesSessions(t *testing.T) {
 func TestProperty81_UnusedDeviceRemoval(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
 		worker := &device.CleanupWorker{Service: env.App.Devices}
-		rapid.Check(t, func(rt *rapid.T) {
+		apptest.CheckN(t, 25, func(rt *rapid.T) {
 			ctx := context.Background()
 			_, uid := newUser(rt, env)
 			now := env.Clock.Now()
