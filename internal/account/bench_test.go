@@ -85,10 +85,13 @@ func BenchmarkArgon2Raw(b *testing.B) {
 // Alternating small batches makes the ratio robust to whatever else the
 // machine is doing; the goal is at least 0.9.
 func BenchmarkLoginVsArgon2(b *testing.B) {
-	if testing.Short() {
-		b.Skip("starts a whole server")
+	for _, eng := range apptest.Engines(b) {
+		b.Run(eng, func(b *testing.B) { loginVsArgon2(b, eng) })
 	}
-	env := newEnv(b, "sqlite", owaspArgon2)
+}
+
+func loginVsArgon2(b *testing.B, eng string) {
+	env := newEnv(b, eng, owaspArgon2)
 	email := uniqueEmail("ratio")
 	r, err := request(env, "POST", "/auth/register", map[string]any{"email": email, "password": apptest.StrongPassword}, nil)
 	if err != nil || r.Status != http.StatusCreated {
