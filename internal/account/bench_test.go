@@ -27,9 +27,6 @@ var owaspArgon2 = map[string]string{
 // parallel load. Compare with BenchmarkArgon2Raw: hashing should dominate,
 // so login throughput should be at least 0.9x the raw verification rate.
 func BenchmarkLogin(b *testing.B) {
-	if testing.Short() {
-		b.Skip("starts a whole server")
-	}
 	env := newEnv(b, "sqlite", owaspArgon2)
 	email := uniqueEmail("bench")
 	r, err := request(env, "POST", "/auth/register", map[string]any{"email": email, "password": apptest.StrongPassword}, nil)

@@ -135,12 +135,18 @@ func (s *Service) RequireRecentAuth(ctx context.Context, userID string, authTime
 	if err != nil {
 		return err
 	}
+	return s.requirePassword(ctx, u, password, "the password is wrong")
+}
+
+// requirePassword is confirmPassword answering 403 recent_auth_required
+// (with message, naming body.password) when the password is wrong.
+func (s *Service) requirePassword(ctx context.Context, u gatehouse.User, password, message string) error {
 	ok, err := s.confirmPassword(ctx, u, password)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return &gatehouse.Error{Code: gatehouse.CodeRecentAuthRequired, Message: "the password is wrong",
+		return &gatehouse.Error{Code: gatehouse.CodeRecentAuthRequired, Message: message,
 			Fields: []gatehouse.FieldError{{Location: "body.password", Message: "the password is wrong"}}}
 	}
 	return nil

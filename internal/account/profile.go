@@ -66,13 +66,8 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, password string) er
 	if err != nil {
 		return err
 	}
-	ok, err := s.confirmPassword(ctx, u, password)
-	if err != nil {
+	if err := s.requirePassword(ctx, u, password, "confirm with the account's password"); err != nil {
 		return err
-	}
-	if !ok {
-		return &gatehouse.Error{Code: gatehouse.CodeRecentAuthRequired, Message: "confirm with the account's password",
-			Fields: []gatehouse.FieldError{{Location: "body.password", Message: "the password is wrong"}}}
 	}
 	var revoked []string
 	err = s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {

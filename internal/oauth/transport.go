@@ -78,7 +78,7 @@ func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	switch {
 	case errors.As(err, &sf):
 		return resp, nil
-	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+	case telemetry.BreakerRefused(err):
 		return nil, fmt.Errorf("%w (%s)", errCircuitOpen, t.cb.Name())
 	case errors.As(err, &cd):
 		return nil, cd.error

@@ -1,6 +1,8 @@
 package telemetry
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 )
@@ -42,4 +44,10 @@ func TrackBreaker(st gobreaker.Settings) gobreaker.Settings {
 		}
 	}
 	return st
+}
+
+// BreakerRefused reports whether err is a circuit breaker refusing the
+// call without making it: open, or half-open with its probe already out.
+func BreakerRefused(err error) bool {
+	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
 }

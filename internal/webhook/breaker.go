@@ -97,7 +97,7 @@ func (s *Service) send(ctx context.Context, url, id string, ts int64, body, key 
 		}
 		return res, nil
 	})
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+	if telemetry.BreakerRefused(err) {
 		return attemptResult{}, errHostDown
 	}
 	return res, nil

@@ -118,7 +118,7 @@ func (b *Breaker) Send(ctx context.Context, m Message) error {
 		}
 		return struct{}{}, err
 	})
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+	if telemetry.BreakerRefused(err) {
 		return fmt.Errorf("%w: circuit %q is %s", ErrUnavailable, b.cb.Name(), b.State())
 	}
 	var ce callerDone

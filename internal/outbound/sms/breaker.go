@@ -58,7 +58,7 @@ func (b *Breaker) Send(ctx context.Context, to, body string) error {
 		}
 		return struct{}{}, sendErr
 	})
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+	if telemetry.BreakerRefused(err) {
 		return fmt.Errorf("%w: circuit %q is open", ErrUnavailable, b.cb.Name())
 	}
 	return sendErr
