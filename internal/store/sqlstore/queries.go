@@ -26,23 +26,6 @@ type queries struct {
 	// guard runs before every statement; the pool uses it to refuse a
 	// context that belongs to one of its open transactions (see DB.InTx).
 	guard func(ctx context.Context) error
-	// stmts, on SQLite, holds the prepared statements; sqlTx is set when
-	// q runs inside that transaction.
-	stmts *stmtCache
-	sqlTx *sql.Tx
-}
-
-// prepared returns query's cached statement, bound to the transaction when
-// q runs in one, or nil to run query as text.
-func (q *queries) prepared(ctx context.Context, query string) *sql.Stmt {
-	if q.stmts == nil {
-		return nil
-	}
-	st := q.stmts.get(ctx, query, q.sqlTx != nil)
-	if st != nil && q.sqlTx != nil {
-		st = q.sqlTx.StmtContext(ctx, st)
-	}
-	return st
 }
 
 var _ store.Queries = (*queries)(nil)
@@ -60,9 +43,6 @@ func (q *queries) exec(ctx context.Context, query string, args ...any) (sql.Resu
 		return nil, err
 	}
 	query = rebind(q.dialect, query)
-	if st := q.prepared(ctx, query); st != nil {
-		return st.ExecContext(ctx, args...)
-	}
 	return q.q.ExecContext(ctx, query, args...)
 }
 
@@ -71,9 +51,6 @@ func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Ro
 		return nil, err
 	}
 	query = rebind(q.dialect, query)
-	if st := q.prepared(ctx, query); st != nil {
-		return st.QueryContext(ctx, args...)
-	}
 	return q.q.QueryContext(ctx, query, args...)
 }
 
@@ -82,9 +59,6 @@ func (q *queries) queryRow(ctx context.Context, query string, args ...any) row {
 		return errRow{err}
 	}
 	query = rebind(q.dialect, query)
-	if st := q.prepared(ctx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
 	return q.q.QueryRowContext(ctx, query, args...)
 }
 

@@ -138,9 +138,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	d := &DB{db: sqlDB, dialect: cfg.Dialect, logger: logger}
 	d.queries = queries{q: sqlDB, dialect: cfg.Dialect, guard: d.guardNotInTx}
-	if cfg.Dialect == store.SQLite {
-		d.stmts = newStmtCache(sqlDB)
-	}
 	return d, nil
 }
 
@@ -170,10 +167,11 @@ func openSQLite(ctx context.Context, cfg Config) (*sql.DB, error) {
 			}
 		}
 	}
-	db, err := sql.Open("sqlite", sqliteDSN(path))
+	connector, err := newSQLiteConnector(sqliteDSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open SQLite database %q: %w", path, err)
 	}
+	db := sql.OpenDB(connector)
 	poolFor(cfg).apply(db)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
@@ -281,7 +279,7 @@ func (d *DB) inTxOnce(ctx context.Context, fn func(ctx context.Context, tx store
 		}
 	}()
 	t := &tx{
-		queries: queries{q: sqlTx, dialect: d.dialect, guard: noGuard, stmts: d.stmts, sqlTx: sqlTx},
+		queries: queries{q: sqlTx, dialect: d.dialect, guard: noGuard},
 		tx:      sqlTx,
 	}
 	if fnErr := fn(context.WithValue(ctx, txKey{}, d), t); fnErr != nil {
@@ -329,9 +327,6 @@ func (d *DB) DB() *sql.DB { return d.db }
 
 // Close releases the pool. Transactions must have finished.
 func (d *DB) Close() error {
-	if d.stmts != nil {
-		d.stmts.close()
-	}
 	if err := d.db.Close(); err != nil {
 		return fmt.Errorf("close %s database: %w", d.dialect, err)
 	}
