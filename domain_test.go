@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,9 +60,36 @@ func TestNewIDIsUUIDv7AndOrdered(t *testing.T) {
 		require.Regexp(t, uuidV7, id)
 		require.False(t, seen[id])
 		seen[id] = true
-		// Same-millisecond ids may tie on the prefix but never go back in time.
-		require.GreaterOrEqual(t, id[:13], prev[:min(13, len(prev))])
+		// Even ids made within one clock tick sort in the order made.
+		require.Greater(t, id, prev)
 		prev = id
+	}
+	// The first 48 bits are the Unix time in milliseconds.
+	before := time.Now().UnixMilli()
+	id := gatehouse.NewID()
+	ms, err := strconv.ParseInt(strings.ReplaceAll(id[:13], "-", ""), 16, 64)
+	require.NoError(t, err)
+	require.InDelta(t, before, ms, 1000)
+}
+
+func TestNewIDConcurrentlyUniqueAndOrderedPerGoroutine(t *testing.T) {
+	var wg sync.WaitGroup
+	ids := make([][]string, 8)
+	for g := range ids {
+		wg.Go(func() {
+			for range 2000 {
+				ids[g] = append(ids[g], gatehouse.NewID())
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, list := range ids {
+		require.True(t, slices.IsSorted(list))
+		for _, id := range list {
+			require.False(t, seen[id], id)
+			seen[id] = true
+		}
 	}
 }
 
