@@ -14,6 +14,9 @@ type Session struct {
 	IPAddress  string
 	UserAgent  string
 	DeviceID   string
+	// DeviceRef is the id of the device record the session is from (see
+	// internal/device); empty when none. DeviceID is the client's own id.
+	DeviceRef  string
 	Location   string
 	TrustScore int
 	// AMR lists the authentication methods used (RFC 8176: pwd, otp, sms,

@@ -99,7 +99,9 @@ func (g *Guard) Begin(ctx context.Context, tx store.Tx, u gatehouse.User, meta s
 	if in.Profile, err = g.profile(ctx, tx, u.ID); err != nil {
 		return meta, Assessment{}, err
 	}
-	return meta, g.Engine.Assess(ctx, in), nil
+	a := g.Engine.Assess(ctx, in)
+	a.profile = &in.Profile
+	return meta, a, nil
 }
 
 func (g *Guard) profile(ctx context.Context, tx store.Tx, userID string) (Profile, error) {
@@ -110,9 +112,10 @@ func (g *Guard) profile(ctx context.Context, tx store.Tx, userID string) (Profil
 	return DecodeProfile(raw), nil
 }
 
-// Admit completes a sign-in inside tx: it registers the device (device.new
-// and an email for a device new to an account that signed in before),
-// records the sign-in in the profile and scores the session's trust. The
+// Admit completes a sign-in inside tx, the one Begin assessed it in: it
+// registers the device (device.new and an email for a device new to an
+// account that signed in before), records the sign-in in the profile and
+// scores the session's trust. The
 // returned meta names the device and carries the trust score and location
 // for session.Start.
 func (g *Guard) Admit(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a Assessment, mfa bool) (session.Meta, error) {
@@ -124,8 +127,10 @@ func (g *Guard) Admit(ctx context.Context, tx store.Tx, u gatehouse.User, meta s
 	if err != nil {
 		return meta, fmt.Errorf("register device: %w", err)
 	}
-	p, err := g.profile(ctx, tx, u.ID)
-	if err != nil {
+	var p Profile
+	if a.profile != nil {
+		p = *a.profile
+	} else if p, err = g.profile(ctx, tx, u.ID); err != nil {
 		return meta, err
 	}
 	p.Record(now, a.Location, a.Located)

@@ -73,6 +73,9 @@ type Assessment struct {
 	// Location is where the IP is (zero when unknown or GeoIP is off).
 	Location Location
 	Located  bool
+	// profile is the login profile Guard.Begin read, for Admit to extend
+	// in the same transaction without reading it again.
+	profile *Profile
 }
 
 // Has reports whether the named factor fired.

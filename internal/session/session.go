@@ -120,7 +120,7 @@ func (s *Service) Start(ctx context.Context, tx store.Tx, userID string, meta Me
 	sess := gatehouse.Session{
 		ID: gatehouse.NewID(), UserID: userID, CreatedAt: now, LastActiveAt: now,
 		ExpiresAt: now.Add(s.opts.Lifetime), IPAddress: meta.IP, UserAgent: truncate(meta.UserAgent, 512),
-		DeviceID: truncate(meta.DeviceID, 512), AMR: amr, MFA: mfa, AuthTime: now, TrustScore: 50,
+		DeviceID: truncate(meta.DeviceID, 512), DeviceRef: meta.DeviceRef, AMR: amr, MFA: mfa, AuthTime: now, TrustScore: 50,
 		Location: truncate(meta.Location, 200),
 	}
 	if meta.TrustScore > 0 {
@@ -128,11 +128,6 @@ func (s *Service) Start(ctx context.Context, tx store.Tx, userID string, meta Me
 	}
 	if err := tx.CreateSession(ctx, sess); err != nil {
 		return gatehouse.Session{}, "", fmt.Errorf("start session: %w", err)
-	}
-	if meta.DeviceRef != "" {
-		if err := tx.SetSessionDevice(ctx, sess.ID, meta.DeviceRef); err != nil {
-			return gatehouse.Session{}, "", fmt.Errorf("start session: %w", err)
-		}
 	}
 	refresh, err := s.newRefresh(ctx, tx, sess, now)
 	if err != nil {

@@ -50,6 +50,9 @@ type Events interface {
 	CreateEvent(ctx context.Context, e gatehouse.Event) error
 	// GetEvent returns one event. ErrNotFound when it does not exist.
 	GetEvent(ctx context.Context, id string) (gatehouse.Event, error)
+	// DeleteEvent removes a fanned-out event (its audit row stays).
+	// ErrNotFound when it does not exist.
+	DeleteEvent(ctx context.Context, id string) error
 }
 
 // Users persists accounts and their role assignments.
@@ -436,7 +439,8 @@ type OAuthAccounts interface {
 }
 
 // Device is a client a user signs in from, told apart by a fingerprint
-// (see internal/device). Sessions refer to it (SetSessionDevice).
+// (see internal/device). Sessions refer to it (Session.DeviceRef, a plain
+// reference that outlives the device's deletion).
 type Device struct {
 	ID          string
 	UserID      string
@@ -477,12 +481,8 @@ type Devices interface {
 	// and returns them (ID and UserID only) in id order.
 	DeleteStaleDevices(ctx context.Context, cutoff time.Time) ([]Device, error)
 	// RevokeDeviceSessions revokes every unrevoked session from the device
-	// (see SetSessionDevice) and returns their ids, sorted.
+	// (Session.DeviceRef) and returns their ids, sorted.
 	RevokeDeviceSessions(ctx context.Context, deviceID string, now time.Time) ([]string, error)
-	// SetSessionDevice records which device a session is from (a plain
-	// reference: it outlives the device's deletion). ErrNotFound when the
-	// session does not exist.
-	SetSessionDevice(ctx context.Context, sessionID, deviceID string) error
 	// GetSessionDevice returns the device a session is from. ErrNotFound
 	// when the session has none (or does not exist).
 	GetSessionDevice(ctx context.Context, sessionID string) (Device, error)

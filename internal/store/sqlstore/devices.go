@@ -123,13 +123,6 @@ func (q *queries) RevokeDeviceSessions(ctx context.Context, deviceID string, now
 		timeArg(q.dialect, now), deviceID)
 }
 
-// SetSessionDevice records the session's device. ErrNotFound when the
-// session does not exist.
-func (q *queries) SetSessionDevice(ctx context.Context, sessionID, deviceID string) error {
-	res, err := q.exec(ctx, `UPDATE sessions SET device_ref = ? WHERE id = ?`, deviceID, sessionID)
-	return requireOneRow(fmt.Sprintf("set session %q device", sessionID), res, err)
-}
-
 // GetSessionDevice returns the session's device. ErrNotFound.
 func (q *queries) GetSessionDevice(ctx context.Context, sessionID string) (store.Device, error) {
 	d, err := scanDevice(q.queryRow(ctx, `SELECT `+prefixed("d.", deviceColumns)+

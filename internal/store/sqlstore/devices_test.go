@@ -18,10 +18,10 @@ func devDevice(userID, fp string, at time.Time) store.Device {
 		UserAgent: "Mozilla/5.0 Firefox/1", FirstSeenAt: at, LastSeenAt: at, LastIP: "203.0.113.1"}
 }
 
-func devSession(t *testing.T, db *sqlstore.DB, userID string) gatehouse.Session {
+func devSession(t *testing.T, db *sqlstore.DB, userID, deviceRef string) gatehouse.Session {
 	t.Helper()
 	s := gatehouse.Session{ID: gatehouse.NewID(), UserID: userID, CreatedAt: whT0, LastActiveAt: whT0,
-		ExpiresAt: whT0.Add(time.Hour), AuthTime: whT0, DeviceID: "client-id"}
+		ExpiresAt: whT0.Add(time.Hour), AuthTime: whT0, DeviceID: "client-id", DeviceRef: deviceRef}
 	require.NoError(t, db.CreateSession(t.Context(), s))
 	return s
 }
@@ -82,19 +82,16 @@ func TestDevicesUpsertListAndLifecycle(t *testing.T) {
 		require.ErrorIs(t, db.TouchDevice(ctx, gatehouse.NewID(), whT0, ""), store.ErrNotFound)
 
 		// Sessions refer to their device; revoking by device ends only those.
-		s1, s2, other := devSession(t, db, alice), devSession(t, db, alice), devSession(t, db, alice)
-		require.NoError(t, db.SetSessionDevice(ctx, s1.ID, d.ID))
-		require.NoError(t, db.SetSessionDevice(ctx, s2.ID, d.ID))
-		require.NoError(t, db.SetSessionDevice(ctx, other.ID, d2.ID))
-		require.ErrorIs(t, db.SetSessionDevice(ctx, gatehouse.NewID(), d.ID), store.ErrNotFound)
+		s1, s2, other := devSession(t, db, alice, d.ID), devSession(t, db, alice, d.ID), devSession(t, db, alice, d2.ID)
 		sd, err := db.GetSessionDevice(ctx, s1.ID)
 		require.NoError(t, err)
 		require.Equal(t, d.ID, sd.ID)
-		_, err = db.GetSessionDevice(ctx, devSession(t, db, alice).ID)
+		_, err = db.GetSessionDevice(ctx, devSession(t, db, alice, "").ID)
 		require.ErrorIs(t, err, store.ErrNotFound)
 		stored, err := db.GetSession(ctx, s1.ID)
 		require.NoError(t, err)
 		require.Equal(t, "client-id", stored.DeviceID, "the client's own id stays")
+		require.Equal(t, d.ID, stored.DeviceRef)
 
 		ids, err := db.RevokeDeviceSessions(ctx, d.ID, whT0)
 		require.NoError(t, err)

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -14,7 +15,7 @@ import (
 // --- sessions ---
 
 const sessionColumns = `id, user_id, created_at, last_active_at, expires_at, ip_address, user_agent, ` +
-	`device_id, location, trust_score, amr, mfa, auth_time, revoked_at`
+	`device_id, location, trust_score, amr, mfa, auth_time, revoked_at, device_ref`
 
 // CreateSession inserts s. ErrConflict when the id exists; ErrNotFound when
 // the user does not. A nil or empty AMR is stored as [].
@@ -24,10 +25,10 @@ func (q *queries) CreateSession(ctx context.Context, s gatehouse.Session) error 
 		return fmt.Errorf("create session: encode amr: %w", err)
 	}
 	_, err = q.exec(ctx,
-		`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.UserID, timeArg(q.dialect, s.CreatedAt), timeArg(q.dialect, s.LastActiveAt),
 		timeArg(q.dialect, s.ExpiresAt), s.IPAddress, s.UserAgent, s.DeviceID, s.Location, s.TrustScore,
-		amr, s.MFA, timeArg(q.dialect, s.AuthTime), nullTimeArg(q.dialect, s.RevokedAt))
+		amr, s.MFA, timeArg(q.dialect, s.AuthTime), nullTimeArg(q.dialect, s.RevokedAt), sql.NullString{String: s.DeviceRef, Valid: s.DeviceRef != ""})
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("create session: user %q: %w", s.UserID, store.ErrNotFound)
 	}
@@ -157,9 +158,10 @@ func scanSession(r row) (gatehouse.Session, error) {
 		s                                           gatehouse.Session
 		created, lastActive, expires, auth, revoked timeScanner
 		amr                                         []byte
+		deviceRef                                   sql.NullString
 	)
 	err := r.Scan(&s.ID, &s.UserID, &created, &lastActive, &expires, &s.IPAddress, &s.UserAgent,
-		&s.DeviceID, &s.Location, &s.TrustScore, &amr, &s.MFA, &auth, &revoked)
+		&s.DeviceID, &s.Location, &s.TrustScore, &amr, &s.MFA, &auth, &revoked, &deviceRef)
 	if err != nil {
 		return gatehouse.Session{}, err
 	}
@@ -167,7 +169,7 @@ func scanSession(r row) (gatehouse.Session, error) {
 		return gatehouse.Session{}, fmt.Errorf("decode amr: %w", err)
 	}
 	s.CreatedAt, s.LastActiveAt, s.ExpiresAt, s.AuthTime = created.Time, lastActive.Time, expires.Time, auth.Time
-	s.RevokedAt = revoked.ptr()
+	s.RevokedAt, s.DeviceRef = revoked.ptr(), deviceRef.String
 	return s, nil
 }
 

@@ -62,28 +62,39 @@ func (q *queries) GetUserByEmail(ctx context.Context, email gatehouse.Email) (ga
 	return q.getUser(ctx, "get user by email", `email = ?`, string(email), false)
 }
 
-// getUser reads one user matching where (one "?" bound to arg), then its
-// role names. The two reads are separate statements: inside a transaction
-// they see one state; outside, a concurrent role change may fall between
-// them, which is harmless for a read.
+// getUser reads one user matching where (one "?" bound to arg) with its
+// role names in the same statement (a login reads users twice, and every
+// round trip counts), then its MFA methods when MFA is on.
 func (q *queries) getUser(ctx context.Context, op, where string, arg any, forUpdate bool) (gatehouse.User, error) {
-	query := `SELECT ` + userColumns + ` FROM users WHERE ` + where
+	query := `SELECT ` + userColumns + `, ` + q.roleNamesJSON("users.id") + ` FROM users WHERE ` + where
 	if forUpdate && q.dialect == store.Postgres {
 		query += ` FOR UPDATE`
 	}
-	u, err := scanUser(q.queryRow(ctx, query, arg))
+	var roles string
+	u, err := scanUser(q.queryRow(ctx, query, arg), &roles)
 	if err != nil {
 		return gatehouse.User{}, translate(op, err)
 	}
-	if u.Roles, err = q.userRoleNames(ctx, u.ID); err != nil {
-		return gatehouse.User{}, translate(op+": read roles", err)
+	if u.Roles, err = decodeStrings([]byte(roles)); err != nil {
+		return gatehouse.User{}, fmt.Errorf("%s: decode roles: %w", op, err)
 	}
+	slices.Sort(u.Roles) // byte order on both engines, whatever the collation
 	if u.MFAEnabled {
 		if u.MFAMethods, err = q.activeMFAMethods(ctx, u.ID); err != nil {
 			return gatehouse.User{}, translate(op+": read mfa methods", err)
 		}
 	}
 	return u, nil
+}
+
+// roleNamesJSON is a scalar subquery: the names of the roles of the user
+// whose id is userID (a column), as a JSON array, [] when none.
+func (q *queries) roleNamesJSON(userID string) string {
+	agg := `json_group_array(r.name)`
+	if q.dialect == store.Postgres {
+		agg = `COALESCE(json_agg(r.name)::text, '[]')`
+	}
+	return `(SELECT ` + agg + ` FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ` + userID + `)`
 }
 
 // scanUser reads the userColumns of one row, then any extra columns into
@@ -111,31 +122,6 @@ func scanUser(r row, extra ...any) (gatehouse.User, error) {
 	u.LockedUntil, u.LastLoginAt = lockedUntil.ptr(), login.ptr()
 	u.CreatedAt, u.UpdatedAt = created.Time, updated.Time
 	return u, nil
-}
-
-// userRoleNames returns the names of the user's roles sorted in Go, so the
-// order is byte order on both engines whatever the database collation.
-// Nil when there are none.
-func (q *queries) userRoleNames(ctx context.Context, userID string) ([]string, error) {
-	rows, err := q.query(ctx,
-		`SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ?`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		names = append(names, name)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	slices.Sort(names)
-	return names, nil
 }
 
 // UpdateUser writes every mutable field of u: all but ID, CreatedAt, Roles
