@@ -196,7 +196,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		return nil, err
 	}
 	a.closers = append(a.closers, func(context.Context) error { return a.Notify.Close() })
-	a.Bus.Handle("notify", a.Notify.HandleEvent)
+	a.Bus.Handle("notify", a.Notify.HandleEvent, a.Notify.WantsEvent)
 	river.AddWorker(workers, mail.NewWorker(sender, renderer, log))
 	smsSender, err := newSMSSender(cfg, log)
 	if err != nil {
@@ -211,7 +211,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		AllowPrivate: cfg.WebhookAllowPrivate, DisabledTemplate: mail.TemplateWebhookDisabled, Logger: log, Now: opts.Now,
 	})
 	a.Webhooks.Register(workers)
-	a.Bus.Handle("webhooks", a.Webhooks.FanOut)
+	a.Bus.Handle("webhooks", a.Webhooks.FanOut, a.Webhooks.WantsEvent)
 	river.AddWorker(workers, &webhook.CleanupWorker{Store: a.DB, Retention: cfg.WebhookDeliveryRetention, Now: opts.Now, Logger: log})
 	a.Jobs, err = jobs.New(jobs.Config{
 		DB: a.DB.DB(), Dialect: a.DB.Dialect(), Logger: log,

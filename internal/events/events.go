@@ -1,9 +1,15 @@
 // Package events records domain events and fans them out. A service emits
-// an event inside the transaction of the change it describes: the event row
-// and one River job are written with that change or not at all. The event
-// worker then runs every registered handler in one transaction that also
-// completes the job, so each handler's own effects (typically jobs it
-// enqueues: a webhook delivery, an email) happen exactly once.
+// an event inside the transaction of the change it describes: the OnEmit
+// hooks (the audit row) run in it, and when any handler has something to
+// do for the event (a webhook subscribed to it, a live notification), the
+// event row and one River job are written with that change or not at all.
+// The event worker then runs every registered handler in one transaction
+// that also completes the job, so each handler's own effects (typically
+// jobs it enqueues: a webhook delivery, an email) happen exactly once.
+//
+// An event nobody is listening for (most sign-ins) costs no job: a job is
+// three more writes of the job table (insert, fetch, completion), which
+// on a login is more than the sign-in's own rows.
 package events
 
 import (
@@ -34,6 +40,11 @@ func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.
 // call slow external services; it enqueues jobs for them with tx.
 type Handler func(ctx context.Context, tx store.Tx, e gatehouse.Event) error
 
+// Interest tells, inside the emitting transaction, whether a handler will
+// have anything to do for e. It must answer true whenever the handler
+// might act; a false answer for every handler means e is not fanned out.
+type Interest func(ctx context.Context, tx store.Tx, e gatehouse.Event) (bool, error)
+
 // Enqueuer inserts jobs in a transaction (a *jobs.Client).
 type Enqueuer interface {
 	InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) error
@@ -55,8 +66,9 @@ type Bus struct {
 }
 
 type namedHandler struct {
-	name string
-	fn   Handler
+	name  string
+	fn    Handler
+	wants Interest
 }
 
 // NewBus makes a bus. Register handlers and the worker, make the job
@@ -67,9 +79,10 @@ func NewBus(st Store) *Bus { return &Bus{store: st, now: time.Now} }
 // SetEnqueuer sets the job client used by Emit.
 func (b *Bus) SetEnqueuer(e Enqueuer) { b.enqueuer = e }
 
-// Handle registers a handler; call it before the job client starts.
-func (b *Bus) Handle(name string, fn Handler) {
-	b.handlers = append(b.handlers, namedHandler{name, fn})
+// Handle registers a handler and what it wants to see (nil: every
+// event); call it before the job client starts.
+func (b *Bus) Handle(name string, fn Handler, wants Interest) {
+	b.handlers = append(b.handlers, namedHandler{name, fn, wants})
 }
 
 // OnEmit registers a hook that Emit runs in the emitting transaction,
@@ -83,8 +96,9 @@ func (b *Bus) Register(workers *river.Workers) {
 	river.AddWorker(workers, &worker{bus: b})
 }
 
-// Emit stores e and enqueues its fan-out, both inside tx. It fills ID and
-// CreatedAt when empty and returns the stored event.
+// Emit runs the OnEmit hooks for e and, when a handler wants it, stores e
+// and enqueues its fan-out, all inside tx. It fills ID and CreatedAt when
+// empty and returns the event.
 func (b *Bus) Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error) {
 	if b.enqueuer == nil {
 		return e, errors.New("events: bus has no enqueuer")
@@ -101,18 +115,39 @@ func (b *Bus) Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehou
 	if e.Data == nil {
 		e.Data = map[string]any{}
 	}
-	if err := tx.CreateEvent(ctx, e); err != nil {
-		return e, fmt.Errorf("emit %s: %w", e.Type, err)
-	}
 	for _, fn := range b.onEmit {
 		if err := fn(ctx, tx, e); err != nil {
 			return e, fmt.Errorf("emit %s: %w", e.Type, err)
 		}
 	}
+	wanted, err := b.wanted(ctx, tx, e)
+	if err != nil || !wanted {
+		return e, err
+	}
+	if err := tx.CreateEvent(ctx, e); err != nil {
+		return e, fmt.Errorf("emit %s: %w", e.Type, err)
+	}
 	if err := b.enqueuer.InsertTx(ctx, tx, Args{EventID: e.ID}, nil); err != nil {
 		return e, fmt.Errorf("emit %s: %w", e.Type, err)
 	}
 	return e, nil
+}
+
+// wanted reports whether any handler has something to do for e.
+func (b *Bus) wanted(ctx context.Context, tx store.Tx, e gatehouse.Event) (bool, error) {
+	for _, h := range b.handlers {
+		if h.wants == nil {
+			return true, nil
+		}
+		ok, err := h.wants(ctx, tx, e)
+		if err != nil {
+			return false, fmt.Errorf("emit %s: handler %s: %w", e.Type, h.name, err)
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 type worker struct {
@@ -137,6 +172,10 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 			if err := h.fn(ctx, tx, e); err != nil {
 				return fmt.Errorf("event %s handler %s: %w", e.Type, h.name, err)
 			}
+		}
+		// The row was only the fan-out's input; the audit row is the record.
+		if err := tx.DeleteEvent(ctx, e.ID); err != nil {
+			return err
 		}
 		return jobs.CompleteTx(ctx, tx, job)
 	})

@@ -46,7 +46,7 @@ func TestEmitIsTransactional(t *testing.T) {
 			db := e.Open(t)
 			rec := &recorder{}
 			bus := events.NewBus(db)
-			bus.Handle("recorder", rec.handle)
+			bus.Handle("recorder", rec.handle, nil)
 			workers := jobs.NewWorkers()
 			bus.Register(workers)
 			client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), Workers: workers, PollInterval: 20 * time.Millisecond})
@@ -110,7 +110,7 @@ func TestHandlerFailureRetries(t *testing.T) {
 			return errors.New("temporary")
 		}
 		return nil
-	})
+	}, nil)
 	workers := jobs.NewWorkers()
 	bus.Register(workers)
 	client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), Workers: workers, PollInterval: 20 * time.Millisecond})
@@ -157,4 +157,63 @@ func TestEmitRefusesUnknownTypesAndMissingEnqueuer(t *testing.T) {
 		return err
 	})
 	require.ErrorContains(t, err, "unknown event type")
+}
+
+// An event no handler wants runs the emit hooks but writes no event row
+// and no job; one that any handler wants is stored and fanned out to
+// every handler. An interest that fails fails the emit, and the change.
+func TestEmitFansOutOnlyWhatSomeoneWants(t *testing.T) {
+	ctx := context.Background()
+	db := sqltest.SQLite(t)
+	bus := events.NewBus(db)
+	rec, other := &recorder{}, &recorder{}
+	errInterest := errors.New("interest down")
+	bus.Handle("logins", rec.handle, func(_ context.Context, _ store.Tx, e gatehouse.Event) (bool, error) {
+		if e.Type == gatehouse.EventUserDeleted {
+			return false, errInterest
+		}
+		return e.Type == gatehouse.EventUserLogin, nil
+	})
+	bus.Handle("nothing", other.handle, func(context.Context, store.Tx, gatehouse.Event) (bool, error) { return false, nil })
+	hooked := &recorder{}
+	bus.OnEmit(hooked.handle)
+	workers := jobs.NewWorkers()
+	bus.Register(workers)
+	client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), Workers: workers, PollInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
+	bus.SetEnqueuer(client)
+
+	emit := func(typ gatehouse.EventType) (gatehouse.Event, error) {
+		var e gatehouse.Event
+		err := db.InTx(ctx, func(ctx context.Context, tx store.Tx) (err error) {
+			e, err = bus.Emit(ctx, tx, gatehouse.Event{Type: typ, UserID: "u-1"})
+			return err
+		})
+		return e, err
+	}
+	ignored, err := emit(gatehouse.EventUserLocked)
+	require.NoError(t, err)
+	login, err := emit(gatehouse.EventUserLogin)
+	require.NoError(t, err)
+	_, err = emit(gatehouse.EventUserDeleted)
+	require.ErrorIs(t, err, errInterest)
+
+	require.Len(t, hooked.events(), 3, "the emit hooks (the audit row) see every event")
+	_, err = db.GetEvent(ctx, ignored.ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = db.GetEvent(ctx, login.ID)
+	require.NoError(t, err)
+	list, err := client.River().JobList(ctx, river.NewJobListParams().Kinds("event"))
+	require.NoError(t, err)
+	require.Len(t, list.Jobs, 1)
+
+	require.NoError(t, client.Start(ctx))
+	t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	require.Eventually(t, func() bool { return len(rec.events()) == 1 && len(other.events()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, login.ID, rec.events()[0].ID)
+	require.Equal(t, login.ID, other.events()[0].ID, "a fanned-out event reaches every handler")
+	require.Eventually(t, func() bool {
+		_, err := db.GetEvent(ctx, login.ID)
+		return errors.Is(err, store.ErrNotFound)
+	}, 10*time.Second, 10*time.Millisecond, "the fan-out removes the event row")
 }

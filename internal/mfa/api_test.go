@@ -98,7 +98,7 @@ func TestDisableLastFactor(t *testing.T) {
 		require.Empty(t, s.query(t, "SELECT id FROM mfa_backup_codes WHERE user_id = ?", u.id))
 		require.NotEmpty(t, s.login(t, u.email, apptest.StrongPassword).Str("access_token"))
 
-		events := s.query(t, "SELECT type FROM events WHERE user_id = ? AND type LIKE 'user.mfa%' ORDER BY id", u.id)
+		events := s.query(t, "SELECT action FROM audit_logs WHERE user_id = ? AND action LIKE 'user.mfa%' ORDER BY seq", u.id)
 		require.Equal(t, []string{"user.mfa_enabled", "user.mfa_enabled", "user.mfa_disabled", "user.mfa_disabled"}, events)
 		var subjects []string
 		for range 4 {

@@ -21,6 +21,13 @@ var messageTypes = map[gatehouse.EventType]string{
 	gatehouse.EventSecurityAlert:       TypeSecurityAlert,
 }
 
+// WantsEvent is HandleEvent's events.Interest: the events about a user
+// that users hear of.
+func (h *Hub) WantsEvent(_ context.Context, _ store.Tx, e gatehouse.Event) (bool, error) {
+	_, ok := messageTypes[e.Type]
+	return ok && e.UserID != "", nil
+}
+
 // HandleEvent is the event bus handler (events.Handler): it turns an event
 // about a user into a message for their sockets, unless their preferences
 // turn the websocket channel off for its type, and closes the sockets of a

@@ -103,11 +103,11 @@ func decodeJWT(t require.TestingT, raw string) (header, payload map[string]any) 
 }
 
 // revocationReasons returns the reason of every session.revoked event of
-// the session, read straight from the events table.
+// the session, read straight from the audit trail.
 func revocationReasons(t require.TestingT, e *apptest.Env, userID, sessionID string) []string {
-	q := `SELECT data FROM events WHERE type = ? AND user_id = ?`
+	q := `SELECT metadata FROM audit_logs WHERE action = ? AND user_id = ?`
 	if e.App.DB.Dialect() == store.Postgres {
-		q = `SELECT data FROM events WHERE type = $1 AND user_id = $2`
+		q = `SELECT metadata FROM audit_logs WHERE action = $1 AND user_id = $2`
 	}
 	rows, err := e.App.DB.DB().QueryContext(context.Background(), q, string(gatehouse.EventSessionRevoked), userID)
 	require.NoError(t, err)

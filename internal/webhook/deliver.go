@@ -15,6 +15,7 @@ import (
 	"math"
 	"net/http"
 	neturl "net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,16 @@ type Payload struct {
 	Type      string         `json:"type"`
 	Timestamp time.Time      `json:"timestamp"`
 	Data      map[string]any `json:"data"`
+}
+
+// WantsEvent is FanOut's events.Interest: an active webhook subscribes to
+// e, whoever owns it (FanOut checks the owner's permission).
+func (s *Service) WantsEvent(ctx context.Context, tx store.Tx, e gatehouse.Event) (bool, error) {
+	hooks, err := tx.ListSubscribers(ctx, e.UserID)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(hooks, func(w store.Webhook) bool { return Subscribed(w, e.Type) }), nil
 }
 
 // FanOut is the events handler: inside the event worker's transaction it

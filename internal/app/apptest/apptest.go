@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail/mailtest"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
 )
 
@@ -63,6 +65,30 @@ type Env struct {
 	URL    string // base URL of the API, ending in /api/v1
 	// Header is added to every request Do sends (X-Forwarded-For ...).
 	Header http.Header
+
+	emitted *emitted
+}
+
+// emitted records every event the server emits, as its emit hooks see
+// them (events nobody fans out are not stored anywhere else).
+type emitted struct {
+	mu     sync.Mutex
+	events []gatehouse.Event
+}
+
+func (r *emitted) record(_ context.Context, _ store.Tx, e gatehouse.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
+
+// Events returns every event emitted so far, in emit order, including
+// those of transactions that rolled back afterwards.
+func (e *Env) Events() []gatehouse.Event {
+	e.emitted.mu.Lock()
+	defer e.emitted.mu.Unlock()
+	return slices.Clone(e.emitted.events)
 }
 
 // Engines lists the database engines tests should run on.
@@ -122,6 +148,8 @@ func New(t testing.TB, engine string, extra map[string]string) *Env {
 	if err != nil {
 		t.Fatalf("apptest: build: %v", err)
 	}
+	rec := &emitted{}
+	a.Bus.OnEmit(rec.record) // before anything can emit
 	if err := a.Jobs.Start(ctx); err != nil {
 		t.Fatalf("apptest: start jobs: %v", err)
 	}
@@ -133,7 +161,7 @@ func New(t testing.TB, engine string, extra map[string]string) *Env {
 		_ = a.Jobs.Stop(sctx)
 		a.Close(sctx)
 	})
-	return &Env{T: t, App: a, Server: srv, Mail: smtp, Clock: clock, URL: srv.URL + "/api/v1"}
+	return &Env{T: t, App: a, Server: srv, Mail: smtp, Clock: clock, URL: srv.URL + "/api/v1", emitted: rec}
 }
 
 // Response is a decoded answer.

@@ -185,6 +185,12 @@ func (q *queries) CreateEvent(ctx context.Context, e gatehouse.Event) error {
 	return translate("create event", err)
 }
 
+// DeleteEvent removes one event. ErrNotFound when it does not exist.
+func (q *queries) DeleteEvent(ctx context.Context, id string) error {
+	res, err := q.exec(ctx, `DELETE FROM events WHERE id = ?`, id)
+	return requireOneRow(fmt.Sprintf("delete event %q", id), res, err)
+}
+
 // GetEvent returns one event. ErrNotFound when it does not exist. Data is
 // never nil; numbers in it decode as float64, as encoding/json does.
 func (q *queries) GetEvent(ctx context.Context, id string) (gatehouse.Event, error) {

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Events/CreateGet", testEventsCreateGet},
 		{"Events/OptionalFieldsEmpty", testEventsOptionalFieldsEmpty},
 		{"Events/GetNotFound", testEventsGetNotFound},
+		{"Events/Delete", testEventsDelete},
 		{"Events/CreateDuplicate", testEventsCreateDuplicate},
 		{"Events/DataRoundTrip", testEventsDataRoundTrip},
 		{"Timestamps/UTCMicroseconds", testTimestampsUTCMicroseconds},
@@ -282,6 +283,19 @@ func testEventsGetNotFound(t *testing.T, s store.Store) {
 	_, err := s.GetEvent(t.Context(), gatehouse.NewID())
 	require.ErrorIs(t, err, store.ErrNotFound)
 	require.NotErrorIs(t, err, store.ErrConflict)
+}
+
+func testEventsDelete(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	e, other := newEvent(nil), newEvent(nil)
+	require.NoError(t, s.CreateEvent(ctx, e))
+	require.NoError(t, s.CreateEvent(ctx, other))
+	require.NoError(t, s.DeleteEvent(ctx, e.ID))
+	_, err := s.GetEvent(ctx, e.ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, s.DeleteEvent(ctx, e.ID), store.ErrNotFound)
+	_, err = s.GetEvent(ctx, other.ID)
+	require.NoError(t, err, "only the one event goes")
 }
 
 func testEventsCreateDuplicate(t *testing.T, s store.Store) {
