@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/jobs"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
 )
 
@@ -103,4 +104,10 @@ func TestPruneOffKeepsEverything(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, res.Rows)
 	require.Equal(t, int64(3), verify(t, db, 0).Checked)
+}
+
+// A prune that is still running must never look stuck to River's rescuer,
+// or a second one would start beside it.
+func TestPruneEndsBeforeItCouldBeRescued(t *testing.T) {
+	require.Less(t, (&audit.PruneWorker{}).Timeout(nil), jobs.RescueStuckJobsAfter)
 }

@@ -74,6 +74,10 @@ func Driver(db *sql.DB, dialect store.Dialect) (riverdriver.Driver[*sql.Tx], err
 	}
 }
 
+// RescueStuckJobsAfter is how long after its start a job that is still
+// marked running (its process died) is run again.
+const RescueStuckJobsAfter = 20 * time.Minute
+
 // New makes a client; it works nothing until Start.
 func New(cfg Config) (*Client, error) {
 	driver, err := Driver(cfg.DB, cfg.Dialect)
@@ -91,7 +95,12 @@ func New(cfg Config) (*Client, error) {
 		FetchPollInterval: cfg.PollInterval,
 		FetchCooldown:     min(cfg.PollInterval, river.FetchCooldownDefault),
 		JobTimeout:        time.Minute,
-		MaxAttempts:       10,
+		// A job running when its process died is picked up again after
+		// this. It must exceed the longest job timeout (the audit prune's
+		// 15 minutes) so that a job still running is never doubled;
+		// River's default is an hour.
+		RescueStuckJobsAfter: RescueStuckJobsAfter,
+		MaxAttempts:          10,
 		// Completed rows are only bookkeeping; keep a day for debugging.
 		CompletedJobRetentionPeriod: 24 * time.Hour,
 	}
