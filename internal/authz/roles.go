@@ -52,10 +52,19 @@ var (
 	errNoRole     = gatehouse.Errorf(gatehouse.CodeNotFound, "no such role")
 )
 
-// beyond is the error for an actor granting more than they hold.
-func beyond(what string) error {
-	return gatehouse.Errorf(gatehouse.CodePermissionDenied, "you cannot %s permissions you do not hold yourself", what)
+// DeniedError refuses an actor granting, changing, assigning or removing
+// permissions they do not hold themselves. It unwraps to the
+// permission_denied error the caller answers with; Missing names the
+// permissions (for the audit trail, not for the answer).
+type DeniedError struct {
+	Missing []string
+	err     error
 }
+
+func (e *DeniedError) Error() string { return e.err.Error() }
+
+// Unwrap returns the permission_denied error.
+func (e *DeniedError) Unwrap() error { return e.err }
 
 func validatePermissions(field string, perms []string) ([]string, error) {
 	out := make([]string, 0, len(perms))
@@ -75,10 +84,17 @@ func validatePermissions(field string, perms []string) ([]string, error) {
 // is read before any transaction opens (the checker reads the database
 // outside transactions).
 func covers(actor *Set, perms []string, what string) error {
-	if !actor.Covers(perms) {
-		return beyond(what)
+	var missing []string
+	for _, p := range perms {
+		if !actor.Covers([]string{p}) && !slices.Contains(missing, p) {
+			missing = append(missing, p)
+		}
 	}
-	return nil
+	if missing == nil {
+		return nil
+	}
+	slices.Sort(missing)
+	return &DeniedError{Missing: missing, err: gatehouse.Errorf(gatehouse.CodePermissionDenied, "you cannot %s permissions you do not hold yourself", what)}
 }
 
 // ListRoles returns every role by name.

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
 // problemLocations returns the locations of a problem's errors[].
@@ -95,6 +97,35 @@ func TestAdministrationRules(t *testing.T) {
 			r = f.Do("PUT", "/admin/users/"+targetID+"/roles", map[string]any{"roles": []string{"user", reader}}, actor)
 			requireProblem(t, r, http.StatusForbidden, "permission_denied")
 			require.Contains(t, f.userRoles(t, targetID), writer)
+		})
+
+		t.Run("a refused grant is an authz.denied audit row naming what was lacked", func(t *testing.T) {
+			_, actorRole := f.CreateRole(t, []string{"roles:write", "roles:assign", "users:read"})
+			actorID, actor := f.NewUser(t, actorRole)
+			targetID, _ := f.NewUser(t)
+			above, aboveName := f.CreateRole(t, []string{"users:lock", "billing:read"})
+			requireProblem(t, f.Do("POST", "/admin/roles", map[string]any{"name": f.Name("beyond"), "permissions": []string{"users:read", "users:lock", "billing:*"}}, actor),
+				http.StatusForbidden, "permission_denied")
+			requireProblem(t, f.Do("DELETE", "/admin/roles/"+above, nil, actor), http.StatusForbidden, "permission_denied")
+			requireProblem(t, f.Do("PUT", "/admin/users/"+targetID+"/roles", map[string]any{"roles": []string{"user", aboveName}}, actor),
+				http.StatusForbidden, "permission_denied")
+			// Other refusals of role management are not authorization failures.
+			requireProblem(t, f.Do("DELETE", "/admin/roles/"+f.RoleIDs(t)["admin"]["id"].(string), nil, f.AdminToken), http.StatusConflict, "system_role")
+
+			logs, err := f.App.DB.ListAuditLogs(t.Context(), store.AuditQuery{UserID: actorID, Action: audit.ActionDenied, Limit: 10})
+			require.NoError(t, err)
+			var got [][2]any
+			for _, l := range logs {
+				got = append(got, [2]any{l.Metadata["route"], l.Metadata["permission"]})
+			}
+			require.ElementsMatch(t, [][2]any{
+				{"POST /api/v1/admin/roles", "billing:* users:lock"},
+				{"DELETE /api/v1/admin/roles/" + above, "billing:read users:lock"},
+				{"PUT /api/v1/admin/users/" + targetID + "/roles", "billing:read users:lock"},
+			}, got)
+			admin, err := f.App.DB.ListAuditLogs(t.Context(), store.AuditQuery{UserID: f.AdminID, Action: audit.ActionDenied, Limit: 10})
+			require.NoError(t, err)
+			require.Empty(t, admin)
 		})
 
 		t.Run("nobody creates, changes or deletes a role beyond their own permissions", func(t *testing.T) {

@@ -2,13 +2,16 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/authz"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
@@ -81,6 +84,16 @@ func (s *Server) recordDenied(ctx context.Context, userID, perm, route string) {
 	if err := rec.RecordDenied(ctx, userID, perm, route); err != nil {
 		telemetry.Logger(ctx).ErrorContext(ctx, "audit authorization failure", "permission", perm, "err", err)
 	}
+}
+
+// roleProblem answers an error of role management; a refusal to grant
+// what the actor does not hold is audited like a refused route, naming the
+// permissions the actor lacked.
+func (s *Server) roleProblem(ctx context.Context, route string, err error) error {
+	if d, ok := errors.AsType[*authz.DeniedError](err); ok {
+		s.recordDenied(ctx, mustPrincipal(ctx).UserID, strings.Join(d.Missing, " "), route)
+	}
+	return Problem(err)
 }
 
 // can checks a permission; a failing check denies, never allows.
