@@ -44,19 +44,23 @@ func (s *Server) bearer(op huma.Operation) huma.Operation {
 var errNoToken = gatehouse.Errorf(gatehouse.CodeUnauthorized, "send an access token as Authorization: Bearer <token>")
 
 // requireBearer authenticates the Authorization header: the token must
-// verify and its session must be alive.
+// verify and its session must be alive. A request it refuses counts
+// against its client address's API rate limit (the limiter itself only
+// sees requests that got this far), and once that is spent the answer is
+// 429 instead of 401: guessing tokens is throttled like anything else.
 func (s *Server) requireBearer(ctx huma.Context, next func(huma.Context)) {
 	r, w := humago.Unwrap(ctx)
 	raw, ok := bearerToken(ctx.Header("Authorization"))
 	if !ok || s.sessions == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
-		WriteProblem(w, r, errNoToken)
+		WriteProblem(w, r, s.refusedBearer(ctx.Context(), w.Header(), errNoToken))
 		return
 	}
 	p, err := s.sessions.Authenticate(ctx.Context(), raw)
 	if err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.CodeUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token"`)
+			err = s.refusedBearer(ctx.Context(), w.Header(), err)
 		}
 		WriteProblem(w, r, err)
 		return

@@ -146,6 +146,19 @@ func (s *Server) rateLimit(name string) func(huma.Context, func(huma.Context)) {
 	}
 }
 
+// refusedBearer charges a request refused for its bearer token to its
+// client address's API limit: err when the limit still has room, else
+// the rate_limited error.
+func (s *Server) refusedBearer(ctx context.Context, h http.Header, err error) error {
+	if s.rl.limiter == nil {
+		return err
+	}
+	if limited := s.checkLimit(ctx, h, limitAPI, ipKey(ClientIPFrom(ctx)), s.rl.limits.API); limited != nil {
+		return limited
+	}
+	return err
+}
+
 func (l RateLimits) byName(name string) ratelimit.Limit {
 	switch name {
 	case limitLogin:

@@ -72,6 +72,30 @@ func TestLoginLimitRefusesThe21stLogin(t *testing.T) {
 	}
 }
 
+// Requests refused for their bearer token count against the client
+// address's API limit, so tokens cannot be guessed faster than the API
+// may be called; a signed-in user's own requests keep their own count.
+func TestRefusedBearerRequestsCountAgainstTheAddress(t *testing.T) {
+	env := limitedEnv(t, "sqlite", map[string]string{"GATEHOUSE_RATE_LIMIT_API": "3/1m"})
+	env.Register("bearer@example.com", apptest.StrongPassword)
+	tok := env.Login("bearer@example.com", apptest.StrongPassword).Access
+	for i := range 3 {
+		r := env.Do(http.MethodGet, "/auth/me", nil, "not-a-token")
+		require.Equal(t, http.StatusUnauthorized, r.Status, r.Raw)
+		require.Equal(t, string(gatehouse.CodeUnauthorized), r.Code())
+		require.Equal(t, strconv.Itoa(2-i), r.Header.Get("RateLimit-Remaining"))
+	}
+	for _, bearer := range []string{"not-a-token", ""} {
+		r := env.Do(http.MethodGet, "/auth/me", nil, bearer)
+		require.Equal(t, http.StatusTooManyRequests, r.Status, r.Raw)
+		require.Equal(t, string(gatehouse.CodeRateLimited), r.Code())
+		require.Equal(t, "20", r.Header.Get("Retry-After"))
+	}
+	require.Equal(t, http.StatusOK, env.Do(http.MethodGet, "/auth/me", nil, tok).Status)
+	env.Clock.Advance(20 * time.Second)
+	require.Equal(t, http.StatusUnauthorized, env.Do(http.MethodGet, "/auth/me", nil, "not-a-token").Status)
+}
+
 // EMAIL counts per target address (normalised), whichever IP asks and
 // whichever of the email-sending operations it uses.
 func TestEmailLimitPerAddressAcrossIPs(t *testing.T) {
