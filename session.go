@@ -10,10 +10,10 @@ type Session struct {
 	CreatedAt    time.Time
 	LastActiveAt time.Time
 	// ExpiresAt is the absolute end, whatever the activity.
-	ExpiresAt  time.Time
-	IPAddress  string
-	UserAgent  string
-	DeviceID   string
+	ExpiresAt time.Time
+	IPAddress string
+	UserAgent string
+	DeviceID  string
 	// DeviceRef is the id of the device record the session is from (see
 	// internal/device); empty when none. DeviceID is the client's own id.
 	DeviceRef  string
