@@ -212,11 +212,12 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	})
 	a.Webhooks.Register(workers)
 	a.Bus.Handle("webhooks", a.Webhooks.FanOut, a.Webhooks.WantsEvent)
-	river.AddWorker(workers, &webhook.CleanupWorker{Store: a.DB, Retention: cfg.WebhookDeliveryRetention, Now: opts.Now, Logger: log})
+	river.AddWorker(workers, webhook.NewCleanupWorker(a.DB, cfg.WebhookDeliveryRetention, opts.Now, log))
+	river.AddWorker(workers, events.NewCleanupWorker(a.DB, opts.Now, log))
 	a.Jobs, err = jobs.New(jobs.Config{
 		DB: a.DB.DB(), Dialect: a.DB.Dialect(), Logger: log,
 		Workers: workers, InsertOnly: !opts.Jobs, PollInterval: opts.PollInterval,
-		PeriodicJobs: append([]*river.PeriodicJob{session.CleanupPeriodic(), device.CleanupPeriodic(), webhook.CleanupPeriodic()}, auditPeriodic(cfg)...),
+		PeriodicJobs: append([]*river.PeriodicJob{session.CleanupPeriodic(), device.CleanupPeriodic(), webhook.CleanupPeriodic(), events.CleanupPeriodic()}, auditPeriodic(cfg)...),
 	})
 	if err != nil {
 		return nil, err

@@ -217,3 +217,38 @@ func TestEmitFansOutOnlyWhatSomeoneWants(t *testing.T) {
 		return errors.Is(err, store.ErrNotFound)
 	}, 10*time.Second, 10*time.Millisecond, "the fan-out removes the event row")
 }
+
+// The cleanup deletes event rows older than Retention (left behind by a
+// fan-out that never finished) and keeps the rest.
+func TestCleanupDeletesRowsLeftBehind(t *testing.T) {
+	for _, e := range sqltest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db := e.Open(t)
+			now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+			var old, recent []string
+			for i, age := range []time.Duration{events.Retention + time.Hour, events.Retention + 24*time.Hour, events.Retention - time.Hour, time.Minute} {
+				ev := gatehouse.Event{ID: gatehouse.NewID(), Type: gatehouse.EventUserLogin, UserID: "u", CreatedAt: now.Add(-age)}
+				require.NoError(t, db.CreateEvent(ctx, ev), i)
+				if age > events.Retention {
+					old = append(old, ev.ID)
+				} else {
+					recent = append(recent, ev.ID)
+				}
+			}
+			w := events.NewCleanupWorker(db, func() time.Time { return now }, nil)
+			require.NoError(t, w.Work(ctx, nil))
+			for _, id := range old {
+				_, err := db.GetEvent(ctx, id)
+				require.ErrorIs(t, err, store.ErrNotFound)
+			}
+			for _, id := range recent {
+				_, err := db.GetEvent(ctx, id)
+				require.NoError(t, err)
+			}
+			n, err := db.DeleteEventsBefore(ctx, now)
+			require.NoError(t, err)
+			require.EqualValues(t, len(recent), n)
+		})
+	}
+}

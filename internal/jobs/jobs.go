@@ -214,3 +214,32 @@ func Hourly(args river.JobArgs) *river.PeriodicJob {
 		func() (river.JobArgs, *river.InsertOpts) { return args, nil },
 		&river.PeriodicJobOpts{RunOnStart: true})
 }
+
+// Sweeper is a periodic maintenance worker for args A: it deletes what is
+// older than Retention through Delete and logs how much went.
+type Sweeper[A river.JobArgs] struct {
+	river.WorkerDefaults[A]
+	// What names what is deleted, in errors and logs ("old events").
+	What string
+	// Delete removes what was created before cutoff and says how many.
+	Delete    func(ctx context.Context, cutoff time.Time) (int64, error)
+	Retention time.Duration
+	Now       func() time.Time // nil: time.Now
+	Logger    *slog.Logger     // nil: no log
+}
+
+// Work deletes what is older than the retention.
+func (w *Sweeper[A]) Work(ctx context.Context, _ *river.Job[A]) error {
+	now := time.Now
+	if w.Now != nil {
+		now = w.Now
+	}
+	n, err := w.Delete(ctx, now().UTC().Add(-w.Retention))
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", w.What, err)
+	}
+	if n > 0 && w.Logger != nil {
+		w.Logger.InfoContext(ctx, "deleted "+w.What, "count", n, "retention", w.Retention.String())
+	}
+	return nil
+}

@@ -76,3 +76,27 @@ func TestInsertOnlyClientAndBadDialect(t *testing.T) {
 	_, err = jobs.New(jobs.Config{DB: db.DB(), Dialect: "oracle"})
 	require.ErrorContains(t, err, "unsupported dialect")
 }
+
+// A Sweeper deletes what is older than its retention, at the time its
+// clock says, and names what it failed to delete.
+func TestSweeperCutoffAndErrors(t *testing.T) {
+	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.FixedZone("x", 3600))
+	var cutoff time.Time
+	errDisk := errors.New("disk gone")
+	var fail bool
+	w := &jobs.Sweeper[pingArgs]{What: "old pings", Retention: time.Hour, Now: func() time.Time { return now },
+		Delete: func(_ context.Context, c time.Time) (int64, error) {
+			cutoff = c
+			if fail {
+				return 0, errDisk
+			}
+			return 3, nil
+		}}
+	require.NoError(t, w.Work(t.Context(), nil))
+	require.Equal(t, now.UTC().Add(-time.Hour), cutoff)
+	require.Equal(t, time.UTC, cutoff.Location())
+	fail = true
+	err := w.Work(t.Context(), nil)
+	require.ErrorIs(t, err, errDisk)
+	require.ErrorContains(t, err, "delete old pings")
+}

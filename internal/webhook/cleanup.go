@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -32,33 +31,14 @@ func (CleanupArgs) Kind() string { return "webhook.cleanup" }
 // InsertOpts puts the cleanup on the maintenance queue, one at a time.
 func (CleanupArgs) InsertOpts() river.InsertOpts { return jobs.MaintenanceOpts() }
 
-// CleanupWorker runs CleanupArgs: it deletes finished deliveries older
-// than Retention (default DefaultDeliveryRetention).
-type CleanupWorker struct {
-	river.WorkerDefaults[CleanupArgs]
-	Store     CleanupStore
-	Retention time.Duration
-	Now       func() time.Time
-	Logger    *slog.Logger
-}
-
-// Work deletes the old records.
-func (w *CleanupWorker) Work(ctx context.Context, _ *river.Job[CleanupArgs]) error {
-	now, retention := time.Now, w.Retention
-	if w.Now != nil {
-		now = w.Now
-	}
+// NewCleanupWorker makes the worker of CleanupArgs: it deletes finished
+// deliveries older than retention (DefaultDeliveryRetention when zero).
+func NewCleanupWorker(st CleanupStore, retention time.Duration, now func() time.Time, logger *slog.Logger) *jobs.Sweeper[CleanupArgs] {
 	if retention <= 0 {
 		retention = DefaultDeliveryRetention
 	}
-	n, err := w.Store.DeleteWebhookDeliveriesBefore(ctx, now().UTC().Add(-retention))
-	if err != nil {
-		return fmt.Errorf("cleanup webhook deliveries: %w", err)
-	}
-	if n > 0 && w.Logger != nil {
-		w.Logger.InfoContext(ctx, "deleted old webhook deliveries", "count", n, "retention", retention.String())
-	}
-	return nil
+	return &jobs.Sweeper[CleanupArgs]{What: "old webhook deliveries", Delete: st.DeleteWebhookDeliveriesBefore,
+		Retention: retention, Now: now, Logger: logger}
 }
 
 // CleanupPeriodic schedules the cleanup hourly (and once at start).

@@ -79,7 +79,7 @@ func TestCleanupDeletesOldDeliveries(t *testing.T) {
 			waitFor(t, "the second delivery", func() bool { return len(deliveries(t, env, alice.token, okID)) == 2 })
 			waitDelivery(t, env, alice.token, okID, "succeeded")
 
-			w := &webhook.CleanupWorker{Store: env.App.DB, Now: env.Clock.Now}
+			w := webhook.NewCleanupWorker(env.App.DB, 0, env.Clock.Now, nil)
 			require.NoError(t, w.Work(t.Context(), nil))
 			list := deliveries(t, env, alice.token, okID)
 			require.Len(t, list, 1, "the old one went")
