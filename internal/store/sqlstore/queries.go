@@ -191,6 +191,22 @@ func (q *queries) DeleteEvent(ctx context.Context, id string) error {
 	return requireOneRow(fmt.Sprintf("delete event %q", id), res, err)
 }
 
+// DeleteEventsBefore deletes events created before cutoff, in batches
+// (one statement each, not one transaction), and returns how many.
+func (d *DB) DeleteEventsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
+	const batch = 1000
+	var total int64
+	for {
+		res, err := d.exec(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < ? LIMIT ?)`,
+			timeArg(d.dialect, cutoff), batch)
+		n, err := rowsAffected("delete old events", res, err)
+		total += n
+		if err != nil || n < batch {
+			return total, err
+		}
+	}
+}
+
 // GetEvent returns one event. ErrNotFound when it does not exist. Data is
 // never nil; numbers in it decode as float64, as encoding/json does.
 func (q *queries) GetEvent(ctx context.Context, id string) (gatehouse.Event, error) {

@@ -279,22 +279,6 @@ func nullInt(v int) any {
 	return v
 }
 
-// DeleteEventsBefore deletes events created before cutoff, in batches
-// (one statement each, not one transaction), and returns how many.
-func (d *DB) DeleteEventsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
-	const batch = 1000
-	var total int64
-	for {
-		res, err := d.exec(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < ? LIMIT ?)`,
-			timeArg(d.dialect, cutoff), batch)
-		n, err := rowsAffected("delete old events", res, err)
-		total += n
-		if err != nil || n < batch {
-			return total, err
-		}
-	}
-}
-
 // DeleteWebhookDeliveriesBefore deletes finished (succeeded or failed)
 // webhook deliveries created before cutoff, with their attempts, a batch
 // at a time so no transaction grows large, and returns how many went.
