@@ -41,16 +41,16 @@ func TestRegisterValidation(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
 		for _, bad := range []string{"not-an-email", "a@b", "@example.com", "a b@example.com", "Alice <alice@example.com>", "", "   "} {
 			r := call(t, env, "POST", "/auth/register", map[string]any{"email": bad, "password": apptest.StrongPassword}, "")
-			expect(t, r, http.StatusUnprocessableEntity, "validation_failed", bad)
+			apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", bad)
 			requireField(t, r, "body.email")
 		}
 
 		email := uniqueEmail("validation")
 		r := call(t, env, "POST", "/auth/register", map[string]any{"email": email}, "")
-		expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "missing password")
+		apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "missing password")
 		require.Contains(t, string(r.Raw), "password")
 		r = call(t, env, "POST", "/auth/register", map[string]any{"password": apptest.StrongPassword}, "")
-		expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "missing email")
+		apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "missing email")
 
 		for pw, reasons := range map[string]int{
 			"short":        1, // too short, and too guessable
@@ -59,7 +59,7 @@ func TestRegisterValidation(t *testing.T) {
 			"aaaa": 2, // too short and too guessable
 		} {
 			r := call(t, env, "POST", "/auth/register", map[string]any{"email": email, "password": pw}, "")
-			expect(t, r, http.StatusUnprocessableEntity, "weak_password", pw)
+			apptest.Expect(t, r, http.StatusUnprocessableEntity, "weak_password", pw)
 			errs := fieldErrors(t, r)
 			require.GreaterOrEqual(t, len(errs), reasons, "reasons for %q: %s", pw, r.Raw)
 			for _, e := range errs {
@@ -69,9 +69,9 @@ func TestRegisterValidation(t *testing.T) {
 			require.NotContains(t, string(r.Raw), pw, "the answer echoes the password")
 		}
 		r = call(t, env, "POST", "/auth/register", map[string]any{"email": email, "password": "Vq3!zR8#mW2@kL5$", "name": "Kowalczyk"}, "")
-		expect(t, r, http.StatusCreated, "", "a strong password")
+		apptest.Expect(t, r, http.StatusCreated, "", "a strong password")
 		r = call(t, env, "POST", "/auth/register", map[string]any{"email": uniqueEmail("named"), "password": "kowalczyk-Vq3!zR8#", "name": "Anna Kowalczyk"}, "")
-		expect(t, r, http.StatusUnprocessableEntity, "weak_password", "a password containing the name")
+		apptest.Expect(t, r, http.StatusUnprocessableEntity, "weak_password", "a password containing the name")
 
 		// Refused registrations leave nothing behind.
 		require.Equal(t, 1, countUsers(t, env, email))
@@ -85,34 +85,34 @@ func TestLogout(t *testing.T) {
 		register(t, env, email, apptest.StrongPassword, "")
 		a := login(t, env, email, apptest.StrongPassword)
 		b := login(t, env, email, apptest.StrongPassword)
-		expect(t, call(t, env, "GET", "/auth/me", nil, a.Str("access_token")), http.StatusOK, "")
+		apptest.Expect(t, call(t, env, "GET", "/auth/me", nil, a.Str("access_token")), http.StatusOK, "")
 
-		expect(t, call(t, env, "POST", "/auth/logout", nil, a.Str("access_token")), http.StatusNoContent, "")
+		apptest.Expect(t, call(t, env, "POST", "/auth/logout", nil, a.Str("access_token")), http.StatusNoContent, "")
 		r := call(t, env, "GET", "/auth/me", nil, a.Str("access_token"))
-		expect(t, r, http.StatusUnauthorized, "unauthorized")
+		apptest.Expect(t, r, http.StatusUnauthorized, "unauthorized")
 		require.NotEmpty(t, r.Header.Get("WWW-Authenticate"))
-		expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": a.Str("refresh_token")}, ""), http.StatusUnauthorized, "invalid_refresh_token")
-		expect(t, call(t, env, "POST", "/auth/logout", nil, a.Str("access_token")), http.StatusUnauthorized, "unauthorized")
+		apptest.Expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": a.Str("refresh_token")}, ""), http.StatusUnauthorized, "invalid_refresh_token")
+		apptest.Expect(t, call(t, env, "POST", "/auth/logout", nil, a.Str("access_token")), http.StatusUnauthorized, "unauthorized")
 
 		// The other session is untouched.
-		expect(t, call(t, env, "GET", "/auth/me", nil, b.Str("access_token")), http.StatusOK, "")
+		apptest.Expect(t, call(t, env, "GET", "/auth/me", nil, b.Str("access_token")), http.StatusOK, "")
 		list := sessionsOf(t, env, b.Str("access_token"))
 		require.Len(t, list, 1)
 		require.Equal(t, b.Str("session_id"), list[0]["id"])
-		expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": b.Str("refresh_token")}, ""), http.StatusOK, "")
+		apptest.Expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": b.Str("refresh_token")}, ""), http.StatusOK, "")
 	})
 }
 
 func TestMeNeedsAToken(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
 		r := call(t, env, "GET", "/auth/me", nil, "")
-		expect(t, r, http.StatusUnauthorized, "unauthorized")
+		apptest.Expect(t, r, http.StatusUnauthorized, "unauthorized")
 		require.True(t, strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer"), "WWW-Authenticate: %q", r.Header.Get("WWW-Authenticate"))
 
 		for _, h := range []string{"Bearer not-a-jwt", "Bearer a.b.c", "Basic dXNlcjpwYXNz", "Bearer"} {
 			r, err := request(env, "GET", "/auth/me", nil, map[string]string{"Authorization": h})
 			require.NoError(t, err)
-			expect(t, r, http.StatusUnauthorized, "unauthorized", h)
+			apptest.Expect(t, r, http.StatusUnauthorized, "unauthorized", h)
 			require.True(t, strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer"), "%s: WWW-Authenticate %q", h, r.Header.Get("WWW-Authenticate"))
 		}
 	})
@@ -128,28 +128,28 @@ func TestChangePassword(t *testing.T) {
 		access := cur.Str("access_token")
 
 		r := call(t, env, "POST", "/users/password/change", map[string]any{"current_password": "wrong-" + apptest.StrongPassword, "new_password": next}, access)
-		expect(t, r, http.StatusUnauthorized, "invalid_credentials")
+		apptest.Expect(t, r, http.StatusUnauthorized, "invalid_credentials")
 		r = call(t, env, "POST", "/users/password/change", map[string]any{"current_password": apptest.StrongPassword, "new_password": "password1234"}, access)
-		expect(t, r, http.StatusUnprocessableEntity, "weak_password")
+		apptest.Expect(t, r, http.StatusUnprocessableEntity, "weak_password")
 		requireField(t, r, "body.new_password")
 		r = call(t, env, "POST", "/users/password/change", map[string]any{"current_password": apptest.StrongPassword, "new_password": next}, "")
-		expect(t, r, http.StatusUnauthorized, "unauthorized")
+		apptest.Expect(t, r, http.StatusUnauthorized, "unauthorized")
 		// Nothing changed so far.
-		expect(t, call(t, env, "GET", "/auth/me", nil, other.Str("access_token")), http.StatusOK, "")
+		apptest.Expect(t, call(t, env, "GET", "/auth/me", nil, other.Str("access_token")), http.StatusOK, "")
 
 		r = call(t, env, "POST", "/users/password/change", map[string]any{"current_password": apptest.StrongPassword, "new_password": next}, access)
-		expect(t, r, http.StatusNoContent, "")
+		apptest.Expect(t, r, http.StatusNoContent, "")
 
 		// Every other session ends; the current one keeps working.
-		expect(t, call(t, env, "GET", "/auth/me", nil, other.Str("access_token")), http.StatusUnauthorized, "unauthorized")
-		expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": other.Str("refresh_token")}, ""), http.StatusUnauthorized, "")
-		expect(t, call(t, env, "GET", "/auth/me", nil, access), http.StatusOK, "")
+		apptest.Expect(t, call(t, env, "GET", "/auth/me", nil, other.Str("access_token")), http.StatusUnauthorized, "unauthorized")
+		apptest.Expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": other.Str("refresh_token")}, ""), http.StatusUnauthorized, "")
+		apptest.Expect(t, call(t, env, "GET", "/auth/me", nil, access), http.StatusOK, "")
 		list := sessionsOf(t, env, access)
 		require.Len(t, list, 1)
 		require.Equal(t, cur.Str("session_id"), list[0]["id"])
-		expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": cur.Str("refresh_token")}, ""), http.StatusOK, "")
+		apptest.Expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": cur.Str("refresh_token")}, ""), http.StatusOK, "")
 
-		expect(t, loginStatus(t, env, email, apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials")
+		apptest.Expect(t, loginStatus(t, env, email, apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials")
 		login(t, env, email, next)
 
 		m := waitSubject(t, env, email, "password was changed")
@@ -168,47 +168,47 @@ func TestProfileUpdate(t *testing.T) {
 		}
 
 		r := put(map[string]any{"name": "  Ada Lovelace  "})
-		expect(t, r, http.StatusOK, "")
+		apptest.Expect(t, r, http.StatusOK, "")
 		require.Equal(t, "Ada Lovelace", r.JSON["name"])
 		require.Nil(t, r.JSON["phone_number"])
 
 		r = put(map[string]any{"phone_number": "+1 415 555 0100"})
-		expect(t, r, http.StatusOK, "")
+		apptest.Expect(t, r, http.StatusOK, "")
 		require.Equal(t, "+14155550100", r.JSON["phone_number"], "stored in E.164")
 		require.Equal(t, "Ada Lovelace", r.JSON["name"], "a field left out changed")
 
 		for _, bad := range []string{"4155550100", "+0123456789", "phone", "+1", "+999123456789"} {
 			r := put(map[string]any{"phone_number": bad})
-			expect(t, r, http.StatusUnprocessableEntity, "validation_failed", bad)
+			apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", bad)
 			requireField(t, r, "body.phone_number")
 		}
 
 		prefs := map[string]any{"security.new_device_login": []any{"email", "websocket"}, "security.password_changed": []any{"email"}}
 		r = put(map[string]any{"notification_preferences": prefs})
-		expect(t, r, http.StatusOK, "")
+		apptest.Expect(t, r, http.StatusOK, "")
 		require.Equal(t, prefs, r.JSON["notification_preferences"])
 		for _, bad := range []any{[]any{"sms"}, []any{"email", "pigeon"}, []any{""}} {
 			r := put(map[string]any{"notification_preferences": map[string]any{"security.alert": bad}})
-			expect(t, r, http.StatusUnprocessableEntity, "validation_failed", bad)
+			apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", bad)
 			require.Contains(t, fieldErrors(t, r)[0]["location"], "body.notification_preferences")
 		}
 		r = put(map[string]any{"notification_preferences": map[string]any{"security.bogus": []any{"email"}}})
-		expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "an unknown alert type")
+		apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "an unknown alert type")
 		requireField(t, r, "body.notification_preferences.security.bogus")
 		r = put(map[string]any{"name": strings.Repeat("n", 201)})
-		expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "a 201-character name")
+		apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "a 201-character name")
 
 		// Refused updates changed nothing, and GET agrees with the answers.
 		r = call(t, env, "GET", "/users/profile", nil, access)
-		expect(t, r, http.StatusOK, "")
+		apptest.Expect(t, r, http.StatusOK, "")
 		require.Equal(t, "Ada Lovelace", r.JSON["name"])
 		require.Equal(t, "+14155550100", r.JSON["phone_number"])
 		require.Equal(t, prefs, r.JSON["notification_preferences"])
 
 		r = put(map[string]any{"phone_number": ""})
-		expect(t, r, http.StatusOK, "")
+		apptest.Expect(t, r, http.StatusOK, "")
 		require.Nil(t, r.JSON["phone_number"], "an empty phone_number clears it")
-		expect(t, call(t, env, "PUT", "/users/profile", map[string]any{"name": "x"}, ""), http.StatusUnauthorized, "unauthorized")
+		apptest.Expect(t, call(t, env, "PUT", "/users/profile", map[string]any{"name": "x"}, ""), http.StatusUnauthorized, "unauthorized")
 	})
 }
 
@@ -220,16 +220,16 @@ func TestDeleteAccount(t *testing.T) {
 		b := login(t, env, email, apptest.StrongPassword)
 
 		r := call(t, env, "DELETE", "/users/account", map[string]any{"password": "wrong-" + apptest.StrongPassword}, a.Str("access_token"))
-		expect(t, r, http.StatusForbidden, "recent_auth_required")
-		expect(t, call(t, env, "GET", "/auth/me", nil, a.Str("access_token")), http.StatusOK, "")
+		apptest.Expect(t, r, http.StatusForbidden, "recent_auth_required")
+		apptest.Expect(t, call(t, env, "GET", "/auth/me", nil, a.Str("access_token")), http.StatusOK, "")
 
 		r = call(t, env, "DELETE", "/users/account", map[string]any{"password": apptest.StrongPassword}, a.Str("access_token"))
-		expect(t, r, http.StatusNoContent, "")
+		apptest.Expect(t, r, http.StatusNoContent, "")
 		for _, s := range []apptest.Response{*a, *b} {
-			expect(t, call(t, env, "GET", "/auth/me", nil, s.Str("access_token")), http.StatusUnauthorized, "unauthorized")
-			expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": s.Str("refresh_token")}, ""), http.StatusUnauthorized, "")
+			apptest.Expect(t, call(t, env, "GET", "/auth/me", nil, s.Str("access_token")), http.StatusUnauthorized, "unauthorized")
+			apptest.Expect(t, call(t, env, "POST", "/auth/refresh", map[string]any{"refresh_token": s.Str("refresh_token")}, ""), http.StatusUnauthorized, "")
 		}
-		expect(t, loginStatus(t, env, email, apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials")
+		apptest.Expect(t, loginStatus(t, env, email, apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials")
 		require.Equal(t, 0, countUsers(t, env, email))
 		_, err := env.App.DB.GetUser(context.Background(), id.(string))
 		require.Error(t, err)
@@ -246,12 +246,12 @@ func TestVerificationSendsWelcome(t *testing.T) {
 		email := uniqueEmail("welcome")
 		register(t, env, email, apptest.StrongPassword, "Grace")
 		tok := tokenIn(t, waitMail(t, env, email, 1), verifyLink+"?token=")
-		expect(t, verify(t, env, tok), http.StatusOK, "")
+		apptest.Expect(t, verify(t, env, tok), http.StatusOK, "")
 		m := waitSubject(t, env, email, "welcome")
 		require.Contains(t, m.Text, "Welcome")
 
 		// A verified account gets no further verification emails.
-		expect(t, call(t, env, "POST", "/auth/verify-email/resend", map[string]any{"email": email}, ""), http.StatusAccepted, "")
+		apptest.Expect(t, call(t, env, "POST", "/auth/verify-email/resend", map[string]any{"email": email}, ""), http.StatusAccepted, "")
 		var templates []string
 		for _, j := range emailJobs(t, env, email) {
 			templates = append(templates, j.Template)
@@ -260,9 +260,9 @@ func TestVerificationSendsWelcome(t *testing.T) {
 
 		// Malformed or unknown tokens.
 		for _, bad := range []string{"x", strings.Repeat("A", 256), tok + "x"} {
-			expect(t, verify(t, env, bad), http.StatusBadRequest, "invalid_token", bad)
+			apptest.Expect(t, verify(t, env, bad), http.StatusBadRequest, "invalid_token", bad)
 		}
-		expect(t, verify(t, env, ""), http.StatusUnprocessableEntity, "validation_failed")
+		apptest.Expect(t, verify(t, env, ""), http.StatusUnprocessableEntity, "validation_failed")
 	})
 }
 
@@ -280,19 +280,19 @@ func TestEmailsNeverContainPassword(t *testing.T) {
 		// Wait for the first link before asking for the second: emails
 		// queued together may arrive in either order.
 		waitLink(t, env, email, verifyLink+"?token=", 1)
-		expect(t, call(t, env, "POST", "/auth/verify-email/resend", map[string]any{"email": email}, ""), http.StatusAccepted, "")
+		apptest.Expect(t, call(t, env, "POST", "/auth/verify-email/resend", map[string]any{"email": email}, ""), http.StatusAccepted, "")
 		_, tok := waitLink(t, env, email, verifyLink+"?token=", 2)
-		expect(t, verify(t, env, tok), http.StatusOK, "")
+		apptest.Expect(t, verify(t, env, tok), http.StatusOK, "")
 
 		forgot(t, env, email)
 		_, tok = waitLink(t, env, email, resetLink+"?token=", 1)
-		expect(t, reset(t, env, tok, second), http.StatusNoContent, "")
+		apptest.Expect(t, reset(t, env, tok, second), http.StatusNoContent, "")
 
 		access := login(t, env, email, second).Str("access_token")
-		expect(t, call(t, env, "POST", "/users/password/change", map[string]any{"current_password": second, "new_password": third}, access), http.StatusNoContent, "")
+		apptest.Expect(t, call(t, env, "POST", "/users/password/change", map[string]any{"current_password": second, "new_password": third}, access), http.StatusNoContent, "")
 
 		for range 2 {
-			expect(t, loginStatus(t, env, email, first), http.StatusUnauthorized, "invalid_credentials")
+			apptest.Expect(t, loginStatus(t, env, email, first), http.StatusUnauthorized, "invalid_credentials")
 		}
 		waitSubject(t, env, email, "locked")
 		waitMailIdle(t, env)
@@ -320,13 +320,13 @@ func TestLockoutCountRestartsAfterExpiry(t *testing.T) {
 		email := uniqueEmail("relock")
 		register(t, env, email, apptest.StrongPassword, "")
 		for range 3 + 2 { // lock, then two more guesses during the lock
-			expect(t, loginStatus(t, env, email, "wrong-"+apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials")
+			apptest.Expect(t, loginStatus(t, env, email, "wrong-"+apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials")
 		}
-		expect(t, loginStatus(t, env, email, apptest.StrongPassword), http.StatusLocked, "account_locked")
+		apptest.Expect(t, loginStatus(t, env, email, apptest.StrongPassword), http.StatusLocked, "account_locked")
 		env.Clock.Advance(15 * time.Minute)
 
 		// One typo after the lock ended is one failure, not the third.
-		expect(t, loginStatus(t, env, email, "wrong-"+apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials")
+		apptest.Expect(t, loginStatus(t, env, email, "wrong-"+apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials")
 		login(t, env, email, apptest.StrongPassword)
 	})
 }

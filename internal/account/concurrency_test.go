@@ -80,9 +80,9 @@ func TestConcurrentResetTokenUse(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, i == w, ok, "password of racer %d (winner %d)", i, w)
 		}
-		expect(t, call(t, env, "GET", "/auth/me", nil, sess.Str("access_token")), http.StatusUnauthorized, "unauthorized")
+		apptest.Expect(t, call(t, env, "GET", "/auth/me", nil, sess.Str("access_token")), http.StatusUnauthorized, "unauthorized")
 		me := call(t, env, "GET", "/auth/me", nil, login(t, env, email, passwords[w]).Str("access_token"))
-		expect(t, me, http.StatusOK, "")
+		apptest.Expect(t, me, http.StatusOK, "")
 		require.Equal(t, true, me.JSON["email_verified"], "a reset proves the mailbox, so it verifies the email")
 	})
 }

@@ -178,14 +178,6 @@ func call(t require.TestingT, env *apptest.Env, method, path string, body any, b
 	return r
 }
 
-// expect fails t unless r has the status (and, for errors, the code).
-func expect(t require.TestingT, r *apptest.Response, status int, code string, msgAndArgs ...any) {
-	require.Equal(t, status, r.Status, "body: %s %v", r.Raw, fmt.Sprint(msgAndArgs...))
-	if code != "" {
-		require.Equal(t, code, r.Code(), "body: %s", r.Raw)
-	}
-}
-
 // obj returns a nested JSON object of r.
 func obj(t require.TestingT, m map[string]any, key string) map[string]any {
 	v, ok := m[key].(map[string]any)
@@ -200,7 +192,7 @@ func register(t require.TestingT, env *apptest.Env, email, pw, name string) map[
 		body["name"] = name
 	}
 	r := call(t, env, "POST", "/auth/register", body, "")
-	expect(t, r, http.StatusCreated, "")
+	apptest.Expect(t, r, http.StatusCreated, "")
 	return obj(t, r.JSON, "user")
 }
 
@@ -227,7 +219,7 @@ func liveSessions(t require.TestingT, env *apptest.Env, userID string) int {
 // login signs in and returns the TokenResponse.
 func login(t require.TestingT, env *apptest.Env, email, pw string) *apptest.Response {
 	r := call(t, env, "POST", "/auth/login", map[string]any{"email": email, "password": pw}, "")
-	expect(t, r, http.StatusOK, "")
+	apptest.Expect(t, r, http.StatusOK, "")
 	return r
 }
 
@@ -384,7 +376,7 @@ func requireNoSecret(t require.TestingT, msgs []mailtest.Received, secret string
 // sessionsOf lists the sessions visible with an access token.
 func sessionsOf(t require.TestingT, env *apptest.Env, access string) []map[string]any {
 	r := call(t, env, "GET", "/sessions", nil, access)
-	expect(t, r, http.StatusOK, "")
+	apptest.Expect(t, r, http.StatusOK, "")
 	items, ok := r.JSON["items"].([]any)
 	require.True(t, ok, "items: %s", r.Raw)
 	out := make([]map[string]any, 0, len(items))

@@ -126,7 +126,7 @@ func magicUser(rt *rapid.T, env *apptest.Env) (id, email string) {
 // oneLink makes an account with magicUser and requests one link for it.
 func oneLink(rt *rapid.T, env *apptest.Env) (id, email, tok string) {
 	id, email = magicUser(rt, env)
-	expect(rt, call(rt, env, http.MethodPost, "/auth/magic-link", map[string]any{"email": email}, ""), http.StatusAccepted, "")
+	apptest.Expect(rt, call(rt, env, http.MethodPost, "/auth/magic-link", map[string]any{"email": email}, ""), http.StatusAccepted, "")
 	toks := queuedTokens(rt, env, email, magicLink+"?token=")
 	require.Len(rt, toks, 1)
 	return id, email, toks[0]
@@ -147,13 +147,13 @@ func TestProperty36_MagicLinkGeneration(t *testing.T) {
 			_, email := magicUser(rt, env)
 			unknown := drawEmail(rt, "unknown")
 			none := call(rt, env, http.MethodPost, "/auth/magic-link", map[string]any{"email": unknown}, "")
-			expect(rt, none, http.StatusAccepted, "")
+			apptest.Expect(rt, none, http.StatusAccepted, "")
 			require.Empty(rt, emailJobs(rt, env, unknown), "an unknown address got an email")
 
 			n := rapid.IntRange(1, 3).Draw(rt, "requests")
 			for i := range n {
 				r := call(rt, env, http.MethodPost, "/auth/magic-link", map[string]any{"email": drawCase(rt, "spelling", email)}, "")
-				expect(rt, r, http.StatusAccepted, "")
+				apptest.Expect(rt, r, http.StatusAccepted, "")
 				require.Equal(rt, string(none.Raw), string(r.Raw), "the answer tells accounts apart")
 				require.Len(rt, queuedTokens(rt, env, email, magicLink+"?token="), i+1)
 			}
@@ -166,9 +166,9 @@ func TestProperty36_MagicLinkGeneration(t *testing.T) {
 			}
 			mu.Unlock()
 			for _, old := range toks[:n-1] {
-				expect(rt, verifyMagicLink(env, old), http.StatusBadRequest, "invalid_token", "a superseded link works")
+				apptest.Expect(rt, verifyMagicLink(env, old), http.StatusBadRequest, "invalid_token", "a superseded link works")
 			}
-			expect(rt, verifyMagicLink(env, toks[n-1]), http.StatusOK, "")
+			apptest.Expect(rt, verifyMagicLink(env, toks[n-1]), http.StatusOK, "")
 		})
 	})
 }
@@ -183,7 +183,7 @@ func TestProperty37_ValidMagicLinkCreatesSession(t *testing.T) {
 			before := liveSessions(rt, env, id)
 
 			r := verifyMagicLink(env, tok)
-			expect(rt, r, http.StatusOK, "")
+			apptest.Expect(rt, r, http.StatusOK, "")
 			u := obj(rt, r.JSON, "user")
 			require.Equal(rt, id, u["id"])
 			require.Equal(rt, email, u["email"])
@@ -195,10 +195,10 @@ func TestProperty37_ValidMagicLinkCreatesSession(t *testing.T) {
 			require.NotEmpty(rt, r.Str("refresh_token"))
 			require.Equal(rt, before+1, liveSessions(rt, env, id))
 			me := call(rt, env, http.MethodGet, "/auth/me", nil, r.Str("access_token"))
-			expect(rt, me, http.StatusOK, "")
+			apptest.Expect(rt, me, http.StatusOK, "")
 			require.Equal(rt, id, me.Str("id"), "body: %s", me.Raw)
 
-			expect(rt, verifyMagicLink(env, tok), http.StatusBadRequest, "invalid_token", "the link works twice")
+			apptest.Expect(rt, verifyMagicLink(env, tok), http.StatusBadRequest, "invalid_token", "the link works twice")
 			require.Equal(rt, before+1, liveSessions(rt, env, id))
 		})
 	})
@@ -215,11 +215,11 @@ func TestProperty38_MagicLinkExpiry(t *testing.T) {
 
 			r := verifyMagicLink(env, tok)
 			if age < 15*time.Minute {
-				expect(rt, r, http.StatusOK, "", "age ", age)
+				apptest.Expect(rt, r, http.StatusOK, "", "age ", age)
 				require.Equal(rt, id, obj(rt, r.JSON, "user")["id"])
 				return
 			}
-			expect(rt, r, http.StatusBadRequest, "invalid_token", "age ", age)
+			apptest.Expect(rt, r, http.StatusBadRequest, "invalid_token", "age ", age)
 			require.Zero(rt, liveSessions(rt, env, id))
 		})
 	})

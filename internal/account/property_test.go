@@ -31,7 +31,7 @@ func TestProperty1_ValidRegistrationCreatesHashedAccount(t *testing.T) {
 			pw := drawPassword(rt, "password", email, spelled, name)
 
 			r := call(rt, env, "POST", "/auth/register", map[string]any{"email": spelled, "password": pw, "name": name}, "")
-			expect(rt, r, http.StatusCreated, "")
+			apptest.Expect(rt, r, http.StatusCreated, "")
 			u := obj(rt, r.JSON, "user")
 			id, _ := u["id"].(string)
 			require.NotEmpty(rt, id)
@@ -83,7 +83,7 @@ func TestProperty2_DuplicateEmailRejected(t *testing.T) {
 			}
 			pw2 := drawPassword(rt, "password2", email)
 			r := call(rt, env, "POST", "/auth/register", map[string]any{"email": again, "password": pw2, "name": drawName(rt)}, "")
-			expect(rt, r, http.StatusConflict, "email_taken")
+			apptest.Expect(rt, r, http.StatusConflict, "email_taken")
 
 			require.Equal(rt, 1, countUsers(rt, env, email), "a second account exists")
 			u, err := env.App.DB.GetUserByEmail(context.Background(), gatehouse.Email(email))
@@ -112,20 +112,20 @@ func TestProperty6_ValidTokenVerifiesEmail(t *testing.T) {
 
 			garbage := rapid.StringMatching(`[A-Za-z0-9_-]{1,64}`).Draw(rt, "garbage")
 			if garbage != tok {
-				expect(rt, verify(rt, env, garbage), http.StatusBadRequest, "invalid_token")
+				apptest.Expect(rt, verify(rt, env, garbage), http.StatusBadRequest, "invalid_token")
 			}
 			r := verify(rt, env, tok)
-			expect(rt, r, http.StatusOK, "")
+			apptest.Expect(rt, r, http.StatusOK, "")
 			u := obj(rt, r.JSON, "user")
 			require.Equal(rt, id, u["id"])
 			require.Equal(rt, true, u["email_verified"])
 
 			access := login(rt, env, email, pw).Str("access_token")
 			me := call(rt, env, "GET", "/auth/me", nil, access)
-			expect(rt, me, http.StatusOK, "")
+			apptest.Expect(rt, me, http.StatusOK, "")
 			require.Equal(rt, true, me.JSON["email_verified"])
 
-			expect(rt, verify(rt, env, tok), http.StatusBadRequest, "invalid_token")
+			apptest.Expect(rt, verify(rt, env, tok), http.StatusBadRequest, "invalid_token")
 		})
 	})
 }
@@ -142,7 +142,7 @@ func TestProperty7_TokenRegenerationInvalidatesPrevious(t *testing.T) {
 			n := rapid.IntRange(1, 3).Draw(rt, "resends")
 			for range n {
 				r := call(rt, env, "POST", "/auth/verify-email/resend", map[string]any{"email": drawCase(rt, "resend_case", email)}, "")
-				expect(rt, r, http.StatusAccepted, "")
+				apptest.Expect(rt, r, http.StatusAccepted, "")
 			}
 			// The links as queued, in order (Property 6 follows delivered
 			// ones; waiting for delivery here would only add latency).
@@ -155,21 +155,21 @@ func TestProperty7_TokenRegenerationInvalidatesPrevious(t *testing.T) {
 			newest, older := tokens[n], rapid.Permutation(tokens[:n]).Draw(rt, "try_order")
 			newestFirst := rapid.Bool().Draw(rt, "newest_first")
 			if newestFirst {
-				expect(rt, verify(rt, env, newest), http.StatusOK, "")
+				apptest.Expect(rt, verify(rt, env, newest), http.StatusOK, "")
 			}
 			for _, old := range older {
-				expect(rt, verify(rt, env, old), http.StatusBadRequest, "invalid_token", "a superseded token")
+				apptest.Expect(rt, verify(rt, env, old), http.StatusBadRequest, "invalid_token", "a superseded token")
 			}
 			u, err := env.App.DB.GetUser(context.Background(), id)
 			require.NoError(rt, err)
 			require.Equal(rt, newestFirst, u.EmailVerified, "a superseded token verified the email")
 			if !newestFirst {
-				expect(rt, verify(rt, env, newest), http.StatusOK, "")
+				apptest.Expect(rt, verify(rt, env, newest), http.StatusOK, "")
 			}
 
 			stranger := drawEmail(rt, "unknown")
 			unknown = append(unknown, stranger)
-			expect(rt, call(rt, env, "POST", "/auth/verify-email/resend", map[string]any{"email": stranger}, ""), http.StatusAccepted, "")
+			apptest.Expect(rt, call(rt, env, "POST", "/auth/verify-email/resend", map[string]any{"email": stranger}, ""), http.StatusAccepted, "")
 			require.Empty(rt, emailJobs(rt, env, stranger), "an email was queued for an unknown address")
 		})
 		waitMailIdle(t, env)
@@ -246,9 +246,9 @@ func TestProperty9_InvalidCredentialsRejected(t *testing.T) {
 				"malformed":      loginStatus(rt, env, malformed, wrong),
 			}
 			ref := answers["wrong password"]
-			expect(rt, ref, http.StatusUnauthorized, "invalid_credentials")
+			apptest.Expect(rt, ref, http.StatusUnauthorized, "invalid_credentials")
 			for what, a := range answers {
-				expect(rt, a, http.StatusUnauthorized, "invalid_credentials", what)
+				apptest.Expect(rt, a, http.StatusUnauthorized, "invalid_credentials", what)
 				require.Equal(rt, ref.JSON["title"], a.JSON["title"], what)
 				require.Equal(rt, ref.JSON["detail"], a.JSON["detail"], what)
 				require.Equal(rt, ref.JSON["code"], a.JSON["code"], what)
@@ -287,7 +287,7 @@ func TestProperty10_LockedAccountRejected(t *testing.T) {
 			switch rapid.SampledFrom([]string{"lockout", "admin"}).Draw(rt, "lock") {
 			case "lockout":
 				for range threshold {
-					expect(rt, loginStatus(rt, env, email, wrong), http.StatusUnauthorized, "invalid_credentials")
+					apptest.Expect(rt, loginStatus(rt, env, email, wrong), http.StatusUnauthorized, "invalid_credentials")
 				}
 			case "admin":
 				setAdminLock(rt, env, id, true)
@@ -295,9 +295,9 @@ func TestProperty10_LockedAccountRejected(t *testing.T) {
 			tries := append([]bool{true, false}, rapid.SliceOfN(rapid.Bool(), 0, 2).Draw(rt, "more_tries")...)
 			for _, right := range rapid.Permutation(tries).Draw(rt, "tries") {
 				if right {
-					expect(rt, loginStatus(rt, env, drawCase(rt, "case", email), pw), http.StatusLocked, "account_locked")
+					apptest.Expect(rt, loginStatus(rt, env, drawCase(rt, "case", email), pw), http.StatusLocked, "account_locked")
 				} else {
-					expect(rt, loginStatus(rt, env, email, wrong), http.StatusUnauthorized, "invalid_credentials")
+					apptest.Expect(rt, loginStatus(rt, env, email, wrong), http.StatusUnauthorized, "invalid_credentials")
 				}
 			}
 
@@ -327,7 +327,7 @@ func TestProperty12_FailedLoginLockout(t *testing.T) {
 			newAccount(rt, env, email, pw)
 			fail := func(n int) {
 				for range n {
-					expect(rt, loginStatus(rt, env, email, wrong), http.StatusUnauthorized, "invalid_credentials")
+					apptest.Expect(rt, loginStatus(rt, env, email, wrong), http.StatusUnauthorized, "invalid_credentials")
 				}
 			}
 
@@ -343,13 +343,13 @@ func TestProperty12_FailedLoginLockout(t *testing.T) {
 			// T in a row lock it; the answer to a wrong password does not
 			// change.
 			fail(threshold)
-			expect(rt, loginStatus(rt, env, email, pw), http.StatusLocked, "account_locked")
+			apptest.Expect(rt, loginStatus(rt, env, email, pw), http.StatusLocked, "account_locked")
 			fail(rapid.IntRange(0, 2).Draw(rt, "during_lock"))
 
 			// It unlocks by itself after the duration, not before.
 			early := time.Duration(rapid.IntRange(1, int(duration/time.Second)).Draw(rt, "early_seconds")) * time.Second
 			env.Clock.Advance(duration - early)
-			expect(rt, loginStatus(rt, env, email, pw), http.StatusLocked, "account_locked")
+			apptest.Expect(rt, loginStatus(rt, env, email, pw), http.StatusLocked, "account_locked")
 			env.Clock.Advance(early)
 			login(rt, env, email, pw)
 
@@ -372,7 +372,7 @@ func loginUA(t require.TestingT, env *apptest.Env, email, pw, ua, device string)
 	}
 	r, err := request(env, "POST", "/auth/login", body, map[string]string{"User-Agent": ua})
 	require.NoError(t, err)
-	expect(t, r, http.StatusOK, "")
+	apptest.Expect(t, r, http.StatusOK, "")
 	return r
 }
 
@@ -409,7 +409,7 @@ func TestProperty13_SessionMetadataRecorded(t *testing.T) {
 }
 
 func forgot(t require.TestingT, env *apptest.Env, email string) {
-	expect(t, call(t, env, "POST", "/auth/password/forgot", map[string]any{"email": email}, ""), http.StatusAccepted, "")
+	apptest.Expect(t, call(t, env, "POST", "/auth/password/forgot", map[string]any{"email": email}, ""), http.StatusAccepted, "")
 }
 
 func reset(t require.TestingT, env *apptest.Env, tok, pw string) *apptest.Response {
@@ -479,14 +479,14 @@ func TestProperty49_ValidResetTokenUpdatesPassword(t *testing.T) {
 
 			weak := drawWeakPassword(rt, email)
 			r := reset(rt, env, tok, weak)
-			expect(rt, r, http.StatusUnprocessableEntity, "weak_password")
+			apptest.Expect(rt, r, http.StatusUnprocessableEntity, "weak_password")
 			require.NotEmpty(rt, r.JSON["errors"], "weak_password without reasons: %s", r.Raw)
 
 			next := drawOther(rt, "new_password", pw, email)
-			expect(rt, reset(rt, env, tok, next), http.StatusNoContent, "")
-			expect(rt, loginStatus(rt, env, email, pw), http.StatusUnauthorized, "invalid_credentials")
+			apptest.Expect(rt, reset(rt, env, tok, next), http.StatusNoContent, "")
+			apptest.Expect(rt, loginStatus(rt, env, email, pw), http.StatusUnauthorized, "invalid_credentials")
 			login(rt, env, email, next)
-			expect(rt, reset(rt, env, tok, drawPassword(rt, "again", email)), http.StatusBadRequest, "invalid_token")
+			apptest.Expect(rt, reset(rt, env, tok, drawPassword(rt, "again", email)), http.StatusBadRequest, "invalid_token")
 
 			// A link older than an hour is refused.
 			forgot(rt, env, email)
@@ -494,7 +494,7 @@ func TestProperty49_ValidResetTokenUpdatesPassword(t *testing.T) {
 			require.Len(rt, toks, 2)
 			old := toks[1]
 			env.Clock.Advance(time.Hour + time.Duration(rapid.IntRange(1, 7200).Draw(rt, "late_seconds"))*time.Second)
-			expect(rt, reset(rt, env, old, drawPassword(rt, "late", email)), http.StatusBadRequest, "invalid_token")
+			apptest.Expect(rt, reset(rt, env, old, drawPassword(rt, "late", email)), http.StatusBadRequest, "invalid_token")
 			stored, err := env.App.DB.GetUser(context.Background(), id)
 			require.NoError(rt, err)
 			ok, _, err := hasher.Verify(context.Background(), next, stored.PasswordHash)
@@ -522,7 +522,7 @@ func TestProperty51_ResetTerminatesSessions(t *testing.T) {
 					// A rotated session: its older access token stays
 					// valid until the reset, its new refresh token too.
 					nr := call(rt, env, "POST", "/auth/refresh", map[string]any{"refresh_token": rtok}, "")
-					expect(rt, nr, http.StatusOK, "")
+					apptest.Expect(rt, nr, http.StatusOK, "")
 					access = append(access, nr.Str("access_token"))
 					rtok = nr.Str("refresh_token")
 				}
@@ -530,22 +530,22 @@ func TestProperty51_ResetTerminatesSessions(t *testing.T) {
 			}
 			// Every token works before, so the "alive" cache knows them.
 			for _, a := range access {
-				expect(rt, call(rt, env, "GET", "/auth/me", nil, a), http.StatusOK, "")
+				apptest.Expect(rt, call(rt, env, "GET", "/auth/me", nil, a), http.StatusOK, "")
 			}
 
 			forgot(rt, env, email)
 			toks := queuedTokens(rt, env, email, resetLink+"?token=")
 			require.Len(rt, toks, 1)
 			next := drawOther(rt, "new_password", pw, email)
-			expect(rt, reset(rt, env, toks[0], next), http.StatusNoContent, "")
+			apptest.Expect(rt, reset(rt, env, toks[0], next), http.StatusNoContent, "")
 
 			for i, a := range access {
 				r := call(rt, env, "GET", "/auth/me", nil, a)
-				expect(rt, r, http.StatusUnauthorized, "unauthorized", "access token ", i)
+				apptest.Expect(rt, r, http.StatusUnauthorized, "unauthorized", "access token ", i)
 			}
 			for i, rtok := range refresh {
 				r := call(rt, env, "POST", "/auth/refresh", map[string]any{"refresh_token": rtok}, "")
-				expect(rt, r, http.StatusUnauthorized, "", "refresh token ", i)
+				apptest.Expect(rt, r, http.StatusUnauthorized, "", "refresh token ", i)
 				require.Contains(rt, []string{"invalid_refresh_token", "refresh_token_reused"}, r.Code())
 			}
 			require.Zero(rt, liveSessions(rt, env, id), "a session survived the reset")

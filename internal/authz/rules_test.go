@@ -27,12 +27,6 @@ func problemLocations(r *apptest.Response) []string {
 	return out
 }
 
-func requireProblem(t *testing.T, r *apptest.Response, status int, code string, msgAndArgs ...any) {
-	t.Helper()
-	require.Equal(t, status, r.Status, append(msgAndArgs, string(r.Raw))...)
-	require.Equal(t, code, r.Code(), append(msgAndArgs, string(r.Raw))...)
-}
-
 // userRoles reads the user's roles as the administrator sees them.
 func (f *fixture) userRoles(t *testing.T, id string) []string {
 	t.Helper()
@@ -52,7 +46,7 @@ func TestAdministrationRules(t *testing.T) {
 
 			// A plain moderator lacks roles:assign altogether.
 			r := f.Do("PUT", "/admin/users/"+targetID+"/roles", map[string]any{"roles": []string{"user", "admin"}}, modToken)
-			requireProblem(t, r, http.StatusForbidden, "permission_denied")
+			apptest.Expect(t, r, http.StatusForbidden, "permission_denied")
 
 			// With roles:assign, the moderator still cannot hand out or take
 			// away more than the moderator holds.
@@ -69,7 +63,7 @@ func TestAdministrationRules(t *testing.T) {
 			} {
 				before := f.userRoles(t, tc.user)
 				r := f.Do("PUT", "/admin/users/"+tc.user+"/roles", map[string]any{"roles": tc.roles}, modToken)
-				requireProblem(t, r, http.StatusForbidden, "permission_denied", "roles %v", tc.roles)
+				apptest.Expect(t, r, http.StatusForbidden, "permission_denied", "roles %v", tc.roles)
 				require.Equal(t, before, f.userRoles(t, tc.user), "a refused assignment changes nothing")
 			}
 			// What the moderator does hold, the moderator may assign.
@@ -86,7 +80,7 @@ func TestAdministrationRules(t *testing.T) {
 			targetID, _ := f.NewUser(t)
 
 			r := f.Do("PUT", "/admin/users/"+targetID+"/roles", map[string]any{"roles": []string{"user", writer}}, actor)
-			requireProblem(t, r, http.StatusForbidden, "permission_denied")
+			apptest.Expect(t, r, http.StatusForbidden, "permission_denied")
 			require.Equal(t, []string{"user"}, f.userRoles(t, targetID))
 
 			r = f.Do("PUT", "/admin/users/"+targetID+"/roles", map[string]any{"roles": []string{"user", reader}}, actor)
@@ -95,7 +89,7 @@ func TestAdministrationRules(t *testing.T) {
 			// Removing a role is held to the same rule.
 			f.SetRoles(t, targetID, "user", reader, writer)
 			r = f.Do("PUT", "/admin/users/"+targetID+"/roles", map[string]any{"roles": []string{"user", reader}}, actor)
-			requireProblem(t, r, http.StatusForbidden, "permission_denied")
+			apptest.Expect(t, r, http.StatusForbidden, "permission_denied")
 			require.Contains(t, f.userRoles(t, targetID), writer)
 		})
 
@@ -104,13 +98,13 @@ func TestAdministrationRules(t *testing.T) {
 			actorID, actor := f.NewUser(t, actorRole)
 			targetID, _ := f.NewUser(t)
 			above, aboveName := f.CreateRole(t, []string{"users:lock", "billing:read"})
-			requireProblem(t, f.Do("POST", "/admin/roles", map[string]any{"name": f.Name("beyond"), "permissions": []string{"users:read", "users:lock", "billing:*"}}, actor),
+			apptest.Expect(t, f.Do("POST", "/admin/roles", map[string]any{"name": f.Name("beyond"), "permissions": []string{"users:read", "users:lock", "billing:*"}}, actor),
 				http.StatusForbidden, "permission_denied")
-			requireProblem(t, f.Do("DELETE", "/admin/roles/"+above, nil, actor), http.StatusForbidden, "permission_denied")
-			requireProblem(t, f.Do("PUT", "/admin/users/"+targetID+"/roles", map[string]any{"roles": []string{"user", aboveName}}, actor),
+			apptest.Expect(t, f.Do("DELETE", "/admin/roles/"+above, nil, actor), http.StatusForbidden, "permission_denied")
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+targetID+"/roles", map[string]any{"roles": []string{"user", aboveName}}, actor),
 				http.StatusForbidden, "permission_denied")
 			// Other refusals of role management are not authorization failures.
-			requireProblem(t, f.Do("DELETE", "/admin/roles/"+f.RoleIDs(t)["admin"]["id"].(string), nil, f.AdminToken), http.StatusConflict, "system_role")
+			apptest.Expect(t, f.Do("DELETE", "/admin/roles/"+f.RoleIDs(t)["admin"]["id"].(string), nil, f.AdminToken), http.StatusConflict, "system_role")
 
 			logs, err := f.App.DB.ListAuditLogs(t.Context(), store.AuditQuery{UserID: actorID, Action: audit.ActionDenied, Limit: 10})
 			require.NoError(t, err)
@@ -133,21 +127,21 @@ func TestAdministrationRules(t *testing.T) {
 			_, actor := f.NewUser(t, actorRole)
 			for _, perms := range [][]string{{"users:lock"}, {"users:*"}, {"*"}, {"users:read", "billing:read"}} {
 				r := f.Do("POST", "/admin/roles", map[string]any{"name": f.Name("beyond"), "permissions": perms}, actor)
-				requireProblem(t, r, http.StatusForbidden, "permission_denied", "%v", perms)
+				apptest.Expect(t, r, http.StatusForbidden, "permission_denied", "%v", perms)
 			}
 			r := f.Do("POST", "/admin/roles", map[string]any{"name": f.Name("within"), "permissions": []string{"users:read", "roles:write"}}, actor)
 			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Raw)
 			within := r.Str("id")
 
 			r = f.Do("PUT", "/admin/roles/"+within, map[string]any{"permissions": []string{"users:lock"}}, actor)
-			requireProblem(t, r, http.StatusForbidden, "permission_denied")
+			apptest.Expect(t, r, http.StatusForbidden, "permission_denied")
 			roles := f.RoleIDs(t)
 			// Shrinking a role above the actor is editing it, too.
 			r = f.Do("PUT", "/admin/roles/"+roles["moderator"]["id"].(string), map[string]any{"permissions": []string{"users:read"}}, actor)
-			requireProblem(t, r, http.StatusForbidden, "permission_denied")
+			apptest.Expect(t, r, http.StatusForbidden, "permission_denied")
 			above, _ := f.CreateRole(t, []string{"users:lock"})
 			r = f.Do("DELETE", "/admin/roles/"+above, nil, actor)
-			requireProblem(t, r, http.StatusForbidden, "permission_denied")
+			apptest.Expect(t, r, http.StatusForbidden, "permission_denied")
 			require.ElementsMatch(t, []any{"audit:read", "users:lock", "users:read"}, f.RoleIDs(t)["moderator"]["permissions"])
 		})
 
@@ -155,11 +149,11 @@ func TestAdministrationRules(t *testing.T) {
 			adminRole := f.RoleIDs(t)["admin"]["id"].(string)
 			for _, perms := range [][]string{{"users:read"}, {"*"}, {}} {
 				r := f.Do("PUT", "/admin/roles/"+adminRole, map[string]any{"permissions": perms}, f.AdminToken)
-				requireProblem(t, r, http.StatusConflict, "system_role", "%v", perms)
+				apptest.Expect(t, r, http.StatusConflict, "system_role", "%v", perms)
 			}
 			require.Equal(t, []any{"*"}, f.RoleIDs(t)["admin"]["permissions"])
 			r := f.Do("PUT", "/admin/roles/no-such-role", map[string]any{"permissions": []string{}}, f.AdminToken)
-			requireProblem(t, r, http.StatusNotFound, "not_found")
+			apptest.Expect(t, r, http.StatusNotFound, "not_found")
 			require.True(t, f.Check(t, f.AdminToken, "roles:write"))
 		})
 
@@ -167,17 +161,17 @@ func TestAdministrationRules(t *testing.T) {
 			id, _ := f.CreateRole(t, []string{})
 			for _, bad := range []string{"", "users", "Users:Read", "*:read", "users:read:x", "users :read", ":read", "users:", strings.Repeat("a", 65) + ":b"} {
 				r := f.Do("POST", "/admin/roles", map[string]any{"name": f.Name("bad"), "permissions": []string{"users:read", bad}}, f.AdminToken)
-				requireProblem(t, r, http.StatusUnprocessableEntity, "validation_failed", "%q", bad)
+				apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "%q", bad)
 				require.Equal(t, []string{"body.permissions[1]"}, problemLocations(r), "%q", bad)
 
 				r = f.Do("PUT", "/admin/roles/"+id, map[string]any{"permissions": []string{bad}}, f.AdminToken)
-				requireProblem(t, r, http.StatusUnprocessableEntity, "validation_failed", "%q", bad)
+				apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "%q", bad)
 				require.Equal(t, []string{"body.permissions[0]"}, problemLocations(r), "%q", bad)
 			}
 			r := f.Do("POST", "/admin/roles", map[string]any{"name": "Not A Name", "permissions": []string{}}, f.AdminToken)
-			requireProblem(t, r, http.StatusUnprocessableEntity, "validation_failed")
+			apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed")
 			r = f.Do("POST", "/admin/roles", map[string]any{"name": "admin", "permissions": []string{}}, f.AdminToken)
-			requireProblem(t, r, http.StatusConflict, "conflict")
+			apptest.Expect(t, r, http.StatusConflict, "conflict")
 		})
 
 		t.Run("unknown role names are refused", func(t *testing.T) {
@@ -193,12 +187,12 @@ func TestAdministrationRules(t *testing.T) {
 				{[]string{"user", "Admin"}, "body.roles[1]"},
 			} {
 				r := f.Do("PUT", "/admin/users/"+targetID+"/roles", map[string]any{"roles": tc.roles}, f.AdminToken)
-				requireProblem(t, r, http.StatusUnprocessableEntity, "validation_failed", "%v", tc.roles)
+				apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "%v", tc.roles)
 				require.Equal(t, []string{tc.loc}, problemLocations(r), "%v", tc.roles)
 			}
 			require.Equal(t, []string{"user"}, f.userRoles(t, targetID))
 			r := f.Do("PUT", "/admin/users/no-such-user/roles", map[string]any{"roles": []string{"user"}}, f.AdminToken)
-			requireProblem(t, r, http.StatusNotFound, "not_found")
+			apptest.Expect(t, r, http.StatusNotFound, "not_found")
 		})
 
 		t.Run("list users: pagination, search, bad cursors", func(t *testing.T) {
@@ -263,10 +257,10 @@ func TestAdministrationRules(t *testing.T) {
 				"limit=0", "limit=201", "limit=two",
 			} {
 				r := f.Do("GET", "/admin/users?"+q, nil, f.AdminToken)
-				requireProblem(t, r, http.StatusUnprocessableEntity, "validation_failed", q)
+				apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", q)
 			}
 			r = f.Do("GET", "/admin/users/no-such-user", nil, f.AdminToken)
-			requireProblem(t, r, http.StatusNotFound, "not_found")
+			apptest.Expect(t, r, http.StatusNotFound, "not_found")
 		})
 
 		t.Run("a cursor that decodes to no id is refused", func(t *testing.T) {
@@ -275,7 +269,7 @@ func TestAdministrationRules(t *testing.T) {
 			for _, raw := range []string{"\xff\xfe", "\x00", "not-an-id"} {
 				q := "cursor=" + base64.RawURLEncoding.EncodeToString([]byte(raw))
 				r := f.Do("GET", "/admin/users?"+q, nil, f.AdminToken)
-				requireProblem(t, r, http.StatusUnprocessableEntity, "validation_failed", "%q", raw)
+				apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "%q", raw)
 			}
 		})
 
@@ -292,17 +286,17 @@ func TestAdministrationRules(t *testing.T) {
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Raw)
 			require.Equal(t, true, r.JSON["locked"])
 
-			requireProblem(t, f.Do("GET", "/auth/me", nil, token), http.StatusUnauthorized, "unauthorized", "the locked user's token stops working at once")
-			requireProblem(t, f.Do("POST", "/authz/check", map[string]any{"permission": "users:read"}, token), http.StatusUnauthorized, "unauthorized")
+			apptest.Expect(t, f.Do("GET", "/auth/me", nil, token), http.StatusUnauthorized, "unauthorized", "the locked user's token stops working at once")
+			apptest.Expect(t, f.Do("POST", "/authz/check", map[string]any{"permission": "users:read"}, token), http.StatusUnauthorized, "unauthorized")
 			login := map[string]any{"email": email, "password": apptest.StrongPassword}
-			requireProblem(t, f.Do("POST", "/auth/login", login, ""), http.StatusLocked, "account_locked")
+			apptest.Expect(t, f.Do("POST", "/auth/login", login, ""), http.StatusLocked, "account_locked")
 			wrong := map[string]any{"email": email, "password": apptest.StrongPassword + "x"}
-			requireProblem(t, f.Do("POST", "/auth/login", wrong, ""), http.StatusUnauthorized, "invalid_credentials")
+			apptest.Expect(t, f.Do("POST", "/auth/login", wrong, ""), http.StatusUnauthorized, "invalid_credentials")
 			require.Equal(t, true, f.Do("GET", "/admin/users/"+u.ID, nil, f.AdminToken).JSON["locked"])
 
 			// A plain user cannot unlock.
 			_, plain := f.NewUser(t)
-			requireProblem(t, f.Do("PUT", "/admin/users/"+u.ID+"/unlock", nil, plain), http.StatusForbidden, "permission_denied")
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+u.ID+"/unlock", nil, plain), http.StatusForbidden, "permission_denied")
 
 			r = f.Do("PUT", "/admin/users/"+u.ID+"/unlock", nil, mod)
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Raw)
@@ -310,14 +304,14 @@ func TestAdministrationRules(t *testing.T) {
 			token = f.Login(email, apptest.StrongPassword).Access
 			require.Equal(t, http.StatusOK, f.Do("GET", "/auth/me", nil, token).Status)
 
-			requireProblem(t, f.Do("PUT", "/admin/users/no-such-user/lock", nil, f.AdminToken), http.StatusNotFound, "not_found")
+			apptest.Expect(t, f.Do("PUT", "/admin/users/no-such-user/lock", nil, f.AdminToken), http.StatusNotFound, "not_found")
 		})
 
 		t.Run("checking another user's permissions needs authz:check", func(t *testing.T) {
 			modID, _ := f.NewUser(t, "moderator")
 			_, plain := f.NewUser(t)
 			r := f.Do("POST", "/authz/check", map[string]any{"permission": "users:read", "user_id": modID}, plain)
-			requireProblem(t, r, http.StatusForbidden, "permission_denied")
+			apptest.Expect(t, r, http.StatusForbidden, "permission_denied")
 
 			plainID, plain := f.NewUser(t)
 			r = f.Do("POST", "/authz/check", map[string]any{"permission": "users:read", "user_id": plainID}, plain)
@@ -337,8 +331,8 @@ func TestAdministrationRules(t *testing.T) {
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Raw)
 			require.Equal(t, false, r.JSON["allowed"], "an unknown user holds nothing")
 
-			requireProblem(t, f.Do("POST", "/authz/check", map[string]any{"permission": "Users:Read"}, checker), http.StatusUnprocessableEntity, "validation_failed")
-			requireProblem(t, f.Do("POST", "/authz/check", map[string]any{"permission": "users:read"}, ""), http.StatusUnauthorized, "unauthorized")
+			apptest.Expect(t, f.Do("POST", "/authz/check", map[string]any{"permission": "Users:Read"}, checker), http.StatusUnprocessableEntity, "validation_failed")
+			apptest.Expect(t, f.Do("POST", "/authz/check", map[string]any{"permission": "users:read"}, ""), http.StatusUnauthorized, "unauthorized")
 		})
 
 		t.Run("OpenAPI marks every admin operation with x-permission", func(t *testing.T) {

@@ -164,7 +164,7 @@ func TestProperty42_CodeExchange(t *testing.T) {
 			e.Clock.Advance(time.Duration(wait) * time.Second)
 			x := e.Do(http.MethodPost, "/oauth/exchange", map[string]any{"code": code}, "")
 			if wait > 60 {
-				requireProblemCode(rt, x, http.StatusBadRequest, "invalid_token")
+				apptest.Expect(rt, x, http.StatusBadRequest, "invalid_token")
 				return
 			}
 			require.Equal(rt, http.StatusOK, x.Status, string(x.Raw))
@@ -173,11 +173,11 @@ func TestProperty42_CodeExchange(t *testing.T) {
 			require.Equal(rt, userID, claims["sub"])
 			require.Equal(rt, []any{"fed"}, claims["amr"])
 			for range rapid.IntRange(1, 2).Draw(rt, "replays") {
-				requireProblemCode(rt, e.Do(http.MethodPost, "/oauth/exchange", map[string]any{"code": code}, ""),
+				apptest.Expect(rt, e.Do(http.MethodPost, "/oauth/exchange", map[string]any{"code": code}, ""),
 					http.StatusBadRequest, "invalid_token")
 			}
 			forged := rapid.StringMatching(`[A-Za-z0-9_-]{1,64}`).Draw(rt, "forged")
-			requireProblemCode(rt, e.Do(http.MethodPost, "/oauth/exchange", map[string]any{"code": forged}, ""),
+			apptest.Expect(rt, e.Do(http.MethodPost, "/oauth/exchange", map[string]any{"code": forged}, ""),
 				http.StatusBadRequest, "invalid_token")
 		})
 	})
@@ -231,7 +231,7 @@ func TestProperty44_AccountLinking(t *testing.T) {
 			require.Equal(rt, ownerUser, e.linkOf(rt, p2, ext.Subject))
 			require.Equal(rt, 2, e.linkCount(rt, ownerUser))
 
-			requireProblemCode(rt, e.loginAs(rt, p2, ext, other.Str("access_token")), http.StatusConflict, "conflict")
+			apptest.Expect(rt, e.loginAs(rt, p2, ext, other.Str("access_token")), http.StatusConflict, "conflict")
 			require.Equal(rt, ownerUser, e.linkOf(rt, p2, ext.Subject))
 			require.Equal(rt, 1, e.linkCount(rt, otherUser))
 
@@ -325,7 +325,7 @@ func TestOAuthAttacks(t *testing.T) {
 			for _, swap := range []struct{ code, state *url.URL }{{a, v}, {v, a}} {
 				cb := e.URL + "/oauth/acme/callback?code=" + url.QueryEscape(swap.code.Query().Get("code")) +
 					"&state=" + url.QueryEscape(swap.state.Query().Get("state"))
-				requireProblemCode(t, e.get(t, cb, ""), http.StatusBadRequest, "oauth_denied")
+				apptest.Expect(t, e.get(t, cb, ""), http.StatusBadRequest, "oauth_denied")
 			}
 			require.Len(t, e.accounts(t, victim.Str("access_token")), 1)
 			for _, sub := range []string{"acme-swap-victim", "acme-swap-attacker"} {
@@ -333,8 +333,8 @@ func TestOAuthAttacks(t *testing.T) {
 				require.ErrorIs(t, err, store.ErrNotFound, sub)
 			}
 			// The failed callbacks spent both states.
-			requireProblemCode(t, e.get(t, v.String(), ""), http.StatusBadRequest, "oauth_invalid_state")
-			requireProblemCode(t, e.get(t, a.String(), ""), http.StatusBadRequest, "oauth_invalid_state")
+			apptest.Expect(t, e.get(t, v.String(), ""), http.StatusBadRequest, "oauth_invalid_state")
+			apptest.Expect(t, e.get(t, a.String(), ""), http.StatusBadRequest, "oauth_invalid_state")
 		})
 
 		t.Run("StateSpentByDenial", func(t *testing.T) {
@@ -342,8 +342,8 @@ func TestOAuthAttacks(t *testing.T) {
 			cb, err := url.Parse(e.start(t, "acme", "", ""))
 			require.NoError(t, err)
 			denied := e.URL + "/oauth/acme/callback?error=access_denied&state=" + url.QueryEscape(cb.Query().Get("state"))
-			requireProblemCode(t, e.get(t, denied, ""), http.StatusBadRequest, "oauth_denied")
-			requireProblemCode(t, e.get(t, cb.String(), ""), http.StatusBadRequest, "oauth_invalid_state")
+			apptest.Expect(t, e.get(t, denied, ""), http.StatusBadRequest, "oauth_denied")
+			apptest.Expect(t, e.get(t, cb.String(), ""), http.StatusBadRequest, "oauth_invalid_state")
 		})
 
 		t.Run("MoreBadIDTokens", func(t *testing.T) {
@@ -363,14 +363,14 @@ func TestOAuthAttacks(t *testing.T) {
 				"expired a second ago":  func(c map[string]any) { c["exp"] = e.Clock.Now().Add(-time.Second).Unix() },
 			} {
 				e.google.Tamper(tamper)
-				requireProblemCode(t, e.login(t, "google", ""), http.StatusBadGateway, "oauth_provider_error")
+				apptest.Expect(t, e.login(t, "google", ""), http.StatusBadGateway, "oauth_provider_error")
 				_, err := e.App.DB.GetOAuthAccount(t.Context(), "google", "g-bad-2")
 				require.ErrorIs(t, err, store.ErrNotFound, name)
 			}
 			// An ID token acme signed, for the client at google.
 			e.google.Reset()
 			e.google.SignWithForeignKey(t)
-			requireProblemCode(t, e.login(t, "google", ""), http.StatusBadGateway, "oauth_provider_error")
+			apptest.Expect(t, e.login(t, "google", ""), http.StatusBadGateway, "oauth_provider_error")
 		})
 
 		t.Run("RedirectAllowListBypasses", func(t *testing.T) {
@@ -380,7 +380,7 @@ func TestOAuthAttacks(t *testing.T) {
 				"https://app.example.com\\@evil.example.com/cb", "https://evil.example.com/https://app.example.com/cb",
 				"/cb", "https://other.example.com.evil.example.com/"} {
 				r := e.get(t, e.URL+"/oauth/google/authorize?redirect_uri="+url.QueryEscape(bad), "")
-				requireProblemCode(t, r, http.StatusUnprocessableEntity, "validation_failed")
+				apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed")
 				require.Contains(t, string(r.Raw), "query.redirect_uri", bad)
 			}
 		})
@@ -392,7 +392,7 @@ func TestOAuthAttacks(t *testing.T) {
 			// An unverified address in another letter case at each provider.
 			for i, p := range []string{"google", "acme", "github", "microsoft"} {
 				e.fake(p).SetUser(oauthtest.Identity{Subject: strconv.Itoa(31337 + i), Email: "Owner-Takeover@EXAMPLE.com", TenantID: "t1"})
-				requireProblemCode(t, e.login(t, p, ""), http.StatusConflict, "oauth_email_not_verified")
+				apptest.Expect(t, e.login(t, p, ""), http.StatusConflict, "oauth_email_not_verified")
 				_, err := e.App.DB.GetOAuthAccount(t.Context(), p, strconv.Itoa(31337+i))
 				require.ErrorIs(t, err, store.ErrNotFound, p)
 			}
@@ -420,7 +420,7 @@ func TestOAuthUnlinkEvent(t *testing.T) {
 		require.Equal(t, "google", links[0].(map[string]any)["provider"])
 
 		require.Equal(t, http.StatusNoContent, e.Do(http.MethodDelete, "/oauth/accounts/"+googleLink, nil, access).Status)
-		requireProblemCode(t, e.Do(http.MethodDelete, "/oauth/accounts/"+githubLink, nil, access), http.StatusConflict, "last_login_method")
+		apptest.Expect(t, e.Do(http.MethodDelete, "/oauth/accounts/"+githubLink, nil, access), http.StatusConflict, "last_login_method")
 
 		logs, err := e.App.DB.ListAuditLogs(t.Context(), store.AuditQuery{UserID: userID, Action: "user.oauth_unlinked", Limit: 5})
 		require.NoError(t, err)

@@ -114,12 +114,6 @@ func userOf(r *apptest.Response) map[string]any {
 	return u
 }
 
-func requireProblemCode(t helperT, r *apptest.Response, status int, code string) {
-	t.Helper()
-	require.Equal(t, status, r.Status, string(r.Raw))
-	require.Equal(t, code, r.Code(), string(r.Raw))
-}
-
 func TestOAuth(t *testing.T) {
 	for _, engine := range apptest.Engines(t) {
 		t.Run(engine, func(t *testing.T) {
@@ -164,7 +158,7 @@ func TestOAuth(t *testing.T) {
 				// Another user cannot take the linked account over.
 				e.Register("other-linker@example.com", apptest.StrongPassword)
 				other := e.Login("other-linker@example.com", apptest.StrongPassword)
-				requireProblemCode(t, e.login(t, "github", other.Access), http.StatusConflict, "conflict")
+				apptest.Expect(t, e.login(t, "github", other.Access), http.StatusConflict, "conflict")
 				require.Empty(t, e.accounts(t, other.Access))
 
 				// A bad bearer token is refused, not ignored.
@@ -186,7 +180,7 @@ func TestOAuth(t *testing.T) {
 				_, err := e.App.Accounts.CreateUser(t.Context(), "victim@example.com", apptest.StrongPassword, nil, true)
 				require.NoError(t, err)
 				e.microsoft.SetUser(oauthtest.Identity{Subject: "ms-attacker", Email: "victim@example.com", TenantID: "t1"})
-				requireProblemCode(t, e.login(t, "microsoft", ""), http.StatusConflict, "oauth_email_not_verified")
+				apptest.Expect(t, e.login(t, "microsoft", ""), http.StatusConflict, "oauth_email_not_verified")
 				tok := e.Login("victim@example.com", apptest.StrongPassword)
 				require.Empty(t, e.accounts(t, tok.Access), "nothing linked")
 
@@ -194,14 +188,14 @@ func TestOAuth(t *testing.T) {
 				// whose own email is unverified either.
 				e.Register("unproven@example.com", apptest.StrongPassword)
 				e.google.SetUser(oauthtest.Identity{Subject: "g-unproven", Email: "unproven@example.com", EmailVerified: true})
-				requireProblemCode(t, e.login(t, "google", ""), http.StatusConflict, "oauth_email_not_verified")
+				apptest.Expect(t, e.login(t, "google", ""), http.StatusConflict, "oauth_email_not_verified")
 
 				// GitHub: only a verified primary address counts.
 				e.github.SetUser(oauthtest.Identity{Subject: "777", Emails: []oauthtest.GitHubEmail{
 					{Email: "victim@example.com", Primary: true, Verified: false},
 					{Email: "side@example.com", Primary: false, Verified: true},
 				}})
-				requireProblemCode(t, e.login(t, "github", ""), http.StatusConflict, "oauth_email_not_verified")
+				apptest.Expect(t, e.login(t, "github", ""), http.StatusConflict, "oauth_email_not_verified")
 			})
 
 			t.Run("GitHubEmails", func(t *testing.T) {
@@ -221,19 +215,19 @@ func TestOAuth(t *testing.T) {
 				require.Equal(t, false, userOf(r)["email_verified"], "verified only when the provider says so")
 
 				e.github.SetUser(oauthtest.Identity{Subject: "9003"})
-				requireProblemCode(t, e.login(t, "github", ""), http.StatusBadRequest, "oauth_denied")
+				apptest.Expect(t, e.login(t, "github", ""), http.StatusBadRequest, "oauth_denied")
 			})
 
 			t.Run("StateIsSingleUseAndBound", func(t *testing.T) {
 				e.google.SetUser(oauthtest.Identity{Subject: "g-state", Email: "state@example.com", EmailVerified: true})
 				cb := e.start(t, "google", "", "")
 				require.Equal(t, http.StatusOK, e.get(t, cb, "").Status)
-				requireProblemCode(t, e.get(t, cb, ""), http.StatusBadRequest, "oauth_invalid_state")
+				apptest.Expect(t, e.get(t, cb, ""), http.StatusBadRequest, "oauth_invalid_state")
 
 				// A state from one provider's flow is refused at another's callback.
 				cb = e.start(t, "google", "", "")
-				requireProblemCode(t, e.get(t, strings.Replace(cb, "/google/", "/acme/", 1), ""), http.StatusBadRequest, "oauth_invalid_state")
-				requireProblemCode(t, e.get(t, e.URL+"/oauth/google/callback?code=x", ""), http.StatusBadRequest, "oauth_invalid_state")
+				apptest.Expect(t, e.get(t, strings.Replace(cb, "/google/", "/acme/", 1), ""), http.StatusBadRequest, "oauth_invalid_state")
+				apptest.Expect(t, e.get(t, e.URL+"/oauth/google/callback?code=x", ""), http.StatusBadRequest, "oauth_invalid_state")
 
 				if e.redis {
 					return
@@ -241,7 +235,7 @@ func TestOAuth(t *testing.T) {
 				// Expired after 10 minutes.
 				cb = e.start(t, "google", "", "")
 				e.Clock.Advance(10*time.Minute + time.Second)
-				requireProblemCode(t, e.get(t, cb, ""), http.StatusBadRequest, "oauth_invalid_state")
+				apptest.Expect(t, e.get(t, cb, ""), http.StatusBadRequest, "oauth_invalid_state")
 			})
 
 			t.Run("PKCEBindsCodeToFlow", func(t *testing.T) {
@@ -253,7 +247,7 @@ func TestOAuth(t *testing.T) {
 				q := a.Query()
 				q.Set("state", b.Query().Get("state"))
 				a.RawQuery = q.Encode()
-				requireProblemCode(t, e.get(t, a.String(), ""), http.StatusBadRequest, "oauth_denied")
+				apptest.Expect(t, e.get(t, a.String(), ""), http.StatusBadRequest, "oauth_denied")
 
 				auth := e.get(t, e.URL+"/oauth/google/authorize", "")
 				loc, _ := url.Parse(auth.Header.Get("Location"))
@@ -280,7 +274,7 @@ func TestOAuth(t *testing.T) {
 				}
 				e.google.Reset()
 				e.google.SignWithForeignKey(t)
-				requireProblemCode(t, e.login(t, "google", ""), http.StatusBadGateway, "oauth_provider_error")
+				apptest.Expect(t, e.login(t, "google", ""), http.StatusBadGateway, "oauth_provider_error")
 				r := e.Do(http.MethodPost, "/auth/login", map[string]any{"email": "bad-id@example.com", "password": "x"}, "")
 				require.Equal(t, http.StatusUnauthorized, r.Status, "no account was made")
 			})
@@ -289,13 +283,13 @@ func TestOAuth(t *testing.T) {
 				cb, _ := url.Parse(e.start(t, "acme", "", ""))
 				state := cb.Query().Get("state")
 				r := e.get(t, e.URL+"/oauth/acme/callback?error=access_denied&state="+url.QueryEscape(state), "")
-				requireProblemCode(t, r, http.StatusBadRequest, "oauth_denied")
+				apptest.Expect(t, r, http.StatusBadRequest, "oauth_denied")
 
 				e.acme.FailToken(http.StatusInternalServerError)
 				defer e.acme.Reset()
-				requireProblemCode(t, e.login(t, "acme", ""), http.StatusBadGateway, "oauth_provider_error")
+				apptest.Expect(t, e.login(t, "acme", ""), http.StatusBadGateway, "oauth_provider_error")
 
-				requireProblemCode(t, e.get(t, e.URL+"/oauth/nope/authorize", ""), http.StatusNotFound, "not_found")
+				apptest.Expect(t, e.get(t, e.URL+"/oauth/nope/authorize", ""), http.StatusNotFound, "not_found")
 			})
 
 			t.Run("RedirectAllowList", func(t *testing.T) {
@@ -303,7 +297,7 @@ func TestOAuth(t *testing.T) {
 					"https://app.example.com/cbx", "http://app.example.com/cb", "https://user@app.example.com/cb",
 					"https://app.example.com/cb/../x", "javascript:alert(1)"} {
 					r := e.get(t, e.URL+"/oauth/google/authorize?redirect_uri="+url.QueryEscape(bad), "")
-					requireProblemCode(t, r, http.StatusUnprocessableEntity, "validation_failed")
+					apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed")
 					require.Contains(t, string(r.Raw), "query.redirect_uri", bad)
 				}
 				for _, good := range []string{appCallback, appCallback + "/deeper?x=1", "https://other.example.com/anything"} {
@@ -346,7 +340,7 @@ func TestOAuth(t *testing.T) {
 				to, _ = url.Parse(r.Header.Get("Location"))
 				e.Clock.Advance(61 * time.Second)
 				x := e.Do(http.MethodPost, "/oauth/exchange", map[string]any{"code": to.Query().Get("code")}, "")
-				requireProblemCode(t, x, http.StatusBadRequest, "invalid_token")
+				apptest.Expect(t, x, http.StatusBadRequest, "invalid_token")
 			})
 
 			t.Run("MicrosoftTenantIssuer", func(t *testing.T) {
@@ -358,7 +352,7 @@ func TestOAuth(t *testing.T) {
 				// An ID token whose iss names another tenant than its tid.
 				e.microsoft.Tamper(func(c map[string]any) { c["tid"] = "another-tenant" })
 				defer e.microsoft.Reset()
-				requireProblemCode(t, e.login(t, "microsoft", ""), http.StatusBadGateway, "oauth_provider_error")
+				apptest.Expect(t, e.login(t, "microsoft", ""), http.StatusBadGateway, "oauth_provider_error")
 			})
 
 			t.Run("UnlinkLastMethod", func(t *testing.T) {
@@ -367,13 +361,13 @@ func TestOAuth(t *testing.T) {
 				require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
 				access := r.Str("access_token")
 				first := e.accounts(t, access)[0].(map[string]any)["id"].(string)
-				requireProblemCode(t, e.Do(http.MethodDelete, "/oauth/accounts/"+first, nil, access), http.StatusConflict, "last_login_method")
+				apptest.Expect(t, e.Do(http.MethodDelete, "/oauth/accounts/"+first, nil, access), http.StatusConflict, "last_login_method")
 
 				e.acme.SetUser(oauthtest.Identity{Subject: "acme-only", Email: "only-acme@example.com", EmailVerified: true})
 				require.Equal(t, http.StatusOK, e.login(t, "acme", access).Status)
 				require.Len(t, e.accounts(t, access), 2)
 				require.Equal(t, http.StatusNoContent, e.Do(http.MethodDelete, "/oauth/accounts/"+first, nil, access).Status)
-				requireProblemCode(t, e.Do(http.MethodDelete, "/oauth/accounts/"+first, nil, access), http.StatusNotFound, "not_found")
+				apptest.Expect(t, e.Do(http.MethodDelete, "/oauth/accounts/"+first, nil, access), http.StatusNotFound, "not_found")
 				require.Len(t, e.accounts(t, access), 1)
 			})
 

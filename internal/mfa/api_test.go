@@ -27,11 +27,11 @@ func TestChallengeDiesAfterFiveWrongCodes(t *testing.T) {
 			wrong = "000001"
 		}
 		for i := range 5 {
-			expect(t, s.verify(t, ch, "totp", wrong), http.StatusUnauthorized, "mfa_invalid_code", "wrong code ", i+1)
+			apptest.Expect(t, s.verify(t, ch, "totp", wrong), http.StatusUnauthorized, "mfa_invalid_code", "wrong code ", i+1)
 		}
-		expect(t, s.verify(t, ch, "totp", code), http.StatusUnauthorized, "mfa_invalid_code")
-		expect(t, s.verify(t, ch, "backup_code", u.backup[0]), http.StatusUnauthorized, "mfa_invalid_code")
-		expect(t, s.verify(t, u.challenge(t, s).Str("challenge_id"), "totp", code), http.StatusOK, "")
+		apptest.Expect(t, s.verify(t, ch, "totp", code), http.StatusUnauthorized, "mfa_invalid_code")
+		apptest.Expect(t, s.verify(t, ch, "backup_code", u.backup[0]), http.StatusUnauthorized, "mfa_invalid_code")
+		apptest.Expect(t, s.verify(t, u.challenge(t, s).Str("challenge_id"), "totp", code), http.StatusOK, "")
 		require.Equal(t, 10, s.remaining(t, u.access))
 	})
 }
@@ -43,9 +43,9 @@ func TestChallengeExpires(t *testing.T) {
 		u.enrolTOTP(t, s)
 		early, late := u.challenge(t, s).Str("challenge_id"), u.challenge(t, s).Str("challenge_id")
 		s.Clock.Advance(5*time.Minute - time.Second)
-		expect(t, s.verify(t, early, "", u.totp(t, s)), http.StatusOK, "", "just before the end")
+		apptest.Expect(t, s.verify(t, early, "", u.totp(t, s)), http.StatusOK, "", "just before the end")
 		s.Clock.Advance(time.Second)
-		expect(t, s.verify(t, late, "backup_code", u.backup[0]), http.StatusUnauthorized, "mfa_invalid_code")
+		apptest.Expect(t, s.verify(t, late, "backup_code", u.backup[0]), http.StatusUnauthorized, "mfa_invalid_code")
 		require.Equal(t, 10, s.remaining(t, u.access), "an expired challenge spent a backup code")
 	})
 }
@@ -59,11 +59,11 @@ func TestDisableWrongPasswordCountsTowardLockout(t *testing.T) {
 		s.Clock.Advance(6 * time.Minute)
 		body := map[string]any{"method": "totp", "code": u.backup[0], "password": "not-the-password-at-all"}
 		for range 3 {
-			expect(t, s.call(t, "POST", "/auth/mfa/disable", body, u.access), http.StatusForbidden, "recent_auth_required")
+			apptest.Expect(t, s.call(t, "POST", "/auth/mfa/disable", body, u.access), http.StatusForbidden, "recent_auth_required")
 		}
-		expect(t, s.login(t, u.email, apptest.StrongPassword), http.StatusLocked, "account_locked")
+		apptest.Expect(t, s.login(t, u.email, apptest.StrongPassword), http.StatusLocked, "account_locked")
 		body["password"] = apptest.StrongPassword
-		expect(t, s.call(t, "POST", "/auth/mfa/disable", body, u.access), http.StatusLocked, "account_locked")
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/disable", body, u.access), http.StatusLocked, "account_locked")
 		require.Equal(t, true, s.me(t, u.access)["mfa_enabled"])
 	})
 }
@@ -83,14 +83,14 @@ func TestDisableLastFactor(t *testing.T) {
 		disable := func(method, code string) *apptest.Response {
 			return s.call(t, "POST", "/auth/mfa/disable", map[string]any{"method": method, "code": code}, u.access)
 		}
-		expect(t, disable("sms", u.totp(t, s)), http.StatusNoContent, "")
+		apptest.Expect(t, disable("sms", u.totp(t, s)), http.StatusNoContent, "")
 		me = s.me(t, u.access)
 		require.Equal(t, true, me["mfa_enabled"])
 		require.Equal(t, []string{"totp"}, strs(t, me["mfa_methods"]))
 		require.Equal(t, 10, s.remaining(t, u.access))
-		expect(t, disable("sms", u.backup[0]), http.StatusNotFound, "not_found")
+		apptest.Expect(t, disable("sms", u.backup[0]), http.StatusNotFound, "not_found")
 
-		expect(t, disable("totp", u.backup[1]), http.StatusNoContent, "")
+		apptest.Expect(t, disable("totp", u.backup[1]), http.StatusNoContent, "")
 		me = s.me(t, u.access)
 		require.Equal(t, false, me["mfa_enabled"])
 		require.Empty(t, me["mfa_methods"])
@@ -123,22 +123,22 @@ func TestRegenerateBackupCodes(t *testing.T) {
 		regenerate := func(code string) *apptest.Response {
 			return s.call(t, "POST", "/auth/mfa/backup-codes", map[string]any{"code": code}, u.access)
 		}
-		expect(t, regenerate("123456"), http.StatusConflict, "conflict")
+		apptest.Expect(t, regenerate("123456"), http.StatusConflict, "conflict")
 		u.enrolTOTP(t, s)
 
 		requireField(t, s.call(t, "POST", "/auth/mfa/backup-codes", map[string]any{}, u.access), "body.code")
-		expect(t, regenerate("AAAA-BBBB-CCCC"), http.StatusUnauthorized, "mfa_invalid_code")
+		apptest.Expect(t, regenerate("AAAA-BBBB-CCCC"), http.StatusUnauthorized, "mfa_invalid_code")
 		r := regenerate(u.backup[0])
-		expect(t, r, http.StatusOK, "")
+		apptest.Expect(t, r, http.StatusOK, "")
 		old, fresh := u.backup, strs(t, r.JSON["backup_codes"])
 		require.Len(t, fresh, 10)
 		require.Equal(t, 10, s.remaining(t, u.access))
-		expect(t, s.verify(t, u.challenge(t, s).Str("challenge_id"), "backup_code", old[1]), http.StatusUnauthorized, "mfa_invalid_code")
-		expect(t, s.verify(t, u.challenge(t, s).Str("challenge_id"), "backup_code", fresh[0]), http.StatusOK, "")
+		apptest.Expect(t, s.verify(t, u.challenge(t, s).Str("challenge_id"), "backup_code", old[1]), http.StatusUnauthorized, "mfa_invalid_code")
+		apptest.Expect(t, s.verify(t, u.challenge(t, s).Str("challenge_id"), "backup_code", fresh[0]), http.StatusOK, "")
 
 		// Out of the recent-auth window it needs the password as well.
 		s.Clock.Advance(6 * time.Minute)
-		expect(t, regenerate(u.totp(t, s)), http.StatusForbidden, "recent_auth_required")
+		apptest.Expect(t, regenerate(u.totp(t, s)), http.StatusForbidden, "recent_auth_required")
 	})
 }
 
@@ -149,7 +149,7 @@ func TestTOTPSecretEncryptedAtRest(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
 		u := newUser(t, s)
 		r := s.call(t, "POST", "/auth/mfa/setup", map[string]any{"method": "totp"}, u.access)
-		expect(t, r, http.StatusOK, "")
+		apptest.Expect(t, r, http.StatusOK, "")
 		u.secret = r.Str("secret")
 		key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(u.secret, "="))
 		require.NoError(t, err)
@@ -166,7 +166,7 @@ func TestTOTPSecretEncryptedAtRest(t *testing.T) {
 		check()
 
 		u.enrolSMS(t, s)
-		expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"method": "sms"}, u.access), http.StatusAccepted, "")
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"method": "sms"}, u.access), http.StatusAccepted, "")
 		code := u.nextText(t, s)
 		for _, args := range s.query(t, "SELECT args FROM river_job WHERE kind = ?", sms.JobKind) {
 			require.NotContains(t, args, code, "a queued text holds the code")

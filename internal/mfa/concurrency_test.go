@@ -56,7 +56,7 @@ func TestConcurrentTOTPCode(t *testing.T) {
 		})
 		oneSession(t, answers)
 		require.Equal(t, sessions+1, s.liveSessions(t, u.id))
-		expect(t, s.verify(t, u.challenge(t, s).Str("challenge_id"), "totp", code), http.StatusUnauthorized, "mfa_invalid_code")
+		apptest.Expect(t, s.verify(t, u.challenge(t, s).Str("challenge_id"), "totp", code), http.StatusUnauthorized, "mfa_invalid_code")
 	})
 }
 
@@ -81,7 +81,7 @@ func TestConcurrentGuessesAndRightCode(t *testing.T) {
 			won := answers[right].Status == http.StatusOK
 			for i, r := range answers {
 				if i != right || !won {
-					expect(t, r, http.StatusUnauthorized, "mfa_invalid_code", "racer ", i)
+					apptest.Expect(t, r, http.StatusUnauthorized, "mfa_invalid_code", "racer ", i)
 				}
 			}
 			started := s.liveSessions(t, u.id) - sessions

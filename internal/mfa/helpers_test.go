@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"maps"
 	"net/http"
 	"os"
@@ -95,17 +94,9 @@ func (s *suite) call(t require.TestingT, method, path string, body any, bearer s
 	return r
 }
 
-// expect fails t unless r has the status (and, for errors, the code).
-func expect(t require.TestingT, r *apptest.Response, status int, code string, msgAndArgs ...any) {
-	require.Equal(t, status, r.Status, "body: %s %s", r.Raw, fmt.Sprint(msgAndArgs...))
-	if code != "" {
-		require.Equal(t, code, r.Code(), "body: %s", r.Raw)
-	}
-}
-
 // requireField fails t unless r is a 422 naming location among its errors.
 func requireField(t require.TestingT, r *apptest.Response, location string) {
-	expect(t, r, http.StatusUnprocessableEntity, "", location)
+	apptest.Expect(t, r, http.StatusUnprocessableEntity, "", location)
 	errs, _ := r.JSON["errors"].([]any)
 	for _, e := range errs {
 		if m, _ := e.(map[string]any); m["location"] == location {
@@ -149,7 +140,7 @@ func newUser(t require.TestingT, s *suite) *user {
 	require.NoError(t, err)
 	u.id = created.ID
 	r := s.login(t, u.email, apptest.StrongPassword)
-	expect(t, r, http.StatusOK, "")
+	apptest.Expect(t, r, http.StatusOK, "")
 	require.NotEmpty(t, r.Str("access_token"), "a sign-in without MFA answers tokens: %s", r.Raw)
 	u.access, u.sessionID = r.Str("access_token"), r.Str("session_id")
 	return u
@@ -183,7 +174,7 @@ func (u *user) totpAt(t require.TestingT, at time.Time) string {
 // enrolTOTP sets up and activates TOTP for u.
 func (u *user) enrolTOTP(t require.TestingT, s *suite) {
 	r := s.call(t, "POST", "/auth/mfa/setup", map[string]any{"method": "totp"}, u.access)
-	expect(t, r, http.StatusOK, "")
+	apptest.Expect(t, r, http.StatusOK, "")
 	u.secret = r.Str("secret")
 	require.NotEmpty(t, u.secret)
 	u.activate(t, s, "totp", u.totp(t, s))
@@ -192,13 +183,13 @@ func (u *user) enrolTOTP(t require.TestingT, s *suite) {
 // enrolSMS sets up and activates SMS for u's phone.
 func (u *user) enrolSMS(t require.TestingT, s *suite) {
 	r := s.call(t, "POST", "/auth/mfa/setup", map[string]any{"method": "sms", "phone_number": u.phone}, u.access)
-	expect(t, r, http.StatusOK, "")
+	apptest.Expect(t, r, http.StatusOK, "")
 	u.activate(t, s, "sms", u.nextText(t, s))
 }
 
 func (u *user) activate(t require.TestingT, s *suite, method, code string) {
 	r := s.call(t, "POST", "/auth/mfa/activate", map[string]any{"method": method, "code": code}, u.access)
-	expect(t, r, http.StatusOK, "")
+	apptest.Expect(t, r, http.StatusOK, "")
 	u.backup = strs(t, r.JSON["backup_codes"])
 	require.Len(t, u.backup, 10)
 }
@@ -236,7 +227,7 @@ func textsTo(s *suite, phone string) []smstest.Message {
 // challenge signs u in and answers the MFA challenge.
 func (u *user) challenge(t require.TestingT, s *suite) *apptest.Response {
 	r := s.login(t, u.email, apptest.StrongPassword)
-	expect(t, r, http.StatusOK, "")
+	apptest.Expect(t, r, http.StatusOK, "")
 	require.Equal(t, true, r.JSON["mfa_required"], "no challenge: %s", r.Raw)
 	require.NotEmpty(t, r.Str("challenge_id"))
 	return r
@@ -254,7 +245,7 @@ func (s *suite) verify(t require.TestingT, challengeID, method, code string) *ap
 // remaining is GET /auth/mfa/backup-codes.
 func (s *suite) remaining(t require.TestingT, access string) int {
 	r := s.call(t, "GET", "/auth/mfa/backup-codes", nil, access)
-	expect(t, r, http.StatusOK, "")
+	apptest.Expect(t, r, http.StatusOK, "")
 	n, ok := r.JSON["remaining"].(float64)
 	require.True(t, ok, "remaining: %s", r.Raw)
 	return int(n)
@@ -263,7 +254,7 @@ func (s *suite) remaining(t require.TestingT, access string) int {
 // me is GET /auth/me.
 func (s *suite) me(t require.TestingT, access string) map[string]any {
 	r := s.call(t, "GET", "/auth/me", nil, access)
-	expect(t, r, http.StatusOK, "")
+	apptest.Expect(t, r, http.StatusOK, "")
 	return r.JSON
 }
 
@@ -282,7 +273,7 @@ func claims(t require.TestingT, access string) map[string]any {
 // sessionOf finds a session in the list visible with access.
 func (s *suite) sessionOf(t require.TestingT, access, id string) map[string]any {
 	r := s.call(t, "GET", "/sessions", nil, access)
-	expect(t, r, http.StatusOK, "")
+	apptest.Expect(t, r, http.StatusOK, "")
 	items, _ := r.JSON["items"].([]any)
 	for _, it := range items {
 		if m, _ := it.(map[string]any); m["id"] == id {
@@ -344,7 +335,7 @@ func oneSession(t *testing.T, answers []*apptest.Response) {
 			wins++
 			continue
 		}
-		expect(t, r, http.StatusUnauthorized, "mfa_invalid_code", "racer ", i)
+		apptest.Expect(t, r, http.StatusUnauthorized, "mfa_invalid_code", "racer ", i)
 	}
 	require.Equal(t, 1, wins, "sessions started")
 }

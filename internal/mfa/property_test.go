@@ -80,7 +80,7 @@ func TestProperty11_MFAEnabledLoginReturnsChallenge(t *testing.T) {
 			texts, jobs := len(textsTo(s, u.phone)), s.smsJobs(rt)
 
 			r := s.login(rt, drawCase(rt, "email_case", u.email), apptest.StrongPassword)
-			expect(rt, r, http.StatusOK, "")
+			apptest.Expect(rt, r, http.StatusOK, "")
 			require.Equal(rt, true, r.JSON["mfa_required"])
 			require.Regexp(rt, `^[A-Za-z0-9_-]{32,}$`, r.Str("challenge_id"))
 			require.Equal(rt, append(slices.Clone(factors), "backup_code"), strs(rt, r.JSON["methods"]))
@@ -98,7 +98,7 @@ func TestProperty11_MFAEnabledLoginReturnsChallenge(t *testing.T) {
 			}
 
 			// Wrong passwords still answer invalid_credentials.
-			expect(rt, s.login(rt, u.email, apptest.StrongPassword+"x"), http.StatusUnauthorized, "invalid_credentials")
+			apptest.Expect(rt, s.login(rt, u.email, apptest.StrongPassword+"x"), http.StatusUnauthorized, "invalid_credentials")
 		})
 	})
 }
@@ -117,7 +117,7 @@ func TestProperty14_TOTPSetupGeneratesSecret(t *testing.T) {
 			var secrets []string
 			for range setups {
 				r := s.call(rt, "POST", "/auth/mfa/setup", map[string]any{"method": "totp"}, u.access)
-				expect(rt, r, http.StatusOK, "")
+				apptest.Expect(rt, r, http.StatusOK, "")
 				require.Equal(rt, "totp", r.Str("method"))
 				secret := r.Str("secret")
 				require.Regexp(rt, base32Secret, secret)
@@ -154,7 +154,7 @@ func TestProperty14_TOTPSetupGeneratesSecret(t *testing.T) {
 				code := u.totp(rt, s)
 				if !slices.Contains(validFor(rt, secrets[setups-1], s), code) {
 					r := s.call(rt, "POST", "/auth/mfa/activate", map[string]any{"method": "totp", "code": code}, u.access)
-					expect(rt, r, http.StatusUnauthorized, "mfa_invalid_code", "a replaced secret activated")
+					apptest.Expect(rt, r, http.StatusUnauthorized, "mfa_invalid_code", "a replaced secret activated")
 				}
 			}
 			u.secret = secrets[setups-1]
@@ -200,7 +200,7 @@ func TestProperty15_SMSSetupSendsVerification(t *testing.T) {
 			requireField(rt, r, "body.phone_number")
 
 			r = s.call(rt, "POST", "/auth/mfa/setup", map[string]any{"method": "sms", "phone_number": drawPhone(rt, u.phone)}, u.access)
-			expect(rt, r, http.StatusOK, "")
+			apptest.Expect(rt, r, http.StatusOK, "")
 			require.Equal(rt, "sms", r.Str("method"))
 			require.Equal(rt, u.phone, r.Str("phone_number"), "the number is not normalised to E.164")
 			require.NotContains(rt, r.JSON, "secret")
@@ -228,7 +228,7 @@ func TestProperty16_VerificationActivates(t *testing.T) {
 				body["phone_number"] = u.phone
 			}
 			r := s.call(rt, "POST", "/auth/mfa/setup", body, u.access)
-			expect(rt, r, http.StatusOK, "")
+			apptest.Expect(rt, r, http.StatusOK, "")
 			var code string
 			if method == "totp" {
 				u.secret = r.Str("secret")
@@ -243,7 +243,7 @@ func TestProperty16_VerificationActivates(t *testing.T) {
 			for range rapid.IntRange(0, 3).Draw(rt, "wrong_tries") {
 				wrong := drawWrongDigits(rt, "wrong", valid...)
 				r := s.call(rt, "POST", "/auth/mfa/activate", map[string]any{"method": method, "code": wrong}, u.access)
-				expect(rt, r, http.StatusUnauthorized, "mfa_invalid_code")
+				apptest.Expect(rt, r, http.StatusUnauthorized, "mfa_invalid_code")
 				require.Equal(rt, false, s.me(rt, u.access)["mfa_enabled"], "a wrong code enabled MFA")
 			}
 
@@ -288,12 +288,12 @@ func TestProperty17_BackupCodesGeneration(t *testing.T) {
 
 			used := rapid.IntRange(0, 3).Draw(rt, "used")
 			for i := range used {
-				expect(rt, s.verify(rt, u.challenge(rt, s).Str("challenge_id"), "backup_code", first[i]), http.StatusOK, "")
+				apptest.Expect(rt, s.verify(rt, u.challenge(rt, s).Str("challenge_id"), "backup_code", first[i]), http.StatusOK, "")
 			}
 			require.Equal(rt, 10-used, s.remaining(rt, u.access))
 
 			r := s.call(rt, "POST", "/auth/mfa/backup-codes", map[string]any{"code": u.totp(rt, s)}, u.access)
-			expect(rt, r, http.StatusOK, "")
+			apptest.Expect(rt, r, http.StatusOK, "")
 			second := strs(rt, r.JSON["backup_codes"])
 			require.Len(rt, second, 10)
 			for _, c := range second {
@@ -302,7 +302,7 @@ func TestProperty17_BackupCodesGeneration(t *testing.T) {
 			}
 			require.Equal(rt, 10, s.remaining(rt, u.access))
 			old := first[rapid.IntRange(used, 9).Draw(rt, "old")]
-			expect(rt, s.verify(rt, u.challenge(rt, s).Str("challenge_id"), "", old), http.StatusUnauthorized, "mfa_invalid_code")
+			apptest.Expect(rt, s.verify(rt, u.challenge(rt, s).Str("challenge_id"), "", old), http.StatusUnauthorized, "mfa_invalid_code")
 		})
 	})
 }
@@ -332,15 +332,15 @@ func TestProperty18_DisableRequiresRecentAuth(t *testing.T) {
 			}
 			if stale {
 				r := disable("")
-				expect(rt, r, http.StatusForbidden, "recent_auth_required")
+				apptest.Expect(rt, r, http.StatusForbidden, "recent_auth_required")
 				u.lastStep-- // refused before the code was looked at
-				expect(rt, disable(apptest.StrongPassword+"!"), http.StatusForbidden, "recent_auth_required")
+				apptest.Expect(rt, disable(apptest.StrongPassword+"!"), http.StatusForbidden, "recent_auth_required")
 				u.lastStep--
 				require.Equal(rt, true, s.me(rt, u.access)["mfa_enabled"], "disabled without recent auth")
-				expect(rt, disable(apptest.StrongPassword), http.StatusNoContent, "")
+				apptest.Expect(rt, disable(apptest.StrongPassword), http.StatusNoContent, "")
 			} else {
 				pw := rapid.SampledFrom([]string{"", apptest.StrongPassword}).Draw(rt, "password")
-				expect(rt, disable(pw), http.StatusNoContent, "")
+				apptest.Expect(rt, disable(pw), http.StatusNoContent, "")
 			}
 			require.Equal(rt, false, s.me(rt, u.access)["mfa_enabled"])
 		})
@@ -355,7 +355,7 @@ func TestProperty19_DisableRequiresCode(t *testing.T) {
 			u := newUser(rt, s)
 			u.enrolTOTP(rt, s)
 			spent := u.backup[0]
-			expect(rt, s.verify(rt, u.challenge(rt, s).Str("challenge_id"), "", spent), http.StatusOK, "")
+			apptest.Expect(rt, s.verify(rt, u.challenge(rt, s).Str("challenge_id"), "", spent), http.StatusOK, "")
 			replayed, err := mfa.TOTPCode(u.secret, time.Unix(u.lastStep*30, 0))
 			require.NoError(rt, err)
 
@@ -370,7 +370,7 @@ func TestProperty19_DisableRequiresCode(t *testing.T) {
 				return
 			}
 			body := map[string]any{"method": "totp", "code": wrong}
-			expect(rt, s.call(rt, "POST", "/auth/mfa/disable", body, u.access), http.StatusUnauthorized, "mfa_invalid_code")
+			apptest.Expect(rt, s.call(rt, "POST", "/auth/mfa/disable", body, u.access), http.StatusUnauthorized, "mfa_invalid_code")
 			requireField(rt, s.call(rt, "POST", "/auth/mfa/disable", map[string]any{"method": "totp", "code": ""}, u.access), "body.code")
 			require.Equal(rt, true, s.me(rt, u.access)["mfa_enabled"], "disabled with a bad code")
 
@@ -378,7 +378,7 @@ func TestProperty19_DisableRequiresCode(t *testing.T) {
 			if rapid.Bool().Draw(rt, "with_totp") {
 				code = u.totp(rt, s)
 			}
-			expect(rt, s.call(rt, "POST", "/auth/mfa/disable", map[string]any{"method": "totp", "code": code}, u.access), http.StatusNoContent, "")
+			apptest.Expect(rt, s.call(rt, "POST", "/auth/mfa/disable", map[string]any{"method": "totp", "code": code}, u.access), http.StatusNoContent, "")
 			require.Equal(rt, false, s.me(rt, u.access)["mfa_enabled"])
 		})
 	})
@@ -400,7 +400,7 @@ func TestProperty20_ValidMFACodeCreatesSession(t *testing.T) {
 				code = u.totp(rt, s)
 			case "sms":
 				if len(factors) > 1 {
-					expect(rt, s.call(rt, "POST", "/auth/mfa/send", map[string]any{"challenge_id": ch, "method": "sms"}, ""), http.StatusAccepted, "")
+					apptest.Expect(rt, s.call(rt, "POST", "/auth/mfa/send", map[string]any{"challenge_id": ch, "method": "sms"}, ""), http.StatusAccepted, "")
 				}
 				code = u.nextText(rt, s)
 			default:
@@ -411,7 +411,7 @@ func TestProperty20_ValidMFACodeCreatesSession(t *testing.T) {
 				named = ""
 			}
 			r := s.verify(rt, ch, named, code)
-			expect(rt, r, http.StatusOK, "")
+			apptest.Expect(rt, r, http.StatusOK, "")
 			require.Equal(rt, "Bearer", r.Str("token_type"))
 			require.NotEmpty(rt, r.Str("refresh_token"))
 			access, sid := r.Str("access_token"), r.Str("session_id")
@@ -434,8 +434,8 @@ func TestProperty20_ValidMFACodeCreatesSession(t *testing.T) {
 			require.Equal(rt, sessions+1, s.liveSessions(rt, u.id))
 
 			// The challenge is spent, whatever code comes next.
-			expect(rt, s.verify(rt, ch, "backup_code", u.backup[9]), http.StatusUnauthorized, "mfa_invalid_code")
-			expect(rt, s.call(rt, "POST", "/auth/refresh", map[string]any{"refresh_token": r.Str("refresh_token")}, ""), http.StatusOK, "")
+			apptest.Expect(rt, s.verify(rt, ch, "backup_code", u.backup[9]), http.StatusUnauthorized, "mfa_invalid_code")
+			apptest.Expect(rt, s.call(rt, "POST", "/auth/refresh", map[string]any{"refresh_token": r.Str("refresh_token")}, ""), http.StatusOK, "")
 		})
 	})
 }
@@ -469,12 +469,12 @@ func TestProperty21_InvalidCodeRejected(t *testing.T) {
 						continue
 					}
 				}
-				expect(rt, s.verify(rt, ch, method, code), http.StatusUnauthorized, "mfa_invalid_code")
+				apptest.Expect(rt, s.verify(rt, ch, method, code), http.StatusUnauthorized, "mfa_invalid_code")
 			}
-			expect(rt, s.verify(rt, "no-such-challenge-"+u.id, "totp", u.totp(rt, s)), http.StatusUnauthorized, "mfa_invalid_code")
+			apptest.Expect(rt, s.verify(rt, "no-such-challenge-"+u.id, "totp", u.totp(rt, s)), http.StatusUnauthorized, "mfa_invalid_code")
 			u.lastStep--
 			require.Equal(rt, sessions, s.liveSessions(rt, u.id), "a wrong code started a session")
-			expect(rt, s.verify(rt, ch, "totp", u.totp(rt, s)), http.StatusOK, "")
+			apptest.Expect(rt, s.verify(rt, ch, "totp", u.totp(rt, s)), http.StatusOK, "")
 		})
 	})
 }
@@ -494,14 +494,14 @@ func TestProperty22_BackupCodeCreatesSessionAndIsMarkedUsed(t *testing.T) {
 				spelled = strings.ReplaceAll(spelled, "-", "")
 			}
 			r := s.verify(rt, u.challenge(rt, s).Str("challenge_id"), rapid.SampledFrom([]string{"", "backup_code"}).Draw(rt, "method"), spelled)
-			expect(rt, r, http.StatusOK, "")
+			apptest.Expect(rt, r, http.StatusOK, "")
 			require.Equal(rt, []any{"pwd", "otp"}, claims(rt, r.Str("access_token"))["amr"])
 			require.Equal(rt, 9, s.remaining(rt, r.Str("access_token")))
 			used := s.query(rt, "SELECT count(*) FROM mfa_backup_codes WHERE user_id = ? AND used_at IS NOT NULL", u.id)
 			require.Equal(rt, []string{"1"}, used)
 
 			again := rapid.SampledFrom([]string{code, spelled, strings.ToLower(code)}).Draw(rt, "again")
-			expect(rt, s.verify(rt, u.challenge(rt, s).Str("challenge_id"), "", again), http.StatusUnauthorized, "mfa_invalid_code")
+			apptest.Expect(rt, s.verify(rt, u.challenge(rt, s).Str("challenge_id"), "", again), http.StatusUnauthorized, "mfa_invalid_code")
 			require.Equal(rt, 9, s.remaining(rt, u.access))
 		})
 	})
@@ -534,13 +534,13 @@ func TestProperty23_TOTPTimeWindowAcceptance(t *testing.T) {
 				ch := u.challenge(rt, s).Str("challenge_id")
 				r := s.verify(rt, ch, rapid.SampledFrom([]string{"", "totp"}).Draw(rt, fmt.Sprint("method_", i)), code)
 				if !accept {
-					expect(rt, r, http.StatusUnauthorized, "mfa_invalid_code", "offset ", offset)
+					apptest.Expect(rt, r, http.StatusUnauthorized, "mfa_invalid_code", "offset ", offset)
 					continue
 				}
-				expect(rt, r, http.StatusOK, "", "offset ", offset)
+				apptest.Expect(rt, r, http.StatusOK, "", "offset ", offset)
 				u.lastStep = step
 				// Replayed on a new challenge, within its window: refused.
-				expect(rt, s.verify(rt, u.challenge(rt, s).Str("challenge_id"), "totp", code), http.StatusUnauthorized, "mfa_invalid_code")
+				apptest.Expect(rt, s.verify(rt, u.challenge(rt, s).Str("challenge_id"), "totp", code), http.StatusUnauthorized, "mfa_invalid_code")
 			}
 		})
 	})

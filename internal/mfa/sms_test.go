@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/sms"
 )
 
@@ -27,13 +28,13 @@ func TestSMSFlow(t *testing.T) {
 		ch := u.challenge(t, s)
 		require.Equal(t, []string{"sms", "backup_code"}, strs(t, ch.JSON["methods"]))
 		first := u.nextText(t, s)
-		expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"challenge_id": ch.Str("challenge_id"), "method": "sms"}, ""), http.StatusAccepted, "")
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"challenge_id": ch.Str("challenge_id"), "method": "sms"}, ""), http.StatusAccepted, "")
 		second := u.nextText(t, s)
 		if first != second {
-			expect(t, s.verify(t, ch.Str("challenge_id"), "sms", first), http.StatusUnauthorized, "mfa_invalid_code")
+			apptest.Expect(t, s.verify(t, ch.Str("challenge_id"), "sms", first), http.StatusUnauthorized, "mfa_invalid_code")
 		}
 		r := s.verify(t, ch.Str("challenge_id"), "sms", second)
-		expect(t, r, http.StatusOK, "")
+		apptest.Expect(t, r, http.StatusOK, "")
 		require.Equal(t, []any{"pwd", "sms"}, claims(t, r.Str("access_token"))["amr"])
 		require.Equal(t, true, s.sessionOf(t, r.Str("access_token"), r.Str("session_id"))["mfa"])
 
@@ -42,17 +43,17 @@ func TestSMSFlow(t *testing.T) {
 		u.nextText(t, s)
 		b := u.challenge(t, s).Str("challenge_id")
 		codeB := u.nextText(t, s)
-		expect(t, s.verify(t, a, "sms", codeB), http.StatusUnauthorized, "mfa_invalid_code")
-		expect(t, s.verify(t, b, "", codeB), http.StatusOK, "")
+		apptest.Expect(t, s.verify(t, a, "sms", codeB), http.StatusUnauthorized, "mfa_invalid_code")
+		apptest.Expect(t, s.verify(t, b, "", codeB), http.StatusOK, "")
 
 		// Only sms is sent; an unknown challenge is refused.
 		requireField(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"challenge_id": a, "method": "totp"}, ""), "body.method")
-		expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"challenge_id": "nope", "method": "sms"}, ""), http.StatusUnauthorized, "mfa_invalid_code")
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"challenge_id": "nope", "method": "sms"}, ""), http.StatusUnauthorized, "mfa_invalid_code")
 
 		// Disabling with a code texted to the signed-in session.
-		expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"method": "sms"}, u.access), http.StatusAccepted, "")
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"method": "sms"}, u.access), http.StatusAccepted, "")
 		code := u.nextText(t, s)
-		expect(t, s.call(t, "POST", "/auth/mfa/disable", map[string]any{"method": "sms", "code": code}, u.access), http.StatusNoContent, "")
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/disable", map[string]any{"method": "sms", "code": code}, u.access), http.StatusNoContent, "")
 		require.Equal(t, false, s.me(t, u.access)["mfa_enabled"])
 		require.Zero(t, s.remaining(t, u.access))
 	})
@@ -63,11 +64,11 @@ func TestSMSSetupCodeExpires(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
 		u := newUser(t, s)
 		setup := map[string]any{"method": "sms", "phone_number": u.phone}
-		expect(t, s.call(t, "POST", "/auth/mfa/setup", setup, u.access), http.StatusOK, "")
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/setup", setup, u.access), http.StatusOK, "")
 		code := u.nextText(t, s)
 		s.Clock.Advance(5*time.Minute + time.Second)
 		activate := map[string]any{"method": "sms", "code": code}
-		expect(t, s.call(t, "POST", "/auth/mfa/activate", activate, u.access), http.StatusUnauthorized, "mfa_invalid_code")
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/activate", activate, u.access), http.StatusUnauthorized, "mfa_invalid_code")
 
 		// A new setup texts a new code, which works.
 		u.enrolSMS(t, s)
@@ -87,20 +88,20 @@ func TestSMSTwilioDown(t *testing.T) {
 		ch := u.challenge(t, s).Str("challenge_id")
 		job := s.lastSMSJob(t)
 		// Before the last attempt a wrong code is just wrong.
-		expect(t, s.verify(t, ch, "sms", "000000"), http.StatusUnauthorized, "mfa_invalid_code")
+		apptest.Expect(t, s.verify(t, ch, "sms", "000000"), http.StatusUnauthorized, "mfa_invalid_code")
 
 		s.retryUntilFinal(t, job)
 		r := s.verify(t, ch, "sms", "123456")
-		expect(t, r, http.StatusServiceUnavailable, "service_unavailable")
+		apptest.Expect(t, r, http.StatusServiceUnavailable, "service_unavailable")
 		require.Contains(t, r.Header.Get("Content-Type"), "application/problem+json")
 
 		// Five failed attempts opened the breaker: no waiting on a queue.
-		expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"challenge_id": ch, "method": "sms"}, ""), http.StatusServiceUnavailable, "service_unavailable")
-		expect(t, s.call(t, "POST", "/auth/mfa/setup", map[string]any{"method": "sms", "phone_number": v.phone}, v.access), http.StatusServiceUnavailable, "service_unavailable")
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"challenge_id": ch, "method": "sms"}, ""), http.StatusServiceUnavailable, "service_unavailable")
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/setup", map[string]any{"method": "sms", "phone_number": v.phone}, v.access), http.StatusServiceUnavailable, "service_unavailable")
 		require.Empty(t, textsTo(s, v.phone))
 
 		// The challenge still takes a backup code.
-		expect(t, s.verify(t, ch, "backup_code", u.backup[0]), http.StatusOK, "")
+		apptest.Expect(t, s.verify(t, ch, "backup_code", u.backup[0]), http.StatusOK, "")
 
 		// While the breaker is open, signing in still opens a challenge
 		// (no text goes out) that a backup code meets and SMS refuses.
@@ -108,8 +109,8 @@ func TestSMSTwilioDown(t *testing.T) {
 		r = u.challenge(t, s)
 		require.Equal(t, []any{"sms", "backup_code"}, r.JSON["methods"])
 		ch = r.Str("challenge_id")
-		expect(t, s.verify(t, ch, "sms", "123456"), http.StatusServiceUnavailable, "service_unavailable")
-		expect(t, s.verify(t, ch, "backup_code", u.backup[1]), http.StatusOK, "")
+		apptest.Expect(t, s.verify(t, ch, "sms", "123456"), http.StatusServiceUnavailable, "service_unavailable")
+		apptest.Expect(t, s.verify(t, ch, "backup_code", u.backup[1]), http.StatusOK, "")
 		require.Len(t, textsTo(s, u.phone), sent)
 	})
 }

@@ -72,8 +72,8 @@ func TestConcurrentRefreshExactlyOneWins(t *testing.T) {
 
 				// The reuse ended the family: the winner's token is dead too,
 				// and the session was revoked once, for that reason.
-				requireProblem(t, refresh(e, winner), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
-				requireProblem(t, me(e, tks[0].Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
+				apptest.Expect(t, refresh(e, winner), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
+				apptest.Expect(t, me(e, tks[0].Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
 				requireRevoked(t, e, tks[0].SessionID)
 				require.Equal(t, []string{"refresh_token_reused"}, revocationReasons(t, e, userID, tks[0].SessionID))
 			}

@@ -68,12 +68,6 @@ func me(e *apptest.Env, access string) *apptest.Response {
 	return e.Do("GET", "/auth/me", nil, access)
 }
 
-// requireProblem asserts an error answer's status and problem+json code.
-func requireProblem(t require.TestingT, r *apptest.Response, status int, code gatehouse.Code) {
-	require.Equal(t, status, r.Status, "body: %s", r.Raw)
-	require.Equal(t, string(code), r.Code(), "body: %s", r.Raw)
-}
-
 // requireTokenResponse checks the TokenResponse shape and returns the
 // session's new credentials.
 func requireTokenResponse(t require.TestingT, r *apptest.Response, ttl time.Duration) apptest.Tokens {

@@ -92,9 +92,9 @@ func TestProperty25_InvalidRefreshRejected(t *testing.T) {
 				default:
 					rt.Fatalf("unknown kind %s", kind)
 				}
-				requireProblem(rt, refresh(e, bad), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
+				apptest.Expect(rt, refresh(e, bad), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
 				if revoked {
-					requireProblem(rt, refresh(e, valid), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
+					apptest.Expect(rt, refresh(e, valid), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
 					return
 				}
 				// A wrong token is not a reuse: the session lives on.
@@ -145,7 +145,7 @@ func TestProperty26_AccessTokenExpiry(t *testing.T) {
 
 				after := time.Duration(rapid.Int64Range(1, int64(time.Hour/time.Second)).Draw(rt, "after_s")) * time.Second
 				e.Clock.Advance(ttl + leeway + after - before)
-				requireProblem(rt, me(e, access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
+				apptest.Expect(rt, me(e, access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
 			})
 		})
 	}
@@ -187,7 +187,7 @@ func TestProperty27_RefreshTokenExpiry(t *testing.T) {
 				// At the end, and any time after it, the newest token is dead.
 				late := time.Duration(rapid.Int64Range(0, int64(2*life/time.Second)).Draw(rt, "late_s")) * time.Second
 				e.Clock.Advance(login.Add(life + late).Sub(e.Clock.Now()))
-				requireProblem(rt, refresh(e, cur.Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
+				apptest.Expect(rt, refresh(e, cur.Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
 			})
 		})
 	}
@@ -226,7 +226,7 @@ func TestProperty28_RotationOnRefresh(t *testing.T) {
 				}
 				// And the API agrees about a drawn earlier one.
 				old := chain[rapid.IntRange(0, n-1).Draw(rt, "old")]
-				requireProblem(rt, refresh(e, old), http.StatusUnauthorized, gatehouse.CodeRefreshTokenReused)
+				apptest.Expect(rt, refresh(e, old), http.StatusUnauthorized, gatehouse.CodeRefreshTokenReused)
 			})
 		})
 	}
@@ -258,9 +258,9 @@ func TestProperty29_ReuseRevokesFamily(t *testing.T) {
 				require.Equal(rt, http.StatusOK, me(e, cur.Access).Status)
 
 				old := chain[rapid.IntRange(0, len(chain)-2).Draw(rt, "reused")]
-				requireProblem(rt, refresh(e, old), http.StatusUnauthorized, gatehouse.CodeRefreshTokenReused)
-				requireProblem(rt, refresh(e, cur.Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
-				requireProblem(rt, me(e, cur.Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
+				apptest.Expect(rt, refresh(e, old), http.StatusUnauthorized, gatehouse.CodeRefreshTokenReused)
+				apptest.Expect(rt, refresh(e, cur.Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
+				apptest.Expect(rt, me(e, cur.Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
 				requireRevoked(rt, e, cur.SessionID)
 				require.Equal(rt, []string{"refresh_token_reused"}, revocationReasons(rt, e, userID, cur.SessionID))
 
@@ -340,13 +340,13 @@ func TestProperty31_RevocationTerminates(t *testing.T) {
 
 				// Somebody else cannot end (or probe) the session (the 204
 				// below shows it was left alone).
-				requireProblem(rt, e.Do("DELETE", "/sessions/"+tks[victim].SessionID, nil, others[0].Access), http.StatusNotFound, gatehouse.CodeNotFound)
+				apptest.Expect(rt, e.Do("DELETE", "/sessions/"+tks[victim].SessionID, nil, others[0].Access), http.StatusNotFound, gatehouse.CodeNotFound)
 
 				require.Equal(rt, http.StatusNoContent, e.Do("DELETE", "/sessions/"+tks[victim].SessionID, nil, tks[cur].Access).Status)
-				requireProblem(rt, me(e, tks[victim].Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
-				requireProblem(rt, refresh(e, tks[victim].Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
-				requireProblem(rt, e.Do("DELETE", "/sessions/"+tks[victim].SessionID, nil, tks[cur].Access), http.StatusNotFound, gatehouse.CodeNotFound)
-				requireProblem(rt, e.Do("DELETE", "/sessions/"+others[0].SessionID, nil, tks[cur].Access), http.StatusNotFound, gatehouse.CodeNotFound)
+				apptest.Expect(rt, me(e, tks[victim].Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
+				apptest.Expect(rt, refresh(e, tks[victim].Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
+				apptest.Expect(rt, e.Do("DELETE", "/sessions/"+tks[victim].SessionID, nil, tks[cur].Access), http.StatusNotFound, gatehouse.CodeNotFound)
+				apptest.Expect(rt, e.Do("DELETE", "/sessions/"+others[0].SessionID, nil, tks[cur].Access), http.StatusNotFound, gatehouse.CodeNotFound)
 				for i, tk := range tks {
 					if i != victim {
 						require.Equal(rt, http.StatusOK, me(e, tk.Access).Status, "session %d of %d", i, k)
@@ -362,7 +362,7 @@ func TestProperty31_RevocationTerminates(t *testing.T) {
 				require.Contains(rt, got, tks[cur].SessionID)
 				for i, tk := range tks {
 					if i != cur {
-						requireProblem(rt, me(e, tk.Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
+						apptest.Expect(rt, me(e, tk.Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
 					}
 				}
 				requireTokenResponse(rt, refresh(e, tks[cur].Refresh), e.App.Config.AccessTokenTTL)
@@ -396,12 +396,12 @@ func TestProperty32_LogoutTerminates(t *testing.T) {
 					require.Equal(rt, http.StatusOK, me(e, cur.Access).Status)
 				}
 				require.Equal(rt, http.StatusNoContent, e.Do("POST", "/auth/logout", nil, cur.Access).Status)
-				requireProblem(rt, me(e, cur.Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
-				requireProblem(rt, refresh(e, chain[len(chain)-1]), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
+				apptest.Expect(rt, me(e, cur.Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
+				apptest.Expect(rt, refresh(e, chain[len(chain)-1]), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
 				if len(chain) > 1 {
-					requireProblem(rt, refresh(e, chain[0]), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
+					apptest.Expect(rt, refresh(e, chain[0]), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
 				}
-				requireProblem(rt, e.Do("POST", "/auth/logout", nil, cur.Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
+				apptest.Expect(rt, e.Do("POST", "/auth/logout", nil, cur.Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
 				requireRevoked(rt, e, cur.SessionID)
 				require.Equal(rt, []string{"logout"}, revocationReasons(rt, e, userID, cur.SessionID))
 

@@ -283,8 +283,8 @@ func TestIdleTimeoutEndsSession(t *testing.T) {
 				e.Clock.Advance(idle - time.Second)
 			}
 			// The unused session died long ago.
-			requireProblem(t, me(e, unused.Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
-			requireProblem(t, refresh(e, unused.Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
+			apptest.Expect(t, me(e, unused.Access), http.StatusUnauthorized, gatehouse.CodeUnauthorized)
+			apptest.Expect(t, refresh(e, unused.Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
 			_, err := svc.Authenticate(ctx, unused.Access)
 			requireCode(t, err, gatehouse.CodeUnauthorized)
 			sess, err := e.App.DB.GetSession(ctx, unused.SessionID)
@@ -303,8 +303,8 @@ func TestIdleTimeoutEndsSession(t *testing.T) {
 			e.Clock.Advance(idle)
 			_, err = svc.Authenticate(ctx, requested.Access)
 			requireCode(t, err, gatehouse.CodeUnauthorized)
-			requireProblem(t, refresh(e, refreshed.Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
-			requireProblem(t, refresh(e, requested.Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
+			apptest.Expect(t, refresh(e, refreshed.Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
+			apptest.Expect(t, refresh(e, requested.Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
 			list, err = svc.List(ctx, userID)
 			require.NoError(t, err)
 			require.Empty(t, list)
@@ -358,7 +358,7 @@ func TestCleanupDeletesLongEndedSessions(t *testing.T) {
 
 			// Expired exactly Retention ago: kept; a second later: deleted.
 			e.Clock.Advance(lifetime - session.Retention - time.Second) // now exactly at expiry
-			requireProblem(t, refresh(e, expiring.Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
+			apptest.Expect(t, refresh(e, expiring.Refresh), http.StatusUnauthorized, gatehouse.CodeInvalidRefreshToken)
 			e.Clock.Advance(session.Retention)
 			_, live := signUp(e, "pcl", 1)
 			require.NoError(t, w.Work(ctx, nil))

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
 	"github.com/gatehouse-auth/gatehouse"
@@ -170,6 +171,32 @@ type Response struct {
 	Header http.Header
 	Raw    []byte
 	JSON   map[string]any
+}
+
+// Expect fails t unless r has status and, when code is not empty, that
+// problem+json code. The body goes into the failure message, after
+// msgAndArgs (a message, or a format and its arguments).
+func Expect[C ~string](t require.TestingT, r *Response, status int, code C, msgAndArgs ...any) {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
+	msg := message(msgAndArgs)
+	require.Equal(t, status, r.Status, "%sbody: %s", msg, r.Raw)
+	if code != "" {
+		require.Equal(t, string(code), r.Code(), "%sbody: %s", msg, r.Raw)
+	}
+}
+
+// message renders testify-style msgAndArgs (a message, or a format and
+// its arguments) as a prefix.
+func message(msgAndArgs []any) string {
+	if len(msgAndArgs) == 0 {
+		return ""
+	}
+	if format, ok := msgAndArgs[0].(string); ok {
+		return fmt.Sprintf(format, msgAndArgs[1:]...) + ": "
+	}
+	return fmt.Sprint(msgAndArgs...) + ": "
 }
 
 // Code is the problem+json code of an error answer ("" otherwise).

@@ -1,8 +1,13 @@
 package apptest_test
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 )
@@ -23,5 +28,38 @@ func TestSmoke(t *testing.T) {
 				t.Fatal(string(r.Raw))
 			}
 		})
+	}
+}
+
+// recordingT notes failures instead of stopping the test.
+type recordingT struct{ failures []string }
+
+func (r *recordingT) Errorf(format string, args ...any) {
+	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+}
+func (r *recordingT) FailNow() { panic(r) }
+
+// expect runs apptest.Expect and reports whether it failed, with what.
+func expect(r *apptest.Response, status int, code string, msgAndArgs ...any) (failed bool, out string) {
+	rt := &recordingT{}
+	func() {
+		defer func() { _ = recover() }()
+		apptest.Expect(rt, r, status, code, msgAndArgs...)
+	}()
+	return len(rt.failures) > 0, strings.Join(rt.failures, "\n")
+}
+
+func TestExpect(t *testing.T) {
+	r := &apptest.Response{Status: 409, Raw: []byte(`{"code":"email_taken"}`), JSON: map[string]any{"code": "email_taken"}}
+	for _, tc := range []struct {
+		status int
+		code   string
+		fails  bool
+	}{{409, "email_taken", false}, {409, "", false}, {400, "email_taken", true}, {409, "weak_password", true}} {
+		failed, out := expect(r, tc.status, tc.code, "case %d", tc.status)
+		require.Equal(t, tc.fails, failed, "%d %q: %s", tc.status, tc.code, out)
+		if failed {
+			require.Contains(t, out, "case "+strconv.Itoa(tc.status)+": body: {")
+		}
 	}
 }
