@@ -73,7 +73,7 @@ func (s *Server) registerAdminRoles() {
 	}) (*roleOutput, error) {
 		r, err := s.roles.CreateRole(ctx, mustPrincipal(ctx).UserID, in.Body.Name, in.Body.Description, in.Body.Permissions)
 		if err != nil {
-			return nil, s.roleProblem(ctx, http.MethodPost+" "+BasePath+"/admin/roles", err)
+			return nil, s.roleProblem(ctx, err)
 		}
 		return &roleOutput{Status: http.StatusCreated, Body: roleBody(r)}, nil
 	})
@@ -91,7 +91,7 @@ func (s *Server) registerAdminRoles() {
 	}) (*roleOutput, error) {
 		r, err := s.roles.UpdateRole(ctx, mustPrincipal(ctx).UserID, in.ID, in.Body.Description, in.Body.Permissions)
 		if err != nil {
-			return nil, s.roleProblem(ctx, http.MethodPut+" "+BasePath+"/admin/roles/"+in.ID, err)
+			return nil, s.roleProblem(ctx, err)
 		}
 		return &roleOutput{Status: http.StatusOK, Body: roleBody(r)}, nil
 	})
@@ -105,7 +105,7 @@ func (s *Server) registerAdminRoles() {
 		ID string `path:"id" maxLength:"64"`
 	}) (*noContent, error) {
 		if err := s.roles.DeleteRole(ctx, mustPrincipal(ctx).UserID, in.ID); err != nil {
-			return nil, s.roleProblem(ctx, http.MethodDelete+" "+BasePath+"/admin/roles/"+in.ID, err)
+			return nil, s.roleProblem(ctx, err)
 		}
 		return &noContent{}, nil
 	})

@@ -122,7 +122,7 @@ func (s *Server) registerAdminUsers() {
 	}) (*userOutput, error) {
 		u, err := s.roles.SetUserRoles(ctx, mustPrincipal(ctx).UserID, in.ID, in.Body.Roles)
 		if err != nil {
-			return nil, s.roleProblem(ctx, http.MethodPut+" "+BasePath+"/admin/users/"+in.ID+"/roles", err)
+			return nil, s.roleProblem(ctx, err)
 		}
 		return &userOutput{Body: userBody(u, s.now())}, nil
 	})

@@ -14,7 +14,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
-type principalKey struct{}
+type (
+	principalKey struct{}
+	routeKey     struct{}
+)
 
 // PrincipalFrom returns the authenticated caller of a bearer operation.
 func PrincipalFrom(ctx context.Context) (session.Principal, bool) {
@@ -67,7 +70,15 @@ func (s *Server) requireBearer(ctx huma.Context, next func(huma.Context)) {
 	}
 	telemetry.SetUserID(ctx.Context(), p.UserID)
 	ctx = huma.WithContext(ctx, audit.WithActor(ctx.Context(), p.UserID))
+	ctx = huma.WithValue(ctx, routeKey{}, r.Method+" "+r.URL.Path)
 	next(huma.WithValue(ctx, principalKey{}, p))
+}
+
+// routeOf is the method and path of a bearer operation's request, as
+// audit rows of refusals name it.
+func routeOf(ctx context.Context) string {
+	route, _ := ctx.Value(routeKey{}).(string)
+	return route
 }
 
 // authenticate checks an optional Authorization header the way

@@ -58,7 +58,7 @@ func (s *Server) requirePermission(perm string) func(huma.Context, func(huma.Con
 			return
 		}
 		if !ok {
-			s.recordDenied(ctx.Context(), p.UserID, perm, r.Method+" "+r.URL.Path)
+			s.recordDenied(ctx.Context(), p.UserID, perm)
 			WriteProblem(w, r, gatehouse.Errorf(gatehouse.CodePermissionDenied, "this needs the %s permission", perm))
 			return
 		}
@@ -76,12 +76,12 @@ type DenialRecorder interface {
 
 // recordDenied audits a refusal. The refusal stands whether or not the
 // row could be written; a failure is logged.
-func (s *Server) recordDenied(ctx context.Context, userID, perm, route string) {
+func (s *Server) recordDenied(ctx context.Context, userID, perm string) {
 	rec, ok := s.audit.(DenialRecorder)
 	if !ok {
 		return
 	}
-	if err := rec.RecordDenied(ctx, userID, perm, route); err != nil {
+	if err := rec.RecordDenied(ctx, userID, perm, routeOf(ctx)); err != nil {
 		telemetry.Logger(ctx).ErrorContext(ctx, "audit authorization failure", "permission", perm, "err", err)
 	}
 }
@@ -89,9 +89,9 @@ func (s *Server) recordDenied(ctx context.Context, userID, perm, route string) {
 // roleProblem answers an error of role management; a refusal to grant
 // what the actor does not hold is audited like a refused route, naming the
 // permissions the actor lacked.
-func (s *Server) roleProblem(ctx context.Context, route string, err error) error {
+func (s *Server) roleProblem(ctx context.Context, err error) error {
 	if d, ok := errors.AsType[*authz.DeniedError](err); ok {
-		s.recordDenied(ctx, mustPrincipal(ctx).UserID, strings.Join(d.Missing, " "), route)
+		s.recordDenied(ctx, mustPrincipal(ctx).UserID, strings.Join(d.Missing, " "))
 	}
 	return Problem(err)
 }
@@ -140,7 +140,7 @@ func (s *Server) registerAuthzCheck() {
 				return nil, Problem(err)
 			}
 			if !ok {
-				s.recordDenied(ctx, p.UserID, "authz:check", http.MethodPost+" "+BasePath+"/authz/check")
+				s.recordDenied(ctx, p.UserID, "authz:check")
 				return nil, Problem(gatehouse.Errorf(gatehouse.CodePermissionDenied, "checking another user's permissions needs authz:check"))
 			}
 			subject = in.Body.UserID
