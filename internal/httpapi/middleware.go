@@ -42,6 +42,7 @@ const RequestIDHeader = "X-Request-ID"
 func (s *Server) chain() http.Handler {
 	var h http.Handler = http.HandlerFunc(s.serveMux)
 	h = s.recoverPanics(h)
+	h = s.rejectUnstorable(h)
 	h = s.limitBody(h)
 	h = s.cors(h)
 	h = s.securityHeaders(h)
@@ -159,6 +160,7 @@ func (s *Server) begin(next http.Handler) http.Handler {
 		info := &telemetry.RequestInfo{RequestID: id}
 		ctx := telemetry.WithRequestInfo(r.Context(), info)
 		ctx = withClientIP(ctx, ClientIP(r, s.trusted))
+		cleanUserAgent(r)
 		ctx = audit.WithRequest(ctx, audit.Meta{IP: clientMeta(ctx, "", "").IP, UserAgent: r.UserAgent()})
 		ctx = telemetry.WithLogger(ctx, s.logger.With(slog.String("request_id", id)))
 		r = r.WithContext(ctx)
