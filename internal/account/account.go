@@ -157,7 +157,9 @@ func (s *Service) Register(ctx context.Context, email, password, name string) (g
 	if err != nil {
 		return gatehouse.User{}, err
 	}
-	name = strings.TrimSpace(name)
+	if name, err = cleanName(name); err != nil {
+		return gatehouse.User{}, err
+	}
 	if err := s.checkPassword("body.password", password, addr.String(), name); err != nil {
 		return gatehouse.User{}, err
 	}

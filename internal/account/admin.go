@@ -10,8 +10,12 @@ import (
 )
 
 // Lock locks an account until an administrator unlocks it, and ends its
-// sessions at once.
+// sessions at once. Nobody locks their own account (409 conflict): the
+// last administrator would lock everybody out of administration.
 func (s *Service) Lock(ctx context.Context, actorID, userID, reason string) (gatehouse.User, error) {
+	if actorID == userID {
+		return gatehouse.User{}, gatehouse.Errorf(gatehouse.CodeConflict, "you cannot lock your own account; another administrator can")
+	}
 	reason = strings.TrimSpace(reason)
 	var u gatehouse.User
 	var revoked []string

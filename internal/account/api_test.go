@@ -9,8 +9,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail/mailtest"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
 // fieldErrors returns the errors[] of a problem answer.
@@ -238,6 +241,52 @@ func TestDeleteAccount(t *testing.T) {
 		again := register(t, env, email, apptest.StrongPassword, "")
 		require.NotEqual(t, id, again["id"])
 		login(t, env, email, apptest.StrongPassword)
+	})
+}
+
+// Display names go into emails and admin screens: control characters are
+// refused where a name is set.
+func TestNamesRefuseControlCharacters(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		email := uniqueEmail("names")
+		for _, name := range []string{"Eve\r\nBcc: evil@example.com", "\x1b[31mred", "tab\there"} {
+			r := call(t, env, "POST", "/auth/register", map[string]any{"email": email, "password": apptest.StrongPassword, "name": name}, "")
+			apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "%q", name)
+			require.Contains(t, string(r.Raw), "body.name")
+		}
+		register(t, env, email, apptest.StrongPassword, "  Ada Lovelace ")
+		access := login(t, env, email, apptest.StrongPassword).Str("access_token")
+		r := call(t, env, "PUT", "/users/profile", map[string]any{"name": "line\nbreak"}, access)
+		apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed")
+		require.Contains(t, string(r.Raw), "body.name")
+		r = call(t, env, "GET", "/auth/me", nil, access)
+		require.Equal(t, "Ada Lovelace", r.Str("name"))
+	})
+}
+
+// An account without a password (social login, passkeys, magic links) is
+// deleted on a recent sign-in instead, and refused on an older one.
+func TestDeletePasswordlessAccount(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		addr, err := gatehouse.ParseEmail(uniqueEmail("nopassword"))
+		require.NoError(t, err)
+		require.NoError(t, env.App.DB.InTx(t.Context(), func(ctx context.Context, tx store.Tx) error {
+			_, err := env.App.Accounts.CreateExternalUserTx(ctx, tx, addr, "", true)
+			return err
+		}))
+		r := verifyMagicLink(env, requestMagicLink(t, env, addr.String()))
+		require.Equal(t, http.StatusOK, r.Status, r.Raw)
+		access := r.Str("access_token")
+
+		env.Clock.Advance(account.RecentAuthWindow + time.Minute)
+		apptest.Expect(t, call(t, env, "DELETE", "/users/account", map[string]any{}, access), http.StatusForbidden, "recent_auth_required")
+		apptest.Expect(t, call(t, env, "DELETE", "/users/account", map[string]any{"password": "anything-at-all"}, access),
+			http.StatusForbidden, "recent_auth_required")
+
+		r = verifyMagicLink(env, requestMagicLink(t, env, addr.String()))
+		require.Equal(t, http.StatusOK, r.Status, r.Raw)
+		apptest.Expect(t, call(t, env, "DELETE", "/users/account", map[string]any{}, r.Str("access_token")), http.StatusNoContent, "")
+		require.Equal(t, 0, countUsers(t, env, addr.String()))
 	})
 }
 

@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"strings"
+	"unicode"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
@@ -14,7 +15,14 @@ import (
 // the provider vouched for it; otherwise the usual verification link is
 // emailed. email_taken when the address already has an account.
 func (s *Service) CreateExternalUserTx(ctx context.Context, tx store.Tx, email gatehouse.Email, name string, verified bool) (gatehouse.User, error) {
-	u, err := s.createTx(ctx, tx, email, strings.TrimSpace(name), "", verified, s.opts.DefaultRoles)
+	// The provider's name is taken as given, less what cleanName refuses.
+	name = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, name))
+	u, err := s.createTx(ctx, tx, email, name, "", verified, s.opts.DefaultRoles)
 	if err != nil || verified {
 		return u, err
 	}

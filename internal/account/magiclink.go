@@ -62,6 +62,7 @@ func (m *MagicLinks) Request(ctx context.Context, email string) error {
 func (m *MagicLinks) SignIn(ctx context.Context, secret string, meta session.Meta) (Tokens, error) {
 	s := m.acc
 	var userID string
+	var revoked []string
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		ott, err := tx.ConsumeOneTimeToken(ctx, gatehouse.PurposeMagicLink, token.Hash(secret), s.now())
 		if errors.Is(err, store.ErrNotFound) {
@@ -71,25 +72,41 @@ func (m *MagicLinks) SignIn(ctx context.Context, secret string, meta session.Met
 			return err
 		}
 		userID = ott.UserID
-		return s.markVerifiedTx(ctx, tx, userID)
+		revoked, err = s.markVerifiedTx(ctx, tx, userID)
+		return err
 	})
 	if err != nil {
 		return Tokens{}, err
 	}
+	s.sessions.Forget(ctx, revoked...)
 	return s.SignInWith(ctx, userID, meta, []string{"email"}, "magic_link")
 }
 
 // markVerifiedTx marks the user's email verified, once, with its event.
-func (s *Service) markVerifiedTx(ctx context.Context, tx store.Tx, userID string) error {
+// The first proof of the address claims the account (see claimTx): what
+// was set up before it, the password included, is removed and every
+// session ends; it returns the revoked session ids.
+func (s *Service) markVerifiedTx(ctx context.Context, tx store.Tx, userID string) ([]string, error) {
 	u, err := tx.GetUserForUpdate(ctx, userID)
 	if err != nil || u.EmailVerified {
-		return err
+		return nil, err
+	}
+	removed, err := s.claimTx(ctx, tx, &u, false)
+	if err != nil {
+		return nil, err
 	}
 	u.VerifyEmail(s.now())
 	if err := tx.UpdateUser(ctx, u); err != nil {
-		return err
+		return nil, err
 	}
-	_, err = s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserEmailVerified, UserID: u.ID, ActorID: u.ID,
-		Data: map[string]any{"email": u.Email.String(), "method": "magic_link"}})
-	return err
+	revoked, err := s.sessions.RevokeAllTx(ctx, tx, u.ID, "", "email_claimed")
+	if err != nil {
+		return nil, err
+	}
+	data := map[string]any{"email": u.Email.String(), "method": "magic_link"}
+	if len(removed) > 0 {
+		data["removed"] = removed
+	}
+	_, err = s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserEmailVerified, UserID: u.ID, ActorID: u.ID, Data: data})
+	return revoked, err
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,8 +14,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
 const magicLink = "http://gatehouse.test/magic-link"
@@ -86,7 +89,7 @@ func TestMagicLink(t *testing.T) {
 func TestMagicLinkMFAChallenge(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
 		email := uniqueEmail("magic-mfa")
-		env.Register(email, apptest.StrongPassword)
+		newAccount(t, env, email, apptest.StrongPassword)
 		tokens := env.Login(email, apptest.StrongPassword)
 		enableTOTP(t, env, tokens.Access)
 
@@ -94,6 +97,46 @@ func TestMagicLinkMFAChallenge(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.Status, r.Raw)
 		require.Equal(t, true, r.JSON["mfa_required"], string(r.Raw))
 		require.Empty(t, r.Str("access_token"))
+	})
+}
+
+// Whoever first proves an address from the mailbox gets its account as
+// the owner: someone who registered it without owning it, set a password
+// and turned MFA on loses all of that and their sessions, whether the
+// owner comes by magic link or by password reset.
+func TestMailboxProofClaimsUnverifiedAccount(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		for _, via := range []string{"magic_link", "reset"} {
+			email := uniqueEmail("claim-" + via)
+			id := env.Register(email, apptest.StrongPassword) // the squatter
+			squatter := env.Login(email, apptest.StrongPassword)
+			enableTOTP(t, env, squatter.Access)
+
+			switch via {
+			case "magic_link":
+				r := verifyMagicLink(env, requestMagicLink(t, env, email))
+				require.Equal(t, http.StatusOK, r.Status, r.Raw)
+				require.NotEmpty(t, r.Str("access_token"), "no MFA challenge from the squatter's factor: %s", r.Raw)
+				require.Equal(t, true, obj(t, r.JSON, "user")["email_verified"])
+			case "reset":
+				forgot(t, env, email)
+				_, tok := waitLink(t, env, email, resetLink+"?token=", 1)
+				apptest.Expect(t, reset(t, env, tok, apptest.StrongPassword+"-owner"), http.StatusNoContent, "")
+				r := login(t, env, email, apptest.StrongPassword+"-owner")
+				require.NotEmpty(t, r.Str("access_token"), "no MFA challenge from the squatter's factor: %s", r.Raw)
+			}
+			require.Equal(t, http.StatusUnauthorized, env.Do(http.MethodGet, "/auth/me", nil, squatter.Access).Status, via)
+			apptest.Expect(t, loginStatus(t, env, email, apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials", via)
+			factors, err := env.App.DB.ListMFAFactors(t.Context(), id)
+			require.NoError(t, err)
+			require.Empty(t, factors, via)
+			logs, err := env.App.DB.ListAuditLogs(t.Context(), store.AuditQuery{UserID: id, Limit: 50})
+			require.NoError(t, err)
+			require.True(t, slices.ContainsFunc(logs, func(l gatehouse.AuditLog) bool {
+				removed, _ := l.Metadata["removed"].([]any)
+				return slices.Contains(removed, any("mfa"))
+			}), "the audit trail says what the claim removed (%s)", via)
+		}
 	})
 }
 

@@ -41,7 +41,8 @@ func (s *Service) ForgotPassword(ctx context.Context, email string) error {
 // ResetPassword sets a new password with a reset token and ends every
 // session of the account: whoever knew the old password is signed out.
 // Proving control of the mailbox also verifies the email and lifts a
-// temporary lock. A password refused by the policy rolls the transaction
+// temporary lock; on an account whose email was not verified yet it
+// claims the account (claimTx). A password refused by the policy rolls the transaction
 // back, so the token stays usable for a better one. (Hashing happens inside
 // the transaction here; resets are rare enough for that to be harmless.)
 func (s *Service) ResetPassword(ctx context.Context, secret, password string) error {
@@ -64,6 +65,12 @@ func (s *Service) ResetPassword(ctx context.Context, secret, password string) er
 		if u.PasswordHash, err = s.hasher.Hash(ctx, password); err != nil {
 			return err
 		}
+		var removed []string
+		if !u.EmailVerified {
+			if removed, err = s.claimTx(ctx, tx, &u, true); err != nil {
+				return err
+			}
+		}
 		now := s.now()
 		u.EmailVerified = true
 		if !u.LockedByAdmin {
@@ -76,8 +83,12 @@ func (s *Service) ResetPassword(ctx context.Context, secret, password string) er
 		if revoked, err = s.sessions.RevokeAllTx(ctx, tx, u.ID, "", "password_reset"); err != nil {
 			return err
 		}
+		data := map[string]any{"sessions_revoked": len(revoked)}
+		if len(removed) > 0 {
+			data["removed"] = removed
+		}
 		if _, err := s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserPasswordReset, UserID: u.ID, ActorID: u.ID,
-			Data: map[string]any{"sessions_revoked": len(revoked)}}); err != nil {
+			Data: data}); err != nil {
 			return err
 		}
 		return s.notifyTx(ctx, tx, u, notify.TypePasswordChanged, "Your password was reset", "", "Your password was reset with a link sent to this address.", "Every session was signed out.")

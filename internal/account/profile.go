@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse"
@@ -20,9 +22,9 @@ type ProfileUpdate struct {
 // UpdateProfile changes the user's own profile fields.
 func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpdate) (gatehouse.User, error) {
 	if p.Name != nil {
-		n := strings.TrimSpace(*p.Name)
-		if utf8.RuneCountInString(n) > 200 {
-			return gatehouse.User{}, gatehouse.InvalidField("body.name", "name must be at most 200 characters")
+		n, err := cleanName(*p.Name)
+		if err != nil {
+			return gatehouse.User{}, err
 		}
 		p.Name = &n
 	}
@@ -58,15 +60,36 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpd
 	return u, err
 }
 
+// cleanName trims a display name and refuses one that is too long or holds
+// control characters: names go into emails and admin screens, where a line
+// break or an escape sequence could pass for something else.
+func cleanName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > 200 {
+		return "", gatehouse.InvalidField("body.name", "name must be at most 200 characters")
+	}
+	if strings.ContainsFunc(name, unicode.IsControl) {
+		return "", gatehouse.InvalidField("body.name", "name must not contain control characters such as line breaks")
+	}
+	return name, nil
+}
+
 // DeleteAccount removes the account and everything it owns after checking
-// the password. Its sessions are put on the deny list so every token it
-// holds stops at once.
-func (s *Service) DeleteAccount(ctx context.Context, userID, password string) error {
+// the password; an account without one (social login, passkeys, magic
+// links) instead needs a sign-in within RecentAuthWindow (authTime, the
+// access token's auth_time). Its sessions are put on the deny list so
+// every token it holds stops at once.
+func (s *Service) DeleteAccount(ctx context.Context, userID, password string, authTime time.Time) error {
 	u, err := s.GetUser(ctx, userID)
 	if err != nil {
 		return err
 	}
-	if err := s.requirePassword(ctx, u, password, "confirm with the account's password"); err != nil {
+	if u.HasPassword() {
+		err = s.requirePassword(ctx, u, password, "confirm with the account's password")
+	} else {
+		err = s.RequireRecentAuth(ctx, u.ID, authTime, "")
+	}
+	if err != nil {
 		return err
 	}
 	var revoked []string

@@ -222,7 +222,8 @@ func (s *Service) emit(ctx context.Context, tx store.Tx, t gatehouse.EventType, 
 
 // SetUserRoles replaces the user's roles. The actor must hold every
 // permission of each role added or removed: a moderator cannot make
-// anyone admin, nor unmake one.
+// anyone admin, nor unmake one. Nobody removes from themselves a role
+// granting "*" (409 conflict), so the last administrator cannot.
 func (s *Service) SetUserRoles(ctx context.Context, actorID, userID string, names []string) (gatehouse.User, error) {
 	clean := make([]string, 0, len(names))
 	// Where each name first appears in the request, so an error names the
@@ -274,6 +275,12 @@ func (s *Service) SetUserRoles(ctx context.Context, actorID, userID string, name
 		for _, n := range before.Roles {
 			if !slices.Contains(clean, n) {
 				touched = append(touched, byName[n].Permissions...)
+				if actorID == userID && slices.Contains(byName[n].Permissions, "*") {
+					// The only administrator would otherwise be one call
+					// away from leaving nobody able to administer.
+					return gatehouse.Errorf(gatehouse.CodeConflict,
+						"you cannot remove your own %s role, which grants every permission; another administrator can", n)
+				}
 			}
 		}
 		if err := covers(actor, touched, "assign or remove"); err != nil {

@@ -307,6 +307,22 @@ func TestAdministrationRules(t *testing.T) {
 			apptest.Expect(t, f.Do("PUT", "/admin/users/no-such-user/lock", nil, f.AdminToken), http.StatusNotFound, "not_found")
 		})
 
+		t.Run("no administrator locks or unmakes themselves", func(t *testing.T) {
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+f.AdminID+"/lock", nil, f.AdminToken), http.StatusConflict, "conflict")
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+f.AdminID+"/roles", map[string]any{"roles": []string{"user"}}, f.AdminToken),
+				http.StatusConflict, "conflict")
+			r := f.Do("GET", "/admin/users/"+f.AdminID, nil, f.AdminToken)
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Raw)
+			require.Equal(t, false, r.JSON["locked"])
+			require.Contains(t, r.JSON["roles"], "admin")
+
+			// Another administrator may do both.
+			otherID, other := f.NewUser(t, "admin")
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+otherID+"/roles", map[string]any{"roles": []string{"user"}}, f.AdminToken), http.StatusOK, "")
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+otherID+"/lock", nil, f.AdminToken), http.StatusOK, "")
+			apptest.Expect(t, f.Do("GET", "/auth/me", nil, other), http.StatusUnauthorized, "unauthorized")
+		})
+
 		t.Run("checking another user's permissions needs authz:check", func(t *testing.T) {
 			modID, _ := f.NewUser(t, "moderator")
 			_, plain := f.NewUser(t)

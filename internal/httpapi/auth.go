@@ -28,7 +28,7 @@ type Accounts interface {
 	ChangePassword(ctx context.Context, userID, sessionID, current, next string) error
 	GetUser(ctx context.Context, id string) (gatehouse.User, error)
 	UpdateProfile(ctx context.Context, userID string, p account.ProfileUpdate) (gatehouse.User, error)
-	DeleteAccount(ctx context.Context, userID, password string) error
+	DeleteAccount(ctx context.Context, userID, password string, authTime time.Time) error
 }
 
 // Sessions authenticates requests and manages sessions (a *session.Service).

@@ -74,14 +74,15 @@ func (s *Server) registerProfile() {
 	huma.Register(s.api, s.bearer(huma.Operation{
 		OperationID: "delete-account", Method: http.MethodDelete, Path: "/users/account", Tags: []string{TagProfile},
 		Summary:       "Delete my account",
-		Description:   "Needs the password. The account and everything it owns is deleted; its tokens stop working. Errors: 403 recent_auth_required for a wrong password.",
+		Description:   "Needs the password; an account without one (social login, passkeys, magic links) needs a sign-in within the last 5 minutes instead. The account and everything it owns is deleted; its tokens stop working. Errors: 403 recent_auth_required for a wrong password or an older sign-in.",
 		DefaultStatus: http.StatusNoContent,
 	}), func(ctx context.Context, in *struct {
 		Body struct {
-			Password string `json:"password" maxLength:"1024"`
+			Password string `json:"password,omitempty" maxLength:"1024" doc:"Required when the account has a password."`
 		}
 	}) (*noContent, error) {
-		if err := s.accounts.DeleteAccount(ctx, mustPrincipal(ctx).UserID, in.Body.Password); err != nil {
+		p := mustPrincipal(ctx)
+		if err := s.accounts.DeleteAccount(ctx, p.UserID, in.Body.Password, p.AuthTime); err != nil {
 			return nil, Problem(err)
 		}
 		return &noContent{}, nil
