@@ -3,8 +3,10 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -104,13 +106,30 @@ type remainingOutput struct {
 	}
 }
 
+// wrongCodesNote explains the wrong-code limit the signed-in MFA
+// operations share.
+const wrongCodesNote = "counted per account across activate, disable and backup-code regeneration; even a right code is refused until then"
+
+// mfaProblem is Problem that also sends Retry-After when the MFA service
+// says when a retry can pass (its own per-account limits).
+func mfaProblem(ctx context.Context, err error) error {
+	var ra *mfa.RetryAfterError
+	if errors.As(err, &ra) {
+		if h, ok := ctx.Value(headerKey{}).(http.Header); ok {
+			h.Set("Retry-After", strconv.Itoa(max(seconds(ra.After), 1)))
+		}
+	}
+	return Problem(err)
+}
+
 func (s *Server) registerMFA() {
 	huma.Register(s.api, s.bearer(huma.Operation{
 		OperationID: "mfa-setup", Method: http.MethodPost, Path: "/auth/mfa/setup", Tags: []string{TagMFA},
 		Summary: "Start enrolling a second factor",
 		Description: "TOTP: answers the secret, an otpauth:// URL and a QR code (PNG data URI) for an authenticator app. " +
 			"SMS: texts a code to phone_number (E.164). Nothing changes until /auth/mfa/activate proves a code. " +
-			"Errors: 409 conflict when the method is already enabled, 422 validation_failed, 503 service_unavailable when texts cannot be sent.",
+			"Errors: 409 conflict when the method is already enabled, 422 validation_failed, " +
+			"429 rate_limited (with Retry-After) after 5 texted codes to the account within an hour, 503 service_unavailable when texts cannot be sent.",
 	}), func(ctx context.Context, in *struct {
 		Body struct {
 			Method      string `json:"method" enum:"totp,sms"`
@@ -119,7 +138,7 @@ func (s *Server) registerMFA() {
 	}) (*mfaSetupOutput, error) {
 		r, err := s.mfa.Setup(ctx, mustPrincipal(ctx).UserID, in.Body.Method, in.Body.PhoneNumber)
 		if err != nil {
-			return nil, Problem(err)
+			return nil, mfaProblem(ctx, err)
 		}
 		return &mfaSetupOutput{Body: mfaSetupBody{Method: r.Method, Secret: r.Secret, OTPAuthURL: r.OTPAuthURL,
 			QRCode: r.QRCode, PhoneNumber: r.PhoneNumber}}, nil
@@ -129,7 +148,8 @@ func (s *Server) registerMFA() {
 		OperationID: "mfa-activate", Method: http.MethodPost, Path: "/auth/mfa/activate", Tags: []string{TagMFA},
 		Summary: "Turn on a second factor",
 		Description: "Proves a code from the pending setup and enables the factor. Answers ten single-use backup codes, " +
-			"shown only now; any earlier set stops working. Errors: 401 mfa_invalid_code, 422 validation_failed (no pending setup).",
+			"shown only now; any earlier set stops working. Errors: 401 mfa_invalid_code, 422 validation_failed (no pending setup), " +
+			"429 rate_limited (with Retry-After) after 5 wrong codes within 15 minutes (" + wrongCodesNote + ").",
 	}), func(ctx context.Context, in *struct {
 		Body struct {
 			Method string `json:"method" enum:"totp,sms"`
@@ -138,7 +158,7 @@ func (s *Server) registerMFA() {
 	}) (*backupCodesOutput, error) {
 		codes, err := s.mfa.Activate(ctx, mustPrincipal(ctx).UserID, in.Body.Method, in.Body.Code)
 		if err != nil {
-			return nil, Problem(err)
+			return nil, mfaProblem(ctx, err)
 		}
 		return backupCodes(codes), nil
 	})
@@ -147,8 +167,9 @@ func (s *Server) registerMFA() {
 		OperationID: "mfa-send", Method: http.MethodPost, Path: "/auth/mfa/send", Tags: []string{TagMFA},
 		Summary: "Text a sign-in code",
 		Description: "Sends a code by SMS for an open sign-in challenge; a new code replaces the earlier one. " +
-			"Signed-in callers may leave challenge_id out to get a code for confirming /auth/mfa/disable or backup-code regeneration. " +
-			"Errors: 401 mfa_invalid_code (unknown or expired challenge), 503 service_unavailable.",
+			"Signed-in callers may leave challenge_id out to get a code for confirming /auth/mfa/disable or backup-code regeneration; " +
+			"such codes count with /auth/mfa/setup's toward 5 texts per account per hour. " +
+			"Errors: 401 mfa_invalid_code (unknown or expired challenge), 429 rate_limited (5 codes for one challenge, or the account's texts used up), 503 service_unavailable.",
 		DefaultStatus: http.StatusAccepted,
 		Security:      []map[string][]string{{}, {SecurityBearer: {}}},
 	}, func(ctx context.Context, in *struct {
@@ -169,7 +190,7 @@ func (s *Server) registerMFA() {
 			return nil, Problem(err)
 		}
 		if err := s.mfa.SendToSession(ctx, p.UserID, p.SessionID); err != nil {
-			return nil, Problem(err)
+			return nil, mfaProblem(ctx, err)
 		}
 		return accepted(), nil
 	})
@@ -199,7 +220,8 @@ func (s *Server) registerMFA() {
 		Summary: "Turn off a second factor",
 		Description: "Needs recent authentication (signed in within 5 minutes, or password in the body) and a valid code " +
 			"(TOTP, an SMS code from /auth/mfa/send, or a backup code). Removing the last factor deletes the backup codes. " +
-			"Errors: 403 recent_auth_required, 401 mfa_invalid_code, 404 not_found when the method is not enabled.",
+			"Errors: 403 recent_auth_required, 401 mfa_invalid_code, 404 not_found when the method is not enabled, " +
+			"429 rate_limited (with Retry-After) after 5 wrong codes within 15 minutes (" + wrongCodesNote + ").",
 		DefaultStatus: http.StatusNoContent,
 	}), func(ctx context.Context, in *struct {
 		Body struct {
@@ -210,7 +232,7 @@ func (s *Server) registerMFA() {
 	}) (*noContent, error) {
 		p := mustPrincipal(ctx)
 		if err := s.mfa.Disable(ctx, p.UserID, p.SessionID, p.AuthTime, in.Body.Method, in.Body.Code, in.Body.Password); err != nil {
-			return nil, Problem(err)
+			return nil, mfaProblem(ctx, err)
 		}
 		return &noContent{}, nil
 	})
@@ -232,7 +254,8 @@ func (s *Server) registerMFA() {
 		OperationID: "mfa-backup-codes-regenerate", Method: http.MethodPost, Path: "/auth/mfa/backup-codes", Tags: []string{TagMFA},
 		Summary: "Replace my backup codes",
 		Description: "Needs recent authentication (or password) and a valid code; the old codes stop working. " +
-			"Errors: 403 recent_auth_required, 401 mfa_invalid_code, 409 conflict when MFA is off.",
+			"Errors: 403 recent_auth_required, 401 mfa_invalid_code, 409 conflict when MFA is off, " +
+			"429 rate_limited (with Retry-After) after 5 wrong codes within 15 minutes (" + wrongCodesNote + ").",
 	}), func(ctx context.Context, in *struct {
 		Body struct {
 			Code     string `json:"code" minLength:"1" maxLength:"32"`
@@ -242,7 +265,7 @@ func (s *Server) registerMFA() {
 		p := mustPrincipal(ctx)
 		codes, err := s.mfa.RegenerateBackupCodes(ctx, p.UserID, p.SessionID, p.AuthTime, in.Body.Code, in.Body.Password)
 		if err != nil {
-			return nil, Problem(err)
+			return nil, mfaProblem(ctx, err)
 		}
 		return backupCodes(codes), nil
 	})

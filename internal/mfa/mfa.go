@@ -173,17 +173,33 @@ func (s *Service) Setup(ctx context.Context, userID, method, phone string) (Setu
 		if s.sms == nil || !s.sms.Available() {
 			return SetupResult{}, errSMSDown
 		}
+		if err := s.countText(ctx, userID); err != nil {
+			return SetupResult{}, err
+		}
 		code = newSMSCode()
 		res = SetupResult{Method: method, PhoneNumber: f.PhoneNumber}
 	default:
 		return SetupResult{}, gatehouse.InvalidField("body.method", `method must be "totp" or "sms"`)
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		// Under the user's lock, so a concurrent Activate cannot turn the
+		// pending factor this replaces on meanwhile.
+		if _, err := tx.GetUserForUpdate(ctx, userID); err != nil {
+			return err
+		}
+		factors, err := tx.ListMFAFactors(ctx, userID)
+		if err != nil {
+			return err
+		}
 		for _, old := range factors {
-			if old.Method == method && !old.Active() {
-				if err := tx.DeleteMFAFactor(ctx, userID, old.ID); err != nil {
-					return err
-				}
+			if old.Method != method {
+				continue
+			}
+			if old.Active() {
+				return gatehouse.Errorf(gatehouse.CodeConflict, "%s is already enabled; disable it before setting it up again", method)
+			}
+			if err := tx.DeleteMFAFactor(ctx, userID, old.ID); err != nil {
+				return err
 			}
 		}
 		if err := tx.CreateMFAFactor(ctx, f); err != nil {
@@ -218,22 +234,34 @@ func (s *Service) Activate(ctx context.Context, userID, method, code string) ([]
 		return nil, gatehouse.InvalidField("body.method", "no "+method+" setup is waiting for activation; call /auth/mfa/setup first")
 	}
 	var step int64
-	switch method {
-	case gatehouse.MFAMethodTOTP:
-		secret, err := s.openSecret(*pending)
-		if err != nil {
-			return nil, err
+	err = s.limitWrongCodes(ctx, userID, func() error {
+		switch method {
+		case gatehouse.MFAMethodTOTP:
+			secret, err := s.openSecret(*pending)
+			if err != nil {
+				return err
+			}
+			if step = matchTOTP(secret, s.now(), code); step == 0 {
+				return errInvalidCode
+			}
+		case gatehouse.MFAMethodSMS:
+			if _, err := s.store.ConsumeOneTimeToken(ctx, gatehouse.PurposeMFASMS, smsHash(setupRef(pending.ID), code), s.now()); err != nil {
+				return codeError(err)
+			}
 		}
-		if step = matchTOTP(secret, s.now(), code); step == 0 {
-			return nil, errInvalidCode
-		}
-	case gatehouse.MFAMethodSMS:
-		if _, err := s.store.ConsumeOneTimeToken(ctx, gatehouse.PurposeMFASMS, smsHash(setupRef(pending.ID), code), s.now()); err != nil {
-			return nil, codeError(err)
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	codes, hashes := newBackupCodes()
 	err = s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		// The user's lock orders this against Disable: whichever runs
+		// second sees the other's factors.
+		u, err := tx.GetUserForUpdate(ctx, userID)
+		if err != nil {
+			return err
+		}
 		now := s.now()
 		if err := tx.ActivateMFAFactor(ctx, userID, pending.ID, step, now); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -244,7 +272,7 @@ func (s *Service) Activate(ctx context.Context, userID, method, code string) ([]
 		if err := tx.ReplaceBackupCodes(ctx, userID, hashes, now); err != nil {
 			return err
 		}
-		return s.changedTx(ctx, tx, userID, gatehouse.EventUserMFAEnabled, method, true,
+		return s.changedTx(ctx, tx, u, gatehouse.EventUserMFAEnabled, method, true,
 			"Two-step verification was turned on", "A "+methodName(method)+" was added as a second step when you sign in.")
 	})
 	if err != nil {
@@ -269,10 +297,24 @@ func (s *Service) Disable(ctx context.Context, userID, sessionID string, authTim
 	if i < 0 {
 		return gatehouse.Errorf(gatehouse.CodeNotFound, "%s is not enabled", methodName(method))
 	}
-	if _, err := s.checkCode(ctx, userID, factors, "", code, sessionRef(sessionID)); err != nil {
+	if err := s.checkCodeLimited(ctx, userID, factors, code, sessionRef(sessionID)); err != nil {
 		return err
 	}
 	return s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		// Lock the user, then read the factors again: a factor activated
+		// or removed since the list above decides what remains.
+		u, err := tx.GetUserForUpdate(ctx, userID)
+		if err != nil {
+			return err
+		}
+		factors, err := tx.ListMFAFactors(ctx, userID)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(factors, func(f gatehouse.MFAFactor) bool { return f.Method == method && f.Active() })
+		if i < 0 {
+			return gatehouse.Errorf(gatehouse.CodeNotFound, "%s is not enabled", methodName(method))
+		}
 		if err := tx.DeleteMFAFactor(ctx, userID, factors[i].ID); err != nil {
 			return err
 		}
@@ -282,7 +324,7 @@ func (s *Service) Disable(ctx context.Context, userID, sessionID string, authTim
 				return err
 			}
 		}
-		return s.changedTx(ctx, tx, userID, gatehouse.EventUserMFADisabled, method, remaining,
+		return s.changedTx(ctx, tx, u, gatehouse.EventUserMFADisabled, method, remaining,
 			"A second sign-in step was removed", "The "+methodName(method)+" no longer protects your account.")
 	})
 }
@@ -306,11 +348,23 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, userID, sessionID s
 	if len(factors) == 0 {
 		return nil, gatehouse.Errorf(gatehouse.CodeConflict, "two-step verification is not enabled")
 	}
-	if _, err := s.checkCode(ctx, userID, factors, "", code, sessionRef(sessionID)); err != nil {
+	if err := s.checkCodeLimited(ctx, userID, factors, code, sessionRef(sessionID)); err != nil {
 		return nil, err
 	}
 	codes, hashes := newBackupCodes()
 	if err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		// A Disable of the last factor meanwhile deleted the codes; new
+		// ones must not outlive it.
+		if _, err := tx.GetUserForUpdate(ctx, userID); err != nil {
+			return err
+		}
+		all, err := tx.ListMFAFactors(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(all, gatehouse.MFAFactor.Active) {
+			return gatehouse.Errorf(gatehouse.CodeConflict, "two-step verification is not enabled")
+		}
 		return tx.ReplaceBackupCodes(ctx, userID, hashes, s.now())
 	}); err != nil {
 		return nil, err
@@ -329,16 +383,20 @@ func (s *Service) SendToSession(ctx context.Context, userID, sessionID string) e
 	if i < 0 {
 		return gatehouse.Errorf(gatehouse.CodeNotFound, "no phone number is enabled for codes")
 	}
+	if s.sms == nil || !s.sms.Available() {
+		return errSMSDown
+	}
+	if err := s.countText(ctx, userID); err != nil {
+		return err
+	}
 	return s.sendCode(ctx, userID, factors[i].PhoneNumber, sessionRef(sessionID))
 }
 
 // changedTx flips the user's MFA flag as needed and records the change:
-// the event and a security email.
-func (s *Service) changedTx(ctx context.Context, tx store.Tx, userID string, ev gatehouse.EventType, method string, enabled bool, title, detail string) error {
-	u, err := tx.GetUserForUpdate(ctx, userID)
-	if err != nil {
-		return err
-	}
+// the event and a security email. u was read with GetUserForUpdate at the
+// start of tx.
+func (s *Service) changedTx(ctx context.Context, tx store.Tx, u gatehouse.User, ev gatehouse.EventType, method string, enabled bool, title, detail string) error {
+	userID := u.ID
 	if u.MFAEnabled != enabled {
 		u.MFAEnabled = enabled
 		u.UpdatedAt = s.now()
