@@ -33,7 +33,6 @@ const (
 	// flow; the provider failed or answered something that does not
 	// verify; the provider's email matches an account but is unverified.
 	CodeOAuthDenied          Code = "oauth_denied"
-	CodeOAuthInvalidState    Code = "oauth_invalid_state"
 	CodeOAuthProviderError   Code = "oauth_provider_error"
 	CodeOAuthEmailUnverified Code = "oauth_email_not_verified"
 

@@ -47,7 +47,6 @@ var statusByCode = map[gatehouse.Code]int{
 
 	// Social login.
 	gatehouse.CodeOAuthDenied:          http.StatusBadRequest,
-	gatehouse.CodeOAuthInvalidState:    http.StatusBadRequest,
 	gatehouse.CodeOAuthProviderError:   http.StatusBadGateway,
 	gatehouse.CodeOAuthEmailUnverified: http.StatusConflict,
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/oauth"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -21,7 +25,8 @@ const TagOAuth = "OAuth"
 
 // OAuth runs social login (an *oauth.Service).
 type OAuth interface {
-	Authorize(ctx context.Context, provider, redirectURI, linkUserID string) (string, error)
+	Authorize(ctx context.Context, provider, redirectURI, linkUserID string) (oauth.Start, error)
+	CallbackURL(provider string) (string, error)
 	Callback(ctx context.Context, provider string, in oauth.CallbackInput, meta session.Meta) (oauth.Result, error)
 	Exchange(ctx context.Context, code string, meta session.Meta) (account.Tokens, error)
 	List(ctx context.Context, userID string) ([]store.OAuthAccount, error)
@@ -41,7 +46,59 @@ type redirectOutput struct {
 	Status       int
 	Location     string `header:"Location"`
 	CacheControl string `header:"Cache-Control"`
+	SetCookie    string `header:"Set-Cookie"`
 }
+
+// stateCookiePrefix starts the name of the cookie that binds a flow's
+// state to the browser that started it. The name also carries a piece of
+// the binding, so flows begun in several tabs do not overwrite each other.
+const stateCookiePrefix = "gatehouse_oauth_"
+
+func stateCookieName(binding string) string { return stateCookiePrefix + binding[:12] }
+
+// stateCookie is the binding cookie of a flow, on the provider's callback
+// path only; maxAge < 0 clears it. It is Secure when the callback is
+// https, and SameSite=Lax, which a provider's top-level redirect back
+// still carries.
+func stateCookie(callback, binding string, maxAge int) *http.Cookie {
+	u, err := url.Parse(callback)
+	if err != nil {
+		u = &url.URL{Path: "/"}
+	}
+	value := binding
+	if maxAge < 0 {
+		value = ""
+	}
+	return &http.Cookie{Name: stateCookieName(binding), Value: value, Path: u.Path, MaxAge: maxAge,
+		Secure: strings.EqualFold(u.Scheme, "https"), HttpOnly: true, SameSite: http.SameSiteLaxMode}
+}
+
+// stateBindingKey carries the browser's binding cookie from bindState to
+// the callback.
+type stateBindingKey struct{}
+
+// bindState reads the callback's state binding cookie (for the callback,
+// through the context) and clears it, whatever the callback answers: the
+// state is spent either way.
+func (s *Server) bindState(ctx huma.Context, next func(huma.Context)) {
+	r, w := humago.Unwrap(ctx)
+	state := r.URL.Query().Get("state")
+	if state == "" || len(state) > 256 {
+		next(ctx)
+		return
+	}
+	binding := oauth.Binding(state)
+	if c, err := r.Cookie(stateCookieName(binding)); err == nil {
+		ctx = huma.WithValue(ctx, stateBindingKey{}, c.Value)
+	}
+	if cb, err := s.oauth.CallbackURL(ctx.Param("provider")); err == nil {
+		http.SetCookie(w, stateCookie(cb, binding, -1))
+	}
+	next(ctx)
+}
+
+// errNoOAuthAccount answers an id that cannot name a linked account.
+var errNoOAuthAccount = gatehouse.Errorf(gatehouse.CodeNotFound, "no such linked account")
 
 type oauthAccountList struct {
 	Body struct {
@@ -56,6 +113,8 @@ func (s *Server) registerOAuth() {
 		Description: "Redirects (302) to the provider with state (single use, 10 minutes), a PKCE S256 code_challenge and, for " +
 			"OpenID Connect providers, a nonce. With a bearer token the external account is linked to the caller. " +
 			"redirect_uri must start with an entry of GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST; the callback then redirects there with a one-time code. " +
+			"Sets an HttpOnly, SameSite=Lax cookie (Secure on https) scoped to the callback path that binds the state to this " +
+			"browser: the flow must be started and finished by the same browser (or cookie-keeping client). " +
 			"Errors: 404 not_found (unknown provider), 422 validation_failed (redirect_uri not allow-listed), 502 oauth_provider_error.",
 		DefaultStatus: http.StatusFound,
 		Security:      []map[string][]string{{}, {SecurityBearer: {}}},
@@ -73,11 +132,12 @@ func (s *Server) registerOAuth() {
 			}
 			linkUser = p.UserID
 		}
-		to, err := s.oauth.Authorize(ctx, in.Provider, in.RedirectURI, linkUser)
+		st, err := s.oauth.Authorize(ctx, in.Provider, in.RedirectURI, linkUser)
 		if err != nil {
 			return nil, Problem(err)
 		}
-		return &redirectOutput{Status: http.StatusFound, Location: to, CacheControl: "no-store"}, nil
+		return &redirectOutput{Status: http.StatusFound, Location: st.URL, CacheControl: "no-store",
+			SetCookie: stateCookie(st.Callback, oauth.Binding(st.State), int(oauth.StateTTL/time.Second)).String()}, nil
 	})
 
 	huma.Register(s.api, huma.Operation{
@@ -86,16 +146,19 @@ func (s *Server) registerOAuth() {
 		Description: "The provider redirects here. Spends the state, exchanges the code with the PKCE verifier and verifies the ID token " +
 			"(signature, issuer, audience, expiry, nonce). A known external account signs its user in; a flow started with a bearer " +
 			"token links to that user; a provider-verified email matching an account whose email is verified links to it; " +
-			"otherwise a new account is made. Answers tokens (amr [\"fed\"]) or an MFAChallenge, or, for a flow with a redirect_uri, " +
-			"302 there with ?code= to exchange at /oauth/exchange. Errors: 400 oauth_invalid_state, 400 oauth_denied (the person or " +
+			"otherwise a new account is made if the provider verified the email. Answers tokens (amr [\"fed\"]) or an MFAChallenge, or, for a flow with a redirect_uri, " +
+			"302 there with ?code= to exchange at /oauth/exchange. Errors: 400 invalid_token (the state is unknown, used, " +
+			"expired, another provider's, or the browser lacks the state cookie /authorize set), 400 oauth_denied (the person or " +
 			"the provider refused), 409 oauth_email_not_verified (the email matches an account but is not verified on both sides; " +
-			"nothing is linked), 409 conflict (linked to another user), 502 oauth_provider_error (provider down, slow, or an ID token " +
+			"nothing is linked; also when the provider has not verified the email of what would be a new account: none is made), " +
+			"409 conflict (linked to another user), 502 oauth_provider_error (provider down, slow, or an ID token " +
 			"that does not verify).",
 		Responses: map[string]*huma.Response{
 			"200": {Description: "Signed in.", Content: map[string]*huma.MediaType{"application/json": {
 				Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[SignInResponse](), true, "")}}},
 			"302": {Description: "To the flow's redirect_uri with ?code= (Location)."},
 		},
+		Middlewares: huma.Middlewares{s.bindState},
 	}, func(ctx context.Context, in *struct {
 		Provider         string `path:"provider" maxLength:"64"`
 		Code             string `query:"code" maxLength:"2048"`
@@ -104,8 +167,9 @@ func (s *Server) registerOAuth() {
 		ErrorDescription string `query:"error_description" maxLength:"1024"`
 		UserAgent        string `header:"User-Agent"`
 	}) (*struct{ Body func(huma.Context) }, error) {
+		binding, _ := ctx.Value(stateBindingKey{}).(string)
 		res, err := s.oauth.Callback(ctx, in.Provider, oauth.CallbackInput{Code: in.Code, State: in.State,
-			Error: in.Error, ErrorDesc: in.ErrorDescription}, clientMeta(ctx, in.UserAgent, ""))
+			Error: in.Error, ErrorDesc: in.ErrorDescription, Binding: binding}, clientMeta(ctx, in.UserAgent, ""))
 		if err != nil {
 			return nil, Problem(err)
 		}
@@ -172,6 +236,9 @@ func (s *Server) registerOAuth() {
 	}), func(ctx context.Context, in *struct {
 		ID string `path:"id" maxLength:"64"`
 	}) (*noContent, error) {
+		if !idShaped(in.ID) {
+			return nil, Problem(errNoOAuthAccount)
+		}
 		if err := s.oauth.Unlink(ctx, mustPrincipal(ctx).UserID, in.ID); err != nil {
 			return nil, Problem(err)
 		}

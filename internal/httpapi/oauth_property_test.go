@@ -100,6 +100,7 @@ func (e *oauthEnv) signUp(rt *rapid.T, label string) (string, oauthtest.Identity
 	rt.Helper()
 	provider := drawProvider(rt, label+"_provider")
 	id := drawIdentity(rt, provider, label)
+	id.EmailVerified = true // a new account needs an email the provider verified
 	r := e.loginAs(rt, provider, id, "")
 	require.Equal(rt, http.StatusOK, r.Status, string(r.Raw))
 	return provider, id, r
@@ -137,6 +138,7 @@ func TestProperty42_CodeExchange(t *testing.T) {
 		apptest.CheckN(t, oauthChecks, func(rt *rapid.T) {
 			provider := drawProvider(rt, "provider")
 			id := drawIdentity(rt, provider, "id")
+			id.EmailVerified = true
 			base := rapid.SampledFrom([]string{appCallback, appCallback + "/" + rapid.StringMatching(`[a-z0-9]{1,8}`).Draw(rt, "sub"),
 				"https://other.example.com/" + rapid.StringMatching(`[a-z0-9/]{0,12}`).Draw(rt, "other")}).Draw(rt, "redirect")
 			from := rapid.StringMatching(`[a-zA-Z0-9 &=?/]{0,16}`).Draw(rt, "from")
@@ -333,8 +335,8 @@ func TestOAuthAttacks(t *testing.T) {
 				require.ErrorIs(t, err, store.ErrNotFound, sub)
 			}
 			// The failed callbacks spent both states.
-			apptest.Expect(t, e.get(t, v.String(), ""), http.StatusBadRequest, "oauth_invalid_state")
-			apptest.Expect(t, e.get(t, a.String(), ""), http.StatusBadRequest, "oauth_invalid_state")
+			apptest.Expect(t, e.get(t, v.String(), ""), http.StatusBadRequest, "invalid_token")
+			apptest.Expect(t, e.get(t, a.String(), ""), http.StatusBadRequest, "invalid_token")
 		})
 
 		t.Run("StateSpentByDenial", func(t *testing.T) {
@@ -343,7 +345,7 @@ func TestOAuthAttacks(t *testing.T) {
 			require.NoError(t, err)
 			denied := e.URL + "/oauth/acme/callback?error=access_denied&state=" + url.QueryEscape(cb.Query().Get("state"))
 			apptest.Expect(t, e.get(t, denied, ""), http.StatusBadRequest, "oauth_denied")
-			apptest.Expect(t, e.get(t, cb.String(), ""), http.StatusBadRequest, "oauth_invalid_state")
+			apptest.Expect(t, e.get(t, cb.String(), ""), http.StatusBadRequest, "invalid_token")
 		})
 
 		t.Run("MoreBadIDTokens", func(t *testing.T) {

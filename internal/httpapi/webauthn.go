@@ -9,6 +9,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/go-webauthn/webauthn/protocol"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
@@ -57,6 +58,10 @@ type passkeyList struct {
 		NextCursor *string   `json:"next_cursor" doc:"Always null: every passkey is in one page."`
 	}
 }
+
+// errNoPasskey answers an id that cannot name a passkey, as the service
+// answers one that names none.
+var errNoPasskey = gatehouse.Errorf(gatehouse.CodeNotFound, "no such passkey")
 
 type passkeyIDInput struct {
 	ID string `path:"id" maxLength:"64"`
@@ -148,9 +153,12 @@ func (s *Server) registerWebAuthn() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "webauthn-authenticate-finish", Method: http.MethodPost, Path: "/auth/webauthn/authenticate/finish",
 		Tags: []string{TagPasskeys}, Summary: "Finish signing in with a passkey",
-		Description: "Verifies the assertion and answers tokens for a session marked mfa: a passkey is phishing-resistant " +
-			"multi-factor authentication on its own, so no MFA challenge follows. The access token's amr is [\"hwk\"] for a " +
-			"roaming, device-bound authenticator (a security key) and [\"swk\"] for platform authenticators and synced passkeys. " +
+		Description: "Verifies the assertion. With user verification (the authenticator checked a PIN or biometric: the UV " +
+			"flag) it answers tokens for a session marked mfa: such a passkey is phishing-resistant multi-factor authentication " +
+			"on its own, so no MFA challenge follows. With user presence only (UV not set) the passkey is one factor, like a " +
+			"password: an account with MFA gets an MFAChallenge to answer at /auth/mfa/verify, and the session is not marked mfa. " +
+			"The access token's amr is [\"hwk\"] for a roaming, device-bound authenticator (a security key) and [\"swk\"] for " +
+			"platform authenticators and synced passkeys (plus the second factor's value after an MFA challenge). " +
 			"Errors: 400 invalid_token for an unknown, used or expired challenge_id; 401 invalid_credentials when the " +
 			"assertion does not verify or its sign counter went backwards (a possible clone, reported as security.alert); " +
 			"422 validation_failed when credential is not a WebAuthn response; 423 account_locked.",
@@ -161,12 +169,12 @@ func (s *Server) registerWebAuthn() {
 			Credential  json.RawMessage `json:"credential" doc:"The PublicKeyCredential as the browser produces it (its toJSON() form: id, rawId, type, response with base64url members, authenticatorAttachment, clientExtensionResults)."`
 			DeviceID    string          `json:"device_id,omitempty" maxLength:"128" doc:"A stable id the client keeps for this device."`
 		}
-	}) (*tokenOutput, error) {
+	}) (*signInOutput, error) {
 		t, err := s.passkeys.FinishLogin(ctx, in.Body.ChallengeID, in.Body.Credential, clientMeta(ctx, in.UserAgent, in.Body.DeviceID))
 		if err != nil {
 			return nil, Problem(err)
 		}
-		return &tokenOutput{Body: tokenBody(t, s.now())}, nil
+		return signInBody(t, s.now()), nil
 	})
 
 	huma.Register(s.api, s.bearer(huma.Operation{
@@ -194,6 +202,11 @@ func (s *Server) registerWebAuthn() {
 			Name string `json:"name" minLength:"1" maxLength:"100"`
 		}
 	}) (*passkeyOutput, error) {
+		if !idShaped(in.ID) {
+			// Not an id we make: unknown, and never sent to the database
+			// (PostgreSQL refuses invalid UTF-8 and NUL in text).
+			return nil, Problem(errNoPasskey)
+		}
 		c, err := s.passkeys.Rename(ctx, mustPrincipal(ctx).UserID, in.ID, in.Body.Name)
 		if err != nil {
 			return nil, Problem(err)
@@ -208,6 +221,9 @@ func (s *Server) registerWebAuthn() {
 			"left to sign in (no password, no other passkey, no linked social account).",
 		DefaultStatus: http.StatusNoContent,
 	}), func(ctx context.Context, in *passkeyIDInput) (*noContent, error) {
+		if !idShaped(in.ID) {
+			return nil, Problem(errNoPasskey)
+		}
 		if err := s.passkeys.Delete(ctx, mustPrincipal(ctx).UserID, in.ID); err != nil {
 			return nil, Problem(err)
 		}

@@ -4,15 +4,22 @@
 // A flow starts at Authorize, which keeps its state (single use, 10
 // minutes) in the cache, bound to the provider, the PKCE verifier, the
 // OIDC nonce, the allow-listed redirect_uri and, for linking, the
-// signed-in user. Callback spends the state, exchanges the code with the
-// verifier, verifies the ID token, and finds the local account by
-// (provider, subject), never by email alone. Provider calls have a
-// timeout and go through a circuit breaker per provider.
+// signed-in user. The state is also bound to the browser that started the
+// flow: the HTTP layer gives it a cookie holding Binding(state), and
+// Callback refuses a state presented without it, so nobody can finish
+// their own sign-in in somebody else's browser (login CSRF). Callback
+// spends the state, exchanges the code with the verifier, verifies the ID
+// token, and finds the local account by (provider, subject), never by
+// email alone. A new account is made only for an email the provider has
+// verified. Provider calls have a timeout and go through a circuit breaker
+// per provider.
 package oauth
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -144,9 +151,19 @@ func codeKey(code string) string   { return "oauth:code:" + hex.EncodeToString(t
 
 var (
 	errUnknownProvider = gatehouse.Errorf(gatehouse.CodeNotFound, "no such identity provider")
-	errInvalidState    = gatehouse.Errorf(gatehouse.CodeOAuthInvalidState, "the sign-in state is unknown, expired or already used; start the sign-in again")
-	errInvalidCode     = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the code is invalid, expired or already used")
+	errInvalidState    = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the sign-in state is unknown, expired or already used; start the sign-in again")
+	errOtherBrowser    = gatehouse.Errorf(gatehouse.CodeInvalidToken,
+		"the sign-in state was not started in this browser (its cookie is missing or does not match); start the sign-in again")
+	errInvalidCode = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the code is invalid, expired or already used")
 )
+
+// Binding is what the browser that started the flow with state must
+// present at the callback (the HTTP layer keeps it in a cookie): a hash of
+// the state, so the cookie never holds the state itself.
+func Binding(state string) string {
+	h := sha256.Sum256([]byte("gatehouse oauth browser binding\x00" + state))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
 
 func (s *Service) provider(name string) (*provider, error) {
 	p, ok := s.providers[name]
@@ -162,20 +179,43 @@ func random() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// Authorize starts a flow and answers the provider URL to send the browser
-// to. redirectURI ("" for none) must be allow-listed; linkUserID ("" for
-// none) is the signed-in user who links the external account.
-func (s *Service) Authorize(ctx context.Context, providerName, redirectURI, linkUserID string) (string, error) {
+// Start is a begun flow.
+type Start struct {
+	// URL is the provider's authorization URL to send the browser to.
+	URL string
+	// State is the flow's state; the browser must present Binding(State)
+	// at the callback.
+	State string
+	// Callback is the flow's redirect URI at Gatehouse (the public URL of
+	// the provider's callback).
+	Callback string
+}
+
+// CallbackURL answers the public URL of a provider's callback: the
+// redirect URI registered at the provider.
+func (s *Service) CallbackURL(providerName string) (string, error) {
 	p, err := s.provider(providerName)
 	if err != nil {
 		return "", err
 	}
+	return p.oauth2.RedirectURL, nil
+}
+
+// Authorize starts a flow and answers where to send the browser, and the
+// state it must be bound to. redirectURI ("" for none) must be
+// allow-listed; linkUserID ("" for none) is the signed-in user who links
+// the external account.
+func (s *Service) Authorize(ctx context.Context, providerName, redirectURI, linkUserID string) (Start, error) {
+	p, err := s.provider(providerName)
+	if err != nil {
+		return Start{}, err
+	}
 	if redirectURI != "" && !s.allowed(redirectURI) {
-		return "", gatehouse.InvalidField("query.redirect_uri", "redirect_uri is not in GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST")
+		return Start{}, gatehouse.InvalidField("query.redirect_uri", "redirect_uri is not in GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST")
 	}
 	cfg, err := p.config(ctx)
 	if err != nil {
-		return "", err
+		return Start{}, err
 	}
 	state := random()
 	f := flow{Provider: p.name, Verifier: oauth2.GenerateVerifier(), RedirectURI: redirectURI, LinkUserID: linkUserID}
@@ -186,12 +226,12 @@ func (s *Service) Authorize(ctx context.Context, providerName, redirectURI, link
 	}
 	raw, err := json.Marshal(f)
 	if err != nil {
-		return "", err
+		return Start{}, err
 	}
 	if err := s.cache.Set(ctx, stateKey(state), raw, StateTTL); err != nil {
-		return "", fmt.Errorf("oauth: store state: %w", err)
+		return Start{}, fmt.Errorf("oauth: store state: %w", err)
 	}
-	return cfg.AuthCodeURL(state, opts...), nil
+	return Start{URL: cfg.AuthCodeURL(state, opts...), State: state, Callback: cfg.RedirectURL}, nil
 }
 
 // allowed reports whether redirectURI starts with an allow-listed prefix:
@@ -214,10 +254,12 @@ func (s *Service) allowed(redirectURI string) bool {
 	return false
 }
 
-// CallbackInput is what the provider sent back to the callback.
+// CallbackInput is what the provider sent back to the callback, and the
+// browser's binding of the state (its cookie's value, "" without one).
 type CallbackInput struct {
 	Code, State      string
 	Error, ErrorDesc string
+	Binding          string
 }
 
 // Result is a finished callback: the sign-in's tokens (or MFA challenge),
@@ -228,8 +270,12 @@ type Result struct {
 	Redirect string // redirect_uri with ?code=; empty when Tokens are set
 }
 
-// Callback finishes a flow: spends the state, exchanges the code, verifies
-// who signed in and links or creates the local account.
+// Callback finishes a flow: spends the state, checks that the browser
+// started it (in.Binding is Binding(in.State)), exchanges the code,
+// verifies who signed in and links or creates the local account. A state
+// that is unknown, used, expired, another provider's or not this
+// browser's is invalid_token; a new account needs an email the provider
+// verified (oauth_email_not_verified otherwise).
 func (s *Service) Callback(ctx context.Context, providerName string, in CallbackInput, meta session.Meta) (Result, error) {
 	p, err := s.provider(providerName)
 	if err != nil {
@@ -248,6 +294,9 @@ func (s *Service) Callback(ctx context.Context, providerName string, in Callback
 	var f flow
 	if err := json.Unmarshal(raw, &f); err != nil || f.Provider != p.name {
 		return Result{}, errInvalidState
+	}
+	if subtle.ConstantTimeCompare([]byte(in.Binding), []byte(Binding(in.State))) != 1 {
+		return Result{}, errOtherBrowser
 	}
 	if in.Error != "" {
 		return Result{}, gatehouse.Errorf(gatehouse.CodeOAuthDenied, "the sign-in at %s did not complete (%s)", p.name, clip(in.Error, 64))
@@ -309,7 +358,8 @@ func (s *Service) Exchange(ctx context.Context, code string, meta session.Meta) 
 // transaction: a known (provider, subject) is its user; a flow started by
 // a signed-in user links to that user; a verified email matching an
 // account whose email is verified links to it; an unverified match is
-// refused; anything else is a new account.
+// refused; a verified email matching no account is a new account, and an
+// unverified one is refused.
 func (s *Service) resolve(ctx context.Context, providerName string, pr profile, linkUserID string) (string, error) {
 	var userID string
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -347,8 +397,15 @@ func (s *Service) resolve(ctx context.Context, providerName string, pr profile, 
 				providerName, providerName)
 		case !errors.Is(err, store.ErrNotFound):
 			return err
+		case !pr.EmailVerified:
+			// An account made on an address nobody proved would be
+			// squatted: whoever claimed it at the provider could keep
+			// signing in after the real owner recovers the account.
+			return gatehouse.Errorf(gatehouse.CodeOAuthEmailUnverified,
+				"%s has not verified this email address; verify it at %s and try again, or register with the email and link %s from there",
+				providerName, providerName, providerName)
 		}
-		u, err = s.accounts.CreateExternalUserTx(ctx, tx, addr, clip(pr.Name, 200), pr.EmailVerified)
+		u, err = s.accounts.CreateExternalUserTx(ctx, tx, addr, clip(pr.Name, 200), true)
 		if err != nil {
 			return err
 		}

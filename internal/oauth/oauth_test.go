@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/oauth/oauthtest"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
@@ -42,15 +43,17 @@ func TestProperty41_OAuthInitiationIncludesPKCE(t *testing.T) {
 		redirect := rapid.SampledFrom([]string{"", "https://app.example.com/cb",
 			"https://app.example.com/cb/" + rapid.StringMatching(`[a-z0-9]{0,12}`).Draw(rt, "path"),
 			"https://any.example.com/" + rapid.StringMatching(`[a-z0-9/]{0,12}`).Draw(rt, "any")}).Draw(rt, "redirect")
-		to, err := s.Authorize(t.Context(), "idp", redirect, "")
+		st, err := s.Authorize(t.Context(), "idp", redirect, "")
 		require.NoError(rt, err)
-		u, err := url.Parse(to)
+		u, err := url.Parse(st.URL)
 		require.NoError(rt, err)
 		q := u.Query()
 		require.Equal(rt, "S256", q.Get("code_challenge_method"))
 		require.Equal(rt, "code", q.Get("response_type"))
 		require.Equal(rt, "https://auth.example.com/api/v1/oauth/idp/callback", q.Get("redirect_uri"))
 		state, nonce := q.Get("state"), q.Get("nonce")
+		require.Equal(rt, st.State, state)
+		require.Equal(rt, q.Get("redirect_uri"), st.Callback)
 		require.GreaterOrEqual(rt, len(state), 43, "256-bit state")
 		require.GreaterOrEqual(rt, len(nonce), 43, "256-bit nonce")
 		require.False(rt, seen[state] || seen[nonce], "fresh every time")
@@ -138,4 +141,35 @@ func TestSlowProvider(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Authorize(t.Context(), "slow", "", "")
 	require.Equal(t, gatehouse.CodeOAuthProviderError, gatehouse.ErrorCode(err))
+}
+
+// A state finishes only in the browser that started its flow: one
+// presented without its binding (the cookie the HTTP layer set) is
+// invalid_token, and spent all the same; as is an unknown one.
+func TestCallbackNeedsBrowserBinding(t *testing.T) {
+	s, _ := newTestService(t, cache.NewMemory())
+	cb, err := s.CallbackURL("idp")
+	require.NoError(t, err)
+	require.Equal(t, "https://auth.example.com/api/v1/oauth/idp/callback", cb)
+
+	for _, binding := range []string{"", "x", Binding("another state")} {
+		st, err := s.Authorize(t.Context(), "idp", "", "")
+		require.NoError(t, err)
+		_, err = s.Callback(t.Context(), "idp", CallbackInput{State: st.State, Code: "c", Binding: binding}, session.Meta{})
+		require.Equal(t, gatehouse.CodeInvalidToken, gatehouse.ErrorCode(err), binding)
+		_, err = s.Callback(t.Context(), "idp", CallbackInput{State: st.State, Code: "c", Binding: Binding(st.State)}, session.Meta{})
+		require.Equal(t, gatehouse.CodeInvalidToken, gatehouse.ErrorCode(err), "the refused state was spent")
+	}
+
+	// With its binding, the state gets past the check (to the provider's
+	// answer, here a denial).
+	st, err := s.Authorize(t.Context(), "idp", "", "")
+	require.NoError(t, err)
+	_, err = s.Callback(t.Context(), "idp", CallbackInput{State: st.State, Error: "access_denied", Binding: Binding(st.State)}, session.Meta{})
+	require.Equal(t, gatehouse.CodeOAuthDenied, gatehouse.ErrorCode(err))
+
+	_, err = s.Callback(t.Context(), "idp", CallbackInput{State: "unknown", Code: "c", Binding: Binding("unknown")}, session.Meta{})
+	require.Equal(t, gatehouse.CodeInvalidToken, gatehouse.ErrorCode(err))
+	_, err = s.Callback(t.Context(), "idp", CallbackInput{Code: "c"}, session.Meta{})
+	require.Equal(t, gatehouse.CodeInvalidToken, gatehouse.ErrorCode(err))
 }

@@ -185,8 +185,11 @@ func (s *Service) BeginLogin(ctx context.Context, email string) (string, *protoc
 	return id, assertion, nil
 }
 
-// FinishLogin verifies the browser's assertion for a begun sign-in and
-// starts a session marked MFA (no MFA challenge follows). Errors: 422 for
+// FinishLogin verifies the browser's assertion for a begun sign-in. An
+// assertion with user verification (the UV flag: a PIN or biometric on top
+// of the key) starts a session marked MFA, and no MFA challenge follows;
+// one with user presence only is a single factor, like a password: an
+// account with MFA gets an MFA challenge instead of tokens. Errors: 422 for
 // a credential that does not parse, 400 invalid_token for an unknown, used
 // or expired challenge, 401 invalid_credentials when the assertion does not
 // verify or its sign counter went backwards (also a security.alert event),
@@ -247,7 +250,14 @@ func (s *Service) FinishLogin(ctx context.Context, challengeID string, credentia
 	if attachment == "" {
 		attachment = c.Attachment
 	}
-	return s.accounts.SignInVerified(ctx, u.u.ID, meta, []string{AMR(attachment, c.BackupEligible)}, Method)
+	amr := []string{AMR(attachment, c.BackupEligible)}
+	if !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
+		// Only a touch (user presence): possession of the key, one factor.
+		// The sign-in goes the way of a password, so an account with MFA
+		// gets its challenge, and the session is not marked MFA.
+		return s.accounts.SignInWith(ctx, u.u.ID, meta, amr, Method)
+	}
+	return s.accounts.SignInVerified(ctx, u.u.ID, meta, amr, Method)
 }
 
 // cloneAlert records an assertion whose counter did not move forward: the

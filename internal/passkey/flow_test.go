@@ -387,7 +387,8 @@ func TestManagePasskeys(t *testing.T) {
 }
 
 // TestPasskeySkipsTheMFAChallenge: an account with TOTP gets a challenge
-// for its password, but a passkey sign-in answers tokens at once.
+// for its password, but a passkey sign-in with user verification answers
+// tokens at once (without it, see TestPasskeyWithoutUVIsOneFactor).
 func TestPasskeySkipsTheMFAChallenge(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e *apptest.Env, eng string) {
 		email := "totp-" + eng + "@example.com"

@@ -11,9 +11,14 @@
 // (unless the authenticator keeps no counter, both zero) is refused and
 // recorded as a security.alert event with reason passkey_clone_suspected.
 //
-// A passkey sign-in is phishing-resistant multi-factor authentication on its
-// own (possession of the key plus the authenticator's user verification),
-// so it starts a session marked MFA without an MFA challenge. Its amr is
+// A passkey sign-in with user verification (the authenticator checked a PIN
+// or biometric: the UV flag) is phishing-resistant multi-factor
+// authentication on its own (possession of the key plus that check), so it
+// starts a session marked MFA without an MFA challenge. User verification
+// is only preferred, so an authenticator may answer with user presence (a
+// touch) alone: that proves possession only, one factor, and the sign-in
+// goes like a password's: an account with MFA gets an MFA challenge, and
+// the session is not marked MFA. Its amr is
 // ["hwk"] when the authenticator is a roaming (cross-platform) one whose
 // key cannot leave it (not backup eligible), such as a security key, and
 // ["swk"] otherwise: platform authenticators and synced passkeys, whose key
@@ -61,7 +66,11 @@ type Emitter interface {
 
 // Accounts starts the session of a verified sign-in (an *account.Service).
 type Accounts interface {
+	// SignInVerified starts a session marked MFA (no challenge follows).
 	SignInVerified(ctx context.Context, userID string, meta session.Meta, amr []string, method string) (account.Tokens, error)
+	// SignInWith starts a single-factor sign-in: an account with MFA gets
+	// a challenge (Tokens.Challenge) instead of a session.
+	SignInWith(ctx context.Context, userID string, meta session.Meta, amr []string, method string) (account.Tokens, error)
 }
 
 // Options configure the relying party and the ceremonies.

@@ -59,6 +59,9 @@ type Authenticator struct {
 	BackupEligible bool
 	// NoCounter keeps every counter at zero, as many platform authenticators do.
 	NoCounter bool
+	// NoUV clears the UV flag: a test of user presence only (a touch), no
+	// PIN or biometric, as a security key without a PIN set answers.
+	NoUV bool
 	// NextID, when set, is the id of the next credential Create makes (a
 	// cloned or colliding credential).
 	NextID []byte
@@ -105,6 +108,9 @@ func parseOptions(raw []byte) (options, error) {
 
 func (a *Authenticator) flags(extra byte) byte {
 	f := byte(flagUP|flagUV) | extra
+	if a.NoUV {
+		f &^= flagUV
+	}
 	if a.BackupEligible {
 		f |= flagBE | flagBS
 	}
