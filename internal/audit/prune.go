@@ -1,11 +1,14 @@
 package audit
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -89,10 +92,18 @@ type PruneResult struct {
 // Lines file in Dir, fsyncs it, and only then deletes exactly those rows.
 // It takes rows from the front of the chain in seq order and stops at the
 // first one that is not old enough (or at Batch rows), so what remains is
-// always an unbroken tail that Verify checks from its first row. The file
-// is named by the seq range it holds and written under a temporary name
-// first: a run that fails after exporting leaves a complete file, and the
-// next run writes the same rows to the same name.
+// always an unbroken tail that Verify checks from its first row. It never
+// takes the chain's head (the row with the highest seq), however old: the
+// store links each new row to the head it finds in the table, so pruning
+// every row would restart the chain at seq 1 with an empty anchor, and a
+// truncated trail would verify as complete.
+//
+// The file is named by the seq range it holds and written under a
+// temporary name first, then linked to its name, which never replaces an
+// existing file: a run that fails after exporting leaves a complete file,
+// and the next run, writing the same rows to the same name, accepts it
+// when its rows are identical; a different file of that name fails the
+// prune (ErrExportExists) and deletes nothing.
 func (w *PruneWorker) Prune(ctx context.Context) (PruneResult, error) {
 	if w.Retention <= 0 {
 		return PruneResult{}, nil
@@ -113,7 +124,7 @@ func (w *PruneWorker) Prune(ctx context.Context) (PruneResult, error) {
 	if err != nil {
 		return PruneResult{}, fmt.Errorf("audit prune: %w", err)
 	}
-	defer func() { _ = os.Remove(tmp.Name()) }() // gone already once renamed
+	defer func() { _ = os.Remove(tmp.Name()) }() // linked to its name, or given up
 	defer tmp.Close()
 
 	first, last, n, err := w.export(ctx, tmp, cutoff, batch)
@@ -127,7 +138,15 @@ func (w *PruneWorker) Prune(ctx context.Context) (PruneResult, error) {
 		return PruneResult{}, fmt.Errorf("audit prune: close export: %w", err)
 	}
 	name := filepath.Join(w.Dir, fmt.Sprintf("audit-%012d-%012d.jsonl.gz", first, last))
-	if err := os.Rename(tmp.Name(), name); err != nil {
+	if err := os.Link(tmp.Name(), name); errors.Is(err, fs.ErrExist) {
+		same, err := sameExport(tmp.Name(), name)
+		if err != nil {
+			return PruneResult{}, fmt.Errorf("audit prune: compare with existing %s: %w", name, err)
+		}
+		if !same {
+			return PruneResult{}, fmt.Errorf("audit prune: %w: %s holds other rows than seq %d to %d now hold; move it away to go on", ErrExportExists, name, first, last)
+		}
+	} else if err != nil {
 		return PruneResult{}, fmt.Errorf("audit prune: %w", err)
 	}
 	if err := syncDir(w.Dir); err != nil {
@@ -141,27 +160,38 @@ func (w *PruneWorker) Prune(ctx context.Context) (PruneResult, error) {
 }
 
 // export writes the prunable rows to f and returns their seq range and
-// count.
+// count. A row is written only once a later row is seen, so the chain's
+// head is never exported (nor pruned).
 func (w *PruneWorker) export(ctx context.Context, f *os.File, cutoff time.Time, batch int) (first, last, n int64, err error) {
 	zw := gzip.NewWriter(f)
 	enc := json.NewEncoder(zw)
-	var after int64
+	var (
+		after   int64
+		pending *gatehouse.AuditLog // old enough, written once it is not the head
+	)
 	for n < int64(batch) {
-		page, err := w.Store.ListAuditLogsBySeq(ctx, after, min(DefaultPageSize, batch-int(n)))
+		// One row more than the batch needs, to see past the last one.
+		page, err := w.Store.ListAuditLogsBySeq(ctx, after, min(DefaultPageSize, batch-int(n)+1))
 		if err != nil {
 			return 0, 0, 0, fmt.Errorf("audit prune: %w", err)
 		}
-		for _, l := range page {
-			if !l.CreatedAt.Before(cutoff) {
+		for i := range page {
+			if pending != nil {
+				if err := enc.Encode(exportRowOf(*pending)); err != nil {
+					return 0, 0, 0, fmt.Errorf("audit prune: write export: %w", err)
+				}
+				if n == 0 {
+					first = pending.Seq
+				}
+				last, n, pending = pending.Seq, n+1, nil
+				if n == int64(batch) {
+					return first, last, n, closeGzip(zw, n)
+				}
+			}
+			if !page[i].CreatedAt.Before(cutoff) {
 				return first, last, n, closeGzip(zw, n)
 			}
-			if err := enc.Encode(exportRowOf(l)); err != nil {
-				return 0, 0, 0, fmt.Errorf("audit prune: write export: %w", err)
-			}
-			if n == 0 {
-				first = l.Seq
-			}
-			last, n = l.Seq, n+1
+			pending = &page[i]
 		}
 		if len(page) == 0 {
 			break
@@ -169,6 +199,52 @@ func (w *PruneWorker) export(ctx context.Context, f *os.File, cutoff time.Time, 
 		after = page[len(page)-1].Seq
 	}
 	return first, last, n, closeGzip(zw, n)
+}
+
+// ErrExportExists is returned by Prune when an export file of the name it
+// needs already exists with different rows; nothing is deleted then.
+var ErrExportExists = errors.New("a different export file of that name exists")
+
+// sameExport reports whether the existing file holds the same rows as the
+// export just written (their decompressed bytes are equal, however each
+// was compressed). An existing file that is not readable gzip differs.
+func sameExport(written, existing string) (bool, error) {
+	fw, err := os.Open(written)
+	if err != nil {
+		return false, err
+	}
+	defer fw.Close()
+	rw, err := gzip.NewReader(fw)
+	if err != nil {
+		return false, err
+	}
+	fe, err := os.Open(existing)
+	if err != nil {
+		return false, err
+	}
+	defer fe.Close()
+	re, err := gzip.NewReader(fe)
+	if err != nil {
+		return false, nil
+	}
+	bufW, bufE := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		nw, errW := io.ReadFull(rw, bufW)
+		ne, errE := io.ReadFull(re, bufE)
+		if !bytes.Equal(bufW[:nw], bufE[:ne]) {
+			return false, nil
+		}
+		endW := errors.Is(errW, io.EOF) || errors.Is(errW, io.ErrUnexpectedEOF)
+		endE := errors.Is(errE, io.EOF) || errors.Is(errE, io.ErrUnexpectedEOF)
+		switch {
+		case errW != nil && !endW:
+			return false, errW
+		case errE != nil && !endE:
+			return false, nil
+		case endW || endE:
+			return endW && endE, nil
+		}
+	}
 }
 
 func closeGzip(zw *gzip.Writer, n int64) error {

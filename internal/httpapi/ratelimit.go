@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/risk"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
@@ -60,6 +61,7 @@ var limitedRoutes = map[string]string{
 	"POST /auth/register":                     limitRegister,
 	"POST /auth/mfa/verify":                   limitMFA,
 	"POST /auth/mfa/send":                     limitMFA,
+	"POST /auth/mfa/setup":                    limitMFA, // texts a code
 }
 
 // unlimitedPrefixes are paths machines poll or that serve public metadata.
@@ -174,17 +176,15 @@ func (l RateLimits) byName(name string) ratelimit.Limit {
 	}
 }
 
-// ipKey is the limiter key of a client address: the address itself for
-// IPv4, its /64 for IPv6 (one subscriber usually holds a whole /64).
+// ipKey is the limiter key of a client address: its risk.ClientNetwork
+// (the address itself for IPv4, its /64 for IPv6, since one subscriber
+// usually holds a whole /64), the same one the risk engine counts failed
+// sign-ins by.
 func ipKey(ip netip.Addr) string {
-	switch {
-	case !ip.IsValid():
-		return "ip:unknown"
-	case ip.Is6():
-		return "ip:" + netip.PrefixFrom(ip, 64).Masked().String()
-	default:
-		return "ip:" + ip.String()
+	if n := risk.ClientNetwork(ip); n != "" {
+		return "ip:" + n
 	}
+	return "ip:unknown"
 }
 
 // limitEmail applies the EMAIL limit to the address a request names, from

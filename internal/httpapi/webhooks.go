@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -185,7 +186,8 @@ func (s *Server) registerWebhooks() {
 		Description: "Subscribes a URL to events about the caller's account. Deliveries follow Standard Webhooks: " +
 			"a JSON body {id, type, timestamp, data} and headers webhook-id, webhook-timestamp and " +
 			"webhook-signature (v1, base64 HMAC-SHA256 of \"id.timestamp.body\" keyed with the secret's bytes). " +
-			"The secret is in this answer only.",
+			"The secret is in this answer only. A user may own at most " + strconv.Itoa(webhook.MaxWebhooksPerUser) +
+			" webhooks, active or not; one more is 409 conflict.",
 		DefaultStatus: http.StatusCreated,
 	}), func(ctx context.Context, in *struct {
 		Body struct {

@@ -126,7 +126,11 @@ func (b *Blocklist) reload() error {
 }
 
 // ParseBlocklist reads blocklist text: an IP or CIDR per line, blank lines
-// and '#' comments ignored. The error names the first bad line.
+// and '#' comments ignored. IPv4-mapped IPv6 entries are stored as the
+// IPv4 address or range they stand for (::ffff:203.0.113.0/120 is
+// 203.0.113.0/24), since Contains looks addresses up unmapped; a mapped
+// range shorter than /96, which would reach beyond ::ffff:0:0/96, is an
+// error. The error names the first bad line.
 func ParseBlocklist(raw []byte) ([]netip.Prefix, error) {
 	out := []netip.Prefix{}
 	sc := bufio.NewScanner(bytes.NewReader(raw))
@@ -137,6 +141,12 @@ func ParseBlocklist(raw []byte) ([]netip.Prefix, error) {
 			continue
 		}
 		if p, err := netip.ParsePrefix(line); err == nil {
+			if p.Addr().Is4In6() {
+				if p.Bits() < 96 {
+					return nil, fmt.Errorf("line %d: %q is an IPv4-mapped range shorter than /96; write the IPv4 or IPv6 range it means", n, line)
+				}
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
 			out = append(out, p.Masked())
 			continue
 		}

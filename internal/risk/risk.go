@@ -11,7 +11,7 @@
 //	new_city               10  first sign-in from this city, in a known country (GeoIP)
 //	impossible_travel      45  faster than MaxSpeedKmh from the previous sign-in's place (GeoIP)
 //	failed_logins_account  20  AccountFailures+ failed sign-ins to the account within FailureWindow
-//	failed_logins_ip       15  IPFailures+ failed sign-ins from the IP within FailureWindow
+//	failed_logins_ip       15  IPFailures+ failed sign-ins from the IP (an IPv6 address: its /64) within FailureWindow
 //	ip_reputation          40  the IP is on the blocklist, or sent a burst of BurstFailures+ failures
 //	unusual_hour           10  no earlier sign-in within an hour of this time of day (after 10 sign-ins)
 //
@@ -183,9 +183,11 @@ func (e *Engine) Level(score int) string {
 	return LevelLow
 }
 
-func failIPKey(ip string) string             { return "risk:fail:ip:" + ip }
+// failIPKey and burstIPKey count per ClientNetwork, as the rate limiter
+// does: addresses rotated within one IPv6 /64 share their counters.
+func failIPKey(ip string) string             { return "risk:fail:ip:" + counterNetwork(ip) }
 func failUserKey(id string) string           { return "risk:fail:user:" + id }
-func burstIPKey(ip string) string            { return "risk:burst:ip:" + ip }
+func burstIPKey(ip string) string            { return "risk:burst:ip:" + counterNetwork(ip) }
 func (e *Engine) burstWindow() time.Duration { return 4 * e.opts.FailureWindow }
 
 // RecordFailure counts a failed sign-in from ip against userID (empty for

@@ -51,6 +51,13 @@ const (
 	maxDescription      = 500
 )
 
+// MaxWebhooksPerUser caps how many webhooks one user may own, active or
+// not: each event fans out to every subscribed webhook, so without a cap
+// one account could turn a single sign-in into thousands of POSTs to one
+// URL. Inactive webhooks count too, or switching them back on would
+// bypass the cap.
+const MaxWebhooksPerUser = 25
+
 // Store is what the service needs from the database.
 type Store interface {
 	store.Webhooks
@@ -173,7 +180,8 @@ type Input struct {
 }
 
 // Create adds a webhook for userID and returns it with its signing secret,
-// which is shown this once and stored only sealed.
+// which is shown this once and stored only sealed. A user who already owns
+// MaxWebhooksPerUser webhooks gets a conflict.
 func (s *Service) Create(ctx context.Context, userID string, in Input) (store.Webhook, string, error) {
 	if in.URL == nil || in.Events == nil {
 		return store.Webhook{}, "", gatehouse.InvalidField("body", "url and events are required")
@@ -188,8 +196,27 @@ func (s *Service) Create(ctx context.Context, userID string, in Input) (store.We
 		return store.Webhook{}, "", fmt.Errorf("webhook secret: %w", err)
 	}
 	w.SecretEnc = s.box.Seal(key, secretAD(w.ID))
-	if err := s.store.CreateWebhook(ctx, w); err != nil {
-		return store.Webhook{}, "", fmt.Errorf("create webhook: %w", err)
+	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		// Lock the owner (PostgreSQL; SQLite write transactions are
+		// already serialised) so concurrent creations cannot both pass
+		// the count. An unknown owner is CreateWebhook's to refuse.
+		if _, err := tx.GetUserForUpdate(ctx, userID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		owned, err := tx.ListWebhooks(ctx, userID, "", MaxWebhooksPerUser)
+		if err != nil {
+			return err
+		}
+		if len(owned) >= MaxWebhooksPerUser {
+			return gatehouse.Errorf(gatehouse.CodeConflict, "a user may have at most %d webhooks; delete one first", MaxWebhooksPerUser)
+		}
+		if err := tx.CreateWebhook(ctx, w); err != nil {
+			return fmt.Errorf("create webhook: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Webhook{}, "", err
 	}
 	return w, SecretPrefix + base64.StdEncoding.EncodeToString(key), nil
 }
