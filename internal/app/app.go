@@ -117,9 +117,13 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 			a.Close(context.Background())
 		}
 	}()
-	if opts.Now == nil {
-		opts.Now = time.Now
+	now := opts.Now
+	if now == nil {
+		now = time.Now
 	}
+	// Microseconds are what PostgreSQL keeps: an answer built from memory
+	// then says what a later read of the same row says.
+	opts.Now = func() time.Time { return now().Truncate(time.Microsecond) }
 
 	devKey, err := cfg.EnsureMasterKey()
 	if err != nil {

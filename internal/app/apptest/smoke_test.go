@@ -15,7 +15,8 @@ import (
 func TestSmoke(t *testing.T) {
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
-			e := apptest.New(t, eng, nil)
+			e := apptest.New(t, eng, map[string]string{"GATEHOUSE_WEBHOOK_ALLOW_PRIVATE": "true"})
+			e.Clock.Advance(123456789 * time.Nanosecond) // a time the database cannot keep exactly
 			e.Register("a@example.com", apptest.StrongPassword)
 			m := e.Mail.WaitFor(t, "a@example.com", 5*time.Second)
 			tok := apptest.TokenFromLink(m.Text, "http://gatehouse.test/verify-email")
@@ -24,9 +25,14 @@ func TestSmoke(t *testing.T) {
 				t.Fatal(r.Status, string(r.Raw))
 			}
 			tk := e.Login("a@example.com", apptest.StrongPassword)
-			if r := e.Do("GET", "/auth/me", nil, tk.Access); r.Status != 200 {
-				t.Fatal(string(r.Raw))
-			}
+			me := e.Do("GET", "/auth/me", nil, tk.Access)
+			require.Equal(t, 200, me.Status, string(me.Raw))
+			// An answer built in memory and the row read back agree.
+			hook := e.Do("POST", "/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"*"}}, tk.Access)
+			require.Equal(t, 201, hook.Status, string(hook.Raw))
+			again := e.Do("GET", "/webhooks/"+hook.Str("id"), nil, tk.Access)
+			require.Equal(t, 200, again.Status, string(again.Raw))
+			require.Equal(t, hook.JSON["created_at"], again.JSON["created_at"])
 		})
 	}
 }
