@@ -38,23 +38,24 @@ type roleOutput struct {
 type roleList struct {
 	Body struct {
 		Items      []Role  `json:"items"`
-		NextCursor *string `json:"next_cursor"`
+		NextCursor *string `json:"next_cursor" doc:"Pass as cursor for the next page; null on the last page."`
 	}
 }
 
 func (s *Server) registerAdminRoles() {
 	huma.Register(s.api, s.permission(huma.Operation{
 		OperationID: "admin-list-roles", Method: http.MethodGet, Path: "/admin/roles", Tags: []string{TagAdmin},
-		Summary: "List roles",
-	}, "roles:read"), func(ctx context.Context, _ *struct{}) (*roleList, error) {
+		Summary:     "List roles",
+		Description: "By name, a page at a time. A cursor whose role has been deleted since is 422 validation_failed: start again without it.",
+	}, "roles:read"), func(ctx context.Context, in *pageInput) (*roleList, error) {
 		roles, err := s.roles.ListRoles(ctx)
 		if err != nil {
 			return nil, Problem(err)
 		}
 		out := &roleList{}
-		out.Body.Items = make([]Role, 0, len(roles))
-		for _, r := range roles {
-			out.Body.Items = append(out.Body.Items, roleBody(r))
+		out.Body.Items, out.Body.NextCursor, err = pageList(roles, in, roleBody, func(r gatehouse.Role) string { return r.ID })
+		if err != nil {
+			return nil, Problem(err)
 		}
 		return out, nil
 	})

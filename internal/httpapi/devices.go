@@ -55,7 +55,7 @@ type deviceOutput struct {
 type deviceList struct {
 	Body struct {
 		Items      []Device `json:"items"`
-		NextCursor *string  `json:"next_cursor" doc:"Always null: every device is in one page."`
+		NextCursor *string  `json:"next_cursor" doc:"Pass as cursor for the next page; null on the last page."`
 	}
 }
 
@@ -68,18 +68,19 @@ func (s *Server) registerDevices() {
 	huma.Register(s.api, s.bearer(huma.Operation{
 		OperationID: "list-devices", Method: http.MethodGet, Path: "/devices", Tags: []string{TagDevices},
 		Summary: "List my devices",
-		Description: "Every device the account signed in from, most recently seen first. A device is told apart by the " +
+		Description: "Every device the account signed in from, most recently seen first (ties by id), a page at a time; " +
+			"a cursor whose device has been removed since is 422 validation_failed: start again without it. A device is told apart by the " +
 			"client's device_id at login, else the __Host-gh_device cookie, else its browser family, OS family and platform. " +
 			"Devices unused for 90 days (GATEHOUSE_DEVICE_MAX_AGE) are removed.",
-	}), func(ctx context.Context, _ *struct{}) (*deviceList, error) {
+	}), func(ctx context.Context, in *pageInput) (*deviceList, error) {
 		list, err := s.devices.List(ctx, mustPrincipal(ctx).UserID)
 		if err != nil {
 			return nil, Problem(err)
 		}
 		out := &deviceList{}
-		out.Body.Items = make([]Device, 0, len(list))
-		for _, d := range list {
-			out.Body.Items = append(out.Body.Items, deviceBody(d))
+		out.Body.Items, out.Body.NextCursor, err = pageList(list, in, deviceBody, func(d store.Device) string { return d.ID })
+		if err != nil {
+			return nil, Problem(err)
 		}
 		return out, nil
 	})

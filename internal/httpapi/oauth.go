@@ -102,7 +102,8 @@ var errNoOAuthAccount = gatehouse.Errorf(gatehouse.CodeNotFound, "no such linked
 
 type oauthAccountList struct {
 	Body struct {
-		Items []OAuthAccount `json:"items"`
+		Items      []OAuthAccount `json:"items"`
+		NextCursor *string        `json:"next_cursor" doc:"Pass as cursor for the next page; null on the last page."`
 	}
 }
 
@@ -212,17 +213,21 @@ func (s *Server) registerOAuth() {
 
 	huma.Register(s.api, s.bearer(huma.Operation{
 		OperationID: "list-oauth-accounts", Method: http.MethodGet, Path: "/oauth/accounts", Tags: []string{TagOAuth},
-		Summary: "List my linked accounts",
-	}), func(ctx context.Context, _ *struct{}) (*oauthAccountList, error) {
+		Summary:     "List my linked accounts",
+		Description: "Oldest link first, a page at a time. A cursor whose account has been unlinked since is 422 validation_failed: start again without it.",
+	}), func(ctx context.Context, in *pageInput) (*oauthAccountList, error) {
 		list, err := s.oauth.List(ctx, mustPrincipal(ctx).UserID)
 		if err != nil {
 			return nil, Problem(err)
 		}
 		out := &oauthAccountList{}
-		out.Body.Items = make([]OAuthAccount, 0, len(list))
-		for _, a := range list {
-			out.Body.Items = append(out.Body.Items, OAuthAccount{ID: a.ID, Provider: a.Provider, ProviderUserID: a.Subject,
-				Email: a.Email, CreatedAt: a.CreatedAt})
+		out.Body.Items, out.Body.NextCursor, err = pageList(list, in,
+			func(a store.OAuthAccount) OAuthAccount {
+				return OAuthAccount{ID: a.ID, Provider: a.Provider, ProviderUserID: a.Subject, Email: a.Email, CreatedAt: a.CreatedAt}
+			},
+			func(a store.OAuthAccount) string { return a.ID })
+		if err != nil {
+			return nil, Problem(err)
 		}
 		return out, nil
 	})

@@ -45,7 +45,7 @@ func sessionBody(s gatehouse.Session, current string) Session {
 type sessionList struct {
 	Body struct {
 		Items      []Session `json:"items"`
-		NextCursor *string   `json:"next_cursor"`
+		NextCursor *string   `json:"next_cursor" doc:"Pass as cursor for the next page; null on the last page."`
 	}
 }
 
@@ -58,18 +58,21 @@ type revokedOutput struct {
 func (s *Server) registerSessions() {
 	huma.Register(s.api, s.bearer(huma.Operation{
 		OperationID: "list-sessions", Method: http.MethodGet, Path: "/sessions", Tags: []string{TagSessions},
-		Summary:     "List my sessions",
-		Description: "Live sessions, most recently active first; the caller's own is marked current.",
-	}), func(ctx context.Context, _ *struct{}) (*sessionList, error) {
+		Summary: "List my sessions",
+		Description: "Live sessions, most recently active first (ties by id), a page at a time; the caller's own is marked current. " +
+			"A cursor whose session has ended since is 422 validation_failed: start again without it.",
+	}), func(ctx context.Context, in *pageInput) (*sessionList, error) {
 		p := mustPrincipal(ctx)
 		list, err := s.sessions.List(ctx, p.UserID)
 		if err != nil {
 			return nil, Problem(err)
 		}
 		out := &sessionList{}
-		out.Body.Items = make([]Session, 0, len(list))
-		for _, sess := range list {
-			out.Body.Items = append(out.Body.Items, sessionBody(sess, p.SessionID))
+		out.Body.Items, out.Body.NextCursor, err = pageList(list, in,
+			func(sess gatehouse.Session) Session { return sessionBody(sess, p.SessionID) },
+			func(sess gatehouse.Session) string { return sess.ID })
+		if err != nil {
+			return nil, Problem(err)
 		}
 		return out, nil
 	})

@@ -55,7 +55,7 @@ type passkeyOutput struct {
 type passkeyList struct {
 	Body struct {
 		Items      []Passkey `json:"items"`
-		NextCursor *string   `json:"next_cursor" doc:"Always null: every passkey is in one page."`
+		NextCursor *string   `json:"next_cursor" doc:"Pass as cursor for the next page; null on the last page."`
 	}
 }
 
@@ -179,16 +179,18 @@ func (s *Server) registerWebAuthn() {
 
 	huma.Register(s.api, s.bearer(huma.Operation{
 		OperationID: "webauthn-list-credentials", Method: http.MethodGet, Path: "/auth/webauthn/credentials",
-		Tags: []string{TagPasskeys}, Summary: "List my passkeys", Description: "Oldest first, all in one page.",
-	}), func(ctx context.Context, _ *struct{}) (*passkeyList, error) {
+		Tags: []string{TagPasskeys}, Summary: "List my passkeys",
+		Description: "Oldest first, a page at a time. A cursor whose passkey has been deleted since is 422 validation_failed: start again without it.",
+	}), func(ctx context.Context, in *pageInput) (*passkeyList, error) {
 		list, err := s.passkeys.List(ctx, mustPrincipal(ctx).UserID)
 		if err != nil {
 			return nil, Problem(err)
 		}
 		out := &passkeyList{}
-		out.Body.Items = make([]Passkey, 0, len(list))
-		for _, c := range list {
-			out.Body.Items = append(out.Body.Items, passkeyBody(c))
+		out.Body.Items, out.Body.NextCursor, err = pageList(list, in, passkeyBody,
+			func(c store.WebAuthnCredential) string { return c.ID })
+		if err != nil {
+			return nil, Problem(err)
 		}
 		return out, nil
 	})
