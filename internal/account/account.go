@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -218,7 +220,7 @@ func (s *Service) createTx(ctx context.Context, tx store.Tx, addr gatehouse.Emai
 	if len(roles) > 0 {
 		if err := tx.SetUserRoles(ctx, u.ID, roles); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return u, gatehouse.InvalidField("roles", err.Error())
+				return u, unknownRoles(ctx, tx, roles)
 			}
 			return u, fmt.Errorf("assign roles: %w", err)
 		}
@@ -321,4 +323,20 @@ func (s *Service) GetUser(ctx context.Context, id string) (gatehouse.User, error
 		return u, gatehouse.Errorf(gatehouse.CodeNotFound, "no such user")
 	}
 	return u, err
+}
+
+// unknownRoles is the validation error for roles naming one that does not
+// exist; it names those, without the store's wording.
+func unknownRoles(ctx context.Context, tx store.Tx, roles []string) error {
+	known, err := tx.ListRoles(ctx)
+	if err != nil {
+		return fmt.Errorf("list roles: %w", err)
+	}
+	var unknown []string
+	for _, r := range roles {
+		if !slices.ContainsFunc(known, func(k gatehouse.Role) bool { return k.Name == r }) {
+			unknown = append(unknown, strconv.Quote(r))
+		}
+	}
+	return gatehouse.InvalidField("roles", "no role is named "+strings.Join(unknown, ", "))
 }
