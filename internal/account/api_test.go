@@ -135,6 +135,9 @@ func TestChangePassword(t *testing.T) {
 		r = call(t, env, "POST", "/users/password/change", map[string]any{"current_password": apptest.StrongPassword, "new_password": "password1234"}, access)
 		apptest.Expect(t, r, http.StatusUnprocessableEntity, "weak_password")
 		requireField(t, r, "body.new_password")
+		r = call(t, env, "POST", "/users/password/change", map[string]any{"current_password": apptest.StrongPassword, "new_password": apptest.StrongPassword}, access)
+		apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "the same password again is no change")
+		require.Contains(t, string(r.Raw), "body.new_password")
 		r = call(t, env, "POST", "/users/password/change", map[string]any{"current_password": apptest.StrongPassword, "new_password": next}, "")
 		apptest.Expect(t, r, http.StatusUnauthorized, "unauthorized")
 		// Nothing changed so far.

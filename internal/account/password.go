@@ -178,6 +178,9 @@ func (s *Service) ChangePassword(ctx context.Context, userID, currentSession, cu
 		return &gatehouse.Error{Code: gatehouse.CodeInvalidCredentials, Message: "the current password is wrong",
 			Fields: []gatehouse.FieldError{{Location: "body.current_password", Message: "the current password is wrong"}}}
 	}
+	if next == current {
+		return gatehouse.InvalidField("body.new_password", "the new password must differ from the current one")
+	}
 	if err := s.checkPassword("body.new_password", next, u.Email.String(), u.Name); err != nil {
 		return err
 	}

@@ -191,7 +191,15 @@ func TestAdministrationRules(t *testing.T) {
 				require.Equal(t, []string{tc.loc}, problemLocations(r), "%v", tc.roles)
 			}
 			require.Equal(t, []string{"user"}, f.userRoles(t, targetID))
-			r := f.Do("PUT", "/admin/users/no-such-user/roles", map[string]any{"roles": []string{"user"}}, f.AdminToken)
+			// A required list is a list: null is not "none".
+			r := f.Do("PUT", "/admin/users/"+targetID+"/roles", map[string]any{"roles": nil}, f.AdminToken)
+			apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed")
+			require.Equal(t, []string{"body.roles"}, problemLocations(r))
+			require.Equal(t, []string{"user"}, f.userRoles(t, targetID))
+			r = f.Do("POST", "/admin/roles", map[string]any{"name": f.Name("nullperms"), "permissions": nil}, f.AdminToken)
+			apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed")
+			require.Equal(t, []string{"body.permissions"}, problemLocations(r))
+			r = f.Do("PUT", "/admin/users/no-such-user/roles", map[string]any{"roles": []string{"user"}}, f.AdminToken)
 			apptest.Expect(t, r, http.StatusNotFound, "not_found")
 		})
 

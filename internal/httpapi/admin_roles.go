@@ -72,6 +72,9 @@ func (s *Server) registerAdminRoles() {
 			Permissions []string `json:"permissions" maxItems:"200"`
 		}
 	}) (*roleOutput, error) {
+		if in.Body.Permissions == nil {
+			return nil, Problem(gatehouse.InvalidField("body.permissions", "permissions is required: a list, [] for none"))
+		}
 		r, err := s.roles.CreateRole(ctx, mustPrincipal(ctx).UserID, in.Body.Name, in.Body.Description, in.Body.Permissions)
 		if err != nil {
 			return nil, s.roleProblem(ctx, err)

@@ -117,6 +117,9 @@ func (s *Server) registerAdminUsers() {
 			Roles []string `json:"roles" maxItems:"100" doc:"Role names; replaces the set."`
 		}
 	}) (*userOutput, error) {
+		if in.Body.Roles == nil {
+			return nil, Problem(gatehouse.InvalidField("body.roles", "roles is required: a list, [] for none"))
+		}
 		u, err := s.roles.SetUserRoles(ctx, mustPrincipal(ctx).UserID, in.ID, in.Body.Roles)
 		if err != nil {
 			return nil, s.roleProblem(ctx, err)
