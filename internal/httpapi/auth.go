@@ -29,6 +29,9 @@ type Accounts interface {
 	GetUser(ctx context.Context, id string) (gatehouse.User, error)
 	UpdateProfile(ctx context.Context, userID string, p account.ProfileUpdate) (gatehouse.User, error)
 	DeleteAccount(ctx context.Context, userID, password string, authTime time.Time) error
+	// RequireRecentAuth is the step-up check of sensitive actions
+	// (403 recent_auth_required).
+	RequireRecentAuth(ctx context.Context, userID string, authTime time.Time, password string) error
 }
 
 // Sessions authenticates requests and manages sessions (a *session.Service).

@@ -112,7 +112,8 @@ func (s *Server) registerOAuth() {
 		OperationID: "oauth-authorize", Method: http.MethodGet, Path: "/oauth/{provider}/authorize", Tags: []string{TagOAuth},
 		Summary: "Start a social login",
 		Description: "Redirects (302) to the provider with state (single use, 10 minutes), a PKCE S256 code_challenge and, for " +
-			"OpenID Connect providers, a nonce. With a bearer token the external account is linked to the caller. " +
+			"OpenID Connect providers, a nonce. With a bearer token the external account is linked to the caller, which needs " +
+			"a sign-in within the last 5 minutes (403 recent_auth_required otherwise). " +
 			"redirect_uri must start with an entry of GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST; the callback then redirects there with a one-time code. " +
 			"Sets an HttpOnly, SameSite=Lax cookie (Secure on https) scoped to the callback path that binds the state to this " +
 			"browser: the flow must be started and finished by the same browser (or cookie-keeping client). " +
@@ -129,6 +130,11 @@ func (s *Server) registerOAuth() {
 		if in.Authorization != "" {
 			p, err := s.authenticate(ctx, in.Authorization)
 			if err != nil {
+				return nil, Problem(err)
+			}
+			// A linked account signs in without the password or MFA: a
+			// stolen access token must not be enough to add one.
+			if err := s.accounts.RequireRecentAuth(ctx, p.UserID, p.AuthTime, ""); err != nil {
 				return nil, Problem(err)
 			}
 			linkUser = p.UserID

@@ -181,6 +181,11 @@ func TestOAuth(t *testing.T) {
 				// A bad bearer token is refused, not ignored.
 				r = e.get(t, e.URL+"/oauth/github/authorize", "not-a-token")
 				require.Equal(t, http.StatusUnauthorized, r.Status, string(r.Raw))
+
+				// A linked account signs in without the password: linking
+				// needs a sign-in within the last five minutes.
+				e.Clock.Advance(5*time.Minute + time.Second)
+				apptest.Expect(t, e.get(t, e.URL+"/oauth/github/authorize", other.Access), http.StatusForbidden, "recent_auth_required")
 			})
 
 			t.Run("VerifiedEmailAutoLinks", func(t *testing.T) {

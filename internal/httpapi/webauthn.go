@@ -86,9 +86,15 @@ func (s *Server) registerWebAuthn() {
 		Tags: []string{TagPasskeys}, Summary: "Start registering a passkey",
 		Description: "Answers options for navigator.credentials.create(): PublicKeyCredentialCreationOptions under publicKey " +
 			"(resident key and user verification preferred; ES256, RS256 and EdDSA; the caller's passkeys excluded). " +
-			"Finish within 5 minutes at /auth/webauthn/register/finish.",
+			"Finish within 5 minutes at /auth/webauthn/register/finish. A new passkey signs in without the password or MFA, " +
+			"so this needs a sign-in within the last 5 minutes: a stolen access token cannot add one. " +
+			"Errors: 403 recent_auth_required.",
 	}), func(ctx context.Context, _ *struct{}) (*registerBeginOutput, error) {
-		creation, err := s.passkeys.BeginRegistration(ctx, mustPrincipal(ctx).UserID)
+		p := mustPrincipal(ctx)
+		if err := s.accounts.RequireRecentAuth(ctx, p.UserID, p.AuthTime, ""); err != nil {
+			return nil, Problem(err)
+		}
+		creation, err := s.passkeys.BeginRegistration(ctx, p.UserID)
 		if err != nil {
 			return nil, Problem(err)
 		}

@@ -457,6 +457,13 @@ func TestBadInput(t *testing.T) {
 			require.Equal(t, http.StatusBadRequest, r.Status, string(r.Raw))
 			require.Equal(t, "invalid_token", r.Code())
 		}
+
+		// A passkey signs in without the password: adding one needs a
+		// sign-in within the last five minutes, not just a live token.
+		e.Clock.Advance(5*time.Minute + time.Second)
+		r = e.Do("POST", "/auth/webauthn/register/begin", nil, tok.Access)
+		require.Equal(t, http.StatusForbidden, r.Status, string(r.Raw))
+		require.Equal(t, "recent_auth_required", r.Code())
 	})
 }
 
