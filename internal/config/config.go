@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/joho/godotenv"
 )
 
@@ -641,20 +642,28 @@ func parsePrefix(s string) (netip.Prefix, error) {
 }
 
 // ParseDatabaseURL turns GATEHOUSE_DATABASE_URL into a dialect and DSN. An
-// empty URL means the SQLite file gatehouse.db in dataDir.
+// empty URL means the SQLite file gatehouse.db in dataDir. PostgreSQL takes
+// a URL (a socket directory as ?host=/run/postgresql) or a keyword string
+// ("host=db dbname=gh"). Errors never repeat the value: it may hold a
+// password.
 func ParseDatabaseURL(raw, dataDir string) (Database, error) {
 	if raw == "" {
 		return Database{Dialect: "sqlite", DSN: filepath.Join(dataDir, "gatehouse.db")}, nil
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return Database{}, fmt.Errorf("%q has no scheme; use postgres:// or sqlite://", redact(raw))
+		if !strings.Contains(raw, "=") {
+			return Database{}, errors.New("it has no scheme; use postgres://..., sqlite://... or a PostgreSQL keyword string (host=... dbname=...)")
+		}
+		if _, err := pgconn.ParseConfig(raw); err != nil {
+			return Database{}, errors.New("it is not a valid PostgreSQL keyword string (host=db port=5432 dbname=gh user=gh)")
+		}
+		return Database{Dialect: "postgres", DSN: raw}, nil
 	}
 	switch scheme {
 	case "postgres", "postgresql":
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
-			return Database{}, fmt.Errorf("%q is not a valid PostgreSQL URL", redact(raw))
+		if _, err := pgconn.ParseConfig(raw); err != nil {
+			return Database{}, errors.New("it is not a valid PostgreSQL URL (postgres://user:password@host:5432/db, or postgres:///db?host=/run/postgresql)")
 		}
 		return Database{Dialect: "postgres", DSN: raw}, nil
 	case "sqlite", "sqlite3", "file":
@@ -678,11 +687,13 @@ func DeriveMasterKey(secret string) []byte {
 	return key
 }
 
-// redact hides the password of a URL for messages.
+// redact hides the password of a URL for messages, and its query, which
+// may carry one too.
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable)"
 	}
+	u.RawQuery = ""
 	return u.Redacted()
 }

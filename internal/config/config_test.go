@@ -117,9 +117,27 @@ func TestDatabaseURLForms(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, config.Database{Dialect: "sqlite", DSN: "/var/lib/gh/gh.db"}, cfg.Database)
 
-	_, err = load(t, "GATEHOUSE_DATABASE_URL", "postgres://u:secretpw@/x")
-	require.Error(t, err)
-	require.NotContains(t, err.Error(), "secretpw", "passwords never appear in messages")
+	// A socket directory and a keyword string are PostgreSQL too.
+	for _, dsn := range []string{"postgres:///gh?host=/run/postgresql", "postgresql://u@/gh?host=/tmp", "host=db user=gh password=secretpw dbname=gh"} {
+		cfg, err = load(t, "GATEHOUSE_DATABASE_URL", dsn)
+		require.NoError(t, err, dsn)
+		require.Equal(t, config.Database{Dialect: "postgres", DSN: dsn}, cfg.Database)
+	}
+
+	// Whatever is wrong, passwords never appear in messages.
+	for _, dsn := range []string{
+		"postgres://u:secretpw@db:notaport/x",
+		"postgres://db/x?password=secretpw&port=notaport",
+		"host=db password=secretpw port=notaport",
+		"secretpw",
+	} {
+		_, err = load(t, "GATEHOUSE_DATABASE_URL", dsn)
+		require.ErrorContains(t, err, "GATEHOUSE_DATABASE_URL", dsn)
+		require.NotContains(t, err.Error(), "secretpw", dsn)
+	}
+	_, err = load(t, "GATEHOUSE_REDIS_URL", "http://u:secretpw@cache:6379/?password=secretpw")
+	require.ErrorContains(t, err, "GATEHOUSE_REDIS_URL")
+	require.NotContains(t, err.Error(), "secretpw")
 }
 
 func TestSecretFromFileAndMasterKey(t *testing.T) {
