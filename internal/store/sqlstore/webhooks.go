@@ -49,10 +49,19 @@ func (q *queries) ListWebhooks(ctx context.Context, userID, after string, limit 
 }
 
 // ListSubscribers returns the active webhooks of userID and every active
-// all-users webhook, in id order.
+// all-users webhook, in id order. It runs for every event, so each half
+// reads its own index: SQLite uses neither for "user_id = ? OR all_users",
+// and matches its partial index only by the literal "all_users = 1".
 func (q *queries) ListSubscribers(ctx context.Context, userID string) ([]store.Webhook, error) {
+	allUsers := "all_users = 1"
+	if q.dialect == store.Postgres {
+		allUsers = "all_users"
+	}
 	return q.listWebhooks(ctx, "list webhook subscribers",
-		`SELECT `+webhookColumns+` FROM webhooks WHERE active AND (user_id = ? OR all_users) ORDER BY id`, userID)
+		`SELECT `+webhookColumns+` FROM webhooks WHERE active AND user_id = ?
+		 UNION ALL
+		 SELECT `+webhookColumns+` FROM webhooks WHERE active AND `+allUsers+` AND user_id <> ?
+		 ORDER BY id`, userID, userID)
 }
 
 func (q *queries) listWebhooks(ctx context.Context, op, query string, args ...any) ([]store.Webhook, error) {
