@@ -82,15 +82,25 @@ func (s *Server) rejectUnstorable(next http.Handler) http.Handler {
 	})
 }
 
+// secretFields are the request fields (top-level body properties and
+// query parameters) that carry a secret: a password, a token, a code. They
+// are hashed or compared in memory, never stored or queried as text, and a
+// malformed one must be answered like any wrong secret (401 invalid
+// credentials, 400 invalid_token...), not told apart by a 422.
+var secretFields = map[string]bool{
+	"password": true, "current_password": true, "new_password": true,
+	"refresh_token": true, "token": true, "code": true, "ticket": true,
+}
+
 // unstorableQuery names the first query parameter whose name or value is
-// not storable text.
+// not storable text; secret parameters are left to their handlers.
 func unstorableQuery(r *http.Request) error {
 	if r.URL.RawQuery == "" {
 		return nil
 	}
 	q := r.URL.Query()
 	for _, k := range slices.Sorted(maps.Keys(q)) {
-		if storableText(k) && !slices.ContainsFunc(q[k], func(v string) bool { return !storableText(v) }) {
+		if secretFields[k] || storableText(k) && !slices.ContainsFunc(q[k], func(v string) bool { return !storableText(v) }) {
 			continue
 		}
 		return gatehouse.InvalidField("query."+strings.ToValidUTF8(strings.ReplaceAll(k, "\x00", ""), "\uFFFD"),
@@ -114,7 +124,8 @@ func jsonBody(r *http.Request) bool {
 }
 
 // nulField finds a JSON string of body, or an object key, holding U+0000
-// and returns where it is ("body.devices[2].name"). JSON spells that
+// and returns where it is ("body.devices[2].name"); top-level secret
+// fields are left to their handlers. JSON spells that
 // character only as the escape \u0000, so a body without that text is
 // answered at once; a body that is not JSON is left to the decoder.
 func nulField(body []byte) (string, bool) {
@@ -142,6 +153,9 @@ func findNUL(v any, at string) (string, bool) {
 		for _, k := range slices.Sorted(maps.Keys(v)) {
 			if strings.ContainsRune(k, 0) {
 				return at, true
+			}
+			if at == "body" && secretFields[k] {
+				continue
 			}
 			if field, ok := findNUL(v[k], at+"."+k); ok {
 				return field, true

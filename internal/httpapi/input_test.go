@@ -56,6 +56,15 @@ func TestUnstorableTextIsRefusedOrCleaned(t *testing.T) {
 				apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "%s %s", c.method, c.path)
 				require.Equal(t, c.field, r.JSON["errors"].([]any)[0].(map[string]any)["location"], c.path)
 			}
+			// Secrets with NUL are wrong secrets, answered as such.
+			r1, err := env.Send("POST", "/auth/refresh", map[string]any{"refresh_token": "a\x00b"}, "", nil)
+			require.NoError(t, err)
+			require.Equal(t, http.StatusUnauthorized, r1.Status, string(r1.Raw))
+			r1, err = env.Send("POST", "/auth/login", map[string]any{"email": "nul@example.com", "password": "pw\x00"}, "", nil)
+			require.NoError(t, err)
+			apptest.Expect(t, r1, http.StatusUnauthorized, "invalid_credentials")
+			apptest.Expect(t, env.Do("GET", "/auth/magic-link/verify?token=a%00b", nil, ""), http.StatusBadRequest, "invalid_token")
+
 			// Media types are case-insensitive.
 			r0, err := env.Send("POST", "/auth/login", map[string]any{"email": "nul@example.com", "password": apptest.StrongPassword}, "",
 				map[string]string{"Content-Type": "APPLICATION/JSON; charset=UTF-8"})
