@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -82,10 +83,13 @@ func TestCommands(t *testing.T) {
 	out, err = run(t, env, "keys", "rotate")
 	require.NoError(t, err)
 	require.Contains(t, out, "new signing key:")
+	require.Contains(t, out, "signs from")
+	second := strings.Fields(strings.TrimPrefix(out, "new signing key:"))[0]
 	out, err = run(t, env, "keys", "list")
 	require.NoError(t, err)
-	require.Contains(t, out, first)
-	require.Contains(t, out, "retired")
+	// The new key is published but the old one signs until it is 7 minutes old.
+	require.Regexp(t, `(?m)^`+regexp.QuoteMeta(second)+`\s+RS256\s+next\s`, out)
+	require.Regexp(t, `(?m)^`+regexp.QuoteMeta(first)+`\s+RS256\s+signing\s`, out)
 
 	out, err = run(t, env, "users", "create", "--email", "Root@Example.com", "--role", "admin", "--verified")
 	require.NoError(t, err)

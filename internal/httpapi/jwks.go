@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
 )
 
 // JWK is one public key as published (RFC 7517). The type lists only
@@ -31,8 +33,10 @@ type JWK struct {
 
 // JWKSBody is a JSON Web Key Set.
 type JWKSBody struct {
-	Keys []JWK `json:"keys" nullable:"false" doc:"The keys that may have signed a live token: the active one and recently retired ones."`
+	Keys []JWK `json:"keys" nullable:"false" doc:"The keys that may have signed a live token or are about to sign: the signing one, a newer one published before it signs, and recently retired ones."`
 }
+
+var jwksCacheControl = fmt.Sprintf("public, max-age=%d", int(keys.JWKSMaxAge/time.Second))
 
 type jwksOutput struct {
 	CacheControl string `header:"Cache-Control"`
@@ -55,7 +59,9 @@ func (s *Server) registerJWKS() {
 		if err != nil {
 			return nil, Problem(gatehouse.WrapError(gatehouse.CodeUnavailable, err, "signing keys are unavailable"))
 		}
-		return &jwksOutput{CacheControl: "public, max-age=300", Body: body}, nil
+		// keys.PublishDelay covers this max-age: a key is in the set for
+		// longer than any cached copy lives before it signs anything.
+		return &jwksOutput{CacheControl: jwksCacheControl, Body: body}, nil
 	})
 }
 

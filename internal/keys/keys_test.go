@@ -97,38 +97,54 @@ func TestKeyRing(t *testing.T) {
 			_, err = keys.NewRing(db, box(t, 2), opts).Ensure(ctx)
 			require.ErrorContains(t, err, "GATEHOUSE_SECRET_KEY")
 
-			// Rotation: new signer, old key still verifies until its tokens expire.
+			// Rotation: the new key is published at once but the old one
+			// signs until the new one is PublishDelay old; the old key still
+			// verifies until its tokens expire.
 			rotated, err := ring.Rotate(ctx)
 			require.NoError(t, err)
-			kid2, priv2, err := ring.Signer(ctx)
+			kid, _, err = ring.Signer(ctx)
 			require.NoError(t, err)
-			require.Equal(t, rotated.ID, kid2)
-			require.NotEqual(t, kid1, kid2)
-			require.NotEqual(t, priv1.N, priv2.N)
-			pub1, err := ring.PublicKey(ctx, kid1)
-			require.NoError(t, err)
-			require.NoError(t, verify(pub1, "token-1", sig))
+			require.Equal(t, kid1, kid, "the old key signs until the new one is published everywhere")
 			set, err = ring.JWKS(ctx)
 			require.NoError(t, err)
 			require.Len(t, set.Keys, 2)
+			kid2 := rotated.ID
+			require.NotEqual(t, kid1, kid2)
 
-			// The other instance picks up the rotation: at once for an
-			// unknown kid, and for signing after its reload interval.
+			// The other instance knows the new key: at once for an unknown
+			// kid, and in its JWKS after its reload interval.
 			pub2, err := restarted.PublicKey(ctx, kid2)
 			require.NoError(t, err)
-			require.Equal(t, priv2.N, pub2.N)
 			clk.add(2 * time.Minute)
 			kid, _, err = restarted.Signer(ctx)
 			require.NoError(t, err)
-			require.Equal(t, kid2, kid)
+			require.Equal(t, kid1, kid)
 
-			// After the longest token lifetime plus leeway the old key is gone.
-			clk.add(15 * time.Minute)
+			// Once the new key is PublishDelay old, both instances sign with it.
+			clk.add(keys.PublishDelay - 2*time.Minute)
+			for _, r := range []*keys.Ring{ring, restarted} {
+				kid, priv2, err := r.Signer(ctx)
+				require.NoError(t, err)
+				require.Equal(t, kid2, kid)
+				require.Equal(t, priv2.N, pub2.N)
+				require.NotEqual(t, priv1.N, priv2.N)
+			}
+			pub1, err := ring.PublicKey(ctx, kid1)
+			require.NoError(t, err)
+			require.NoError(t, verify(pub1, "token-1", sig))
+
+			// After the longest token lifetime plus leeway from when it
+			// stopped signing, the old key is gone.
+			clk.add(15*time.Minute + time.Minute - time.Second) // 1s before the old key expires
+			_, err = ring.PublicKey(ctx, kid1)
+			require.NoError(t, err, "a token the old key signed last is still live")
+			clk.add(time.Second)
 			_, err = ring.PublicKey(ctx, kid1)
 			require.ErrorIs(t, err, keys.ErrUnknownKey)
 			set, err = ring.JWKS(ctx)
 			require.NoError(t, err)
 			require.Len(t, set.Keys, 1)
+			clk.add(time.Second) // deleted once strictly past its ExpiresAt
 			_, err = ring.Rotate(ctx)
 			require.NoError(t, err)
 			all, err := ring.List(ctx)

@@ -372,13 +372,20 @@ func (s *Service) forget(ctx context.Context, id string) {
 
 var errUnauthorized = gatehouse.Errorf(gatehouse.CodeUnauthorized, "the access token is missing, malformed, expired or revoked")
 
+const keysDown = "access tokens cannot be checked right now; try again"
+
 // Authenticate verifies an access token and that its session is alive.
 // The cache answers most requests (deny list, then a short-lived "alive"
 // mark); on a miss or a cache failure the database decides, never a guess.
+// A token that could not be checked (the signing keys could not be read)
+// is service_unavailable, not unauthorized: the client keeps its token.
 func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, error) {
 	claims, err := s.tokens.Verify(ctx, raw)
-	if err != nil {
+	if errors.Is(err, token.ErrInvalid) {
 		return Principal{}, gatehouse.WrapError(gatehouse.CodeUnauthorized, err, errUnauthorized.Message)
+	}
+	if err != nil {
+		return Principal{}, gatehouse.WrapError(gatehouse.CodeUnavailable, err, keysDown)
 	}
 	p := Principal{UserID: claims.Subject, SessionID: claims.SessionID, AMR: claims.AMR,
 		AuthTime: claims.AuthTime, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt}

@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
 )
 
 // Type is the JWT "typ" header of access tokens (RFC 9068).
@@ -27,11 +28,18 @@ const Type = "at+jwt"
 // with another algorithm, of another type, for another issuer or
 // audience, expired or not yet valid. The reason is in the wrapped error
 // for logs; clients only ever learn "unauthorized".
+//
+// Verify returns other errors (not wrapping ErrInvalid) when it could not
+// tell, e.g. the key ring could not read the database: those are failures
+// of the server, not of the token.
 var ErrInvalid = errors.New("token: invalid access token")
 
 // Keys is the key ring (a *keys.Ring).
 type Keys interface {
 	Signer(ctx context.Context) (kid string, key *rsa.PrivateKey, err error)
+	// PublicKey returns the key of kid, or an error wrapping
+	// keys.ErrUnknownKey (or ErrInvalid) when there is no such key; any
+	// other error means the ring could not look.
 	PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
 }
 
@@ -73,7 +81,7 @@ type Options struct {
 }
 
 // New makes a Service.
-func New(keys Keys, o Options) *Service {
+func New(ring Keys, o Options) *Service {
 	if o.Audience == "" {
 		o.Audience = o.Issuer
 	}
@@ -83,7 +91,7 @@ func New(keys Keys, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{keys: keys, issuer: o.Issuer, audience: o.Audience, ttl: o.TTL, leeway: o.Leeway, now: o.Now}
+	return &Service{keys: ring, issuer: o.Issuer, audience: o.Audience, ttl: o.TTL, leeway: o.Leeway, now: o.Now}
 }
 
 // TTL is the lifetime of the access tokens the service issues.
@@ -145,8 +153,11 @@ func (s *Service) Verify(ctx context.Context, raw string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: no kid", ErrInvalid)
 	}
 	pub, err := s.keys.PublicKey(ctx, h.KeyID)
-	if err != nil {
+	if errors.Is(err, keys.ErrUnknownKey) || errors.Is(err, ErrInvalid) {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err != nil {
+		return Claims{}, fmt.Errorf("verify access token: %w", err)
 	}
 	var jc jwtClaims
 	if err := tok.Claims(pub, &jc); err != nil {

@@ -6,6 +6,8 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
@@ -187,4 +190,46 @@ func decode(t *testing.T, raw string) (map[string]any, map[string]any) {
 	require.NoError(t, json.Unmarshal(hb, &h))
 	require.NoError(t, json.Unmarshal(pb, &p))
 	return h, p
+}
+
+// keysErr is a ring whose PublicKey fails with err (after a good Signer).
+type keysErr struct {
+	ring
+	err error
+}
+
+func (k keysErr) PublicKey(context.Context, string) (*rsa.PublicKey, error) { return nil, k.err }
+
+// Only a token the ring does not know is invalid; a ring that could not
+// look (its database is down) is an error of the server, which must not
+// tell the client to drop a good token.
+func TestVerifySeparatesUnknownKeysFromRingFailures(t *testing.T) {
+	c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	ours, _ := keysForTest(t)
+	ctx := context.Background()
+	raw, _, err := token.New(ring{kid: "k1", priv: ours}, token.Options{Issuer: "https://auth.example.com", TTL: time.Minute, Now: c.now}).
+		Issue(ctx, "u", "s", nil, time.Time{})
+	require.NoError(t, err)
+
+	down := errors.New("load signing keys: database down")
+	for name, tc := range map[string]struct {
+		err     error
+		invalid bool
+	}{
+		"unknown kid":           {fmt.Errorf("wrapped: %w", keys.ErrUnknownKey), true},
+		"invalid":               {token.ErrInvalid, true},
+		"database down":         {down, false},
+		"context canceled":      {context.Canceled, false},
+		"database down wrapped": {fmt.Errorf("look up signing key: %w", down), false},
+	} {
+		s := token.New(keysErr{ring: ring{kid: "k1", priv: ours}, err: tc.err}, token.Options{Issuer: "https://auth.example.com", TTL: time.Minute, Now: c.now})
+		_, err := s.Verify(ctx, raw)
+		require.Error(t, err, name)
+		if tc.invalid {
+			require.ErrorIs(t, err, token.ErrInvalid, name)
+		} else {
+			require.NotErrorIs(t, err, token.ErrInvalid, name)
+			require.ErrorIs(t, err, tc.err, name)
+		}
+	}
 }
