@@ -2,6 +2,8 @@ package device_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"slices"
 	"testing"
@@ -35,9 +37,9 @@ func TestDeviceLifecycle(t *testing.T) {
 		require.Equal(t, 0, auditCount(t, env, uid, "device.new"), "an account's first device is no news")
 
 		env.Clock.Advance(time.Minute)
-		login(t, env, email, client{UA: firefoxLinuxV2, IP: "198.51.100.7"})
+		login(t, env, email, client{UA: firefoxLinuxV2, IP: "198.51.100.7", Browser: firefoxLinux})
 		again := devicesOf(t, env, s1.Access)
-		require.Len(t, again, 1, "same browser and OS family: same device")
+		require.Len(t, again, 1, "the same browser, updated: same device, by its cookie")
 		require.Equal(t, list[0]["id"], again[0]["id"])
 		require.Equal(t, "198.51.100.7", again[0]["last_ip"])
 		require.Equal(t, list[0]["first_seen_at"], again[0]["first_seen_at"])
@@ -96,33 +98,110 @@ func TestDeviceLifecycle(t *testing.T) {
 func TestDeviceIDAndCookie(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
 		email, _ := newUser(t, env)
-		a := login(t, env, email, client{UA: firefoxLinux, DeviceID: "phone-1"})
-		login(t, env, email, client{UA: chromeWindows, DeviceID: "phone-1"})
+		a := login(t, env, email, client{UA: firefoxLinux, DeviceID: "phone-1", NoCookie: true})
+		login(t, env, email, client{UA: chromeWindows, DeviceID: "phone-1", NoCookie: true})
 		require.Len(t, devicesOf(t, env, a.Access), 1)
 
-		r := do(env, client{UA: safariMac}, "POST", "/auth/login", map[string]any{"email": email, "password": apptest.StrongPassword}, "")
+		safari := &risktest.Browser{UA: safariMac}
+		r := safari.Do(env, "POST", "/auth/login", map[string]any{"email": email, "password": apptest.StrongPassword}, "")
 		require.Equal(t, http.StatusOK, r.Status)
-		var cookie *http.Cookie
-		for _, c := range (&http.Response{Header: r.Header}).Cookies() {
-			if c.Name == device.CookieName {
-				cookie = c
-			}
-		}
+		cookie := risktest.SetCookie(r)
 		require.NotNil(t, cookie, "the sign-in sets the device cookie")
 		require.True(t, cookie.Secure && cookie.HttpOnly)
 		require.Equal(t, http.SameSiteLaxMode, cookie.SameSite)
 		require.Equal(t, "/", cookie.Path)
-		require.Equal(t, device.Fingerprint("", "", safariMac), cookie.Value)
+		require.Equal(t, device.CookieMaxAge, cookie.MaxAge)
+		require.True(t, device.ValidCookie(cookie.Value), cookie.Value)
 		require.Len(t, devicesOf(t, env, a.Access), 2)
 
 		// The same browser after an OS change keeps its device by cookie.
-		env.Header = http.Header{"User-Agent": {safariIPhone}, "Cookie": {device.CookieName + "=" + cookie.Value}}
-		r = env.Do("POST", "/auth/login", map[string]any{"email": email, "password": apptest.StrongPassword}, "")
-		env.Header = nil
+		safari.UA = safariIPhone
+		r = safari.Do(env, "POST", "/auth/login", map[string]any{"email": email, "password": apptest.StrongPassword}, "")
 		require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
 		require.Empty(t, r.Header.Values("Set-Cookie"), "a valid cookie is kept")
 		require.Len(t, devicesOf(t, env, a.Access), 2)
 	})
+}
+
+// oldCookie is what earlier versions put in the device cookie (and used
+// as the device's fingerprint): a public hash of the User-Agent's
+// families, which anyone can compute.
+func oldCookie(ua string) string {
+	u := device.ParseUA(ua)
+	sum := sha256.Sum256([]byte("gatehouse.device.v1\x00ua\x00" + u.Browser + "\x00" + u.OS + "\x00" + u.Platform))
+	return hex.EncodeToString(sum[:])
+}
+
+// The device cookie is a random secret per browser: two browsers without
+// one, with the same User-Agent, get different cookies and are two new
+// devices; a sign-in without a cookie (or with one the server never set,
+// such as the public value earlier versions used) never passes for a
+// known device, even one with the same User-Agent: it is scored as new
+// (new_device), announced (device.new, an email) and not trusted. The
+// browser that presents its own cookie is recognised, trust and all.
+func TestDeviceCookieIsARandomSecret(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
+		email, uid := newUser(t, env)
+		cred := map[string]any{"email": email, "password": apptest.StrongPassword}
+
+		// Two cookieless sign-ins with one User-Agent: two cookies, two devices.
+		victim, other := &risktest.Browser{UA: chromeWindows}, &risktest.Browser{UA: chromeWindows}
+		r := victim.Do(env, "POST", "/auth/login", cred, "")
+		require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
+		access := r.Str("access_token")
+		require.Equal(t, http.StatusOK, other.Do(env, "POST", "/auth/login", cred, "").Status)
+		require.True(t, device.ValidCookie(victim.Cookie) && device.ValidCookie(other.Cookie))
+		require.NotEqual(t, victim.Cookie, other.Cookie)
+		require.NotEqual(t, oldCookie(chromeWindows), victim.Cookie, "not computable from the User-Agent")
+		require.Len(t, devicesOf(t, env, access), 2)
+		require.Equal(t, 1, auditCount(t, env, uid, "device.new"))
+		require.Contains(t, risktest.WaitMail(t, env, email, "New sign-in"), "Chrome on Windows")
+
+		// The victim trusts its browser; presenting the cookie, it is that
+		// device: no new_device, no device.new, and the trust shows.
+		mine, err := env.App.DB.GetSessionDevice(context.Background(), r.Str("session_id"))
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, env.Do("PUT", "/devices/"+mine.ID+"/trust", nil, access).Status)
+		env.Clock.Advance(time.Minute)
+		r = victim.Do(env, "POST", "/auth/login", cred, "")
+		require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
+		require.Nil(t, risktest.SetCookie(r), "a valid cookie is kept")
+		login := risktest.Audits(t, env, uid, "user.login")[0]
+		require.Equal(t, mine.ID, login.Metadata["device_id"])
+		require.NotContains(t, factorNames(login), "new_device")
+		trustedScore := sessionTrust(t, env, r.Str("access_token"), r.Str("session_id"))
+		require.Equal(t, 1, auditCount(t, env, uid, "device.new"))
+
+		// Strangers with the victim's kind of browser: no cookie, a cookie of
+		// their own making, the old public value. Each is a new, untrusted
+		// device, scored and announced as one.
+		for i, c := range []string{"", device.NewCookie(), oldCookie(chromeWindows)} {
+			env.Clock.Advance(time.Minute)
+			stranger := &risktest.Browser{UA: chromeWindows, Cookie: c}
+			r = stranger.Do(env, "POST", "/auth/login", cred, "")
+			require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
+			require.NotEmpty(t, r.Str("access_token"), string(r.Raw))
+			login = risktest.Audits(t, env, uid, "user.login")[0]
+			require.NotEqual(t, mine.ID, login.Metadata["device_id"])
+			require.Contains(t, factorNames(login), "new_device")
+			require.Equal(t, 2+i, auditCount(t, env, uid, "device.new"))
+			d, err := env.App.DB.GetSessionDevice(context.Background(), r.Str("session_id"))
+			require.NoError(t, err)
+			require.False(t, d.Trusted)
+			require.Less(t, sessionTrust(t, env, r.Str("access_token"), r.Str("session_id")), trustedScore)
+			require.Equal(t, c != "" && device.ValidCookie(c), risktest.SetCookie(r) == nil,
+				"a cookie of the right shape is kept, anything else replaced")
+		}
+	})
+}
+
+// factorNames are the risk factors an audit row names.
+func factorNames(l gatehouse.AuditLog) []string {
+	var out []string
+	for _, f := range l.Metadata["risk_factors"].([]any) {
+		out = append(out, f.(map[string]any)["name"].(string))
+	}
+	return out
 }
 
 // signIns draws a few sign-ins from a small set of clients.
@@ -145,7 +224,8 @@ func TestProperty76_NewDeviceRegistration(t *testing.T) {
 			var tok apptest.Tokens
 			for _, c := range signIns(rt) {
 				tok = login(rt, env, email, c)
-				seen[device.Fingerprint(c.DeviceID, "", c.UA)] = true
+				fp, _ := device.Fingerprint(c.DeviceID, c.cookie(env), c.UA)
+				seen[fp] = true
 				require.Len(rt, devicesOf(rt, env, tok.Access), len(seen))
 				require.Equal(rt, len(seen)-1, auditCount(rt, env, uid, "device.new"))
 			}
@@ -165,7 +245,8 @@ func TestProperty77_DeviceListCompleteness(t *testing.T) {
 			var tok apptest.Tokens
 			for _, c := range signIns(rt) {
 				tok = login(rt, env, email, c)
-				want[device.Fingerprint(c.DeviceID, "", c.UA)] = device.ParseUA(c.UA).Name()
+				fp, _ := device.Fingerprint(c.DeviceID, c.cookie(env), c.UA)
+				want[fp] = device.ParseUA(c.UA).Name()
 			}
 			list := devicesOf(rt, env, tok.Access)
 			require.Len(rt, list, len(want))
@@ -255,7 +336,7 @@ func TestProperty81_UnusedDeviceRemoval(t *testing.T) {
 			for i, days := range ages {
 				at := now.Add(-time.Duration(days)*24*time.Hour + time.Duration(i)*time.Second)
 				d, _, err := env.App.DB.UpsertDevice(ctx, store.Device{ID: gatehouse.NewID(), UserID: uid,
-					Fingerprint: device.Fingerprint(gatehouse.NewID(), "", ""), FirstSeenAt: at, LastSeenAt: at})
+					Fingerprint: gatehouse.NewID(), FirstSeenAt: at, LastSeenAt: at})
 				require.NoError(rt, err)
 				if !at.Before(now.Add(-device.DefaultMaxAge)) {
 					keep = append(keep, d.ID)

@@ -1,6 +1,7 @@
 package device_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -40,31 +41,58 @@ func TestParseUA(t *testing.T) {
 var agents = []string{firefoxLinux, firefoxLinuxV2, chromeWindows, safariIPhone, safariMac, edgeWindows, chromeAndroid, androidTablet, "curl/8.5.0"}
 
 // Property 80: a fingerprint is made from the client's device id when it
-// sends one (whatever the cookie and User-Agent), else from a valid device
-// cookie, else from the User-Agent's browser family, OS family and
-// platform only: versions do not matter, families do. It always has the
-// shape of a valid cookie, so the cookie can carry it.
+// sends one (whatever the cookie), else from a valid device cookie, else
+// from the User-Agent's browser family, OS family and platform; only the
+// last is weak (strong false), and only it matches ByUserAgent. Every one
+// is a hex SHA-256, and never the cookie itself (only its hash is stored).
 func TestProperty80_FingerprintComposition(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		id := rapid.StringMatching(`[A-Za-z0-9._:-]{1,128}`).Draw(t, "device_id")
-		ua1 := rapid.SampledFrom(agents).Draw(t, "ua1")
-		ua2 := rapid.SampledFrom(agents).Draw(t, "ua2")
-		cookie := rapid.StringMatching(`[0-9a-f]{64}`).Draw(t, "cookie")
+		cookie := device.NewCookie()
+		other := device.NewCookie()
 		junk := rapid.StringMatching(`[A-Za-z0-9]{0,70}`).Draw(t, "junk_cookie")
+		ua := rapid.SampledFrom(agents).Draw(t, "ua")
+		ua2 := rapid.SampledFrom(agents).Draw(t, "ua2")
 
-		// The client id wins over cookie and User-Agent.
-		require.Equal(t, device.Fingerprint(id, cookie, ua1), device.Fingerprint(id, "", ua2))
-		require.NotEqual(t, device.Fingerprint(id, "", ua1), device.Fingerprint("", "", ua1))
-		// A valid cookie wins over the User-Agent; a malformed one is ignored.
-		require.Equal(t, cookie, device.Fingerprint("", cookie, ua1))
+		fp := func(id, cookie, ua string, strong bool) string {
+			f, s := device.Fingerprint(id, cookie, ua)
+			require.Equal(t, strong, s)
+			require.Regexp(t, `^[0-9a-f]{64}$`, f)
+			require.Equal(t, !strong, device.ByUserAgent(f, ua))
+			return f
+		}
+		// The client id wins over the cookie and the User-Agent.
+		require.Equal(t, fp(id, cookie, ua, true), fp(id, "", ua2, true))
+		require.Equal(t, fp(id, other, ua, true), fp(id, junk+"x", ua, true))
+		// A valid cookie is hashed and wins over the User-Agent; a
+		// different cookie is a different device.
+		require.NotEqual(t, cookie, fp("", cookie, ua, true))
+		require.Equal(t, fp("", cookie, ua, true), fp("", cookie, ua2, true))
+		require.NotEqual(t, fp("", cookie, ua, true), fp("", other, ua, true))
+		require.NotEqual(t, fp("", cookie, ua, true), fp(cookie, "", ua, true), "an id and a cookie never collide")
+		// Else the User-Agent's families, versions aside.
 		if !device.ValidCookie(junk) {
-			require.Equal(t, device.Fingerprint("", "", ua1), device.Fingerprint("", junk, ua1))
+			require.Equal(t, fp("", junk, ua, false), fp("", "", ua, false))
 		}
-		// The User-Agent counts by families and platform alone.
-		same := device.ParseUA(ua1) == device.ParseUA(ua2)
-		require.Equal(t, same, device.Fingerprint("", "", ua1) == device.Fingerprint("", "", ua2))
-		for _, fp := range []string{device.Fingerprint(id, "", ua1), device.Fingerprint("", "", ua1)} {
-			require.True(t, device.ValidCookie(fp), fp)
-		}
+		sameFamily := device.ParseUA(ua) == device.ParseUA(ua2)
+		require.Equal(t, sameFamily, fp("", "", ua, false) == fp("", "", ua2, false))
 	})
+}
+
+// Device cookies are 32 random bytes, base64url: never two alike, and
+// only that shape is valid. The public User-Agent hash earlier versions
+// set (64 hex digits) is not.
+func TestDeviceCookieShape(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		c := device.NewCookie()
+		require.Len(t, c, 43)
+		require.True(t, device.ValidCookie(c), c)
+		require.False(t, seen[c])
+		seen[c] = true
+	}
+	for _, bad := range []string{"", "not-a-fingerprint", strings.Repeat("a", 64), strings.Repeat("a", 42),
+		strings.Repeat("a", 44), strings.Repeat("a", 42) + "=", strings.Repeat("a", 42) + "+", strings.Repeat("a", 42) + "B"} {
+		require.False(t, device.ValidCookie(bad), bad)
+	}
 }

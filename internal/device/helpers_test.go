@@ -19,20 +19,45 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, env *apptest.Env)) {
 
 var newUser = risktest.NewUser
 
-// client is how a sign-in presents itself.
+// client is how a sign-in presents itself. Its requests come from the
+// test browser named Browser (else its User-Agent), which presents and
+// keeps the device cookie the server sets, as browsers do; NoCookie is a
+// client without a cookie jar that is no browser (a script), whose device
+// the server names by its User-Agent.
 type client struct {
 	UA, DeviceID, IP string
+	Browser          string
+	NoCookie         bool
+}
+
+// browsers are the test browsers, per server.
+var browsers risktest.Browsers
+
+// browser is the test browser c's requests come from.
+func (c client) browser(env *apptest.Env) *risktest.Browser {
+	name := c.Browser
+	if name == "" {
+		name = c.UA
+	}
+	return browsers.Get(env, name)
+}
+
+// cookie is the device cookie c presents.
+func (c client) cookie(env *apptest.Env) string {
+	if c.NoCookie {
+		return ""
+	}
+	return c.browser(env).Cookie
 }
 
 // do sends a request as c.
 func do(env *apptest.Env, c client, method, path string, body any, bearer string) *apptest.Response {
-	h := http.Header{"User-Agent": {c.UA}}
-	if c.IP != "" {
-		h.Set("X-Forwarded-For", c.IP)
+	b := &risktest.Browser{Script: true}
+	if !c.NoCookie {
+		b = c.browser(env)
 	}
-	env.Header = h
-	defer func() { env.Header = nil }()
-	return env.Do(method, path, body, bearer)
+	b.UA, b.IP = c.UA, c.IP
+	return b.Do(env, method, path, body, bearer)
 }
 
 // login signs in as c and requires tokens.

@@ -70,7 +70,8 @@ func (s *Server) registerDevices() {
 		Summary: "List my devices",
 		Description: "Every device the account signed in from, most recently seen first (ties by id), a page at a time; " +
 			"a cursor whose device has been removed since is 422 validation_failed: start again without it. A device is told apart by the " +
-			"client's device_id at login, else the __Host-gh_device cookie, else its browser family, OS family and platform. " +
+			"client's device_id at login, else the __Host-gh_device cookie (a random secret the server sets at sign-in), never by its " +
+			"User-Agent: a sign-in with neither is a new device. " +
 			"Devices unused for 90 days (GATEHOUSE_DEVICE_MAX_AGE) are removed.",
 	}), func(ctx context.Context, in *pageInput) (*deviceList, error) {
 		list, err := s.devices.List(ctx, mustPrincipal(ctx).UserID)
@@ -127,23 +128,35 @@ func (s *Server) registerDevices() {
 		return &noContent{}, nil
 	})
 
+	// The emailed link opens ConfirmSignInPage (registerPages), which posts
+	// the token here only when the person clicks, so mail scanners that
+	// open links cannot complete the sign-in.
 	huma.Register(s.api, huma.Operation{
-		OperationID: "confirm-sign-in", Method: http.MethodGet, Path: "/auth/login/confirm", Tags: []string{TagAuth},
+		OperationID: "confirm-sign-in", Method: http.MethodPost, Path: "/auth/login/confirm", Tags: []string{TagAuth},
 		Summary: "Confirm a risky sign-in",
 		Description: "A sign-in whose risk score reaches GATEHOUSE_RISK_HIGH on an account without MFA answers an MFAChallenge " +
-			"with methods [\"email_confirmation\"] and emails the user a link here (single use, 15 minutes). Opening it completes " +
-			"that sign-in: the session is the signing-in client's. Errors: 400 invalid_token.",
+			"with methods [\"email_confirmation\"] and emails the user a link (single use, 15 minutes) to the built-in page " +
+			ConfirmSignInPage + "?token=..., which posts the token here only when the person clicks its button, so a mail " +
+			"scanner that opens the link spends nothing. Posting it completes that sign-in: the session is the signing-in " +
+			"client's (its address, agent and device). There is no GET: nothing spends the token by merely opening a URL. " +
+			"Errors: 400 invalid_token.",
 	}, func(ctx context.Context, in *struct {
-		Token     string `query:"token" required:"true" minLength:"1" maxLength:"256"`
+		Body struct {
+			Token string `json:"token" minLength:"1" maxLength:"256" doc:"The token from the emailed link."`
+		}
 		UserAgent string `header:"User-Agent"`
 	}) (*signInOutput, error) {
-		t, err := s.confirm.ConfirmSignIn(ctx, in.Token, clientMeta(ctx, in.UserAgent, ""))
+		t, err := s.confirm.ConfirmSignIn(ctx, in.Body.Token, clientMeta(ctx, in.UserAgent, ""))
 		if err != nil {
 			return nil, Problem(err)
 		}
 		return signInBody(t, s.now()), nil
 	})
 }
+
+// ConfirmSignInPage is the built-in page the step-up confirmation email
+// links to (outside BasePath, like /magic-link).
+const ConfirmSignInPage = "/confirm-sign-in"
 
 // signInPaths are where a session can start; the device cookie is set on
 // them when the browser has none.
@@ -154,22 +167,37 @@ var signInPaths = map[string]bool{
 
 // deviceCookie passes the request's device cookie to sign-ins (through the
 // context, see device.CookieFrom) and, on the sign-in routes, gives a
-// browser without a valid one a long-lived cookie holding the fingerprint
-// of its User-Agent, so later sign-ins keep that device even when the
-// User-Agent changes.
+// browser without a valid one a long-lived cookie holding a fresh random
+// secret (device.NewCookie), passed on to the sign-in too: the device that
+// sign-in registers is the one the browser names with that cookie from
+// then on, whatever its User-Agent becomes, and no other browser can name
+// it. A request without a valid cookie is thus always a new device; an old
+// cookie holding the public User-Agent fingerprint of earlier versions is
+// replaced the same way (one new-device alert, see device.ValidCookie).
 func deviceCookie(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := ""
 		if c, err := r.Cookie(device.CookieName); err == nil && device.ValidCookie(c.Value) {
 			v = c.Value
-			r = r.WithContext(device.WithCookie(r.Context(), v))
 		}
 		p := r.URL.Path
 		if v == "" && (signInPaths[p] || (strings.HasPrefix(p, BasePath+"/oauth/") && strings.HasSuffix(p, "/callback"))) {
+			minted := device.NewCookie()
 			http.SetCookie(w, &http.Cookie{
-				Name: device.CookieName, Value: device.Fingerprint("", "", r.UserAgent()), Path: "/",
+				Name: device.CookieName, Value: minted, Path: "/",
 				MaxAge: device.CookieMaxAge, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 			})
+			// A browser (it sends Fetch Metadata) keeps the cookie, so its
+			// first sign-in already names the device by it. A client that
+			// sends none may never send the cookie back: its device is
+			// named by its User-Agent instead, or each of its sign-ins
+			// would be a new device.
+			if r.Header.Get("Sec-Fetch-Mode") != "" || r.Header.Get("Sec-Fetch-Site") != "" {
+				v = minted
+			}
+		}
+		if v != "" {
+			r = r.WithContext(device.WithCookie(r.Context(), v))
 		}
 		next.ServeHTTP(w, r)
 	})

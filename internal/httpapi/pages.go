@@ -10,7 +10,8 @@ import (
 
 // The built-in pages that emailed links open by default (the operator may
 // point GATEHOUSE_EMAIL_VERIFY_URL / GATEHOUSE_PASSWORD_RESET_URL at their
-// own app instead). Opening a page spends nothing: the token is posted to
+// own app instead; the step-up confirmation of a risky sign-in always
+// opens ConfirmSignInPage). Opening a page spends nothing: the token is posted to
 // the API only when the person acts, so link scanners cannot consume it.
 //
 //go:embed pages/*.html pages/style.css
@@ -29,7 +30,9 @@ func parsePages() *template.Template {
 }
 
 func (s *Server) registerPages() {
-	for path, name := range map[string]string{"/verify-email": "verify-email.html", "/reset-password": "reset-password.html"} {
+	for path, name := range map[string]string{
+		"/verify-email": "verify-email.html", "/reset-password": "reset-password.html", ConfirmSignInPage: "confirm-sign-in.html",
+	} {
 		s.mux.HandleFunc("GET "+path, s.page(name))
 	}
 }

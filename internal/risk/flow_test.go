@@ -2,7 +2,9 @@ package risk_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,11 +58,16 @@ const (
 	uaSafari  = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
 )
 
-// signIn posts a login from ip with the User-Agent ua and the password pw.
+// browsers are the test's browsers: one per server and User-Agent, each
+// keeping its device cookie.
+var browsers risktest.Browsers
+
+// signIn posts a login from ip with the password pw, from the browser
+// with the User-Agent ua (which presents and keeps its device cookie).
 func signIn(env *apptest.Env, email, pw, ip, ua string) *apptest.Response {
-	env.Header = http.Header{"X-Forwarded-For": {ip}, "User-Agent": {ua}}
-	defer func() { env.Header = nil }()
-	return env.Do("POST", "/auth/login", map[string]any{"email": email, "password": pw}, "")
+	b := browsers.Get(env, ua)
+	b.IP = ip
+	return b.Do(env, "POST", "/auth/login", map[string]any{"email": email, "password": pw}, "")
 }
 
 // factorsOf reads metadata.risk_factors of an audit row: name -> points.
@@ -143,16 +150,16 @@ func TestProperty96_HighRiskStepUp(t *testing.T) {
 				require.Equal(rt, "email", alerts[0].Metadata["step_up"])
 				text := waitMail(t, env, email, "Confirm your")
 				require.Contains(rt, text, "Chrome on Windows")
-				tok := apptest.TokenFromLink(text, "http://gatehouse.test/api/v1/auth/login/confirm?")
+				tok := apptest.TokenFromLink(text, "http://gatehouse.test/confirm-sign-in?")
 				require.NotEmpty(rt, tok)
-				c := env.Do("GET", "/auth/login/confirm?token="+tok, nil, "")
+				c := env.Do("POST", "/auth/login/confirm", map[string]any{"token": tok}, "")
 				require.Equal(rt, http.StatusOK, c.Status, string(c.Raw))
 				require.NotEmpty(rt, c.Str("access_token"))
 				// The session is the signing-in client's, from the risky address.
 				logins := audits(rt, env, uid, string(gatehouse.EventUserLogin))
 				require.Equal(rt, blocked.IP, logins[0].IPAddress)
 				require.Equal(rt, uaChrome, logins[0].UserAgent)
-				again := env.Do("GET", "/auth/login/confirm?token="+tok, nil, "")
+				again := env.Do("POST", "/auth/login/confirm", map[string]any{"token": tok}, "")
 				require.Equal(rt, "invalid_token", again.Code())
 			}
 			require.Len(rt, audits(rt, env, uid, string(gatehouse.EventSecurityAlert)), 1, "the step-up itself raises no second alert")
@@ -348,5 +355,138 @@ func TestImpossibleTravelFlow(t *testing.T) {
 		require.Len(t, audits(t, env, uid, string(gatehouse.EventSecurityAlert)), 3)
 		require.Equal(t, "risky_refresh", audits(t, env, uid, string(gatehouse.EventSecurityAlert))[0].Metadata["reason"])
 		require.Less(t, trust(), before)
+	})
+}
+
+// uaChromeNewer is another Chrome on Windows: a User-Agent like uaChrome's,
+// as an attacker would send to pass for the victim's browser.
+const uaChromeNewer = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+// A sign-in without the device cookie is a new device whatever its
+// User-Agent: it cannot pass for the victim's trusted browser (no trust,
+// new_device, a device.new and its email), so after a run of failed
+// sign-ins from its address (credential stuffing) the right password is
+// stepped up, not let through. The victim's browser, presenting its
+// cookie, is still recognised.
+func TestUserAgentAloneIsANewDevice(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
+		email, uid := newUser(t, env)
+		victim := &risktest.Browser{UA: uaChrome, IP: risktest.Berlin.IP}
+		r := victim.Do(env, "POST", "/auth/login", map[string]any{"email": email, "password": apptest.StrongPassword}, "")
+		require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
+		access := r.Str("access_token")
+		list := env.Do("GET", "/devices", nil, access)
+		require.Len(t, list.JSON["items"], 1)
+		trusted := list.JSON["items"].([]any)[0].(map[string]any)["id"].(string)
+		require.Equal(t, http.StatusOK, env.Do("PUT", "/devices/"+trusted+"/trust", nil, access).Status)
+
+		// The victim's browser with its cookie: the known, trusted device.
+		env.Clock.Advance(time.Hour)
+		r = victim.Do(env, "POST", "/auth/login", map[string]any{"email": email, "password": apptest.StrongPassword}, "")
+		require.NotEmpty(t, r.Str("access_token"), string(r.Raw))
+		require.Nil(t, risktest.SetCookie(r), "a valid cookie is kept")
+		login := audits(t, env, uid, string(gatehouse.EventUserLogin))[0]
+		require.NotContains(t, factorsOf(t, login), risk.FactorNewDevice)
+		require.Equal(t, trusted, login.Metadata["device_id"])
+		victimTrust := int(login.Metadata["trust_score"].(float64))
+		require.Empty(t, audits(t, env, uid, string(gatehouse.EventDeviceNew)))
+
+		// A stranger with a Chrome on Windows of its own and no cookie, from
+		// a clean address: tokens, but as a new, untrusted device, announced.
+		env.Clock.Advance(time.Hour)
+		stranger := &risktest.Browser{UA: uaChromeNewer, IP: risktest.Berlin.IP}
+		r = stranger.Do(env, "POST", "/auth/login", map[string]any{"email": email, "password": apptest.StrongPassword}, "")
+		require.NotEmpty(t, r.Str("access_token"), string(r.Raw))
+		login = audits(t, env, uid, string(gatehouse.EventUserLogin))[0]
+		require.Contains(t, factorsOf(t, login), risk.FactorNewDevice)
+		require.NotEqual(t, trusted, login.Metadata["device_id"])
+		require.Less(t, int(login.Metadata["trust_score"].(float64)), victimTrust)
+		require.Len(t, audits(t, env, uid, string(gatehouse.EventDeviceNew)), 1)
+		require.Contains(t, waitMail(t, env, email, "New sign-in"), "Chrome on Windows")
+		for _, d := range env.Do("GET", "/devices", nil, r.Str("access_token")).JSON["items"].([]any) {
+			d := d.(map[string]any)
+			require.Equal(t, d["id"] == trusted, d["trusted"], "only the victim's browser is trusted")
+		}
+
+		// The same from an address that has just sent 20 failed sign-ins to
+		// other accounts: new_device tips the score over the threshold.
+		attackerIP := privateIP()
+		other, _ := newUser(t, env)
+		for range 20 {
+			b := &risktest.Browser{UA: uaChromeNewer, IP: attackerIP}
+			require.Equal(t, http.StatusUnauthorized, b.Do(env, "POST", "/auth/login",
+				map[string]any{"email": other, "password": "wrong-" + apptest.StrongPassword}, "").Status)
+		}
+		attacker := &risktest.Browser{UA: uaChromeNewer, IP: attackerIP}
+		r = attacker.Do(env, "POST", "/auth/login", map[string]any{"email": email, "password": apptest.StrongPassword}, "")
+		require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
+		require.Equal(t, true, r.JSON["mfa_required"], string(r.Raw))
+		require.Equal(t, []any{risk.MethodEmailConfirmation}, r.JSON["methods"])
+		require.Empty(t, r.Str("access_token"))
+		alert := audits(t, env, uid, string(gatehouse.EventSecurityAlert))[0]
+		require.Contains(t, factorsOf(t, alert), risk.FactorNewDevice)
+		require.GreaterOrEqual(t, alert.RiskScore, 70)
+
+		// A script (no Fetch Metadata, no cookie jar) is named by its
+		// User-Agent, so its sign-ins do not pile up as new devices. But
+		// that name proves nothing: each of its sign-ins scores
+		// new_device, and trusting its device gives it no trust.
+		script := &risktest.Browser{UA: uaChromeNewer, IP: risktest.Berlin.IP, Script: true}
+		cred := map[string]any{"email": email, "password": apptest.StrongPassword}
+		var scriptDevice string
+		for i := range 3 {
+			env.Clock.Advance(time.Hour)
+			r = script.Do(env, "POST", "/auth/login", cred, "")
+			require.NotEmpty(t, r.Str("access_token"), string(r.Raw))
+			login = audits(t, env, uid, string(gatehouse.EventUserLogin))[0]
+			require.Contains(t, factorsOf(t, login), risk.FactorNewDevice, "sign-in %d", i)
+			if i == 0 {
+				scriptDevice = login.Metadata["device_id"].(string)
+				require.Equal(t, http.StatusOK, env.Do("PUT", "/devices/"+scriptDevice+"/trust", nil, r.Str("access_token")).Status)
+			}
+			require.Equal(t, scriptDevice, login.Metadata["device_id"], "one device for the script")
+			require.Less(t, int(login.Metadata["trust_score"].(float64)), victimTrust)
+		}
+		require.Len(t, audits(t, env, uid, string(gatehouse.EventDeviceNew)), 2, "the stranger's browser and the script")
+	})
+}
+
+// The confirmation email links to a page that spends nothing; the token
+// is spent by POST /auth/login/confirm, once. No GET spends it.
+func TestConfirmSignInPageSpendsNothing(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
+		email, uid := newUser(t, env)
+		require.Equal(t, http.StatusOK, signIn(env, email, apptest.StrongPassword, risktest.Berlin.IP, uaFirefox).Status)
+		env.Clock.Advance(time.Hour)
+		r := signIn(env, email, apptest.StrongPassword, blocked.IP, uaChrome)
+		require.Equal(t, []any{risk.MethodEmailConfirmation}, r.JSON["methods"], string(r.Raw))
+		text := waitMail(t, env, email, "Confirm your")
+		tok := apptest.TokenFromLink(text, "http://gatehouse.test/confirm-sign-in?")
+		require.NotEmpty(t, tok, text)
+
+		// What a link scanner might fetch: the old API URL and the page.
+		g := env.Do("GET", "/auth/login/confirm?token="+url.QueryEscape(tok), nil, "")
+		require.Contains(t, []int{http.StatusMethodNotAllowed, http.StatusNotFound}, g.Status, string(g.Raw))
+		for range 2 {
+			page, err := env.Server.Client().Get(env.Server.URL + "/confirm-sign-in?token=" + url.QueryEscape(tok))
+			require.NoError(t, err)
+			body, _ := io.ReadAll(page.Body)
+			page.Body.Close()
+			require.Equal(t, http.StatusOK, page.StatusCode)
+			require.Contains(t, page.Header.Get("Content-Type"), "text/html")
+			require.Contains(t, page.Header.Get("Content-Security-Policy"), "script-src 'nonce-")
+			require.Contains(t, string(body), `/auth/login/confirm", {method: "POST"`)
+		}
+		require.Len(t, audits(t, env, uid, string(gatehouse.EventUserLogin)), 1, "nothing completed the held sign-in")
+
+		// The person's click: the held sign-in completes, once.
+		c := env.Do("POST", "/auth/login/confirm", map[string]any{"token": tok}, "")
+		require.Equal(t, http.StatusOK, c.Status, string(c.Raw))
+		require.NotEmpty(t, c.Str("access_token"))
+		logins := audits(t, env, uid, string(gatehouse.EventUserLogin))
+		require.Len(t, logins, 2)
+		require.Equal(t, blocked.IP, logins[0].IPAddress)
+		again := env.Do("POST", "/auth/login/confirm", map[string]any{"token": tok}, "")
+		apptest.Expect(t, again, http.StatusBadRequest, "invalid_token")
 	})
 }

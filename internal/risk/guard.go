@@ -55,9 +55,10 @@ type GuardOptions struct {
 }
 
 // Guard runs the risk side of signing in: it fixes the device
-// fingerprint, scores the sign-in, registers the device, keeps the
-// profile, raises alerts and holds emailed confirmations. It recomputes
-// trust at refreshes (session.Rescorer).
+// fingerprint (see device.Fingerprint), scores
+// the sign-in, registers the device, keeps the profile, raises alerts and
+// holds emailed confirmations. It recomputes trust at refreshes
+// (session.Rescorer).
 type Guard struct {
 	Engine  *Engine
 	store   Store
@@ -83,10 +84,11 @@ func (g *Guard) now() time.Time { return g.opts.Now().UTC() }
 // Begin scores a sign-in of u inside tx (one device and one profile read).
 // The returned meta carries the device fingerprint: from the client's
 // device id, else the device cookie in ctx (device.WithCookie), else the
-// User-Agent; a meta that has one already keeps it.
+// User-Agent; a meta that has one already keeps it. A device named by its
+// User-Agent alone counts as new for the score (device.ByUserAgent).
 func (g *Guard) Begin(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta) (session.Meta, Assessment, error) {
 	if meta.Fingerprint == "" {
-		meta.Fingerprint = device.Fingerprint(meta.DeviceID, device.CookieFrom(ctx), meta.UserAgent)
+		meta.Fingerprint, _ = device.Fingerprint(meta.DeviceID, device.CookieFrom(ctx), meta.UserAgent)
 	}
 	in := Input{UserID: u.ID, IP: meta.IP, FirstSignIn: u.LastLoginAt == nil}
 	d, err := tx.GetDeviceByFingerprint(ctx, u.ID, meta.Fingerprint)

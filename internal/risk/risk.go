@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
+	"github.com/gatehouse-auth/gatehouse/internal/device"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -232,7 +233,8 @@ func (e *Engine) counter(ctx context.Context, key string) int {
 type Input struct {
 	UserID string
 	IP     string
-	// Device is the known device; nil for a device new to the user.
+	// Device is the recorded device; nil for a device new to the user.
+	// One named by its User-Agent alone counts as new (knownDevice).
 	Device *store.Device
 	// FirstSignIn is the account's first sign-in (no new_device then).
 	FirstSignIn bool
@@ -250,7 +252,7 @@ func (e *Engine) Assess(ctx context.Context, in Input) Assessment {
 	}
 	ip, _ := netip.ParseAddr(in.IP)
 
-	if in.Device == nil && !in.FirstSignIn && !in.Refresh {
+	if !knownDevice(in.Device) && !in.FirstSignIn && !in.Refresh {
 		add(FactorNewDevice, "first sign-in from this device")
 	}
 	if e.geo != nil {
@@ -350,8 +352,16 @@ func TrustFor(a Assessment, mfa bool, d *store.Device, now time.Time) int {
 		KnownLocation: !a.Has(FactorNewCountry) && !a.Has(FactorNewCity) && !a.Has(FactorImpossibleTravel),
 		CleanIP:       !a.Has(FactorIPReputation) && !a.Has(FactorFailedIP),
 	}
-	if d != nil {
+	if knownDevice(d) {
 		in.TrustedDevice, in.DeviceAge = d.Trusted, now.Sub(d.FirstSeenAt)
 	}
 	return Trust(in)
+}
+
+// knownDevice reports whether d vouches for the client: a recorded device
+// named by the client's own id or device cookie. One named by its
+// User-Agent alone could be anybody's with a browser of that family, so
+// it counts as new and its trust and age count for nothing.
+func knownDevice(d *store.Device) bool {
+	return d != nil && !device.ByUserAgent(d.Fingerprint, d.UserAgent)
 }

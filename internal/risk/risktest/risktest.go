@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/device"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -124,4 +126,69 @@ func Audits(t require.TestingT, env *apptest.Env, userID, action string) []gateh
 	rows, err := env.App.DB.ListAuditLogs(context.Background(), store.AuditQuery{UserID: userID, Action: action, Limit: 200})
 	require.NoError(t, err)
 	return rows
+}
+
+// Browser is a test client that, like a browser, presents the device
+// cookie the server set for it and keeps the one the server sets (a
+// sign-in route mints one for a browser without a valid cookie). Its
+// zero Cookie is a browser that has never signed in.
+type Browser struct {
+	UA string
+	// IP is sent as X-Forwarded-For when set.
+	IP string
+	// Cookie is the device cookie it holds.
+	Cookie string
+	// Script makes it a client that is no browser: it sends no Fetch
+	// Metadata and keeps no cookie, so the server names its device by its
+	// User-Agent.
+	Script bool
+}
+
+// Do sends a request as b and keeps any device cookie the answer sets.
+func (b *Browser) Do(env *apptest.Env, method, path string, body any, bearer string) *apptest.Response {
+	env.T.Helper()
+	// Browsers send Fetch Metadata; the server then names the device by
+	// the cookie it mints from the first sign-in on.
+	h := map[string]string{"User-Agent": b.UA}
+	if !b.Script {
+		h["Sec-Fetch-Mode"], h["Sec-Fetch-Site"] = "cors", "same-origin"
+	}
+	if b.IP != "" {
+		h["X-Forwarded-For"] = b.IP
+	}
+	if b.Cookie != "" {
+		h["Cookie"] = device.CookieName + "=" + b.Cookie
+	}
+	r, err := env.Send(method, path, body, bearer, h)
+	if err != nil {
+		env.T.Fatalf("risktest: %s %s: %v", method, path, err)
+	}
+	if c := SetCookie(r); c != nil && !b.Script {
+		b.Cookie = c.Value
+	}
+	return r
+}
+
+// SetCookie is the device cookie an answer sets, or nil.
+func SetCookie(r *apptest.Response) *http.Cookie {
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == device.CookieName {
+			return c
+		}
+	}
+	return nil
+}
+
+// Browsers keeps one Browser per server and User-Agent, so tests that
+// sign in "with Firefox" twice come from the same browser, cookie and all.
+type Browsers struct{ m sync.Map }
+
+// Get returns the browser of env with the User-Agent ua.
+func (bs *Browsers) Get(env *apptest.Env, ua string) *Browser {
+	type key struct {
+		env *apptest.Env
+		ua  string
+	}
+	b, _ := bs.m.LoadOrStore(key{env, ua}, &Browser{UA: ua})
+	return b.(*Browser)
 }
