@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -55,6 +56,45 @@ func (c *testClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// fixtureTTL is the access-token lifetime of a fixture.
+const fixtureTTL = 15 * time.Minute
+
+// fixture is a session service over a fresh database with an in-memory
+// cache and a test clock, and one user with a session whose access token
+// has been checked once.
+type fixture struct {
+	svc    *Service
+	cache  *cache.Memory
+	clock  *testClock
+	user   gatehouse.User
+	sess   gatehouse.Session
+	access string
+}
+
+func newFixture(t *testing.T, db *sqlstore.DB, keys token.Keys, email string) fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := fixture{clock: &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	f.cache = cache.NewMemory(cache.WithClock(f.clock.Now))
+	t.Cleanup(func() { _ = f.cache.Close() })
+	tokens := token.New(keys, token.Options{Issuer: "https://gatehouse.test", TTL: fixtureTTL, Now: f.clock.Now})
+	f.svc = New(db, f.cache, tokens, nopEmitter{}, Options{Lifetime: 24 * time.Hour, IdleTimeout: time.Hour, Now: f.clock.Now})
+
+	addr, err := gatehouse.ParseEmail(email)
+	require.NoError(t, err)
+	f.user = gatehouse.User{ID: gatehouse.NewID(), Email: addr, CreatedAt: f.clock.Now(), UpdatedAt: f.clock.Now()}
+	require.NoError(t, db.CreateUser(ctx, f.user))
+	require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		f.sess, _, err = f.svc.Start(ctx, tx, f.user.ID, Meta{IP: "192.0.2.1"}, []string{"pwd"}, false)
+		return err
+	}))
+	f.access, _, err = f.svc.AccessToken(ctx, f.sess)
+	require.NoError(t, err)
+	_, err = f.svc.Authenticate(ctx, f.access)
+	require.NoError(t, err)
+	return f
+}
+
 // A request that read the session as alive just before it was revoked can
 // write the "alive" mark after Forget deleted it. The deny list must win
 // over such a stale mark, for as long as any token naming the session
@@ -65,29 +105,10 @@ func TestDenyListOutranksStaleAliveMark(t *testing.T) {
 		t.Run(eng.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			db := eng.Open(t)
 			key, err := testKey()
 			require.NoError(t, err)
-			clock := &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-			c := cache.NewMemory(cache.WithClock(clock.Now))
-			t.Cleanup(func() { _ = c.Close() })
-			const ttl = 15 * time.Minute
-			tokens := token.New(oneKey{priv: key}, token.Options{Issuer: "https://gatehouse.test", TTL: ttl, Now: clock.Now})
-			svc := New(db, c, tokens, nopEmitter{}, Options{Lifetime: 24 * time.Hour, IdleTimeout: time.Hour, Now: clock.Now})
-
-			email, err := gatehouse.ParseEmail("deny@example.com")
-			require.NoError(t, err)
-			u := gatehouse.User{ID: gatehouse.NewID(), Email: email, CreatedAt: clock.Now(), UpdatedAt: clock.Now()}
-			require.NoError(t, db.CreateUser(ctx, u))
-			var sess gatehouse.Session
-			require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-				sess, _, err = svc.Start(ctx, tx, u.ID, Meta{IP: "192.0.2.1"}, []string{"pwd"}, false)
-				return err
-			}))
-			access, _, err := svc.AccessToken(ctx, sess)
-			require.NoError(t, err)
-			_, err = svc.Authenticate(ctx, access)
-			require.NoError(t, err)
+			f := newFixture(t, eng.Open(t), oneKey{priv: key}, "deny@example.com")
+			c, clock, svc, u, sess, access := f.cache, f.clock, f.svc, f.user, f.sess, f.access
 			_, err = c.Get(ctx, alivePrefix+sess.ID)
 			require.NoError(t, err, "a successful check vouches for the session")
 
@@ -101,7 +122,7 @@ func TestDenyListOutranksStaleAliveMark(t *testing.T) {
 
 			// The deny entry outlives every token that names the session
 			// (TTL plus the verifier's 30 s leeway).
-			clock.Advance(ttl + 30*time.Second)
+			clock.Advance(fixtureTTL + 30*time.Second)
 			_, err = c.Get(ctx, revokedPrefix+sess.ID)
 			require.NoError(t, err)
 		})

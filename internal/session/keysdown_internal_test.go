@@ -6,13 +6,10 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/cache"
-	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -38,29 +35,11 @@ func (k downKeys) PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, er
 func TestAuthenticateKeyRingFailureIsUnavailable(t *testing.T) {
 	eng := sqltest.Engines(t)[0]
 	ctx := context.Background()
-	db := eng.Open(t)
 	key, err := testKey()
 	require.NoError(t, err)
-	clock := &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	c := cache.NewMemory(cache.WithClock(clock.Now))
-	t.Cleanup(func() { _ = c.Close() })
 	down := &atomic.Bool{}
-	tokens := token.New(downKeys{oneKey: oneKey{priv: key}, down: down}, token.Options{Issuer: "https://gatehouse.test", TTL: 15 * time.Minute, Now: clock.Now})
-	svc := New(db, c, tokens, nopEmitter{}, Options{Lifetime: 24 * time.Hour, IdleTimeout: time.Hour, Now: clock.Now})
-
-	email, err := gatehouse.ParseEmail("keys-down@example.com")
-	require.NoError(t, err)
-	u := gatehouse.User{ID: gatehouse.NewID(), Email: email, CreatedAt: clock.Now(), UpdatedAt: clock.Now()}
-	require.NoError(t, db.CreateUser(ctx, u))
-	var sess gatehouse.Session
-	require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		sess, _, err = svc.Start(ctx, tx, u.ID, Meta{IP: "192.0.2.1"}, []string{"pwd"}, false)
-		return err
-	}))
-	access, _, err := svc.AccessToken(ctx, sess)
-	require.NoError(t, err)
-	_, err = svc.Authenticate(ctx, access)
-	require.NoError(t, err)
+	f := newFixture(t, eng.Open(t), downKeys{oneKey: oneKey{priv: key}, down: down}, "keys-down@example.com")
+	svc, access := f.svc, f.access
 
 	down.Store(true)
 	_, err = svc.Authenticate(ctx, access)
