@@ -7,6 +7,8 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -431,11 +433,20 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// serveMux routes the request. The ServeMux answers unknown paths and wrong
-// methods with plain text; those two are answered here as problems instead
-// (405 keeps the mux's Allow header). After routing, the matched pattern is
-// recorded for the metrics, the span and the access log.
+// serveMux routes the request. The ServeMux answers unknown paths, wrong
+// methods and unclean paths with plain text or HTML; the first two are
+// answered here as problems instead (405 keeps the mux's Allow header),
+// and the redirect of an unclean path goes out without a body. After
+// routing, the matched pattern is recorded for the metrics, the span and
+// the access log.
 func (s *Server) serveMux(w http.ResponseWriter, r *http.Request) {
+	if clean := cleanPath(r.URL.Path); clean != r.URL.Path && strings.HasPrefix(r.URL.Path, "/") {
+		// "//" or "/./" in the path: redirect to the clean one as the mux
+		// would, but without its HTML body.
+		w.Header().Set("Location", (&url.URL{Path: clean, RawQuery: r.URL.RawQuery}).String())
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return
+	}
 	if h, pattern := s.mux.Handler(r); pattern == "" {
 		probe := &statusProbe{header: http.Header{}}
 		h.ServeHTTP(probe, r)
@@ -454,6 +465,16 @@ func (s *Server) serveMux(w http.ResponseWriter, r *http.Request) {
 		defer func() { info.SetRoute(r.Pattern) }()
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// cleanPath is p (starting with "/") as the ServeMux routes it: no "//",
+// "." or ".." elements, a trailing slash kept.
+func cleanPath(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // statusProbe records what the ServeMux's own fallback handlers answer.

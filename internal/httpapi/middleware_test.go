@@ -128,9 +128,11 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 	rec = e.do(httptest.NewRequest(http.MethodPost, "/api/v1/openapi.json", nil))
 	requireProblem(t, rec, http.StatusMethodNotAllowed, gatehouse.CodeMethodNotAllowed)
 
-	// The ServeMux's path cleaning still redirects.
+	// The ServeMux's path cleaning still redirects, without its HTML.
 	rec = e.get("/api/v1//health")
 	require.Equal(t, http.StatusTemporaryRedirect, rec.Code)
+	require.Equal(t, "/api/v1/health", rec.Header().Get("Location"))
+	require.Empty(t, rec.Body.String())
 }
 
 func TestBodyProblems(t *testing.T) {
