@@ -224,7 +224,7 @@ func TestProperty76_NewDeviceRegistration(t *testing.T) {
 			var tok apptest.Tokens
 			for _, c := range signIns(rt) {
 				tok = login(rt, env, email, c)
-				fp, _ := device.Fingerprint(c.DeviceID, c.cookie(env), c.UA)
+				fp := device.Fingerprint(c.DeviceID, c.cookie(env), c.UA)
 				seen[fp] = true
 				require.Len(rt, devicesOf(rt, env, tok.Access), len(seen))
 				require.Equal(rt, len(seen)-1, auditCount(rt, env, uid, "device.new"))
@@ -245,7 +245,7 @@ func TestProperty77_DeviceListCompleteness(t *testing.T) {
 			var tok apptest.Tokens
 			for _, c := range signIns(rt) {
 				tok = login(rt, env, email, c)
-				fp, _ := device.Fingerprint(c.DeviceID, c.cookie(env), c.UA)
+				fp := device.Fingerprint(c.DeviceID, c.cookie(env), c.UA)
 				want[fp] = device.ParseUA(c.UA).Name()
 			}
 			list := devicesOf(rt, env, tok.Access)

@@ -117,7 +117,7 @@ func digest(kind, value string) string {
 // when it has a cookie's shape (see ValidCookie), else from the
 // User-Agent's browser family, OS family and platform. The id and the
 // cookie are secrets of the client and hashed, so the raw values are
-// stored nowhere; strong reports that one of them named the device.
+// stored nowhere.
 //
 // A User-Agent is no secret: anyone can send any, and every browser of a
 // family sends the same one. It still tells a client that keeps no cookie
@@ -125,14 +125,14 @@ func digest(kind, value string) string {
 // client is not a new device at every sign-in; but a device named only by
 // it proves nothing, so it never counts as known or trusted for risk (see
 // ByUserAgent).
-func Fingerprint(clientID, cookie, userAgent string) (fp string, strong bool) {
+func Fingerprint(clientID, cookie, userAgent string) string {
 	switch {
 	case clientID != "":
-		return digest("id", clientID), true
+		return digest("id", clientID)
 	case ValidCookie(cookie):
-		return digest("cookie", cookie), true
+		return digest("cookie", cookie)
 	}
-	return uaFingerprint(userAgent), false
+	return uaFingerprint(userAgent)
 }
 
 func uaFingerprint(userAgent string) string {

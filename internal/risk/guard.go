@@ -88,7 +88,7 @@ func (g *Guard) now() time.Time { return g.opts.Now().UTC() }
 // User-Agent alone counts as new for the score (device.ByUserAgent).
 func (g *Guard) Begin(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta) (session.Meta, Assessment, error) {
 	if meta.Fingerprint == "" {
-		meta.Fingerprint, _ = device.Fingerprint(meta.DeviceID, device.CookieFrom(ctx), meta.UserAgent)
+		meta.Fingerprint = device.Fingerprint(meta.DeviceID, device.CookieFrom(ctx), meta.UserAgent)
 	}
 	in := Input{UserID: u.ID, IP: meta.IP, FirstSignIn: u.LastLoginAt == nil}
 	d, err := tx.GetDeviceByFingerprint(ctx, u.ID, meta.Fingerprint)
