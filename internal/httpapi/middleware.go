@@ -93,6 +93,20 @@ func (rw *responseRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (rw *responseRecorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
+// SetReadDeadline keeps handlers from putting a read deadline on the
+// connection: it accepts the call and does nothing. Huma sets one (its
+// operation's BodyReadTimeout, 5 s) before it reads a body, and never
+// clears it. By then rejectUnstorable has read the whole body, so
+// net/http's background read, which watches for the client going away,
+// is already waiting on the socket; the deadline fires under it after 5 s
+// and net/http takes that for a dead client and cancels the context of the
+// connection, which every later request on the same keep-alive connection
+// inherits. One handler slower than 5 s (a database connect under load)
+// then failed every request after it on that connection with "context
+// canceled" in microseconds. The body itself is read under the server's
+// ReadTimeout before any handler runs.
+func (rw *responseRecorder) SetReadDeadline(time.Time) error { return nil }
+
 // Flush implements http.Flusher.
 func (rw *responseRecorder) Flush() {
 	if !rw.wroteHeader {
