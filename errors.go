@@ -102,3 +102,27 @@ func ErrorCode(err error) Code {
 	}
 	return CodeInternal
 }
+
+// ErrUnavailable marks a failure of a dependency (the database, the cache,
+// a provider) that says nothing about the request: the connection was
+// refused or lost, a connect, pool wait or statement timed out, or the
+// server was shutting down. The same request may well succeed a moment
+// later, so the HTTP layer answers it 503 service_unavailable with
+// Retry-After rather than 500. Infrastructure packages wrap their causes
+// with it (errors.Is(err, ErrUnavailable) holds, the cause stays in the
+// chain for the log).
+var ErrUnavailable = errors.New("a dependency is unavailable")
+
+// Unavailable wraps cause so that errors.Is(err, ErrUnavailable) holds
+// while errors.As still reaches cause. Nil stays nil.
+func Unavailable(cause error) error {
+	if cause == nil {
+		return nil
+	}
+	return &unavailableError{cause: cause}
+}
+
+type unavailableError struct{ cause error }
+
+func (e *unavailableError) Error() string   { return e.cause.Error() }
+func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.cause} }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
@@ -116,7 +117,20 @@ type ProblemDetails struct {
 	internal bool
 	// logged means the cause was logged already (a panic, with its stack).
 	logged bool
+	// clientGone marks a failure that came from the request's context
+	// being cancelled; finalize checks that the client really went away.
+	clientGone bool
 }
+
+// StatusClientClosedRequest is the status recorded (in the access log and
+// the metrics) for a request whose client went away before the answer:
+// nobody reads it, and it is not a server error. The number is nginx's.
+const StatusClientClosedRequest = 499
+
+// retryAfterUnavailable is the Retry-After of a 503 that did not set its
+// own: long enough for a connection pool to recover or a failover to
+// finish, short enough that a client's retry is not a new sign-in.
+const retryAfterUnavailable = "5"
 
 var (
 	_ huma.StatusError       = (*ProblemDetails)(nil)
@@ -188,7 +202,24 @@ func problemFrom(err error) *ProblemDetails {
 		return p
 	}
 	var ge *gatehouse.Error
-	if errors.As(err, &ge) {
+	hasDomainErr := errors.As(err, &ge)
+	if (!hasDomainErr || ge.Code != gatehouse.CodeUnavailable) &&
+		(errors.Is(err, gatehouse.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)) {
+		// The database, the cache or a provider failed or ran out of
+		// time: nothing is wrong with the request, so it may be retried.
+		p := newProblem(http.StatusServiceUnavailable, "the service is temporarily unavailable; try again in a few seconds")
+		p.cause = err
+		return p
+	}
+	if errors.Is(err, context.Canceled) {
+		// Only the request's own context is ever cancelled under a
+		// handler: the client went away (finalize checks).
+		return &ProblemDetails{
+			Type: "about:blank", Title: "Client Closed Request", Status: StatusClientClosedRequest,
+			Detail: "the client closed the request", Code: gatehouse.CodeBadRequest, cause: err, clientGone: true,
+		}
+	}
+	if hasDomainErr {
 		status, known := statusByCode[ge.Code]
 		if !known || ge.Code == gatehouse.CodeInternal {
 			return internalProblem(err)
@@ -352,15 +383,23 @@ func finalize(ctx context.Context, p *ProblemDetails) *ProblemDetails {
 			if cause == nil {
 				cause = errors.New(p.Detail)
 			}
-			level := slog.LevelError
-			if errors.Is(cause, context.Canceled) {
-				level = slog.LevelInfo // the client went away; nobody reads the answer
-			}
-			log.LogAttrs(ctx, level, "internal error", slog.String("error", cause.Error()))
+			log.LogAttrs(ctx, slog.LevelError, "internal error", slog.String("error", cause.Error()))
 		}
-	case out.cause != nil && out.Status >= 500:
-		log.LogAttrs(ctx, slog.LevelWarn, "request failed", slog.String("code", string(out.Code)),
+	case out.clientGone && ctx.Err() != nil:
+		log.LogAttrs(ctx, slog.LevelDebug, "client went away", slog.String("error", out.cause.Error()))
+	case out.clientGone:
+		// A cancelled context under a request whose client is still there:
+		// something cancelled what it should not have. Loud, because it is
+		// the shape of the cascade of issue #14.
+		log.LogAttrs(ctx, slog.LevelError, "request failed with a cancelled context while its client is connected",
 			slog.String("error", out.cause.Error()))
+	case out.Status >= 500:
+		cause := "no cause recorded"
+		if out.cause != nil {
+			cause = out.cause.Error()
+		}
+		log.LogAttrs(ctx, slog.LevelWarn, "request failed", slog.String("code", string(out.Code)),
+			slog.String("error", cause))
 	case out.cause != nil:
 		log.LogAttrs(ctx, slog.LevelDebug, "request rejected", slog.String("code", string(out.Code)),
 			slog.String("error", out.cause.Error()))
@@ -372,6 +411,11 @@ func finalize(ctx context.Context, p *ProblemDetails) *ProblemDetails {
 // Huma writes.
 func transformProblems(ctx huma.Context, _ string, v any) (any, error) {
 	if p, ok := v.(*ProblemDetails); ok {
+		if p.Status == http.StatusServiceUnavailable {
+			if _, w := humago.Unwrap(ctx); w.Header().Get("Retry-After") == "" {
+				w.Header().Set("Retry-After", retryAfterUnavailable)
+			}
+		}
 		return finalize(ctx.Context(), p), nil
 	}
 	return v, nil
@@ -390,6 +434,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *ProblemDetails) {
 		body = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"internal error","code":"internal_error"}`)
 	}
 	h := w.Header()
+	if out.Status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", retryAfterUnavailable)
+	}
 	h.Set("Content-Type", problemContentType)
 	h.Del("Content-Length")
 	w.WriteHeader(out.Status)

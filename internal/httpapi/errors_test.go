@@ -166,3 +166,68 @@ func TestWriteProblemFromPlainHandler(t *testing.T) {
 	p = requireProblem(t, rec, 500, gatehouse.CodeInternal)
 	require.Equal(t, "internal error", p.Detail)
 }
+
+// Failures of a dependency answer 503 with Retry-After, logged at WARN with
+// their cause and the request id; a request whose client went away is
+// recorded as 499 and logged at debug, never as a 500.
+func TestDependencyFailuresAre503AndClientsGoneAre499(t *testing.T) {
+	e := newEnv(t, nil)
+	logs := e.logs
+	cases := []struct {
+		name  string
+		err   error
+		want  int
+		code  gatehouse.Code
+		retry string
+	}{
+		{"database down", fmt.Errorf("login: get user: %w", gatehouse.Unavailable(errors.New("dial tcp: connection refused"))), 503, gatehouse.CodeUnavailable, "5"},
+		{"deadline", fmt.Errorf("begin transaction: %w", context.DeadlineExceeded), 503, gatehouse.CodeUnavailable, "5"},
+		{"own 503 keeps its message", gatehouse.WrapError(gatehouse.CodeUnavailable, gatehouse.Unavailable(errors.New("x")), "texts cannot be sent"), 503, gatehouse.CodeUnavailable, "5"},
+	}
+	for i, tc := range cases {
+		path := "/dep/" + strconv.Itoa(i)
+		huma.Register(e.srv.API(), huma.Operation{OperationID: "dep-" + strconv.Itoa(i), Method: http.MethodGet, Path: path},
+			func(context.Context, *struct{}) (*struct{}, error) { return nil, tc.err })
+		rec := e.get("/api/v1" + path)
+		p := requireProblem(t, rec, tc.want, tc.code)
+		require.Equal(t, tc.retry, rec.Header().Get("Retry-After"), tc.name)
+		require.NotContains(t, p.Detail, "refused", tc.name)
+		if i == 2 {
+			require.Equal(t, "texts cannot be sent", p.Detail)
+		}
+	}
+	require.Contains(t, logs.String(), `"level":"WARN","msg":"request failed"`)
+	require.Contains(t, logs.String(), "connection refused", "the cause is logged")
+	require.Contains(t, logs.String(), `"request_id"`)
+
+	// A plain handler's 503 gets Retry-After too.
+	e.srv.Mux().HandleFunc("GET /api/v1/test/plain503", func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteProblem(w, r, gatehouse.Unavailable(errors.New("redis: i/o timeout")))
+	})
+	rec := e.get("/api/v1/test/plain503")
+	requireProblem(t, rec, 503, gatehouse.CodeUnavailable)
+	require.Equal(t, "5", rec.Header().Get("Retry-After"))
+
+	// The client goes away while the handler waits on the database.
+	logs.Reset()
+	huma.Register(e.srv.API(), huma.Operation{OperationID: "dep-gone", Method: http.MethodGet, Path: "/dep/gone"},
+		func(ctx context.Context, _ *struct{}) (*struct{}, error) {
+			<-ctx.Done()
+			return nil, fmt.Errorf("get user: %w", ctx.Err())
+		})
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/dep/gone", nil).WithContext(ctx)
+	rec = httptest.NewRecorder()
+	cancel()
+	e.srv.Handler().ServeHTTP(rec, req)
+	require.Equal(t, httpapi.StatusClientClosedRequest, rec.Code)
+	require.Contains(t, logs.String(), `"level":"DEBUG","msg":"client went away"`)
+	require.NotContains(t, logs.String(), `"level":"ERROR"`)
+
+	// A cancelled context while the client is still there is a bug, and loud.
+	logs.Reset()
+	huma.Register(e.srv.API(), huma.Operation{OperationID: "dep-stray", Method: http.MethodGet, Path: "/dep/stray"},
+		func(context.Context, *struct{}) (*struct{}, error) { return nil, context.Canceled })
+	e.get("/api/v1/dep/stray")
+	require.Contains(t, logs.String(), "request failed with a cancelled context while its client is connected")
+}

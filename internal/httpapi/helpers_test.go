@@ -38,6 +38,13 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// Reset forgets what was logged so far.
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
 // lines returns the JSON log records.
 func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 	t.Helper()

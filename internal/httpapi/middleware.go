@@ -320,6 +320,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			switch {
 			case status >= 500:
 				level = slog.LevelError
+			case status == StatusClientClosedRequest:
+				level = slog.LevelDebug // nobody is waiting for the answer
 			case status < 400 && quietRoutes[route]:
 				level = slog.LevelDebug
 			}

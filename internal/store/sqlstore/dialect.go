@@ -194,6 +194,7 @@ func translate(op string, err error) error {
 	if err == nil {
 		return nil
 	}
+	err = classify(err)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}

@@ -43,7 +43,8 @@ func (q *queries) exec(ctx context.Context, query string, args ...any) (sql.Resu
 		return nil, err
 	}
 	query = rebind(q.dialect, query)
-	return q.q.ExecContext(ctx, query, args...)
+	res, err := q.q.ExecContext(ctx, query, args...)
+	return res, classify(err)
 }
 
 func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
@@ -51,7 +52,8 @@ func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Ro
 		return nil, err
 	}
 	query = rebind(q.dialect, query)
-	return q.q.QueryContext(ctx, query, args...)
+	rows, err := q.q.QueryContext(ctx, query, args...)
+	return rows, classify(err)
 }
 
 func (q *queries) queryRow(ctx context.Context, query string, args ...any) row {
@@ -59,8 +61,13 @@ func (q *queries) queryRow(ctx context.Context, query string, args ...any) row {
 		return errRow{err}
 	}
 	query = rebind(q.dialect, query)
-	return q.q.QueryRowContext(ctx, query, args...)
+	return classifiedRow{q.q.QueryRowContext(ctx, query, args...)}
 }
+
+// classifiedRow classifies the error of its row's Scan (see classify).
+type classifiedRow struct{ r *sql.Row }
+
+func (r classifiedRow) Scan(dest ...any) error { return classify(r.r.Scan(dest...)) }
 
 // requireOneRow finishes an UPDATE or DELETE by primary key: the
 // statement's error translated, or ErrNotFound when it matched no row. Both

@@ -8,11 +8,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
+
+	"github.com/gatehouse-auth/gatehouse"
 )
 
 // Transient failures are retried this many times in all, waiting about
@@ -108,4 +111,77 @@ func (d *DB) retryTx(ctx context.Context, once func() (txPhase, error)) error {
 		case <-t.C:
 		}
 	}
+}
+
+// classify marks a failure of the database itself, rather than of the
+// statement, as gatehouse.ErrUnavailable, so that the request it failed is
+// answered 503 with Retry-After instead of 500. Everything else (and nil)
+// passes unchanged.
+func classify(err error) error {
+	if err == nil || errors.Is(err, gatehouse.ErrUnavailable) || !unavailable(err) {
+		return err
+	}
+	return gatehouse.Unavailable(err)
+}
+
+// unavailable reports whether err says the database could not serve the
+// statement at all: it could not be reached or the connection broke, a
+// connect, pool wait or statement ran out of time, the server is shutting
+// down or out of resources, or a transaction kept colliding (deadlock,
+// serialization, SQLite busy) after InTx's retries. A cancelled context is
+// not one of them: that is the caller going away.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || rolledBack(err) || connectionLost(err) {
+		return true
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgUnavailable(pgErr.Code)
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		switch liteErr.Code() & 0xff {
+		case sqliteBusy, sqliteLocked, sqliteIOErr, sqliteFull:
+			return true
+		}
+	}
+	return false
+}
+
+// The primary SQLite result codes (the low byte of extended ones) that mean
+// the database, not the statement, failed.
+const (
+	sqliteLocked = 6
+	sqliteIOErr  = 10
+	sqliteFull   = 13
+)
+
+// pgUnavailable: the PostgreSQL error classes and codes that mean the
+// server could not serve the statement: connection exceptions (08),
+// insufficient resources (53: too many connections, disk full, out of
+// memory), operator intervention (57P01-57P05: shutdown, cannot connect now,
+// idle session timeout) and statement or lock timeouts (57014, 55P03),
+// the idle-in-transaction timeout (25P03) and system errors (58).
+func pgUnavailable(code string) bool {
+	switch {
+	case strings.HasPrefix(code, "08"), strings.HasPrefix(code, "53"), strings.HasPrefix(code, "58"),
+		strings.HasPrefix(code, "57P"):
+		return true
+	}
+	switch code {
+	case "57014", "55P03", "25P03", pgSerializationFailure, pgDeadlockDetected:
+		return true
+	}
+	return false
 }

@@ -200,7 +200,7 @@ func openPostgres(ctx context.Context, cfg Config) (*sql.DB, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("sqlstore: connect to PostgreSQL at %s: %w", where, redact(err, pgCfg.Password))
+		return nil, fmt.Errorf("sqlstore: connect to PostgreSQL at %s: %w", where, redact(classify(err), pgCfg.Password))
 	}
 	return db, nil
 }
@@ -261,7 +261,7 @@ func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx)
 	if err := d.guardNotInTx(ctx); err != nil {
 		return fmt.Errorf("begin transaction: nested InTx: %w", err)
 	}
-	return d.retryTx(ctx, func() (txPhase, error) { return d.inTxOnce(ctx, fn) })
+	return classify(d.retryTx(ctx, func() (txPhase, error) { return d.inTxOnce(ctx, fn) }))
 }
 
 // inTxOnce is one attempt of InTx, reporting how far it got.
@@ -312,7 +312,7 @@ func (t *tx) SQLTx() *sql.Tx { return t.tx }
 // Ping checks the database answers.
 func (d *DB) Ping(ctx context.Context) error {
 	if err := d.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("ping %s: %w", d.dialect, err)
+		return fmt.Errorf("ping %s: %w", d.dialect, classify(err))
 	}
 	return nil
 }
