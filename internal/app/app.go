@@ -96,13 +96,26 @@ type Options struct {
 	Now func() time.Time
 }
 
-// OpenStore opens the database named by the configuration.
+// OpenStore opens the database named by the configuration, for a
+// command: its statements have no time limit (an audit verify may read
+// every row in one).
 func OpenStore(ctx context.Context, cfg *config.Config) (*sqlstore.DB, error) {
-	db, err := sqlstore.Open(ctx, sqlstore.Config{
-		Dialect:  store.Dialect(cfg.Database.Dialect),
-		DSN:      cfg.Database.DSN,
-		MaxConns: cfg.DatabaseMaxConns,
-	})
+	return openStore(ctx, cfg, false)
+}
+
+// openStore opens the database; serving, its PostgreSQL sessions get the
+// configured statement timeout.
+func openStore(ctx context.Context, cfg *config.Config, serving bool) (*sqlstore.DB, error) {
+	sc := sqlstore.Config{
+		Dialect:        store.Dialect(cfg.Database.Dialect),
+		DSN:            cfg.Database.DSN,
+		MaxConns:       cfg.DatabaseMaxConns,
+		AcquireTimeout: cfg.DatabasePoolTimeout,
+	}
+	if serving {
+		sc.StatementTimeout = cfg.DatabaseStatementTimeout
+	}
+	db, err := sqlstore.Open(ctx, sc)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -140,7 +153,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	}
 	a.closers = append(a.closers, shutdownTracing)
 
-	a.DB, err = OpenStore(ctx, cfg)
+	a.DB, err = openStore(ctx, cfg, opts.Jobs)
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +208,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.Audit = audit.New(a.DB, opts.Now)
 	a.Bus.OnEmit(a.Audit.RecordEvent)
 	river.AddWorker(workers, &audit.PruneWorker{Store: a.DB, Dir: cfg.AuditExportDir, Retention: cfg.AuditRetention, Now: opts.Now, Logger: log})
+	river.AddWorker(workers, &audit.LinkWorker{Store: a.DB, Logger: log})
 	a.Notify = notify.NewHub(a.Cache, notify.Options{Logger: log, Now: opts.Now})
 	if err := a.Notify.Start(ctx); err != nil {
 		return nil, err
@@ -219,9 +233,10 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	river.AddWorker(workers, webhook.NewCleanupWorker(a.DB, cfg.WebhookDeliveryRetention, opts.Now, log))
 	river.AddWorker(workers, events.NewCleanupWorker(a.DB, opts.Now, log))
 	a.Jobs, err = jobs.New(jobs.Config{
-		DB: a.DB.DB(), Dialect: a.DB.Dialect(), Logger: log,
+		DB: a.DB, Logger: log,
 		Workers: workers, InsertOnly: !opts.Jobs, PollInterval: opts.PollInterval,
-		PeriodicJobs: append([]*river.PeriodicJob{session.CleanupPeriodic(), device.CleanupPeriodic(), webhook.CleanupPeriodic(), events.CleanupPeriodic()}, auditPeriodic(cfg)...),
+		PeriodicJobs: append([]*river.PeriodicJob{session.CleanupPeriodic(), device.CleanupPeriodic(), webhook.CleanupPeriodic(),
+			events.CleanupPeriodic()}, auditPeriodic(cfg, a.DB.Dialect())...),
 	})
 	if err != nil {
 		return nil, err
@@ -375,12 +390,17 @@ func newOAuth(cfg *config.Config, a *App, now func() time.Time) (*oauth.Service,
 	})
 }
 
-// auditPeriodic schedules audit pruning when a retention is set.
-func auditPeriodic(cfg *config.Config) []*river.PeriodicJob {
-	if cfg.AuditRetention <= 0 {
-		return nil
+// auditPeriodic schedules audit pruning when a retention is set, and on
+// PostgreSQL the linking of rows a dead process left unlinked.
+func auditPeriodic(cfg *config.Config, dialect store.Dialect) []*river.PeriodicJob {
+	var out []*river.PeriodicJob
+	if cfg.AuditRetention > 0 {
+		out = append(out, audit.PrunePeriodic())
 	}
-	return []*river.PeriodicJob{audit.PrunePeriodic()}
+	if dialect == store.Postgres {
+		out = append(out, audit.LinkPeriodic())
+	}
+	return out
 }
 
 // newMailSender picks SMTP (behind a circuit breaker) or, without

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
-	"github.com/gatehouse-auth/gatehouse/internal/jobs"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
 )
 
@@ -106,8 +105,26 @@ func TestPruneOffKeepsEverything(t *testing.T) {
 	require.Equal(t, int64(3), verify(t, db, 0).Checked)
 }
 
-// A prune that is still running must never look stuck to River's rescuer,
-// or a second one would start beside it.
-func TestPruneEndsBeforeItCouldBeRescued(t *testing.T) {
-	require.Less(t, (&audit.PruneWorker{}).Timeout(nil), jobs.RescueStuckJobsAfter)
+// The link job links rows a process left unlinked (on PostgreSQL; SQLite
+// links as it writes, so there is nothing to do).
+func TestLinkWorker(t *testing.T) {
+	for _, e := range sqltest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			db := e.Open(t)
+			ctx := t.Context()
+			record(t, db, 2)
+			if e.Name == "postgres" {
+				// As a process that died after committing leaves it.
+				_, err := db.DB().ExecContext(ctx, `ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_append_only`)
+				require.NoError(t, err)
+				_, err = db.DB().ExecContext(ctx, `UPDATE audit_logs SET seq = 0, prev_hash = '', hash = '' WHERE seq = 2`)
+				require.NoError(t, err)
+				_, err = db.DB().ExecContext(ctx, `ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_append_only`)
+				require.NoError(t, err)
+				require.EqualValues(t, 1, verify(t, db, 0).Checked)
+			}
+			require.NoError(t, (&audit.LinkWorker{Store: db}).Work(ctx, nil))
+			require.EqualValues(t, 2, verify(t, db, 0).Checked)
+		})
+	}
 }

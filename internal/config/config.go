@@ -35,11 +35,18 @@ type Config struct {
 	DatabaseURL string `env:"DATABASE_URL"`
 	// DatabaseMaxConns caps the PostgreSQL pool (SQLite always uses one
 	// connection: River and SQLite share it without lock errors).
-	DatabaseMaxConns int    `env:"DATABASE_MAX_CONNS" envDefault:"20"`
-	AutoMigrate      bool   `env:"AUTO_MIGRATE" envDefault:"true"`
-	RedisURL         string `env:"REDIS_URL"`
-	RedisPrefix      string `env:"REDIS_PREFIX"`
-	SecretKey        string `env:"SECRET_KEY"`
+	DatabaseMaxConns int `env:"DATABASE_MAX_CONNS" envDefault:"20"`
+	// DatabaseStatementTimeout is PostgreSQL's statement_timeout for the
+	// server's connections (0 keeps the database's own); a statement
+	// cancelled by it answers 503. Migrations and CLI commands run without.
+	DatabaseStatementTimeout time.Duration `env:"DATABASE_STATEMENT_TIMEOUT" envDefault:"15s"`
+	// DatabasePoolTimeout bounds the wait for a free PostgreSQL connection
+	// when every one is busy; a request that waits longer answers 503.
+	DatabasePoolTimeout time.Duration `env:"DATABASE_POOL_TIMEOUT" envDefault:"10s"`
+	AutoMigrate         bool          `env:"AUTO_MIGRATE" envDefault:"true"`
+	RedisURL            string        `env:"REDIS_URL"`
+	RedisPrefix         string        `env:"REDIS_PREFIX"`
+	SecretKey           string        `env:"SECRET_KEY"`
 
 	SMTPURL     string `env:"SMTP_URL"`
 	MailFrom    string `env:"MAIL_FROM" envDefault:"Gatehouse <no-reply@localhost>"`
@@ -331,6 +338,12 @@ func (c *Config) validate() error {
 	c.Database = db
 	if c.DatabaseMaxConns < 1 {
 		return invalid("DATABASE_MAX_CONNS", "must be at least 1")
+	}
+	if c.DatabaseStatementTimeout < 0 {
+		return invalid("DATABASE_STATEMENT_TIMEOUT", "must not be negative (0 keeps the database's own setting), e.g. 15s")
+	}
+	if c.DatabasePoolTimeout <= 0 {
+		return invalid("DATABASE_POOL_TIMEOUT", "must be positive, e.g. 10s")
 	}
 	if c.RedisURL != "" {
 		ru, err := url.Parse(c.RedisURL)

@@ -49,7 +49,7 @@ func TestEmitIsTransactional(t *testing.T) {
 			bus.Handle("recorder", rec.handle, nil)
 			workers := jobs.NewWorkers()
 			bus.Register(workers)
-			client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), Workers: workers, PollInterval: 20 * time.Millisecond})
+			client, err := jobs.New(jobs.Config{DB: db, Workers: workers, PollInterval: 20 * time.Millisecond})
 			require.NoError(t, err)
 			bus.SetEnqueuer(client)
 
@@ -113,7 +113,7 @@ func TestHandlerFailureRetries(t *testing.T) {
 	}, nil)
 	workers := jobs.NewWorkers()
 	bus.Register(workers)
-	client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), Workers: workers, PollInterval: 20 * time.Millisecond})
+	client, err := jobs.New(jobs.Config{DB: db, Workers: workers, PollInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	bus.SetEnqueuer(client)
 	require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -149,7 +149,7 @@ func TestEmitRefusesUnknownTypesAndMissingEnqueuer(t *testing.T) {
 	})
 	require.ErrorContains(t, err, "no enqueuer")
 
-	client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), InsertOnly: true})
+	client, err := jobs.New(jobs.Config{DB: db, InsertOnly: true})
 	require.NoError(t, err)
 	bus.SetEnqueuer(client)
 	err = db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -179,7 +179,7 @@ func TestEmitFansOutOnlyWhatSomeoneWants(t *testing.T) {
 	bus.OnEmit(hooked.handle)
 	workers := jobs.NewWorkers()
 	bus.Register(workers)
-	client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), Workers: workers, PollInterval: 20 * time.Millisecond})
+	client, err := jobs.New(jobs.Config{DB: db, Workers: workers, PollInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	bus.SetEnqueuer(client)
 

@@ -3,6 +3,8 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,15 +69,22 @@ func TestInsertTxRunsOnlyWhenCommitted(t *testing.T) {
 
 func TestInsertOnlyClientAndBadDialect(t *testing.T) {
 	db := sqltest.SQLite(t)
-	client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), InsertOnly: true})
+	client, err := jobs.New(jobs.Config{DB: db, InsertOnly: true})
 	require.NoError(t, err)
 	require.NoError(t, client.Start(context.Background()))
 	require.NoError(t, client.Insert(context.Background(), pingArgs{N: 3}, nil))
 	require.NoError(t, client.Stop(context.Background()))
 
-	_, err = jobs.New(jobs.Config{DB: db.DB(), Dialect: "oracle"})
+	_, err = jobs.New(jobs.Config{DB: oracle{db}})
 	require.ErrorContains(t, err, "unsupported dialect")
+	_, err = jobs.New(jobs.Config{})
+	require.ErrorContains(t, err, "no database")
 }
+
+// oracle is a database of a dialect the queue does not speak.
+type oracle struct{ jobs.Database }
+
+func (oracle) Dialect() store.Dialect { return "oracle" }
 
 // A Sweeper deletes what is older than its retention, at the time its
 // clock says, and names what it failed to delete.
@@ -99,4 +108,100 @@ func TestSweeperCutoffAndErrors(t *testing.T) {
 	err := w.Work(t.Context(), nil)
 	require.ErrorIs(t, err, errDisk)
 	require.ErrorContains(t, err, "delete old pings")
+}
+
+type slowArgs struct {
+	Timeout time.Duration `json:"timeout"`
+}
+
+func (slowArgs) Kind() string { return "test_slow" }
+
+// slowWorker's jobs each declare their own timeout.
+type slowWorker struct {
+	river.WorkerDefaults[slowArgs]
+	runs atomic.Int32
+}
+
+func (w *slowWorker) Timeout(job *river.Job[slowArgs]) time.Duration { return job.Args.Timeout }
+
+func (w *slowWorker) Work(context.Context, *river.Job[slowArgs]) error {
+	w.runs.Add(1)
+	return nil
+}
+
+// A job left running by a process that died (killed mid-delivery) is run
+// again once it has been running for RescueStuckJobsAfter and its own
+// timeout, within about a minute of the crash; a long job whose own
+// timeout has not passed (the audit prune, 15 minutes) is left alone, so
+// it is never doubled while it may still be running elsewhere.
+func TestCrashedJobsAreRescuedLongOnesAreNot(t *testing.T) {
+	for _, e := range sqltest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := t.Context()
+			db := e.Open(t)
+			inserter, err := jobs.New(jobs.Config{DB: db, InsertOnly: true, Logger: quiet})
+			require.NoError(t, err)
+			require.NoError(t, inserter.Insert(ctx, slowArgs{Timeout: 10 * time.Second}, nil))
+			require.NoError(t, inserter.Insert(ctx, slowArgs{Timeout: 15 * time.Minute}, nil))
+			// As a killed process leaves them: running, attempted a minute ago.
+			started := time.Now().Add(-time.Minute).UTC()
+			at := any(started)
+			if db.Dialect() == store.SQLite {
+				at = started.Format("2006-01-02 15:04:05.000000")
+			}
+			q := `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = $1`
+			if db.Dialect() == store.SQLite {
+				q = `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = ?`
+			}
+			_, err = db.DB().ExecContext(ctx, q, at)
+			require.NoError(t, err)
+
+			w := &slowWorker{}
+			workers := jobs.NewWorkers()
+			river.AddWorker(workers, w)
+			client, err := jobs.New(jobs.Config{DB: db, Workers: workers, PollInterval: 50 * time.Millisecond, Logger: quiet})
+			require.NoError(t, err)
+			require.NoError(t, client.Start(ctx))
+			t.Cleanup(func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = client.Stop(sctx)
+			})
+			require.Eventually(t, func() bool { return w.runs.Load() == 1 }, 45*time.Second, 50*time.Millisecond,
+				"the job cut off by the crash runs again")
+			time.Sleep(500 * time.Millisecond)
+			require.EqualValues(t, 1, w.runs.Load(), "the long job, maybe still running elsewhere, is not doubled")
+			list, err := client.River().JobList(ctx, river.NewJobListParams().Kinds(slowArgs{}.Kind()).States("running"))
+			require.NoError(t, err)
+			require.Len(t, list.Jobs, 1)
+		})
+	}
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// On PostgreSQL the worker listens: a job committed by another client (the
+// store's database/sql one) runs at once, long before the next poll.
+func TestPostgresWorkerIsNotified(t *testing.T) {
+	if os.Getenv(sqltest.PostgresURLEnv) == "" {
+		t.Skip("needs PostgreSQL")
+	}
+	ctx := t.Context()
+	db := sqltest.Postgres(t)
+	w := &pingWorker{runs: map[int]*atomic.Int32{7: {}}}
+	workers := jobs.NewWorkers()
+	river.AddWorker(workers, w)
+	client, err := jobs.New(jobs.Config{DB: db, Workers: workers, PollInterval: time.Minute, Logger: quiet})
+	require.NoError(t, err)
+	require.NoError(t, client.Start(ctx))
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = client.Stop(sctx)
+	})
+	time.Sleep(2 * time.Second) // the listener is up and the first poll is over
+	require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		return client.InsertTx(ctx, tx, pingArgs{N: 7}, nil)
+	}))
+	require.Eventually(t, func() bool { return w.runs[7].Load() == 1 }, 10*time.Second, 20*time.Millisecond)
 }

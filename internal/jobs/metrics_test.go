@@ -127,7 +127,7 @@ func attempts(t *testing.T, reg *prometheus.Registry, outcome string) int {
 func newClient[T river.JobArgs](t *testing.T, db *sqlstore.DB, w river.Worker[T]) *jobs.Client {
 	workers := jobs.NewWorkers()
 	river.AddWorker(workers, w)
-	client, err := jobs.New(jobs.Config{DB: db.DB(), Dialect: db.Dialect(), Workers: workers, PollInterval: 20 * time.Millisecond})
+	client, err := jobs.New(jobs.Config{DB: db, Workers: workers, PollInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	return client
 }

@@ -201,10 +201,10 @@ type AuditLogs interface {
 	// ErrConflict nor ErrNotFound.
 	//
 	// It appends l to the hash chain: it ignores l's Seq, PrevHash and
-	// Hash and writes the next seq, the current head's hash and
-	// l.ChainHash(). In a Tx, PostgreSQL holds the chain's advisory lock
-	// from here until the transaction ends (so keep what follows short);
-	// on the Store it runs in a transaction of its own.
+	// Hash, and the row gets the next seq, the current head's hash and
+	// l.ChainHash() — at once on SQLite, right after the transaction
+	// commits on PostgreSQL (until then it reads back with Seq 0 and no
+	// hashes). On the Store it runs in a transaction of its own.
 	CreateAuditLog(ctx context.Context, l gatehouse.AuditLog) error
 	// ListAuditLogsBySeq returns up to limit rows with seq > afterSeq in
 	// ascending seq (chain) order, Seq, PrevHash and Hash filled; empty
@@ -520,6 +520,8 @@ type Queries interface {
 type Tx interface {
 	Queries
 	SQLTx() *sql.Tx
+	// Dialect names the engine the transaction runs on.
+	Dialect() Dialect
 }
 
 // Store is the database. Queries called on it run outside any transaction.
@@ -530,6 +532,10 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
+	// LinkAuditLogs links the audit rows still waiting for their place in
+	// the chain (written by a process that died between its commit and
+	// the linking step; see CreateAuditLog) and reports how many.
+	LinkAuditLogs(ctx context.Context) (int, error)
 	// Dialect names the engine.
 	Dialect() Dialect
 	// DB exposes the pool for the job queue and pool metrics.

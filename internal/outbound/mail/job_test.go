@@ -175,7 +175,7 @@ func startE2E(t *testing.T, db *sqlstore.DB) *e2e {
 	workers := jobs.NewWorkers()
 	river.AddWorker(workers, mail.NewWorker(mail.NewBreaker(sender, "smtp"), r, logger))
 	e.client, err = jobs.New(jobs.Config{
-		DB: e.db.DB(), Dialect: e.db.Dialect(), Workers: workers,
+		DB: e.db, Workers: workers,
 		PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)

@@ -61,7 +61,7 @@ func newE2E(t *testing.T, db *sqlstore.DB) *e2e {
 	workers := jobs.NewWorkers()
 	e.svc.Register(workers)
 	e.client, err = jobs.New(jobs.Config{
-		DB: db.DB(), Dialect: db.Dialect(), Workers: workers,
+		DB: db, Workers: workers,
 		PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)

@@ -30,15 +30,17 @@ const auditSelectColumns = auditColumns + `, seq, prev_hash, hash`
 // so it is shared by every instance on one database and nothing else.
 const auditChainLock int64 = 0x47484155444954
 
-// CreateAuditLog appends l to the hash chain: under the chain's lock (on
-// PostgreSQL pg_advisory_xact_lock, held until the transaction ends; on
-// SQLite the write lock every transaction takes at BEGIN) it reads the
-// head, then inserts l with the next seq, the head's hash as prev_hash,
-// and l.ChainHash(). l's own Seq, PrevHash and Hash are ignored; outside a
-// transaction it opens one. Under READ COMMITTED (the default, and what
-// InTx uses) the head read after the lock sees every earlier append; the
-// unique index on seq turns a fork into an error should anything else
-// ever interleave.
+// CreateAuditLog inserts l and has it appended to the hash chain. l's own
+// Seq, PrevHash and Hash are ignored; outside a transaction it opens one.
+//
+// On SQLite, whose transactions take the write lock at BEGIN and so are
+// serialized already, the row is linked as it is inserted: it reads the
+// head and writes the next seq, the head's hash as prev_hash, and
+// l.ChainHash(). On PostgreSQL the row is inserted unlinked (seq 0, no
+// hashes) and linked by LinkAuditLogs right after its transaction commits,
+// under the chain's lock for that short step only: a sign-in never waits
+// for another's transaction to end. Either way the row exists exactly when
+// its change committed; the unique index on seq refuses a fork.
 //
 // ActorID and UserID "" are stored as NULL (and read back as ""); the
 // metadata stored is gatehouse.CanonicalAuditMetadata(l.Metadata), "{}"
@@ -53,25 +55,23 @@ func (q *queries) CreateAuditLog(ctx context.Context, l gatehouse.AuditLog) erro
 		return fmt.Errorf("%s: encode metadata: %w", op, err)
 	}
 	l.CreatedAt = normTime(l.CreatedAt)
+	l.Seq, l.PrevHash, l.Hash = 0, "", ""
 	return q.inTx(ctx, op, func(q *queries) error {
 		if q.dialect == store.Postgres {
-			if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock(?)`, auditChainLock); err != nil {
-				return translate(op+": lock the chain", err)
+			q.audited() // linked after the commit
+		} else {
+			var head int64
+			var headHash string
+			err := q.queryRow(ctx, `SELECT seq, hash FROM audit_logs ORDER BY seq DESC LIMIT 1`).Scan(&head, &headHash)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return translate(op+": read the chain head", err)
 			}
-		}
-		l.Seq, l.PrevHash = 1, ""
-		var head int64
-		var headHash string
-		err := q.queryRow(ctx, `SELECT seq, hash FROM audit_logs ORDER BY seq DESC LIMIT 1`).Scan(&head, &headHash)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return translate(op+": read the chain head", err)
-		default:
 			l.Seq, l.PrevHash = head+1, headHash
-		}
-		if l.Hash, err = l.ChainHash(); err != nil {
-			return fmt.Errorf("%s: %w", op, err)
+			if l.Hash, err = l.ChainHash(); err != nil {
+				return fmt.Errorf("%s: %w", op, err)
+			}
 		}
 		_, err = q.exec(ctx,
 			`INSERT INTO audit_logs (`+auditColumns+`, seq, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -79,6 +79,79 @@ func (q *queries) CreateAuditLog(ctx context.Context, l gatehouse.AuditLog) erro
 			string(meta), l.RiskScore, timeArg(q.dialect, l.CreatedAt), l.Seq, l.PrevHash, l.Hash)
 		return translate(op, err)
 	})
+}
+
+// linkBatch is the most unlinked rows one linking transaction takes.
+const linkBatch = 500
+
+// LinkAuditLogs links the rows waiting for their place in the chain
+// (PostgreSQL: see CreateAuditLog), oldest first, and reports how many. Each
+// batch is one short transaction holding the chain's advisory lock, so
+// concurrent linkers (every instance links after its own commits) take
+// turns and a row is linked once. On SQLite there is never anything to
+// link.
+func (d *DB) LinkAuditLogs(ctx context.Context) (int, error) {
+	if d.dialect != store.Postgres {
+		return 0, nil
+	}
+	total := 0
+	for {
+		var n int
+		err := d.InTx(ctx, func(ctx context.Context, stx store.Tx) error {
+			var err error
+			n, err = stx.(*tx).linkAuditBatch(ctx)
+			return err
+		})
+		total += n
+		if err != nil || n < linkBatch {
+			return total, err
+		}
+	}
+}
+
+// linkAuditBatch links up to linkBatch rows in the transaction q.
+func (q *queries) linkAuditBatch(ctx context.Context) (int, error) {
+	const op = "link audit logs"
+	if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock(?)`, auditChainLock); err != nil {
+		return 0, translate(op+": lock the chain", err)
+	}
+	pending, err := q.readAuditLogs(ctx, op, 16,
+		`SELECT `+auditSelectColumns+` FROM audit_logs WHERE seq = 0 ORDER BY created_at, id LIMIT ?`, linkBatch)
+	if err != nil || len(pending) == 0 {
+		return 0, err
+	}
+	var head int64
+	var headHash string
+	err = q.queryRow(ctx, `SELECT seq, hash FROM audit_logs WHERE seq > 0 ORDER BY seq DESC LIMIT 1`).Scan(&head, &headHash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, translate(op+": read the chain head", err)
+	}
+	var values strings.Builder
+	args := make([]any, 0, 4*len(pending))
+	for i := range pending {
+		l := &pending[i]
+		l.Seq, l.PrevHash = head+int64(i)+1, headHash
+		if l.Hash, err = l.ChainHash(); err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+		headHash = l.Hash
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		values.WriteString("(?::text, ?::bigint, ?::text, ?::text)")
+		args = append(args, l.ID, l.Seq, l.PrevHash, l.Hash)
+	}
+	res, err := q.exec(ctx, `UPDATE audit_logs AS a SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
+		FROM (VALUES `+values.String()+`) AS v(id, seq, prev_hash, hash) WHERE a.id = v.id AND a.seq = 0`, args...)
+	n, err := rowsAffected(op, res, err)
+	if err != nil {
+		return 0, err
+	}
+	if int(n) != len(pending) {
+		// Only a linker holding the lock changes seq 0 rows: cannot happen.
+		return 0, fmt.Errorf("%s: linked %d of %d rows", op, n, len(pending))
+	}
+	return len(pending), nil
 }
 
 // inTx runs fn on q when q is a transaction already, else in a new
@@ -96,10 +169,17 @@ func (q *queries) inTx(ctx context.Context, op string, fn func(q *queries) error
 		return translate(op+": begin transaction", err)
 	}
 	defer func() { _ = sqlTx.Rollback() }() // after Commit, a no-op
-	if err := fn(&queries{q: sqlTx, dialect: q.dialect, guard: noGuard}); err != nil {
+	inner := &queries{q: sqlTx, dialect: q.dialect, guard: noGuard}
+	if err := fn(inner); err != nil {
 		return err
 	}
-	return translate(op+": commit", sqlTx.Commit())
+	if err := translate(op+": commit", sqlTx.Commit()); err != nil {
+		return err
+	}
+	if inner.auditPending {
+		q.linkAudit(ctx)
+	}
+	return nil
 }
 
 // ListAuditLogsBySeq returns up to limit rows after afterSeq in chain
@@ -137,7 +217,7 @@ func (q *queries) PruneAuditLogs(ctx context.Context, throughSeq int64) (int64, 
 			return err
 		}
 		var err error
-		res, err := q.exec(ctx, `DELETE FROM audit_logs WHERE seq <= ?`, throughSeq)
+		res, err := q.exec(ctx, `DELETE FROM audit_logs WHERE seq > 0 AND seq <= ?`, throughSeq)
 		if n, err = rowsAffected(op, res, err); err != nil {
 			return err
 		}

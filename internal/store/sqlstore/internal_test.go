@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -101,19 +102,65 @@ func TestTimeScanner(t *testing.T) {
 	require.ErrorContains(t, s.Scan(42), "unsupported type int")
 }
 
-func TestPoolFor(t *testing.T) {
-	lite := poolFor(Config{Dialect: store.SQLite, MaxConns: 50})
-	require.Equal(t, poolSettings{maxOpen: 1, maxIdle: 1}, lite)
+func TestPools(t *testing.T) {
+	lite, err := Open(t.Context(), Config{Dialect: store.SQLite, DSN: filepath.Join(t.TempDir(), "p.db"), MaxConns: 50})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = lite.Close() })
+	require.Equal(t, 1, lite.db.Stats().MaxOpenConnections)
+	require.Nil(t, lite.Pool())
 
-	pg := poolFor(Config{Dialect: store.Postgres})
-	require.Equal(t, 20, pg.maxOpen)
-	require.Equal(t, 10, pg.maxIdle)
-	require.Equal(t, pgConnMaxIdleTime, pg.maxIdleTime)
-	require.Equal(t, pgConnMaxLifetime, pg.maxLifetime)
+	url := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("GATEHOUSE_TEST_POSTGRES_URL is not set")
+	}
+	pg, err := Open(t.Context(), Config{Dialect: store.Postgres, DSN: url, StatementTimeout: 1500 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pg.Close() })
+	cfg := pg.Pool().Config()
+	require.EqualValues(t, defaultMaxConns, cfg.MaxConns)
+	require.Equal(t, pgConnMaxIdleTime, cfg.MaxConnIdleTime)
+	require.Equal(t, pgConnMaxLifetime, cfg.MaxConnLifetime)
+	var timeout, idleInTx string
+	require.NoError(t, pg.db.QueryRowContext(t.Context(), "SHOW statement_timeout").Scan(&timeout))
+	require.NoError(t, pg.db.QueryRowContext(t.Context(), "SHOW idle_in_transaction_session_timeout").Scan(&idleInTx))
+	require.Equal(t, "1500ms", timeout)
+	require.Equal(t, "1min", idleInTx)
+	require.Zero(t, pg.db.Stats().Idle, "database/sql keeps no connection from the pool")
 
-	small := poolFor(Config{Dialect: store.Postgres, MaxConns: 3})
-	require.Equal(t, 3, small.maxOpen)
-	require.Equal(t, 2, small.maxIdle)
+	small, err := Open(t.Context(), Config{Dialect: store.Postgres, DSN: url, MaxConns: 3})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = small.Close() })
+	require.EqualValues(t, 3, small.Pool().Config().MaxConns)
+}
+
+// A request that cannot get a connection because the pool is exhausted
+// waits AcquireTimeout, then fails with ErrUnavailable, alone: the
+// requests holding connections finish normally.
+func TestPoolWaitIsBounded(t *testing.T) {
+	url := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("GATEHOUSE_TEST_POSTGRES_URL is not set")
+	}
+	db, err := Open(t.Context(), Config{Dialect: store.Postgres, DSN: url, MaxConns: 1, AcquireTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	held := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		done <- db.InTx(t.Context(), func(context.Context, store.Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	err = db.InTx(t.Context(), func(context.Context, store.Tx) error { return nil })
+	require.ErrorIs(t, err, gatehouse.ErrUnavailable)
+	require.ErrorContains(t, err, "for a database connection")
+	close(release)
+	require.NoError(t, <-done)
+	require.NoError(t, db.InTx(t.Context(), func(context.Context, store.Tx) error { return nil }), "the pool recovers")
 }
 
 func TestRedact(t *testing.T) {
@@ -220,13 +267,19 @@ func TestWithMigrationLockUnlocksOnError(t *testing.T) {
 		t.Skip("GATEHOUSE_TEST_POSTGRES_URL not set")
 	}
 	ctx := t.Context()
-	db, err := Open(ctx, Config{Dialect: store.Postgres, DSN: url})
+	db, err := Open(ctx, Config{Dialect: store.Postgres, DSN: url, StatementTimeout: 50 * time.Millisecond})
 	require.NoError(t, err)
 	defer db.Close()
 	boom := errors.New("boom")
-	require.ErrorIs(t, db.withMigrationLock(ctx, func() error { return boom }), boom)
-	// A second holder gets the lock at once: the first released it.
+	require.ErrorIs(t, db.withMigrationLock(ctx, func(*DB) error { return boom }), boom)
+	// A second holder gets the lock at once: the first released it. Its
+	// statements may outlast the store's statement timeout.
 	lockCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	require.NoError(t, db.withMigrationLock(lockCtx, func() error { return nil }))
+	require.NoError(t, db.withMigrationLock(lockCtx, func(m *DB) error {
+		_, err := m.exec(lockCtx, "SELECT pg_sleep(0.2)")
+		return err
+	}))
+	_, err = db.exec(ctx, "SELECT pg_sleep(0.2)")
+	require.ErrorIs(t, err, gatehouse.ErrUnavailable, "the store's own sessions keep the timeout")
 }

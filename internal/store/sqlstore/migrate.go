@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -127,15 +128,15 @@ func (d *DB) riverMigrator() (*rivermigrate.Migrator[*sql.Tx], error) {
 // idempotent and safe to run from several instances at once on PostgreSQL,
 // where an advisory lock serializes them.
 func (d *DB) MigrateUp(ctx context.Context) error {
-	return d.withMigrationLock(ctx, func() error {
-		rm, err := d.riverMigrator()
+	return d.withMigrationLock(ctx, func(m *DB) error {
+		rm, err := m.riverMigrator()
 		if err != nil {
 			return fmt.Errorf("migrate up: %w", err)
 		}
 		if _, err := rm.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 			return fmt.Errorf("migrate up: river: %w", err)
 		}
-		p, err := d.gooseProvider()
+		p, err := m.gooseProvider()
 		if err != nil {
 			return fmt.Errorf("migrate up: %w", err)
 		}
@@ -150,8 +151,8 @@ func (d *DB) MigrateUp(ctx context.Context) error {
 // alone: queued jobs should survive a schema rollback of ours. Errors when
 // none of ours is applied.
 func (d *DB) MigrateDown(ctx context.Context) error {
-	return d.withMigrationLock(ctx, func() error {
-		p, err := d.gooseProvider()
+	return d.withMigrationLock(ctx, func(m *DB) error {
+		p, err := m.gooseProvider()
 		if err != nil {
 			return fmt.Errorf("migrate down: %w", err)
 		}
@@ -168,8 +169,8 @@ func (d *DB) MigrateDown(ctx context.Context) error {
 // MigrateReset rolls back all of our migrations (River's stay), leaving an
 // empty Gatehouse schema; tests use it to prove every Down works.
 func (d *DB) MigrateReset(ctx context.Context) error {
-	return d.withMigrationLock(ctx, func() error {
-		p, err := d.gooseProvider()
+	return d.withMigrationLock(ctx, func(m *DB) error {
+		p, err := m.gooseProvider()
 		if err != nil {
 			return fmt.Errorf("migrate reset: %w", err)
 		}
@@ -283,16 +284,26 @@ func (d *DB) riverAppliedAt(ctx context.Context, applied map[int]bool) (map[int]
 // migrations across instances starting at once ("gatehous" in ASCII).
 const migrationLockKey int64 = 0x67617465686f7573
 
-// withMigrationLock runs fn holding the migration lock. On PostgreSQL that is
-// a session advisory lock on a dedicated connection (advisory locks are per
-// database, so parallel test databases do not contend). SQLite needs none:
-// it is single-node, and holding a connection there would starve fn of the
-// pool's only one.
-func (d *DB) withMigrationLock(ctx context.Context, fn func() error) (err error) {
+// withMigrationLock runs fn holding the migration lock, on a DB whose
+// sessions have no statement timeout (a migration may rightly run longer
+// than any request's statement). On PostgreSQL that is a pool of its own,
+// and the lock a session advisory lock on a dedicated connection (advisory
+// locks are per database, so parallel test databases do not contend).
+// SQLite needs neither: it is single-node, has no statement timeout, and
+// holding a connection there would starve fn of the pool's only one.
+func (d *DB) withMigrationLock(ctx context.Context, fn func(m *DB) error) (err error) {
 	if d.dialect != store.Postgres {
-		return fn()
+		return fn(d)
 	}
-	conn, err := d.db.Conn(ctx)
+	cc := d.pool.Config().ConnConfig.Copy()
+	cc.RuntimeParams["statement_timeout"] = "0"
+	mdb := stdlib.OpenDB(*cc)
+	mdb.SetMaxOpenConns(4)
+	defer mdb.Close()
+	m := &DB{db: mdb, dialect: d.dialect, logger: d.logger}
+	m.queries = queries{q: mdb, dialect: d.dialect, guard: noGuard}
+
+	conn, err := mdb.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
 	}
@@ -311,5 +322,5 @@ func (d *DB) withMigrationLock(ctx context.Context, fn func() error) (err error)
 		}
 		_ = conn.Close()
 	}()
-	return fn()
+	return fn(m)
 }

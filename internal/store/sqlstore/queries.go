@@ -26,6 +26,22 @@ type queries struct {
 	// guard runs before every statement; the pool uses it to refuse a
 	// context that belongs to one of its open transactions (see DB.InTx).
 	guard func(ctx context.Context) error
+	// auditPending is set in a transaction that wrote audit rows to be
+	// linked into the chain once it commits (PostgreSQL).
+	auditPending bool
+	// link links pending audit rows after a commit; set on the pool's
+	// queries (see DB.linkAfterCommit).
+	link func(ctx context.Context)
+}
+
+// audited notes that this transaction wrote an audit row to be linked.
+func (q *queries) audited() { q.auditPending = true }
+
+// linkAudit links pending audit rows after a commit, when q can.
+func (q *queries) linkAudit(ctx context.Context) {
+	if q.link != nil {
+		q.link(ctx)
+	}
 }
 
 var _ store.Queries = (*queries)(nil)

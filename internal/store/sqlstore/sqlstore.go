@@ -11,8 +11,10 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,10 +25,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -41,6 +44,17 @@ type Config struct {
 	// MaxConns caps the PostgreSQL pool; 0 means 20. SQLite always uses a
 	// single connection (see Open), so it ignores MaxConns.
 	MaxConns int
+	// StatementTimeout is PostgreSQL's statement_timeout for the pool's
+	// sessions (0: the server's setting). A statement that runs longer is
+	// cancelled by the server and answered ErrUnavailable, so a runaway
+	// query or a long lock wait cannot hold a connection for ever. A DSN
+	// that sets statement_timeout itself wins.
+	StatementTimeout time.Duration
+	// AcquireTimeout bounds how long a statement waits for a free
+	// PostgreSQL connection when the pool is exhausted; 0 means 10 s. The
+	// wait then fails with gatehouse.ErrUnavailable (503), rather than
+	// queueing without bound.
+	AcquireTimeout time.Duration
 	// Logger receives migration progress (goose and River). Nil discards.
 	Logger *slog.Logger
 }
@@ -54,45 +68,26 @@ const (
 	pgConnMaxIdleTime      = 5 * time.Minute
 	pgConnMaxLifetime      = 30 * time.Minute
 	defaultConnectTimeout  = 5 * time.Second
+	defaultAcquireTimeout  = 10 * time.Second
 	sqliteBusyTimeoutMilli = 10000
+	// pgIdleInTxTimeout ends a session that sits idle inside an open
+	// transaction (a leaked one would hold its row locks for ever).
+	pgIdleInTxTimeout = time.Minute
+	// linkWait bounds linking audit rows after a commit.
+	linkWait = 5 * time.Second
 )
 
-// poolSettings is the database/sql pool configuration for one engine; it is
-// computed separately from Open so it can be checked without a database.
-type poolSettings struct {
-	maxOpen     int
-	maxIdle     int
-	maxIdleTime time.Duration // 0: never closed for idleness
-	maxLifetime time.Duration // 0: never closed for age
-}
-
-func poolFor(cfg Config) poolSettings {
-	if cfg.Dialect == store.SQLite {
-		// One connection: SQLite allows one writer at a time and River's
-		// SQLite driver documents SetMaxOpenConns(1) as the way to avoid
-		// SQLITE_BUSY between its concurrent internal operations. It also
-		// means nothing may use the pool while a transaction is open on
-		// it, which InTx enforces. The connection is never recycled,
-		// which also keeps a ":memory:" database alive.
-		return poolSettings{maxOpen: 1, maxIdle: 1}
-	}
-	maxOpen := cfg.MaxConns
-	if maxOpen == 0 {
-		maxOpen = defaultMaxConns
-	}
-	return poolSettings{
-		maxOpen:     maxOpen,
-		maxIdle:     max(2, maxOpen/2),
-		maxIdleTime: pgConnMaxIdleTime,
-		maxLifetime: pgConnMaxLifetime,
-	}
-}
-
-func (p poolSettings) apply(db *sql.DB) {
-	db.SetMaxOpenConns(p.maxOpen)
-	db.SetMaxIdleConns(p.maxIdle)
-	db.SetConnMaxIdleTime(p.maxIdleTime)
-	db.SetConnMaxLifetime(p.maxLifetime)
+// sqlitePool is the database/sql pool of a SQLite database: one
+// connection. SQLite allows one writer at a time and River's SQLite driver
+// documents SetMaxOpenConns(1) as the way to avoid SQLITE_BUSY between its
+// concurrent internal operations. It also means nothing may use the pool
+// while a transaction is open on it, which InTx enforces. The connection is
+// never recycled, which also keeps a ":memory:" database alive.
+func sqlitePool(db *sql.DB) {
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
 }
 
 // DB is the SQL store: a pool plus the dialect it speaks. It is safe for
@@ -100,6 +95,7 @@ func (p poolSettings) apply(db *sql.DB) {
 type DB struct {
 	queries
 	db      *sql.DB
+	pool    *pgxpool.Pool // PostgreSQL only: the pool under db
 	dialect store.Dialect
 	logger  *slog.Logger
 }
@@ -119,13 +115,14 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	var (
 		sqlDB *sql.DB
+		pool  *pgxpool.Pool
 		err   error
 	)
 	switch cfg.Dialect {
 	case store.SQLite:
 		sqlDB, err = openSQLite(ctx, cfg)
 	case store.Postgres:
-		sqlDB, err = openPostgres(ctx, cfg)
+		sqlDB, pool, err = openPostgres(ctx, cfg)
 	default:
 		return nil, fmt.Errorf("sqlstore: unknown dialect %q (want %q or %q)", cfg.Dialect, store.SQLite, store.Postgres)
 	}
@@ -136,8 +133,8 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	d := &DB{db: sqlDB, dialect: cfg.Dialect, logger: logger}
-	d.queries = queries{q: sqlDB, dialect: cfg.Dialect, guard: d.guardNotInTx}
+	d := &DB{db: sqlDB, pool: pool, dialect: cfg.Dialect, logger: logger}
+	d.queries = queries{q: sqlDB, dialect: cfg.Dialect, guard: d.guardNotInTx, link: d.linkAfterCommit}
 	return d, nil
 }
 
@@ -172,7 +169,7 @@ func openSQLite(ctx context.Context, cfg Config) (*sql.DB, error) {
 		return nil, fmt.Errorf("sqlstore: open SQLite database %q: %w", path, err)
 	}
 	db := sql.OpenDB(connector)
-	poolFor(cfg).apply(db)
+	sqlitePool(db)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlstore: open SQLite database %q: %w", path, err)
@@ -180,19 +177,49 @@ func openSQLite(ctx context.Context, cfg Config) (*sql.DB, error) {
 	return db, nil
 }
 
-func openPostgres(ctx context.Context, cfg Config) (*sql.DB, error) {
-	pgCfg, err := pgx.ParseConfig(cfg.DSN)
+// openPostgres opens a pgx pool and database/sql on top of it. The pool
+// is the one owner of PostgreSQL connections: database/sql keeps none idle
+// and borrows one per statement or transaction, and River's worker (over
+// riverpgxv5, with LISTEN/NOTIFY) borrows from the same pool. pgxpool
+// builds each new connection apart from the request that asked for it, so
+// a connect that fails or times out fails only that request; database/sql
+// alone would hand a failed background connect to whichever request waited
+// next.
+func openPostgres(ctx context.Context, cfg Config) (*sql.DB, *pgxpool.Pool, error) {
+	poolCfg, err := pgxpool.ParseConfig(cfg.DSN)
 	if err != nil {
 		// pgx's ParseConfigError redacts the password, but only best effort
 		// for malformed strings, so say nothing of the DSN at all.
-		return nil, errors.New("sqlstore: parse PostgreSQL DSN: invalid connection string (check its syntax; it is not repeated here because it may hold a password)")
+		return nil, nil, errors.New("sqlstore: parse PostgreSQL DSN: invalid connection string (check its syntax; it is not repeated here because it may hold a password)")
 	}
+	pgCfg := poolCfg.ConnConfig
 	if pgCfg.ConnectTimeout == 0 {
 		pgCfg.ConnectTimeout = defaultConnectTimeout
 	}
+	params := pgCfg.RuntimeParams
+	if _, set := params["statement_timeout"]; !set && cfg.StatementTimeout > 0 {
+		params["statement_timeout"] = strconv.FormatInt(cfg.StatementTimeout.Milliseconds(), 10)
+	}
+	if _, set := params["idle_in_transaction_session_timeout"]; !set {
+		params["idle_in_transaction_session_timeout"] = strconv.FormatInt(pgIdleInTxTimeout.Milliseconds(), 10)
+	}
+	poolCfg.MaxConns = int32(cmp.Or(cfg.MaxConns, defaultMaxConns))
+	poolCfg.MinConns = 0
+	poolCfg.MaxConnIdleTime = pgConnMaxIdleTime
+	poolCfg.MaxConnLifetime = pgConnMaxLifetime
+	poolCfg.MaxConnLifetimeJitter = pgConnMaxLifetime / 10
 	where := fmt.Sprintf("%s (database %q, user %q)", net.JoinHostPort(pgCfg.Host, strconv.Itoa(int(pgCfg.Port))), pgCfg.Database, pgCfg.User)
-	db := stdlib.OpenDB(*pgCfg)
-	poolFor(cfg).apply(db)
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlstore: open PostgreSQL pool at %s: %w", where, redact(err, pgCfg.Password))
+	}
+	db := sql.OpenDB(acquireTimeout{
+		Connector: stdlib.GetPoolConnector(pool),
+		timeout:   cmp.Or(cfg.AcquireTimeout, defaultAcquireTimeout),
+	})
+	// Connections live in the pool, not here (as stdlib.OpenDBFromPool
+	// does): an idle one kept by database/sql would be lost to River.
+	db.SetMaxIdleConns(0)
 
 	// The connect timeout bounds each attempt; the deadline bounds the whole
 	// ping (fallback hosts included) so Open never hangs on a dead network.
@@ -200,9 +227,28 @@ func openPostgres(ctx context.Context, cfg Config) (*sql.DB, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("sqlstore: connect to PostgreSQL at %s: %w", where, redact(classify(err), pgCfg.Password))
+		pool.Close()
+		return nil, nil, fmt.Errorf("sqlstore: connect to PostgreSQL at %s: %w", where, redact(classify(err), pgCfg.Password))
 	}
-	return db, nil
+	return db, pool, nil
+}
+
+// acquireTimeout bounds the wait for a pool connection: a request that
+// cannot get one within timeout fails with ErrUnavailable (503), and only
+// that request.
+type acquireTimeout struct {
+	driver.Connector
+	timeout time.Duration
+}
+
+func (c acquireTimeout) Connect(ctx context.Context) (driver.Conn, error) {
+	wait, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	conn, err := c.Connector.Connect(wait)
+	if err != nil && ctx.Err() == nil && wait.Err() != nil {
+		return nil, fmt.Errorf("wait %s for a database connection: %w", c.timeout, gatehouse.Unavailable(err))
+	}
+	return conn, err
 }
 
 // redactedError hides a secret that a driver may have echoed into an error
@@ -293,7 +339,25 @@ func (d *DB) inTxOnce(ctx context.Context, fn func(ctx context.Context, tx store
 	if err := sqlTx.Commit(); err != nil {
 		return phaseCommit, translate("commit transaction", err)
 	}
+	if t.auditPending {
+		d.linkAfterCommit(ctx)
+	}
 	return phaseCommit, nil
+}
+
+// linkAfterCommit links the audit rows a committed transaction wrote (see
+// CreateAuditLog). The change is committed whatever happens here, so a
+// failure is logged, not returned: the rows wait, unlinked but present,
+// for the next linker (any commit that writes audit rows, or the periodic
+// job).
+func (d *DB) linkAfterCommit(ctx context.Context) {
+	// Linking is short; waiting long for the chain's lock means something
+	// holds it that should not, and the periodic job will catch up.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), linkWait)
+	defer cancel()
+	if _, err := d.LinkAuditLogs(lctx); err != nil {
+		d.logger.WarnContext(ctx, "audit rows committed but not yet linked into the chain; the periodic link job will retry", "err", err)
+	}
 }
 
 func noGuard(context.Context) error { return nil }
@@ -308,6 +372,9 @@ var _ store.Tx = (*tx)(nil)
 
 // SQLTx exposes the transaction so River can insert jobs into it.
 func (t *tx) SQLTx() *sql.Tx { return t.tx }
+
+// Dialect names the engine.
+func (t *tx) Dialect() store.Dialect { return t.dialect }
 
 // Ping checks the database answers.
 func (d *DB) Ping(ctx context.Context) error {
@@ -325,9 +392,17 @@ func (d *DB) Dialect() store.Dialect { return d.dialect }
 // store, or both wait on each other.
 func (d *DB) DB() *sql.DB { return d.db }
 
+// Pool is the pgx pool under a PostgreSQL store (for River's pgx driver);
+// nil on SQLite.
+func (d *DB) Pool() *pgxpool.Pool { return d.pool }
+
 // Close releases the pool. Transactions must have finished.
 func (d *DB) Close() error {
-	if err := d.db.Close(); err != nil {
+	err := d.db.Close()
+	if d.pool != nil {
+		d.pool.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("close %s database: %w", d.dialect, err)
 	}
 	return nil
