@@ -170,7 +170,9 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		a.Cache = cache.NewMemory(cache.WithClock(opts.Now))
 	} else {
 		var r *cache.Redis
-		if r, err = cache.OpenRedis(ctx, cfg.RedisURL); err == nil {
+		// Unreachable at start is an outage to ride out, not a reason to
+		// stay down: start degraded and recover when Redis answers.
+		if r, err = cache.OpenRedis(ctx, cfg.RedisURL, cache.AllowUnreachable(), cache.WithRedisLogger(log)); err == nil {
 			r.SetPrefix(cfg.RedisPrefix)
 			a.Cache = r
 		}
@@ -331,7 +333,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		},
 		Checks: []httpapi.HealthCheck{
 			{Name: "database", Check: a.DB.Ping},
-			{Name: "cache", Check: a.Cache.Ping},
+			{Name: "cache", Check: a.Cache.Ping, Optional: true},
 			{Name: "queue", Check: a.Jobs.Ping},
 		},
 	})

@@ -41,6 +41,7 @@ type Checker struct {
 type entry struct {
 	set     *Set
 	expires time.Time
+	cgen    uint64 // the cache's Generation when loaded
 }
 
 // CheckerOptions tune a Checker.
@@ -114,12 +115,17 @@ func (c *Checker) Can(ctx context.Context, userID, perm string) (bool, error) {
 	return s.Allows(perm), nil
 }
 
-// Set returns the user's compiled permissions.
+// Set returns the user's compiled permissions. A cached set is used only
+// while invalidations can reach this instance: while the cache's pub/sub is
+// down (Redis unreachable) every check reads the database, and sets cached
+// before an outage are dropped after it, since a change on another
+// instance meanwhile was never heard of here.
 func (c *Checker) Set(ctx context.Context, userID string) (*Set, error) {
+	cgen, live := c.cache.Generation()
 	c.mu.RLock()
 	e, ok := c.entries[userID]
 	c.mu.RUnlock()
-	if ok && c.now().Before(e.expires) {
+	if ok && live && e.cgen == cgen && c.now().Before(e.expires) {
 		return e.set, nil
 	}
 	gen := c.gen.Load()
@@ -128,12 +134,15 @@ func (c *Checker) Set(ctx context.Context, userID string) (*Set, error) {
 		return nil, fmt.Errorf("authz: load permissions: %w", err)
 	}
 	s := Compile(perms)
+	if !live {
+		return s, nil
+	}
 	c.mu.Lock()
 	if c.gen.Load() == gen {
 		if len(c.entries) >= maxEntries {
 			c.sweep()
 		}
-		c.entries[userID] = entry{set: s, expires: c.now().Add(c.ttl)}
+		c.entries[userID] = entry{set: s, expires: c.now().Add(c.ttl), cgen: cgen}
 	}
 	c.mu.Unlock()
 	return s, nil

@@ -94,6 +94,13 @@ type Cache interface {
 	Subscribe(ctx context.Context, channels ...string) (Subscription, error)
 	// Ping checks the cache answers.
 	Ping(ctx context.Context) error
+	// Generation tells holders of in-process copies kept coherent by this
+	// cache's pub/sub (permission sets, ...) whether they may trust them:
+	// live is false while messages cannot be delivered (Redis unreachable),
+	// and gen changes whenever messages may have been lost (each time Redis
+	// comes back). Keep a copy only while live, and drop copies made under
+	// another gen. Memory is always (0, true).
+	Generation() (gen uint64, live bool)
 	// Close releases resources; later calls return ErrClosed.
 	Close() error
 }

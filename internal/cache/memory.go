@@ -30,6 +30,9 @@ const memoryShards = 64
 
 var _ Cache = (*Memory)(nil)
 
+// Generation implements Cache: in one process no message is ever lost.
+func (m *Memory) Generation() (uint64, bool) { return 0, true }
+
 // Memory is the single-process Cache, for a single Gatehouse instance and for
 // tests. Its pub/sub reaches only subscribers in this process, so it must not
 // be used when several instances share a database.

@@ -4,12 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 var _ Cache = (*Redis)(nil)
@@ -40,19 +47,146 @@ return n
 // Redis is the Cache shared by every Gatehouse instance: counters, one-time
 // challenges and the deny list hold across instances, and Publish reaches
 // subscribers in all of them.
+//
+// It survives Redis outages in a degraded mode: a monitor pings the server
+// every second; while it does not answer (or as soon as a command fails to
+// reach it) every call fails at once with an error wrapping
+// gatehouse.ErrUnavailable instead of waiting on dial timeouts, so callers
+// fall back to the database (and the rate limiter to in-process limits)
+// without delay. When Redis answers again the mode ends by itself and
+// Generation changes, telling in-process copies kept coherent by pub/sub
+// that invalidations may have been lost. Subscriptions reconnect and
+// resubscribe on their own.
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
 	closed atomic.Bool
 
+	down   atomic.Bool   // degraded: the server does not answer
+	gen    atomic.Uint64 // bumped each time the server is back
+	logger *slog.Logger
+	name   string // the deployment, for logs
+	stop   chan struct{}
+	done   chan struct{}
+
 	mu   sync.Mutex
 	subs map[*redisSubscription]struct{}
 }
 
+// monitorInterval is how often the monitor pings Redis; a ping may take
+// most of it.
+const monitorInterval = time.Second
+
 // NewRedis wraps an existing client; the Redis takes ownership and closes it
 // in Close. Use it when the client needs options a URL cannot express.
 func NewRedis(client redis.UniversalClient) *Redis {
-	return &Redis{client: client, subs: make(map[*redisSubscription]struct{})}
+	r := &Redis{client: client, subs: make(map[*redisSubscription]struct{}),
+		logger: slog.New(slog.DiscardHandler), name: "redis", stop: make(chan struct{}), done: make(chan struct{})}
+	telemetry.BreakerStateChanged(breakerName, 0, 0)
+	go r.monitor()
+	return r
+}
+
+// breakerName labels Redis in gatehouse_circuit_breaker_state: 0 while it
+// answers, 2 (open) in degraded mode.
+const breakerName = "redis"
+
+// RedisOption adjusts OpenRedis.
+type RedisOption func(*redisOpenConfig)
+
+type redisOpenConfig struct {
+	allowDown bool
+	logger    *slog.Logger
+}
+
+// AllowUnreachable makes OpenRedis return a Redis in degraded mode, rather
+// than an error, when the server cannot be reached (refused, timed out,
+// unknown host): the server starts and leaves degraded mode once Redis
+// answers. A wrong password or URL still fails.
+func AllowUnreachable() RedisOption { return func(c *redisOpenConfig) { c.allowDown = true } }
+
+// WithRedisLogger logs the start and end of degraded mode (default: none).
+func WithRedisLogger(l *slog.Logger) RedisOption { return func(c *redisOpenConfig) { c.logger = l } }
+
+// Degraded reports whether Redis is currently taken as unreachable.
+func (r *Redis) Degraded() bool { return r.down.Load() }
+
+// Generation implements Cache.
+func (r *Redis) Generation() (uint64, bool) { return r.gen.Load(), !r.down.Load() }
+
+// errDown is what every call answers in degraded mode.
+var errDown = gatehouse.Unavailable(errors.New("redis is unreachable (degraded mode)"))
+
+// unreachable reports whether err says the server could not be reached,
+// as opposed to a refused command or the caller's own context ending.
+func unreachable(ctx context.Context, err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) || ctx.Err() != nil {
+		return false
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		redis.HasErrorPrefix(err, "LOADING") || redis.HasErrorPrefix(err, "MASTERDOWN") ||
+		redis.HasErrorPrefix(err, "CLUSTERDOWN") || redis.HasErrorPrefix(err, "TRYAGAIN")
+}
+
+// setDown records a change of reachability: logged, exported, and on the
+// way back a new Generation.
+func (r *Redis) setDown(down bool, cause error) {
+	if !r.down.CompareAndSwap(!down, down) {
+		return
+	}
+	if down {
+		telemetry.BreakerStateChanged(breakerName, 0, 2)
+		r.logger.Warn("Redis is unreachable: degraded mode (rate limits per instance, caches read from the database, live notifications and one-time challenges unavailable) until it answers again",
+			"redis", r.name, "err", cause)
+		return
+	}
+	r.gen.Add(1)
+	telemetry.BreakerStateChanged(breakerName, 2, 0)
+	r.logger.Info("Redis answers again: leaving degraded mode", "redis", r.name)
+}
+
+// monitor pings Redis every monitorInterval until Close, entering and
+// leaving degraded mode.
+func (r *Redis) monitor() {
+	defer close(r.done)
+	t := time.NewTicker(monitorInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), monitorInterval*3/4)
+		err := r.client.Ping(ctx).Err()
+		cancel()
+		r.setDown(err != nil, err)
+	}
+}
+
+// check fails fast in degraded mode.
+func (r *Redis) check() error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if r.down.Load() {
+		return errDown
+	}
+	return nil
+}
+
+// failed notes err of a call: a server that could not be reached puts the
+// cache in degraded mode at once, so the next calls do not wait on it too.
+// The error it returns wraps gatehouse.ErrUnavailable then.
+func (r *Redis) failed(ctx context.Context, err error) error {
+	if unreachable(ctx, err) {
+		r.setDown(true, err)
+		return gatehouse.Unavailable(err)
+	}
+	return err
 }
 
 // SetPrefix puts prefix before every key and channel name, so several
@@ -71,7 +205,11 @@ func (r *Redis) Client() redis.UniversalClient { return r.client }
 // OpenRedis parses rawURL (see ParseRedisURL), connects and pings, so a
 // wrong address or password fails at start-up rather than on the first
 // request. Errors name the servers but never the password.
-func OpenRedis(ctx context.Context, rawURL string) (*Redis, error) {
+func OpenRedis(ctx context.Context, rawURL string, options ...RedisOption) (*Redis, error) {
+	var oc redisOpenConfig
+	for _, o := range options {
+		o(&oc)
+	}
 	opts, err := ParseRedisURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -91,11 +229,19 @@ func OpenRedis(ctx context.Context, rawURL string) (*Redis, error) {
 	probe := redis.NewUniversalClient(&probeOpts)
 	err = probe.Ping(ctx).Err()
 	_ = probe.Close()
-	if err != nil {
+	if err != nil && !(oc.allowDown && unreachable(context.Background(), err)) {
 		return nil, redact(fmt.Errorf("cache: connect to redis %s: %w", describe(opts), err),
 			opts.Password, opts.SentinelPassword)
 	}
-	return NewRedis(redis.NewUniversalClient(opts)), nil
+	r := NewRedis(redis.NewUniversalClient(opts))
+	r.name = describe(opts)
+	if oc.logger != nil {
+		r.logger = oc.logger
+	}
+	if err != nil {
+		r.setDown(true, redact(err, opts.Password, opts.SentinelPassword))
+	}
+	return r, nil
 }
 
 // describe names the deployment without credentials, for error messages.
@@ -124,45 +270,45 @@ func wrap(op, key string, err error) error {
 
 // Get implements Cache.
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
-	if r.closed.Load() {
-		return nil, ErrClosed
+	if err := r.check(); err != nil {
+		return nil, wrap("get", key, err)
 	}
 	v, err := r.client.Get(ctx, r.prefix+key).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrMiss
 	}
 	if err != nil {
-		return nil, wrap("get", key, err)
+		return nil, wrap("get", key, r.failed(ctx, err))
 	}
 	return v, nil
 }
 
 // Set implements Cache.
 func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if r.closed.Load() {
-		return ErrClosed
+	if err := r.check(); err != nil {
+		return wrap("set", key, err)
 	}
 	if ttl < 0 {
 		// go-redis reads -1ns as KEEPTTL; refuse rather than guess.
 		return wrap("set", key, errNegativeTTL)
 	}
 	if err := r.client.Set(ctx, r.prefix+key, value, ttl).Err(); err != nil {
-		return wrap("set", key, err)
+		return wrap("set", key, r.failed(ctx, err))
 	}
 	return nil
 }
 
 // SetNX implements Cache.
 func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	if r.closed.Load() {
-		return false, ErrClosed
+	if err := r.check(); err != nil {
+		return false, wrap("setnx", key, err)
 	}
 	if ttl < 0 {
 		return false, wrap("setnx", key, errNegativeTTL)
 	}
 	ok, err := r.client.SetNX(ctx, r.prefix+key, value, ttl).Result()
 	if err != nil {
-		return false, wrap("setnx", key, err)
+		return false, wrap("setnx", key, r.failed(ctx, err))
 	}
 	return ok, nil
 }
@@ -170,15 +316,15 @@ func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 // Take implements Cache with GETDEL (Redis 6.2+), which is atomic on the
 // server, so two instances can never both consume one secret.
 func (r *Redis) Take(ctx context.Context, key string) ([]byte, error) {
-	if r.closed.Load() {
-		return nil, ErrClosed
+	if err := r.check(); err != nil {
+		return nil, wrap("take", key, err)
 	}
 	v, err := r.client.GetDel(ctx, r.prefix+key).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrMiss
 	}
 	if err != nil {
-		return nil, wrap("take", key, err)
+		return nil, wrap("take", key, r.failed(ctx, err))
 	}
 	return v, nil
 }
@@ -186,15 +332,15 @@ func (r *Redis) Take(ctx context.Context, key string) ([]byte, error) {
 // Delete implements Cache. Several keys are deleted with one DEL each in a
 // pipeline: one round trip, and no CROSSSLOT error on a cluster.
 func (r *Redis) Delete(ctx context.Context, keys ...string) error {
-	if r.closed.Load() {
-		return ErrClosed
+	if err := r.check(); err != nil {
+		return wrap("delete", strings.Join(keys, ","), err)
 	}
 	switch len(keys) {
 	case 0:
 		return nil
 	case 1:
 		if err := r.client.Del(ctx, r.prefix+keys[0]).Err(); err != nil {
-			return wrap("delete", keys[0], err)
+			return wrap("delete", keys[0], r.failed(ctx, err))
 		}
 		return nil
 	}
@@ -205,15 +351,15 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) error {
 		return nil
 	})
 	if err != nil {
-		return wrap("delete", strings.Join(keys, ","), err)
+		return wrap("delete", strings.Join(keys, ","), r.failed(ctx, err))
 	}
 	return nil
 }
 
 // Incr implements Cache.
 func (r *Redis) Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
-	if r.closed.Load() {
-		return 0, ErrClosed
+	if err := r.check(); err != nil {
+		return 0, wrap("incr", key, err)
 	}
 	if ttl < 0 {
 		return 0, wrap("incr", key, errNegativeTTL)
@@ -224,19 +370,19 @@ func (r *Redis) Incr(ctx context.Context, key string, delta int64, ttl time.Dura
 	}
 	n, err := incrScript.Run(ctx, r.client, []string{r.prefix + key}, delta, ms).Int64()
 	if err != nil {
-		return 0, wrap("incr", key, err)
+		return 0, wrap("incr", key, r.failed(ctx, err))
 	}
 	return n, nil
 }
 
 // TTL implements Cache.
 func (r *Redis) TTL(ctx context.Context, key string) (time.Duration, error) {
-	if r.closed.Load() {
-		return 0, ErrClosed
+	if err := r.check(); err != nil {
+		return 0, wrap("ttl", key, err)
 	}
 	d, err := r.client.PTTL(ctx, r.prefix+key).Result()
 	if err != nil {
-		return 0, wrap("ttl", key, err)
+		return 0, wrap("ttl", key, r.failed(ctx, err))
 	}
 	// go-redis passes PTTL's sentinels through unscaled: -2 absent, -1 no expiry.
 	switch d {
@@ -248,24 +394,25 @@ func (r *Redis) TTL(ctx context.Context, key string) (time.Duration, error) {
 	return d, nil
 }
 
-// Ping implements Cache.
+// Ping implements Cache. It asks the server even in degraded mode, so a
+// health check sees the truth.
 func (r *Redis) Ping(ctx context.Context) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
 	if err := r.client.Ping(ctx).Err(); err != nil {
-		return wrap("ping", "", err)
+		return wrap("ping", "", r.failed(ctx, err))
 	}
 	return nil
 }
 
 // Publish implements Cache.
 func (r *Redis) Publish(ctx context.Context, channel string, payload []byte) error {
-	if r.closed.Load() {
-		return ErrClosed
+	if err := r.check(); err != nil {
+		return wrap("publish", channel, err)
 	}
 	if err := r.client.Publish(ctx, r.prefix+channel, payload).Err(); err != nil {
-		return wrap("publish", channel, err)
+		return wrap("publish", channel, r.failed(ctx, err))
 	}
 	return nil
 }
@@ -292,11 +439,13 @@ func (r *Redis) Subscribe(ctx context.Context, channels ...string) (Subscription
 	ps := r.client.Subscribe(ctx, full...)
 
 	var early []Message
-	for len(want) > 0 {
+	// In degraded mode there is nobody to confirm: go-redis subscribes when
+	// the server is back, and Generation tells that messages were lost.
+	for len(want) > 0 && !r.down.Load() {
 		msg, err := ps.ReceiveTimeout(ctx, subscribeTimeout)
 		if err != nil {
 			_ = ps.Close()
-			return nil, wrap("subscribe", op, err)
+			return nil, wrap("subscribe", op, r.failed(ctx, err))
 		}
 		switch m := msg.(type) {
 		case *redis.Subscription:
@@ -337,6 +486,8 @@ func (r *Redis) Close() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	close(r.stop)
+	<-r.done
 	r.mu.Lock()
 	subs := make([]*redisSubscription, 0, len(r.subs))
 	for s := range r.subs {

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/cache/cachetest"
 )
@@ -131,11 +132,19 @@ func TestRedisUnreachableErrors(t *testing.T) {
 	_, err = r.TTL(ctx, "k")
 	check(err)
 	check(r.Publish(ctx, "c", nil))
-	subCtx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	_, err = r.Subscribe(subCtx, "c")
-	check(err)
 	check(r.Ping(ctx))
+	// The first failure put it in degraded mode: calls now fail at once,
+	// as unavailable, without trying the server.
+	require.True(t, r.Degraded())
+	_, err = r.Get(ctx, "k")
+	require.ErrorIs(t, err, gatehouse.ErrUnavailable)
+	require.ErrorContains(t, err, "degraded mode")
+	_, live := r.Generation()
+	require.False(t, live)
+	// A subscription is accepted: it connects when the server is back.
+	sub, err := r.Subscribe(ctx, "c")
+	require.NoError(t, err)
+	require.NoError(t, sub.Close())
 }
 
 // A closed client underneath (closed by its owner behind our back) reads as

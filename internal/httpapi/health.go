@@ -47,7 +47,7 @@ func (s *Server) registerHealth() {
 	unhealthy := func() map[string]*huma.Response {
 		return map[string]*huma.Response{
 			"503": {
-				Description: "A check failed; the body says which.",
+				Description: "A required check (database, queue) failed; the body says which.",
 				Content: map[string]*huma.MediaType{
 					"application/json": {Schema: reg.Schema(reflect.TypeFor[HealthBody](), true, "HealthBody")},
 				},
@@ -61,7 +61,9 @@ func (s *Server) registerHealth() {
 		Path:        "/health",
 		Summary:     "Check health",
 		Description: "Runs every dependency check (database, cache, queue) concurrently, within about two seconds. " +
-			"Answers 200 when all pass and 503 when any fails; the body is the same shape either way.",
+			"Answers 503 when this instance cannot serve sign-ins (the database or the job queue in it fails), " +
+			"200 with status degraded when only an optional dependency fails (Redis: the instance serves in its degraded mode, " +
+			"with in-process rate limits and caches read from the database), and 200 ok when all pass. The body is the same shape either way.",
 		Tags:      []string{TagOperations},
 		Responses: unhealthy(),
 	}, func(ctx context.Context, _ *struct{}) (*healthOutput, error) {
@@ -73,7 +75,8 @@ func (s *Server) registerHealth() {
 		Method:      http.MethodGet,
 		Path:        "/health/ready",
 		Summary:     "Check readiness",
-		Description: "For load balancers and orchestrators: 200 while every dependency check passes, 503 while any fails.",
+		Description: "For load balancers and orchestrators: 503 only while this instance cannot serve sign-ins (database or queue down); " +
+			"200 otherwise, with status degraded and the failing check named while Redis is unreachable, so a Redis outage does not take every instance out at once.",
 		Tags:        []string{TagOperations},
 		Responses:   unhealthy(),
 	}, func(ctx context.Context, _ *struct{}) (*healthOutput, error) {
@@ -113,8 +116,10 @@ func (s *Server) health(ctx context.Context) *healthOutput {
 	for i, c := range s.checks {
 		out.Body.Checks[c.Name] = results[i]
 		if results[i] != "ok" {
-			out.Status = http.StatusServiceUnavailable
 			out.Body.Status = "degraded"
+			if !c.Optional {
+				out.Status = http.StatusServiceUnavailable
+			}
 		}
 	}
 	return out

@@ -103,3 +103,26 @@ func TestHealthCheckIgnoringContextDoesNotBlock(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	require.Equal(t, "timeout", healthBody(t, rec.Body.Bytes()).Checks["database"])
 }
+
+// Only an optional dependency down (Redis, which the instance survives in
+// its degraded mode): ready stays 200 and says degraded, naming the check,
+// so a load balancer keeps every instance in during a Redis outage.
+func TestHealthOptionalCheckDegradesWithout503(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(d *httpapi.Deps) {
+		d.Checks = []httpapi.HealthCheck{
+			{Name: "database", Check: func(context.Context) error { return nil }},
+			{Name: "cache", Optional: true, Check: func(context.Context) error {
+				return errors.New("dial tcp 127.0.0.1:6379: connection refused")
+			}},
+			{Name: "queue", Check: func(context.Context) error { return nil }},
+		}
+	})
+	for _, path := range []string{"/api/v1/health", "/api/v1/health/ready"} {
+		rec := e.get(path)
+		require.Equal(t, http.StatusOK, rec.Code, path)
+		h := healthBody(t, rec.Body.Bytes())
+		require.Equal(t, "degraded", h.Status)
+		require.Equal(t, map[string]string{"database": "ok", "cache": "unavailable", "queue": "ok"}, h.Checks)
+	}
+}

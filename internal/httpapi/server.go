@@ -48,6 +48,10 @@ type HealthCheck struct {
 	// is logged; clients see only "timeout", "unavailable", or the Message
 	// of a *gatehouse.Error (which is client-safe by contract).
 	Check func(ctx context.Context) error
+	// Optional marks a dependency the instance can serve without, in a
+	// degraded mode (Redis): its failure makes the answer "degraded" but
+	// not 503, so a load balancer keeps the instance in.
+	Optional bool
 }
 
 // Deps is what the HTTP layer needs. Zero values are safe: a nil Logger

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
@@ -82,7 +84,18 @@ type Service struct {
 	events  Emitter
 	opts    Options
 	rescore Rescorer
+
+	// unforgotten holds revoked sessions whose deny-list entry could not be
+	// written (Redis unreachable), each until its entry would have expired;
+	// they are written again once the cache answers, so a revocation made
+	// during an outage holds on every instance afterwards, even one whose
+	// "alive" mark for the session survived in Redis.
+	unforgotten sync.Map // session id -> time.Time (deny until)
+	pending     atomic.Int32
 }
+
+// maxUnforgotten bounds the revocations kept for replay.
+const maxUnforgotten = 100_000
 
 // Rescorer recomputes a session's trust score at a refresh (a
 // *risk.Guard), inside the refresh's transaction.
@@ -361,13 +374,52 @@ func (s *Service) forget(ctx context.Context, id string) {
 	if id == "" {
 		return
 	}
-	ttl := s.tokens.TTL() + time.Minute
+	until := s.opts.Now().Add(s.tokens.TTL() + time.Minute)
+	if !s.writeForget(ctx, id, until) {
+		if _, loaded := s.unforgotten.LoadOrStore(id, until); !loaded && s.pending.Add(1) > maxUnforgotten {
+			s.unforgotten.Delete(id)
+			s.pending.Add(-1)
+		}
+	}
+}
+
+// writeForget writes the deny-list entry and drops the alive mark; false
+// when the cache failed (the database still says revoked: every check
+// that reaches it refuses the token).
+func (s *Service) writeForget(ctx context.Context, id string, until time.Time) bool {
+	ttl := until.Sub(s.opts.Now())
+	if ttl <= 0 {
+		return true // every token naming it has expired
+	}
 	if err := s.cache.Set(ctx, revokedPrefix+id, []byte{1}, ttl); err != nil {
-		s.opts.Logger.WarnContext(ctx, "session deny list: cache write failed", "session_id", id, "err", err)
+		s.opts.Logger.WarnContext(ctx, "session deny list: cache write failed; it is written again when the cache answers", "session_id", id, "err", err)
+		return false
 	}
 	if err := s.cache.Delete(ctx, alivePrefix+id); err != nil {
-		s.opts.Logger.WarnContext(ctx, "session deny list: cache delete failed", "session_id", id, "err", err)
+		s.opts.Logger.WarnContext(ctx, "session deny list: cache delete failed; it is written again when the cache answers", "session_id", id, "err", err)
+		return false
 	}
+	return true
+}
+
+// replayForgotten writes the deny-list entries that failed, once the cache
+// is live again. It costs an atomic load when there are none.
+func (s *Service) replayForgotten(ctx context.Context) {
+	if s.pending.Load() == 0 {
+		return
+	}
+	if _, live := s.cache.Generation(); !live {
+		return
+	}
+	s.unforgotten.Range(func(k, v any) bool {
+		if !s.writeForget(ctx, k.(string), v.(time.Time)) {
+			return false // still failing: try again later
+		}
+		if _, ok := s.unforgotten.LoadAndDelete(k); ok {
+			s.pending.Add(-1)
+		}
+		return true
+	})
 }
 
 var errUnauthorized = gatehouse.Errorf(gatehouse.CodeUnauthorized, "the access token is missing, malformed, expired or revoked")
@@ -390,6 +442,7 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, erro
 	p := Principal{UserID: claims.Subject, SessionID: claims.SessionID, AMR: claims.AMR,
 		AuthTime: claims.AuthTime, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt}
 
+	s.replayForgotten(ctx)
 	if _, err := s.cache.Get(ctx, revokedPrefix+p.SessionID); err == nil {
 		return Principal{}, errUnauthorized
 	}
