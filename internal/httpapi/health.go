@@ -77,8 +77,8 @@ func (s *Server) registerHealth() {
 		Summary:     "Check readiness",
 		Description: "For load balancers and orchestrators: 503 only while this instance cannot serve sign-ins (database or queue down); " +
 			"200 otherwise, with status degraded and the failing check named while Redis is unreachable, so a Redis outage does not take every instance out at once.",
-		Tags:        []string{TagOperations},
-		Responses:   unhealthy(),
+		Tags:      []string{TagOperations},
+		Responses: unhealthy(),
 	}, func(ctx context.Context, _ *struct{}) (*healthOutput, error) {
 		return s.health(ctx), nil
 	})
