@@ -87,6 +87,15 @@ func NewRedis(client redis.UniversalClient) *Redis {
 	return r
 }
 
+// quietRedis drops go-redis's own log lines: it prints one per failed dial
+// to stderr, unstructured, every second of an outage; the monitor logs
+// when degraded mode starts and ends instead.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quietRedis{}) }
+
 // breakerName labels Redis in gatehouse_circuit_breaker_state: 0 while it
 // answers, 2 (open) in degraded mode.
 const breakerName = "redis"

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,17 +84,12 @@ type Service struct {
 	opts    Options
 	rescore Rescorer
 
-	// unforgotten holds revoked sessions whose deny-list entry could not be
-	// written (Redis unreachable), each until its entry would have expired;
-	// they are written again once the cache answers, so a revocation made
-	// during an outage holds on every instance afterwards, even one whose
-	// "alive" mark for the session survived in Redis.
-	unforgotten sync.Map // session id -> time.Time (deny until)
-	pending     atomic.Int32
+	// cacheGen is the cache's Generation last seen, and distrustUntil
+	// (unix nanoseconds) the end of the window after a cache outage in
+	// which "alive" marks are not believed (see Authenticate).
+	cacheGen      atomic.Uint64
+	distrustUntil atomic.Int64
 }
-
-// maxUnforgotten bounds the revocations kept for replay.
-const maxUnforgotten = 100_000
 
 // Rescorer recomputes a session's trust score at a refresh (a
 // *risk.Guard), inside the refresh's transaction.
@@ -374,52 +368,32 @@ func (s *Service) forget(ctx context.Context, id string) {
 	if id == "" {
 		return
 	}
-	until := s.opts.Now().Add(s.tokens.TTL() + time.Minute)
-	if !s.writeForget(ctx, id, until) {
-		if _, loaded := s.unforgotten.LoadOrStore(id, until); !loaded && s.pending.Add(1) > maxUnforgotten {
-			s.unforgotten.Delete(id)
-			s.pending.Add(-1)
-		}
-	}
-}
-
-// writeForget writes the deny-list entry and drops the alive mark; false
-// when the cache failed (the database still says revoked: every check
-// that reaches it refuses the token).
-func (s *Service) writeForget(ctx context.Context, id string, until time.Time) bool {
-	ttl := until.Sub(s.opts.Now())
-	if ttl <= 0 {
-		return true // every token naming it has expired
-	}
+	ttl := s.tokens.TTL() + time.Minute
 	if err := s.cache.Set(ctx, revokedPrefix+id, []byte{1}, ttl); err != nil {
-		s.opts.Logger.WarnContext(ctx, "session deny list: cache write failed; it is written again when the cache answers", "session_id", id, "err", err)
-		return false
+		s.opts.Logger.WarnContext(ctx, "session deny list: cache write failed", "session_id", id, "err", err)
 	}
 	if err := s.cache.Delete(ctx, alivePrefix+id); err != nil {
-		s.opts.Logger.WarnContext(ctx, "session deny list: cache delete failed; it is written again when the cache answers", "session_id", id, "err", err)
-		return false
+		s.opts.Logger.WarnContext(ctx, "session deny list: cache delete failed", "session_id", id, "err", err)
 	}
-	return true
 }
 
-// replayForgotten writes the deny-list entries that failed, once the cache
-// is live again. It costs an atomic load when there are none.
-func (s *Service) replayForgotten(ctx context.Context) {
-	if s.pending.Load() == 0 {
-		return
+// trustAliveMarks reports whether an "alive" mark read from the cache may
+// be believed. Not while the cache is down, nor for aliveTTL after it
+// comes back: a session revoked during the outage could not be put on the
+// deny list nor have its mark deleted, and a mark written before the
+// outage may have survived it (Redis frozen or cut off, not restarted).
+// Once every mark from before the outage has expired, marks are again
+// only written after the database said the session is alive.
+func (s *Service) trustAliveMarks() bool {
+	gen, live := s.cache.Generation()
+	if !live {
+		return false
 	}
-	if _, live := s.cache.Generation(); !live {
-		return
+	now := s.opts.Now()
+	if old := s.cacheGen.Load(); old != gen && s.cacheGen.CompareAndSwap(old, gen) {
+		s.distrustUntil.Store(now.Add(aliveTTL).UnixNano())
 	}
-	s.unforgotten.Range(func(k, v any) bool {
-		if !s.writeForget(ctx, k.(string), v.(time.Time)) {
-			return false // still failing: try again later
-		}
-		if _, ok := s.unforgotten.LoadAndDelete(k); ok {
-			s.pending.Add(-1)
-		}
-		return true
-	})
+	return now.UnixNano() >= s.distrustUntil.Load()
 }
 
 var errUnauthorized = gatehouse.Errorf(gatehouse.CodeUnauthorized, "the access token is missing, malformed, expired or revoked")
@@ -442,15 +416,16 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, erro
 	p := Principal{UserID: claims.Subject, SessionID: claims.SessionID, AMR: claims.AMR,
 		AuthTime: claims.AuthTime, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt}
 
-	s.replayForgotten(ctx)
-	if _, err := s.cache.Get(ctx, revokedPrefix+p.SessionID); err == nil {
-		return Principal{}, errUnauthorized
-	}
-	if v, err := s.cache.Get(ctx, alivePrefix+p.SessionID); err == nil {
-		if len(v) == 2 {
-			p.TrustScore = int(v[1])
+	if s.trustAliveMarks() {
+		if _, err := s.cache.Get(ctx, revokedPrefix+p.SessionID); err == nil {
+			return Principal{}, errUnauthorized
 		}
-		return p, nil
+		if v, err := s.cache.Get(ctx, alivePrefix+p.SessionID); err == nil {
+			if len(v) == 2 {
+				p.TrustScore = int(v[1])
+			}
+			return p, nil
+		}
 	}
 	sess, err := s.store.GetSession(ctx, p.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
