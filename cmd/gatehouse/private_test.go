@@ -173,4 +173,3 @@ func (p *privatePostgres) ping() bool {
 	defer conn.Close(ctx)
 	return conn.Ping(ctx) == nil
 }
-
