@@ -24,7 +24,8 @@ import (
 var binary string
 
 // TestMain builds the real binary once: the end-to-end tests start it as a
-// process, send it signals and read its exit code.
+// process, send it signals and read its exit code. -buildvcs=true stamps the
+// git revision even where GOFLAGS turns that off, as a release build would.
 func TestMain(m *testing.M) {
 	if os.Getenv(burnCPUEnv) != "" {
 		burnCPU() // a helper process of a fault test; never returns
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "gatehouse")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	build := exec.Command("go", "build", "-buildvcs=true", "-o", binary, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		panic("build gatehouse: " + err.Error())
