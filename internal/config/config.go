@@ -71,6 +71,10 @@ type Config struct {
 	SessionIdleTimeout time.Duration `env:"SESSION_IDLE_TIMEOUT" envDefault:"168h"`
 	// TokenAudience is the access tokens' aud; empty means PublicURL.
 	TokenAudience string `env:"TOKEN_AUDIENCE"`
+	// TokenClientID is the client_id (RFC 9068) of access tokens issued to
+	// Gatehouse's own API clients; tokens issued to an OAuth client carry
+	// that client's id instead.
+	TokenClientID string `env:"TOKEN_CLIENT_ID" envDefault:"gatehouse"`
 	// EmailVerifyURL and PasswordResetURL are the pages emailed links open
 	// (the token is appended as ?token=); empty means the built-in pages
 	// under PublicURL.
@@ -181,8 +185,8 @@ var examples = map[string]string{
 	"RATE_LIMIT_LOGIN": "20/1m", "RATE_LIMIT_REGISTER": "10/1h", "RATE_LIMIT_EMAIL": "5/1h",
 	"RATE_LIMIT_MFA": "30/1m", "RATE_LIMIT_API": "600/1m", "WEBHOOK_DELIVERY_RETENTION": "720h (30 days)",
 	"AUDIT_RETENTION": "8760h (a year) or 0 to keep forever",
-	"MAGIC_LINK_URL":  "https://app.example.com/magic-link",
-	"WEBAUTHN_RP_ID":  "example.com", "WEBAUTHN_ORIGINS": "https://auth.example.com,https://app.example.com",
+	"MAGIC_LINK_URL":  "https://app.example.com/magic-link", "TOKEN_CLIENT_ID": "gatehouse",
+	"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "https://auth.example.com,https://app.example.com",
 
 	"DEVICE_MAX_AGE": "2160h (90 days)", "RISK_HIGH": "70", "RISK_MEDIUM": "40",
 	"GEOIP_DB": "/var/lib/GeoIP/GeoLite2-City.mmdb", "IP_BLOCKLIST": "/etc/gatehouse/blocklist.txt",
@@ -365,6 +369,9 @@ func (c *Config) validate() error {
 	}
 	if c.TokenAudience == "" {
 		c.TokenAudience = c.PublicURL
+	}
+	if c.TokenClientID == "" || len(c.TokenClientID) > 255 || strings.ContainsFunc(c.TokenClientID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return invalid("TOKEN_CLIENT_ID", "must be 1 to 255 characters without spaces or control characters")
 	}
 	if c.EmailVerifyURL == "" {
 		c.EmailVerifyURL = c.PublicURL + "/verify-email"

@@ -44,6 +44,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "localhost", cfg.WebAuthnRPID)
 	require.Equal(t, []string{"http://localhost:8080"}, cfg.WebAuthnOrigins)
 	require.Equal(t, "Gatehouse", cfg.WebAuthnRPName)
+	require.Equal(t, "gatehouse", cfg.TokenClientID)
 }
 
 func TestWebAuthnSettings(t *testing.T) {
@@ -93,6 +94,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{[]string{"GATEHOUSE_RATE_LIMIT_MFA", "5/1ms"}, []string{"GATEHOUSE_RATE_LIMIT_MFA", "window"}},
 		{[]string{"GATEHOUSE_WEBAUTHN_RP_ID", "https://example.com"}, []string{"GATEHOUSE_WEBAUTHN_RP_ID", "not a domain"}},
 		{[]string{"GATEHOUSE_WEBAUTHN_ORIGINS", "https://evil.example"}, []string{"GATEHOUSE_WEBAUTHN_ORIGINS", "not within", "example:"}},
+		{[]string{"GATEHOUSE_TOKEN_CLIENT_ID", "my app"}, []string{"GATEHOUSE_TOKEN_CLIENT_ID", "without spaces", "example: gatehouse"}},
 		{[]string{"GATEHOUSE_WEBAUTHN_ORIGINS", "localhost"}, []string{"GATEHOUSE_WEBAUTHN_ORIGINS", "not an origin"}},
 	}
 	for _, c := range cases {
