@@ -20,8 +20,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/pquerna/otp/totp"
-
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
@@ -156,7 +154,7 @@ func (s *Service) Setup(ctx context.Context, userID, method, phone string) (Setu
 	var code string
 	switch method {
 	case gatehouse.MFAMethodTOTP:
-		key, err := totp.Generate(totp.GenerateOpts{Issuer: s.opts.Issuer, AccountName: u.Email.String(), SecretSize: 20})
+		key, err := newTOTPKey(s.opts.Issuer, u.Email.String())
 		if err != nil {
 			return SetupResult{}, fmt.Errorf("totp setup: %w", err)
 		}
