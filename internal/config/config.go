@@ -24,11 +24,16 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/joho/godotenv"
+
+	"github.com/gatehouse-auth/gatehouse"
 )
 
 // Config is every setting, typed. Field tags name the variables; defaults
 // are those documented in API.md and .env.example.
 type Config struct {
+	// Env is "development" or "production"; production refuses to start
+	// on settings that are only safe on a developer's machine.
+	Env         string `env:"ENV" envDefault:"development"`
 	Addr        string `env:"ADDR" envDefault:":8080"`
 	PublicURL   string `env:"PUBLIC_URL" envDefault:"http://localhost:8080"`
 	DataDir     string `env:"DATA_DIR" envDefault:"./data"`
@@ -137,7 +142,19 @@ type Config struct {
 	RiskHigh   int `env:"RISK_HIGH" envDefault:"70"`
 	RiskMedium int `env:"RISK_MEDIUM" envDefault:"40"`
 
+	// BootstrapAdminEmail and BootstrapAdminPasswordFile make the first
+	// administrator at start-up when no account holds the admin role (for
+	// containers, which have no terminal to run `gatehouse users create`).
+	BootstrapAdminEmail        string `env:"BOOTSTRAP_ADMIN_EMAIL"`
+	BootstrapAdminPasswordFile string `env:"BOOTSTRAP_ADMIN_PASSWORD_FILE"`
+
 	// Derived by Load; not read from the environment.
+	// BootstrapAdminPassword is the content of BootstrapAdminPasswordFile
+	// without one trailing newline. Never log it.
+	BootstrapAdminPassword string `env:"-"`
+	// PasskeysOff is true when the public URL's host is an IP address and
+	// no GATEHOUSE_WEBAUTHN_RP_ID is set: WebAuthn needs a domain.
+	PasskeysOff  bool           `env:"-"`
 	Database     Database       `env:"-"`
 	TrustedCIDRs []netip.Prefix `env:"-"`
 	MasterKey    []byte         `env:"-"`
@@ -190,6 +207,9 @@ var examples = map[string]string{
 
 	"DEVICE_MAX_AGE": "2160h (90 days)", "RISK_HIGH": "70", "RISK_MEDIUM": "40",
 	"GEOIP_DB": "/var/lib/GeoIP/GeoLite2-City.mmdb", "IP_BLOCKLIST": "/etc/gatehouse/blocklist.txt",
+
+	"ENV": "production", "BOOTSTRAP_ADMIN_EMAIL": "admin@example.com",
+	"BOOTSTRAP_ADMIN_PASSWORD_FILE": "/run/secrets/gatehouse-admin-password",
 }
 
 // Error is a configuration problem with the variable it concerns.
@@ -439,13 +459,13 @@ func (c *Config) validate() error {
 		return invalid("LOG_FORMAT", fmt.Sprintf("%q is not json or text", c.LogFormat))
 	}
 	switch c.SMSProvider {
-	case "log":
+	case "log", "none":
 	case "twilio":
 		if c.TwilioSID == "" || c.TwilioToken == "" || c.TwilioFrom == "" {
 			return &Error{Var: Prefix + "SMS_PROVIDER", Problem: "twilio needs GATEHOUSE_TWILIO_ACCOUNT_SID, GATEHOUSE_TWILIO_AUTH_TOKEN and GATEHOUSE_TWILIO_FROM"}
 		}
 	default:
-		return invalid("SMS_PROVIDER", fmt.Sprintf("%q is not log or twilio", c.SMSProvider))
+		return invalid("SMS_PROVIDER", fmt.Sprintf("%q is not log, twilio or none", c.SMSProvider))
 	}
 	if c.SMTPURL != "" {
 		su, err := url.Parse(c.SMTPURL)
@@ -493,6 +513,79 @@ func (c *Config) validate() error {
 		return err
 	}
 	c.OAuthProviders = providers
+	if err := c.readBootstrapAdmin(); err != nil {
+		return err
+	}
+	return c.validateProduction(u)
+}
+
+// Production reports whether GATEHOUSE_ENV is production.
+func (c *Config) Production() bool { return c.Env == "production" }
+
+// validateProduction refuses, under GATEHOUSE_ENV=production, the
+// settings that are conveniences on a developer's machine and holes on a
+// server, one at a time, naming the variable.
+func (c *Config) validateProduction(public *url.URL) error {
+	switch c.Env {
+	case "development":
+		return nil
+	case "production":
+	default:
+		return invalid("ENV", fmt.Sprintf("%q is not development or production", c.Env))
+	}
+	refuse := func(name, problem string) error {
+		e := invalid(name, problem+" (GATEHOUSE_ENV=production)")
+		if name == "SMS_PROVIDER" {
+			e.Example = "twilio"
+		}
+		return e
+	}
+	switch {
+	case public.Scheme != "https":
+		return refuse("PUBLIC_URL", "must be an https URL in production: tokens, cookies and links would travel in clear")
+	case c.SecretKey == "":
+		return refuse("SECRET_KEY", "must be given in production (or GATEHOUSE_SECRET_KEY_FILE): a generated key lies next to the data it protects")
+	case c.SMTPURL == "":
+		return refuse("SMTP_URL", "must be set in production: emails, with their sign-in links, would only be written to the log")
+	case c.SMSProvider == "log":
+		return refuse("SMS_PROVIDER", "must be twilio, or none to turn text messages off, in production: log writes login codes to the log")
+	case !c.RateLimitEnabled:
+		return refuse("RATE_LIMIT_ENABLED", "must be true in production")
+	case c.WebhookAllowPrivate:
+		return refuse("WEBHOOK_ALLOW_PRIVATE", "must be false in production: it lets webhooks reach internal addresses")
+	}
+	return nil
+}
+
+// readBootstrapAdmin checks the bootstrap admin settings and reads the
+// password file, dropping one trailing newline (what echo and most
+// editors add) and nothing else. Errors never quote the file's content.
+func (c *Config) readBootstrapAdmin() error {
+	switch {
+	case c.BootstrapAdminEmail == "" && c.BootstrapAdminPasswordFile == "":
+		return nil
+	case c.BootstrapAdminEmail == "":
+		return invalid("BOOTSTRAP_ADMIN_EMAIL", "is required when GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE is set")
+	case c.BootstrapAdminPasswordFile == "":
+		return invalid("BOOTSTRAP_ADMIN_PASSWORD_FILE", "is required when GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL is set")
+	}
+	email, err := gatehouse.ParseEmail(c.BootstrapAdminEmail)
+	if err != nil {
+		return invalid("BOOTSTRAP_ADMIN_EMAIL", fmt.Sprintf("%q is not an email address", c.BootstrapAdminEmail))
+	}
+	c.BootstrapAdminEmail = email.String()
+	b, err := os.ReadFile(c.BootstrapAdminPasswordFile)
+	if err != nil {
+		return invalid("BOOTSTRAP_ADMIN_PASSWORD_FILE", fmt.Sprintf("cannot read %q: %v", c.BootstrapAdminPasswordFile, errors.Unwrap(err)))
+	}
+	pw := string(b)
+	if rest, ok := strings.CutSuffix(pw, "\n"); ok {
+		pw = strings.TrimSuffix(rest, "\r") // one newline, LF or CRLF
+	}
+	if pw == "" {
+		return invalid("BOOTSTRAP_ADMIN_PASSWORD_FILE", fmt.Sprintf("%q is empty", c.BootstrapAdminPasswordFile))
+	}
+	c.BootstrapAdminPassword = pw
 	return nil
 }
 
@@ -575,17 +668,27 @@ func parseOAuthProviders(vars map[string]string) ([]OAuthProvider, error) {
 
 // validateWebAuthn fills the WebAuthn defaults from the public URL and
 // checks that every origin lies within the relying party id, as browsers
-// require (an origin's host is the id or a subdomain of it).
+// require (an origin's host is the id or a subdomain of it). A public URL
+// whose host is an IP address turns passkeys off rather than stopping
+// start-up (PasskeysOff; the app warns): WebAuthn needs a domain, and a
+// server reached by address can do everything else.
 func (c *Config) validateWebAuthn(public *url.URL) error {
+	if c.WebAuthnRPName == "" {
+		c.WebAuthnRPName = c.ServiceName
+	}
 	if c.WebAuthnRPID == "" {
+		if _, err := netip.ParseAddr(public.Hostname()); err == nil {
+			c.PasskeysOff = true
+			return nil
+		}
 		c.WebAuthnRPID = public.Hostname()
 	}
 	c.WebAuthnRPID = strings.ToLower(c.WebAuthnRPID)
 	if strings.ContainsAny(c.WebAuthnRPID, ":/ ") {
 		return invalid("WEBAUTHN_RP_ID", fmt.Sprintf("%q is not a domain (no scheme, port or path)", c.WebAuthnRPID))
 	}
-	if c.WebAuthnRPName == "" {
-		c.WebAuthnRPName = c.ServiceName
+	if _, err := netip.ParseAddr(c.WebAuthnRPID); err == nil {
+		return invalid("WEBAUTHN_RP_ID", fmt.Sprintf("%q is an IP address; WebAuthn needs a domain", c.WebAuthnRPID))
 	}
 	var origins []string
 	for _, o := range c.WebAuthnOrigins {
