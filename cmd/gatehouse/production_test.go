@@ -44,6 +44,12 @@ func TestProductionModeRefusesUnsafeSettings(t *testing.T) {
 			require.Contains(t, last, "GATEHOUSE_ENV=production")
 		})
 	}
+	// One-shot commands run with what they are given: a migration job
+	// needs no mail server.
+	_, err := run(t, map[string]string{"GATEHOUSE_ENV": "production", "GATEHOUSE_DATA_DIR": t.TempDir(), "GATEHOUSE_LOG_LEVEL": "error",
+		"GATEHOUSE_PUBLIC_URL": "https://auth.example.com", "GATEHOUSE_SECRET_KEY": strings.Repeat("p", 40)}, "migrate", "up")
+	require.NoError(t, err)
+
 	// A password the policy refuses stops it too, without showing it.
 	pw := filepath.Join(t.TempDir(), "weak")
 	require.NoError(t, os.WriteFile(pw, []byte("password1234\n"), 0o600))

@@ -25,6 +25,9 @@ func newServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := cfg.CheckProduction(); err != nil {
+				return err
+			}
 			started := time.Now()
 			a, err := app.Build(cmd.Context(), cfg, log, app.Options{Migrate: cfg.AutoMigrate && !noMigrate, Jobs: true})
 			if err != nil {

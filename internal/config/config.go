@@ -516,22 +516,28 @@ func (c *Config) validate() error {
 	if err := c.readBootstrapAdmin(); err != nil {
 		return err
 	}
-	return c.validateProduction(u)
+	if c.Env != "development" && c.Env != "production" {
+		return invalid("ENV", fmt.Sprintf("%q is not development or production", c.Env))
+	}
+	return nil
 }
 
 // Production reports whether GATEHOUSE_ENV is production.
 func (c *Config) Production() bool { return c.Env == "production" }
 
-// validateProduction refuses, under GATEHOUSE_ENV=production, the
-// settings that are conveniences on a developer's machine and holes on a
-// server, one at a time, naming the variable.
-func (c *Config) validateProduction(public *url.URL) error {
-	switch c.Env {
-	case "development":
+// CheckProduction refuses, under GATEHOUSE_ENV=production, the settings
+// that are conveniences on a developer's machine and holes on a server,
+// naming the first such variable; it answers nil in development. `serve`
+// calls it before anything starts; one-shot commands (migrate, keys,
+// users) run with what they are given, as a migration job's environment
+// may rightly lack the mail server.
+func (c *Config) CheckProduction() error {
+	if !c.Production() {
 		return nil
-	case "production":
-	default:
-		return invalid("ENV", fmt.Sprintf("%q is not development or production", c.Env))
+	}
+	public, err := url.Parse(c.PublicURL)
+	if err != nil {
+		return invalid("PUBLIC_URL", "is not a URL") // validate parsed it already
 	}
 	refuse := func(name, problem string) error {
 		e := invalid(name, problem+" (GATEHOUSE_ENV=production)")

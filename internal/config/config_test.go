@@ -273,12 +273,21 @@ func with(kv []string, more ...string) []string { return append(append([]string{
 // generated, mail or SMS go to the log, rate limits are off or webhooks
 // may reach private addresses.
 func TestProductionRefusesUnsafeSettings(t *testing.T) {
+	check := func(t *testing.T, kv ...string) error {
+		cfg, err := load(t, kv...)
+		if err != nil {
+			return err
+		}
+		return cfg.CheckProduction()
+	}
 	cfg, err := load(t, production()...)
 	require.NoError(t, err)
 	require.True(t, cfg.Production())
+	require.NoError(t, cfg.CheckProduction())
 	dev, err := load(t)
 	require.NoError(t, err)
 	require.False(t, dev.Production(), "development is the default")
+	require.NoError(t, dev.CheckProduction())
 
 	cases := []struct {
 		name string
@@ -295,7 +304,7 @@ func TestProductionRefusesUnsafeSettings(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := load(t, c.kv...)
+			err := check(t, c.kv...)
 			require.Error(t, err)
 			msg := err.Error()
 			require.NotContains(t, msg, "\n", "one line")
@@ -303,14 +312,12 @@ func TestProductionRefusesUnsafeSettings(t *testing.T) {
 		})
 	}
 	// Development allows all of it.
-	_, err = load(t, "GATEHOUSE_RATE_LIMIT_ENABLED", "false", "GATEHOUSE_WEBHOOK_ALLOW_PRIVATE", "true", "GATEHOUSE_SMS_PROVIDER", "log")
-	require.NoError(t, err)
+	require.NoError(t, check(t, "GATEHOUSE_RATE_LIMIT_ENABLED", "false", "GATEHOUSE_WEBHOOK_ALLOW_PRIVATE", "true", "GATEHOUSE_SMS_PROVIDER", "log"))
 	// Twilio is fine in production; the key may come from a file.
 	key := filepath.Join(t.TempDir(), "key")
 	require.NoError(t, os.WriteFile(key, []byte(strings.Repeat("k", 40)+"\n"), 0o600))
-	_, err = load(t, with(production(), "GATEHOUSE_SECRET_KEY", "", "GATEHOUSE_SECRET_KEY_FILE", key,
-		"GATEHOUSE_SMS_PROVIDER", "twilio", "GATEHOUSE_TWILIO_ACCOUNT_SID", "AC1", "GATEHOUSE_TWILIO_AUTH_TOKEN", "t", "GATEHOUSE_TWILIO_FROM", "+15005550006")...)
-	require.NoError(t, err)
+	require.NoError(t, check(t, with(production(), "GATEHOUSE_SECRET_KEY", "", "GATEHOUSE_SECRET_KEY_FILE", key,
+		"GATEHOUSE_SMS_PROVIDER", "twilio", "GATEHOUSE_TWILIO_ACCOUNT_SID", "AC1", "GATEHOUSE_TWILIO_AUTH_TOKEN", "t", "GATEHOUSE_TWILIO_FROM", "+15005550006")...))
 }
 
 // A public URL whose host is an IP address never stops start-up: passkeys
