@@ -239,31 +239,40 @@ func TestBadConfigurationStopsStartup(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cmd := exec.Command(binary)
-			cmd.Env = baseEnv(t.TempDir(), c.env...)
-			cmd.Dir = t.TempDir()
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- cmd.Run() }()
-			select {
-			case err := <-done:
-				require.Error(t, err, "must exit non-zero")
-				var exit *exec.ExitError
-				require.ErrorAs(t, err, &exit)
-				require.NotEqual(t, 0, exit.ExitCode())
-			case <-ctx.Done():
-				_ = cmd.Process.Kill()
-				t.Fatal("start-up did not stop")
-			}
-			last := lastLine(stderr.String())
-			require.True(t, strings.HasPrefix(last, "gatehouse: "), last)
+			last, stderr := startFails(t, baseEnv(t.TempDir(), c.env...))
 			require.Contains(t, last, c.want)
-			require.NotContains(t, stderr.String(), "hunter2secret", "passwords never printed")
+			require.NotContains(t, stderr, "hunter2secret", "passwords never printed")
 		})
 	}
+}
+
+// startFails runs the server with env, requires it to exit non-zero
+// within 30 seconds, and answers the last line it wrote, which must be the
+// one "gatehouse: ..." line, and all it wrote.
+func startFails(t *testing.T, env []string) (last, stderr string) {
+	t.Helper()
+	cmd := exec.Command(binary)
+	cmd.Env = env
+	cmd.Dir = t.TempDir()
+	var out bytes.Buffer
+	cmd.Stderr = &out
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Run() }()
+	select {
+	case err := <-done:
+		require.Error(t, err, "must exit non-zero")
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit)
+		require.NotEqual(t, 0, exit.ExitCode())
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		t.Fatal("start-up did not stop")
+	}
+	last = lastLine(out.String())
+	require.True(t, strings.HasPrefix(last, "gatehouse: "), last)
+	return last, out.String()
 }
 
 func lastLine(s string) string {

@@ -17,16 +17,24 @@ func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server (the default command)",
-		Long:  "Run the HTTP server and the background job workers. Migrations are applied first unless --no-migrate or GATEHOUSE_AUTO_MIGRATE=false.",
-		Args:  cobra.NoArgs,
+		Long: "Run the HTTP server and the background job workers. Migrations are applied first unless --no-migrate or GATEHOUSE_AUTO_MIGRATE=false;\n" +
+			"with GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL and _PASSWORD_FILE the first administrator is made when none exists.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := loadConfig()
 			if err != nil {
 				return err
 			}
+			if err := cfg.CheckProduction(); err != nil {
+				return err
+			}
 			started := time.Now()
 			a, err := app.Build(cmd.Context(), cfg, log, app.Options{Migrate: cfg.AutoMigrate && !noMigrate, Jobs: true})
 			if err != nil {
+				return err
+			}
+			if err := a.BootstrapAdmin(cmd.Context()); err != nil {
+				a.Close(context.Background())
 				return err
 			}
 			ln, err := net.Listen("tcp", cfg.Addr)

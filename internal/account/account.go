@@ -24,6 +24,9 @@ import (
 // Store is what accounts need from the database.
 type Store interface {
 	store.Users
+	// CountUsersWithRoleForUpdate is store.Roles's: BootstrapAdmin asks
+	// whether an administrator exists.
+	CountUsersWithRoleForUpdate(ctx context.Context, name string) (int, error)
 	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
 }
 

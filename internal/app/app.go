@@ -246,7 +246,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.Bus.SetEnqueuer(a.Jobs)
 	a.SMS.SetInserter(a.Jobs)
 
-	tokens := token.New(a.Ring, token.Options{Issuer: cfg.PublicURL, Audience: cfg.TokenAudience, TTL: cfg.AccessTokenTTL, Now: opts.Now})
+	tokens := token.New(a.Ring, token.Options{Issuer: cfg.PublicURL, Audience: cfg.TokenAudience, ClientID: cfg.TokenClientID, TTL: cfg.AccessTokenTTL, Now: opts.Now})
 	a.Sessions = session.New(a.DB, a.Cache, tokens, a.Bus, session.Options{
 		Lifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdleTimeout, Logger: log, Now: opts.Now,
 	})
@@ -263,7 +263,11 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		VerifyURL: cfg.EmailVerifyURL, ResetURL: cfg.PasswordResetURL, ServiceName: cfg.ServiceName,
 		DefaultRoles: []string{"user"}, Logger: log, Now: opts.Now,
 	})
-	a.MFA = mfa.New(a.DB, a.Cache, box, a.SMS, mailer{a.Jobs}, a.Bus, a.Accounts, mfa.Options{
+	var textsForMFA mfa.SMS = a.SMS
+	if cfg.SMSProvider == "none" {
+		textsForMFA = nil
+	}
+	a.MFA = mfa.New(a.DB, a.Cache, box, textsForMFA, mailer{a.Jobs}, a.Bus, a.Accounts, mfa.Options{
 		Issuer: cfg.ServiceName, Logger: log, Now: opts.Now,
 	})
 	a.Accounts.SetSecondFactor(a.MFA)
@@ -276,8 +280,12 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if a.OAuth, err = newOAuth(cfg, a, opts.Now); err != nil {
 		return nil, err
 	}
+	if cfg.PasskeysOff {
+		log.Warn("passkeys are off: the host of GATEHOUSE_PUBLIC_URL (" + cfg.PublicURL + ") is an IP address and WebAuthn needs a domain; " +
+			"set GATEHOUSE_WEBAUTHN_RP_ID (and GATEHOUSE_WEBAUTHN_ORIGINS) to a domain to turn them on")
+	}
 	a.Passkeys, err = passkey.New(a.DB, a.Cache, a.Bus, a.Accounts, passkey.Options{
-		RPID: cfg.WebAuthnRPID, RPName: cfg.WebAuthnRPName, Origins: cfg.WebAuthnOrigins,
+		Off: cfg.PasskeysOff, RPID: cfg.WebAuthnRPID, RPName: cfg.WebAuthnRPName, Origins: cfg.WebAuthnOrigins,
 		HintKey: cfg.MasterKey, Logger: log, Now: opts.Now,
 	})
 	if err != nil {
@@ -419,9 +427,17 @@ func newMailSender(cfg *config.Config, log *slog.Logger) (mail.Sender, error) {
 	return mail.NewBreaker(smtp, "smtp"), nil
 }
 
-// newSMSSender picks Twilio (GATEHOUSE_SMS_PROVIDER=twilio) or the
-// development log sender; sms.New puts it behind a circuit breaker.
+// newSMSSender picks Twilio (GATEHOUSE_SMS_PROVIDER=twilio), the
+// development log sender, or with none a sender that refuses every
+// message (texts queued before SMS was turned off fail for good); sms.New
+// puts it behind a circuit breaker.
 func newSMSSender(cfg *config.Config, log *slog.Logger) (sms.Sender, error) {
+	if cfg.SMSProvider == "none" {
+		log.Info("GATEHOUSE_SMS_PROVIDER is none: text messages are off, and SMS cannot be set up as a second factor")
+		return sms.SenderFunc(func(context.Context, string, string) error {
+			return fmt.Errorf("%w: text messages are off (GATEHOUSE_SMS_PROVIDER=none)", sms.ErrPermanent)
+		}), nil
+	}
 	if cfg.SMSProvider != "twilio" {
 		log.Warn("GATEHOUSE_SMS_PROVIDER is log: text messages (login codes) are written to the log (development only)")
 		return sms.NewLogSender(log), nil

@@ -24,11 +24,16 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/joho/godotenv"
+
+	"github.com/gatehouse-auth/gatehouse"
 )
 
 // Config is every setting, typed. Field tags name the variables; defaults
 // are those documented in API.md and .env.example.
 type Config struct {
+	// Env is "development" or "production"; production refuses to start
+	// on settings that are only safe on a developer's machine.
+	Env         string `env:"ENV" envDefault:"development"`
 	Addr        string `env:"ADDR" envDefault:":8080"`
 	PublicURL   string `env:"PUBLIC_URL" envDefault:"http://localhost:8080"`
 	DataDir     string `env:"DATA_DIR" envDefault:"./data"`
@@ -78,6 +83,10 @@ type Config struct {
 	SessionIdleTimeout time.Duration `env:"SESSION_IDLE_TIMEOUT" envDefault:"168h"`
 	// TokenAudience is the access tokens' aud; empty means PublicURL.
 	TokenAudience string `env:"TOKEN_AUDIENCE"`
+	// TokenClientID is the client_id (RFC 9068) of access tokens issued to
+	// Gatehouse's own API clients; tokens issued to an OAuth client carry
+	// that client's id instead.
+	TokenClientID string `env:"TOKEN_CLIENT_ID" envDefault:"gatehouse"`
 	// EmailVerifyURL and PasswordResetURL are the pages emailed links open
 	// (the token is appended as ?token=); empty means the built-in pages
 	// under PublicURL.
@@ -140,7 +149,19 @@ type Config struct {
 	RiskHigh   int `env:"RISK_HIGH" envDefault:"70"`
 	RiskMedium int `env:"RISK_MEDIUM" envDefault:"40"`
 
+	// BootstrapAdminEmail and BootstrapAdminPasswordFile make the first
+	// administrator at start-up when no account holds the admin role (for
+	// containers, which have no terminal to run `gatehouse users create`).
+	BootstrapAdminEmail        string `env:"BOOTSTRAP_ADMIN_EMAIL"`
+	BootstrapAdminPasswordFile string `env:"BOOTSTRAP_ADMIN_PASSWORD_FILE"`
+
 	// Derived by Load; not read from the environment.
+	// BootstrapAdminPassword is the content of BootstrapAdminPasswordFile
+	// without one trailing newline. Never log it.
+	BootstrapAdminPassword string `env:"-"`
+	// PasskeysOff is true when the public URL's host is an IP address and
+	// no GATEHOUSE_WEBAUTHN_RP_ID is set: WebAuthn needs a domain.
+	PasskeysOff  bool           `env:"-"`
 	Database     Database       `env:"-"`
 	TrustedCIDRs []netip.Prefix `env:"-"`
 	MasterKey    []byte         `env:"-"`
@@ -188,11 +209,14 @@ var examples = map[string]string{
 	"RATE_LIMIT_LOGIN": "20/1m", "RATE_LIMIT_REGISTER": "10/1h", "RATE_LIMIT_EMAIL": "5/1h",
 	"RATE_LIMIT_MFA": "30/1m", "RATE_LIMIT_API": "600/1m", "WEBHOOK_DELIVERY_RETENTION": "720h (30 days)",
 	"AUDIT_RETENTION": "8760h (a year) or 0 to keep forever",
-	"MAGIC_LINK_URL":  "https://app.example.com/magic-link",
-	"WEBAUTHN_RP_ID":  "example.com", "WEBAUTHN_ORIGINS": "https://auth.example.com,https://app.example.com",
+	"MAGIC_LINK_URL":  "https://app.example.com/magic-link", "TOKEN_CLIENT_ID": "gatehouse",
+	"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "https://auth.example.com,https://app.example.com",
 
 	"DEVICE_MAX_AGE": "2160h (90 days)", "RISK_HIGH": "70", "RISK_MEDIUM": "40",
 	"GEOIP_DB": "/var/lib/GeoIP/GeoLite2-City.mmdb", "IP_BLOCKLIST": "/etc/gatehouse/blocklist.txt",
+
+	"ENV": "production", "BOOTSTRAP_ADMIN_EMAIL": "admin@example.com",
+	"BOOTSTRAP_ADMIN_PASSWORD_FILE": "/run/secrets/gatehouse-admin-password",
 }
 
 // Error is a configuration problem with the variable it concerns.
@@ -379,6 +403,9 @@ func (c *Config) validate() error {
 	if c.TokenAudience == "" {
 		c.TokenAudience = c.PublicURL
 	}
+	if c.TokenClientID == "" || len(c.TokenClientID) > 255 || strings.ContainsFunc(c.TokenClientID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return invalid("TOKEN_CLIENT_ID", "must be 1 to 255 characters without spaces or control characters")
+	}
 	if c.EmailVerifyURL == "" {
 		c.EmailVerifyURL = c.PublicURL + "/verify-email"
 	}
@@ -445,13 +472,13 @@ func (c *Config) validate() error {
 		return invalid("LOG_FORMAT", fmt.Sprintf("%q is not json or text", c.LogFormat))
 	}
 	switch c.SMSProvider {
-	case "log":
+	case "log", "none":
 	case "twilio":
 		if c.TwilioSID == "" || c.TwilioToken == "" || c.TwilioFrom == "" {
 			return &Error{Var: Prefix + "SMS_PROVIDER", Problem: "twilio needs GATEHOUSE_TWILIO_ACCOUNT_SID, GATEHOUSE_TWILIO_AUTH_TOKEN and GATEHOUSE_TWILIO_FROM"}
 		}
 	default:
-		return invalid("SMS_PROVIDER", fmt.Sprintf("%q is not log or twilio", c.SMSProvider))
+		return invalid("SMS_PROVIDER", fmt.Sprintf("%q is not log, twilio or none", c.SMSProvider))
 	}
 	if c.SMTPURL != "" {
 		su, err := url.Parse(c.SMTPURL)
@@ -499,6 +526,85 @@ func (c *Config) validate() error {
 		return err
 	}
 	c.OAuthProviders = providers
+	if err := c.readBootstrapAdmin(); err != nil {
+		return err
+	}
+	if c.Env != "development" && c.Env != "production" {
+		return invalid("ENV", fmt.Sprintf("%q is not development or production", c.Env))
+	}
+	return nil
+}
+
+// Production reports whether GATEHOUSE_ENV is production.
+func (c *Config) Production() bool { return c.Env == "production" }
+
+// CheckProduction refuses, under GATEHOUSE_ENV=production, the settings
+// that are conveniences on a developer's machine and holes on a server,
+// naming the first such variable; it answers nil in development. `serve`
+// calls it before anything starts; one-shot commands (migrate, keys,
+// users) run with what they are given, as a migration job's environment
+// may rightly lack the mail server.
+func (c *Config) CheckProduction() error {
+	if !c.Production() {
+		return nil
+	}
+	public, err := url.Parse(c.PublicURL)
+	if err != nil {
+		return invalid("PUBLIC_URL", "is not a URL") // validate parsed it already
+	}
+	refuse := func(name, problem string) error {
+		e := invalid(name, problem+" (GATEHOUSE_ENV=production)")
+		if name == "SMS_PROVIDER" {
+			e.Example = "twilio"
+		}
+		return e
+	}
+	switch {
+	case public.Scheme != "https":
+		return refuse("PUBLIC_URL", "must be an https URL in production: tokens, cookies and links would travel in clear")
+	case c.SecretKey == "":
+		return refuse("SECRET_KEY", "must be given in production (or GATEHOUSE_SECRET_KEY_FILE): a generated key lies next to the data it protects")
+	case c.SMTPURL == "":
+		return refuse("SMTP_URL", "must be set in production: emails, with their sign-in links, would only be written to the log")
+	case c.SMSProvider == "log":
+		return refuse("SMS_PROVIDER", "must be twilio, or none to turn text messages off, in production: log writes login codes to the log")
+	case !c.RateLimitEnabled:
+		return refuse("RATE_LIMIT_ENABLED", "must be true in production")
+	case c.WebhookAllowPrivate:
+		return refuse("WEBHOOK_ALLOW_PRIVATE", "must be false in production: it lets webhooks reach internal addresses")
+	}
+	return nil
+}
+
+// readBootstrapAdmin checks the bootstrap admin settings and reads the
+// password file, dropping one trailing newline (what echo and most
+// editors add) and nothing else. Errors never quote the file's content.
+func (c *Config) readBootstrapAdmin() error {
+	switch {
+	case c.BootstrapAdminEmail == "" && c.BootstrapAdminPasswordFile == "":
+		return nil
+	case c.BootstrapAdminEmail == "":
+		return invalid("BOOTSTRAP_ADMIN_EMAIL", "is required when GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE is set")
+	case c.BootstrapAdminPasswordFile == "":
+		return invalid("BOOTSTRAP_ADMIN_PASSWORD_FILE", "is required when GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL is set")
+	}
+	email, err := gatehouse.ParseEmail(c.BootstrapAdminEmail)
+	if err != nil {
+		return invalid("BOOTSTRAP_ADMIN_EMAIL", fmt.Sprintf("%q is not an email address", c.BootstrapAdminEmail))
+	}
+	c.BootstrapAdminEmail = email.String()
+	b, err := os.ReadFile(c.BootstrapAdminPasswordFile)
+	if err != nil {
+		return invalid("BOOTSTRAP_ADMIN_PASSWORD_FILE", fmt.Sprintf("cannot read %q: %v", c.BootstrapAdminPasswordFile, errors.Unwrap(err)))
+	}
+	pw := string(b)
+	if rest, ok := strings.CutSuffix(pw, "\n"); ok {
+		pw = strings.TrimSuffix(rest, "\r") // one newline, LF or CRLF
+	}
+	if pw == "" {
+		return invalid("BOOTSTRAP_ADMIN_PASSWORD_FILE", fmt.Sprintf("%q is empty", c.BootstrapAdminPasswordFile))
+	}
+	c.BootstrapAdminPassword = pw
 	return nil
 }
 
@@ -581,17 +687,27 @@ func parseOAuthProviders(vars map[string]string) ([]OAuthProvider, error) {
 
 // validateWebAuthn fills the WebAuthn defaults from the public URL and
 // checks that every origin lies within the relying party id, as browsers
-// require (an origin's host is the id or a subdomain of it).
+// require (an origin's host is the id or a subdomain of it). A public URL
+// whose host is an IP address turns passkeys off rather than stopping
+// start-up (PasskeysOff; the app warns): WebAuthn needs a domain, and a
+// server reached by address can do everything else.
 func (c *Config) validateWebAuthn(public *url.URL) error {
+	if c.WebAuthnRPName == "" {
+		c.WebAuthnRPName = c.ServiceName
+	}
 	if c.WebAuthnRPID == "" {
+		if _, err := netip.ParseAddr(public.Hostname()); err == nil {
+			c.PasskeysOff = true
+			return nil
+		}
 		c.WebAuthnRPID = public.Hostname()
 	}
 	c.WebAuthnRPID = strings.ToLower(c.WebAuthnRPID)
 	if strings.ContainsAny(c.WebAuthnRPID, ":/ ") {
 		return invalid("WEBAUTHN_RP_ID", fmt.Sprintf("%q is not a domain (no scheme, port or path)", c.WebAuthnRPID))
 	}
-	if c.WebAuthnRPName == "" {
-		c.WebAuthnRPName = c.ServiceName
+	if _, err := netip.ParseAddr(c.WebAuthnRPID); err == nil {
+		return invalid("WEBAUTHN_RP_ID", fmt.Sprintf("%q is an IP address; WebAuthn needs a domain", c.WebAuthnRPID))
 	}
 	var origins []string
 	for _, o := range c.WebAuthnOrigins {

@@ -44,6 +44,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "localhost", cfg.WebAuthnRPID)
 	require.Equal(t, []string{"http://localhost:8080"}, cfg.WebAuthnOrigins)
 	require.Equal(t, "Gatehouse", cfg.WebAuthnRPName)
+	require.Equal(t, "gatehouse", cfg.TokenClientID)
 }
 
 func TestWebAuthnSettings(t *testing.T) {
@@ -93,6 +94,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{[]string{"GATEHOUSE_RATE_LIMIT_MFA", "5/1ms"}, []string{"GATEHOUSE_RATE_LIMIT_MFA", "window"}},
 		{[]string{"GATEHOUSE_WEBAUTHN_RP_ID", "https://example.com"}, []string{"GATEHOUSE_WEBAUTHN_RP_ID", "not a domain"}},
 		{[]string{"GATEHOUSE_WEBAUTHN_ORIGINS", "https://evil.example"}, []string{"GATEHOUSE_WEBAUTHN_ORIGINS", "not within", "example:"}},
+		{[]string{"GATEHOUSE_TOKEN_CLIENT_ID", "my app"}, []string{"GATEHOUSE_TOKEN_CLIENT_ID", "without spaces", "example: gatehouse"}},
 		{[]string{"GATEHOUSE_WEBAUTHN_ORIGINS", "localhost"}, []string{"GATEHOUSE_WEBAUTHN_ORIGINS", "not an origin"}},
 	}
 	for _, c := range cases {
@@ -250,4 +252,144 @@ func TestRateLimits(t *testing.T) {
 	require.Equal(t, config.RateLimit{Count: 3, Window: 90 * time.Second}, cfg.RateLimitLogin)
 	require.Equal(t, "3/1m30s", cfg.RateLimitLogin.String())
 	require.False(t, cfg.RateLimitEnabled)
+}
+
+// production is a configuration GATEHOUSE_ENV=production accepts; each
+// case of TestProductionRefusesUnsafeSettings spoils one setting of it.
+func production() []string {
+	return []string{
+		"GATEHOUSE_ENV", "production",
+		"GATEHOUSE_PUBLIC_URL", "https://auth.example.com",
+		"GATEHOUSE_SECRET_KEY", strings.Repeat("s", 40),
+		"GATEHOUSE_SMTP_URL", "smtp://mail.example.com:587",
+		"GATEHOUSE_SMS_PROVIDER", "none",
+	}
+}
+
+func with(kv []string, more ...string) []string { return append(append([]string{}, kv...), more...) }
+
+// API.md "Production mode": start-up stops with one line naming the
+// setting when the public URL is not https, the master key would be
+// generated, mail or SMS go to the log, rate limits are off or webhooks
+// may reach private addresses.
+func TestProductionRefusesUnsafeSettings(t *testing.T) {
+	check := func(t *testing.T, kv ...string) error {
+		cfg, err := load(t, kv...)
+		if err != nil {
+			return err
+		}
+		return cfg.CheckProduction()
+	}
+	cfg, err := load(t, production()...)
+	require.NoError(t, err)
+	require.True(t, cfg.Production())
+	require.NoError(t, cfg.CheckProduction())
+	dev, err := load(t)
+	require.NoError(t, err)
+	require.False(t, dev.Production(), "development is the default")
+	require.NoError(t, dev.CheckProduction())
+
+	cases := []struct {
+		name string
+		kv   []string
+		want string
+	}{
+		{"http public URL", with(production(), "GATEHOUSE_PUBLIC_URL", "http://auth.example.com"), "GATEHOUSE_PUBLIC_URL"},
+		{"generated master key", with(production(), "GATEHOUSE_SECRET_KEY", ""), "GATEHOUSE_SECRET_KEY"},
+		{"mail to the log", with(production(), "GATEHOUSE_SMTP_URL", ""), "GATEHOUSE_SMTP_URL"},
+		{"sms to the log", with(production(), "GATEHOUSE_SMS_PROVIDER", "log"), "GATEHOUSE_SMS_PROVIDER"},
+		{"rate limits off", with(production(), "GATEHOUSE_RATE_LIMIT_ENABLED", "false"), "GATEHOUSE_RATE_LIMIT_ENABLED"},
+		{"private webhooks", with(production(), "GATEHOUSE_WEBHOOK_ALLOW_PRIVATE", "true"), "GATEHOUSE_WEBHOOK_ALLOW_PRIVATE"},
+		{"unknown environment", []string{"GATEHOUSE_ENV", "prod"}, "GATEHOUSE_ENV"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := check(t, c.kv...)
+			require.Error(t, err)
+			msg := err.Error()
+			require.NotContains(t, msg, "\n", "one line")
+			require.True(t, strings.HasPrefix(msg, "config: "+c.want+":"), "the line names the setting first: %s", msg)
+		})
+	}
+	// Development allows all of it.
+	require.NoError(t, check(t, "GATEHOUSE_RATE_LIMIT_ENABLED", "false", "GATEHOUSE_WEBHOOK_ALLOW_PRIVATE", "true", "GATEHOUSE_SMS_PROVIDER", "log"))
+	// Twilio is fine in production; the key may come from a file.
+	key := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(key, []byte(strings.Repeat("k", 40)+"\n"), 0o600))
+	require.NoError(t, check(t, with(production(), "GATEHOUSE_SECRET_KEY", "", "GATEHOUSE_SECRET_KEY_FILE", key,
+		"GATEHOUSE_SMS_PROVIDER", "twilio", "GATEHOUSE_TWILIO_ACCOUNT_SID", "AC1", "GATEHOUSE_TWILIO_AUTH_TOKEN", "t", "GATEHOUSE_TWILIO_FROM", "+15005550006")...))
+}
+
+// A public URL whose host is an IP address never stops start-up: passkeys
+// are off, unless GATEHOUSE_WEBAUTHN_RP_ID names a domain.
+func TestIPPublicURLTurnsPasskeysOff(t *testing.T) {
+	for _, public := range []string{"http://127.0.0.1:8080", "https://203.0.113.7", "http://[::1]:8080", "https://[2001:db8::1]/auth"} {
+		cfg, err := load(t, "GATEHOUSE_PUBLIC_URL", public)
+		require.NoError(t, err, public)
+		require.True(t, cfg.PasskeysOff, public)
+		cfg, err = load(t, with(production(), "GATEHOUSE_PUBLIC_URL", strings.Replace(public, "http:", "https:", 1))...)
+		require.NoError(t, err, "production too: %s", public)
+		require.True(t, cfg.PasskeysOff, public)
+	}
+	cfg, err := load(t, "GATEHOUSE_PUBLIC_URL", "https://auth.example.com")
+	require.NoError(t, err)
+	require.False(t, cfg.PasskeysOff)
+
+	cfg, err = load(t, "GATEHOUSE_PUBLIC_URL", "https://203.0.113.7", "GATEHOUSE_WEBAUTHN_RP_ID", "example.com",
+		"GATEHOUSE_WEBAUTHN_ORIGINS", "https://auth.example.com")
+	require.NoError(t, err)
+	require.False(t, cfg.PasskeysOff, "an RP id turns them on")
+	require.Equal(t, "example.com", cfg.WebAuthnRPID)
+
+	_, err = load(t, "GATEHOUSE_PUBLIC_URL", "https://203.0.113.7", "GATEHOUSE_WEBAUTHN_RP_ID", "203.0.113.7")
+	require.ErrorContains(t, err, "GATEHOUSE_WEBAUTHN_RP_ID")
+	require.ErrorContains(t, err, "IP address")
+}
+
+func TestBootstrapAdminSettings(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+		return p
+	}
+	for content, want := range map[string]string{
+		"correct horse battery staple\n":   "correct horse battery staple",
+		"correct horse battery staple\r\n": "correct horse battery staple",
+		"correct horse battery staple":     "correct horse battery staple",
+		"  spaced pass phrase  \n\n":       "  spaced pass phrase  \n",
+	} {
+		cfg, err := load(t, "GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL", "Root@Example.COM", "GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE", write("pw", content))
+		require.NoError(t, err)
+		require.Equal(t, want, cfg.BootstrapAdminPassword, "one trailing newline is dropped, nothing else")
+		require.Equal(t, "root@example.com", cfg.BootstrapAdminEmail)
+	}
+	cfg, err := load(t)
+	require.NoError(t, err)
+	require.Empty(t, cfg.BootstrapAdminEmail)
+
+	secret := write("secret", "hunter2-not-in-messages\n")
+	for _, c := range []struct {
+		kv   []string
+		want string
+	}{
+		{[]string{"GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"}, "GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE"},
+		{[]string{"GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE", secret}, "GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL"},
+		{[]string{"GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL", "not an email", "GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE", secret}, "GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL"},
+		{[]string{"GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL", "root@example.com", "GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE", filepath.Join(dir, "missing")}, "GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE"},
+		{[]string{"GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL", "root@example.com", "GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE", write("empty", "\n")}, "GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD_FILE"},
+	} {
+		_, err := load(t, c.kv...)
+		require.ErrorContains(t, err, c.want, c.kv)
+		require.NotContains(t, err.Error(), "hunter2", "the password is never in a message")
+		require.NotContains(t, err.Error(), "\n")
+	}
+}
+
+func TestSMSProviderNone(t *testing.T) {
+	cfg, err := load(t, "GATEHOUSE_SMS_PROVIDER", "none")
+	require.NoError(t, err)
+	require.Equal(t, "none", cfg.SMSProvider)
+	_, err = load(t, "GATEHOUSE_SMS_PROVIDER", "carrier-pigeon")
+	require.ErrorContains(t, err, "log, twilio or none")
 }

@@ -75,6 +75,11 @@ type loginBeginOutput struct {
 	}
 }
 
+// passkeysOffDoc ends the description of each ceremony: a server whose
+// public URL is an IP address runs without passkeys (WebAuthn needs a
+// domain).
+const passkeysOffDoc = " 404 not_found when passkeys are off on this server (its public URL is an IP address and no relying party id is configured)."
+
 func (s *Server) registerWebAuthn() {
 	huma.Register(s.api, s.bearer(huma.Operation{
 		OperationID: "webauthn-register-begin", Method: http.MethodPost, Path: "/auth/webauthn/register/begin",
@@ -83,7 +88,7 @@ func (s *Server) registerWebAuthn() {
 			"(resident key and user verification preferred; ES256, RS256 and EdDSA; the caller's passkeys excluded). " +
 			"Finish within 5 minutes at /auth/webauthn/register/finish. A new passkey signs in without the password or MFA, " +
 			"so this needs a sign-in within the last 5 minutes: a stolen access token cannot add one. " +
-			"Errors: 403 recent_auth_required.",
+			"Errors: 403 recent_auth_required;" + passkeysOffDoc,
 	}), func(ctx context.Context, _ *struct{}) (*registerBeginOutput, error) {
 		p := mustPrincipal(ctx)
 		if err := s.accounts.RequireRecentAuth(ctx, p.UserID, p.AuthTime, ""); err != nil {
@@ -108,7 +113,7 @@ func (s *Server) registerWebAuthn() {
 		Description: "Verifies the browser's answer (challenge, origin, relying party id, attestation) and stores the passkey. " +
 			"Errors: 400 invalid_token when the registration was not begun, expired or was finished already; " +
 			"400 bad_request when the answer does not verify; 409 conflict when the passkey is registered already; " +
-			"422 validation_failed when credential is not a WebAuthn response.",
+			"422 validation_failed when credential is not a WebAuthn response;" + passkeysOffDoc,
 		DefaultStatus: http.StatusCreated,
 	}), func(ctx context.Context, in *struct {
 		Body struct {
@@ -128,7 +133,7 @@ func (s *Server) registerWebAuthn() {
 		Tags: []string{TagPasskeys}, Summary: "Start signing in with a passkey",
 		Description: "With email: the options allow that account's passkeys (an unknown email gets the same shape, " +
 			"so the answer does not reveal accounts). Without: a discoverable (usernameless) sign-in, empty allow list. " +
-			"Options go to navigator.credentials.get(); finish within 5 minutes with challenge_id.",
+			"Options go to navigator.credentials.get(); finish within 5 minutes with challenge_id. Errors:" + passkeysOffDoc,
 	}, func(ctx context.Context, in *struct {
 		Body *struct {
 			Email string `json:"email,omitempty" maxLength:"320" doc:"Leave out for a discoverable (usernameless) sign-in."`
@@ -162,7 +167,7 @@ func (s *Server) registerWebAuthn() {
 			"platform authenticators and synced passkeys (plus the second factor's value after an MFA challenge). " +
 			"Errors: 400 invalid_token for an unknown, used or expired challenge_id; 401 invalid_credentials when the " +
 			"assertion does not verify or its sign counter went backwards (a possible clone, reported as security.alert); " +
-			"422 validation_failed when credential is not a WebAuthn response; 423 account_locked.",
+			"422 validation_failed when credential is not a WebAuthn response; 423 account_locked;" + passkeysOffDoc,
 	}, func(ctx context.Context, in *struct {
 		UserAgent string `header:"User-Agent"`
 		Body      struct {

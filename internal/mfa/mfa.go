@@ -20,8 +20,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/pquerna/otp/totp"
-
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
@@ -93,8 +91,9 @@ type Service struct {
 	opts     Options
 }
 
-// New makes a Service. sms may be nil when no SMS sender is configured:
-// SMS setup then answers 503.
+// New makes a Service. sms is nil when text messages are off
+// (GATEHOUSE_SMS_PROVIDER=none): SMS setup then answers 422 naming
+// body.method, and the other SMS paths 503.
 func New(st Store, c cache.Cache, box Box, sms SMS, m Mailer, ev Emitter, acc Accounts, o Options) *Service {
 	if o.Issuer == "" {
 		o.Issuer = "Gatehouse"
@@ -122,6 +121,10 @@ func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Micr
 var (
 	errInvalidCode = gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the code is wrong, expired or already used")
 	errSMSDown     = gatehouse.Errorf(gatehouse.CodeUnavailable, "text messages cannot be sent right now; use another method or try again in a few minutes")
+	// errSMSOff answers an SMS setup on a server without an SMS sender
+	// (GATEHOUSE_SMS_PROVIDER=none): not a passing outage but a method
+	// this server does not offer.
+	errSMSOff = gatehouse.InvalidField("body.method", `text messages are off on this server; use "totp"`)
 )
 
 // SetupResult is the answer to a setup: the TOTP secret and how to enrol
@@ -156,7 +159,7 @@ func (s *Service) Setup(ctx context.Context, userID, method, phone string) (Setu
 	var code string
 	switch method {
 	case gatehouse.MFAMethodTOTP:
-		key, err := totp.Generate(totp.GenerateOpts{Issuer: s.opts.Issuer, AccountName: u.Email.String(), SecretSize: 20})
+		key, err := newTOTPKey(s.opts.Issuer, u.Email.String())
 		if err != nil {
 			return SetupResult{}, fmt.Errorf("totp setup: %w", err)
 		}
@@ -167,6 +170,9 @@ func (s *Service) Setup(ctx context.Context, userID, method, phone string) (Setu
 		f.Secret = s.box.Seal([]byte(key.Secret()), factorAD(f))
 		res = SetupResult{Method: method, Secret: key.Secret(), OTPAuthURL: key.URL(), QRCode: qr}
 	case gatehouse.MFAMethodSMS:
+		if s.sms == nil {
+			return SetupResult{}, errSMSOff
+		}
 		if f.PhoneNumber, err = account.ParsePhoneNumber("body.phone_number", phone); err != nil {
 			return SetupResult{}, err
 		}

@@ -43,6 +43,9 @@ func registerKey(userID, challenge string) string {
 // the options for navigator.credentials.create() (under "publicKey"). The
 // user's passkeys are excluded, so an authenticator holding one declines.
 func (s *Service) BeginRegistration(ctx context.Context, userID string) (*protocol.CredentialCreation, error) {
+	if s.opts.Off {
+		return nil, errOff
+	}
 	u, err := s.loadUser(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -67,6 +70,9 @@ func (s *Service) BeginRegistration(ctx context.Context, userID string) (*protoc
 // bad_request when it does not verify (origin, RP id, signature ...), 409
 // conflict when the passkey is registered already.
 func (s *Service) FinishRegistration(ctx context.Context, userID string, credential json.RawMessage, name string) (store.WebAuthnCredential, error) {
+	if s.opts.Off {
+		return store.WebAuthnCredential{}, errOff
+	}
 	if name != "" {
 		var err error
 		if name, err = NormalizeName(name); err != nil {
@@ -141,6 +147,9 @@ type loginState struct {
 // derived from the email, so the answer does not reveal accounts. Without
 // one the allow list is empty: a discoverable (usernameless) sign-in.
 func (s *Service) BeginLogin(ctx context.Context, email string) (string, *protocol.CredentialAssertion, error) {
+	if s.opts.Off {
+		return "", nil, errOff
+	}
 	var (
 		assertion *protocol.CredentialAssertion
 		st        loginState
@@ -195,6 +204,9 @@ func (s *Service) BeginLogin(ctx context.Context, email string) (string, *protoc
 // verify or its sign counter went backwards (also a security.alert event),
 // 423 account_locked.
 func (s *Service) FinishLogin(ctx context.Context, challengeID string, credential json.RawMessage, meta session.Meta) (account.Tokens, error) {
+	if s.opts.Off {
+		return account.Tokens{}, errOff
+	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
 	if err != nil {
 		return account.Tokens{}, malformed(err)

@@ -75,6 +75,11 @@ type Accounts interface {
 
 // Options configure the relying party and the ceremonies.
 type Options struct {
+	// Off turns the ceremonies off: WebAuthn needs a domain as relying
+	// party id, and a server reached by IP address has none. They then
+	// answer 404 not_found saying so; passkeys already stored can still
+	// be listed, renamed and deleted.
+	Off bool
 	// RPID is the relying party id, a domain (GATEHOUSE_WEBAUTHN_RP_ID).
 	RPID string
 	// RPName is what authenticators show (GATEHOUSE_WEBAUTHN_RP_NAME).
@@ -102,8 +107,12 @@ type Service struct {
 	opts     Options
 }
 
-// New makes a Service; it fails when the relying party settings are not
-// usable (an invalid RP id or no origins).
+// errOff answers every ceremony when Options.Off is set.
+var errOff = gatehouse.Errorf(gatehouse.CodeNotFound,
+	"passkeys are off on this server: WebAuthn needs a domain, and the server's public URL is an IP address")
+
+// New makes a Service; unless o.Off, it fails when the relying party
+// settings are not usable (an invalid RP id or no origins).
 func New(st Store, c cache.Cache, ev Emitter, acc Accounts, o Options) (*Service, error) {
 	if o.CeremonyTTL == 0 {
 		o.CeremonyTTL = 5 * time.Minute
@@ -120,6 +129,9 @@ func New(st Store, c cache.Cache, ev Emitter, acc Accounts, o Options) (*Service
 	if len(o.HintKey) == 0 {
 		o.HintKey = make([]byte, 32)
 		_, _ = rand.Read(o.HintKey)
+	}
+	if o.Off {
+		return &Service{store: st, cache: c, events: ev, accounts: acc, opts: o}, nil
 	}
 	timeout := webauthn.TimeoutConfig{Timeout: o.CeremonyTTL, TimeoutUVD: o.CeremonyTTL}
 	wa, err := webauthn.New(&webauthn.Config{

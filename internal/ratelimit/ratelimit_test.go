@@ -103,6 +103,26 @@ func TestRedisContract(t *testing.T) {
 	contract(t, ratelimit.NewRedis(redisClient(t, redisURL(t)), "test:"+t.Name()+":"))
 }
 
+// Every key the limiter writes starts with the deployment's prefix
+// (GATEHOUSE_REDIS_PREFIX), where ACL key patterns and clean-ups look;
+// redis_rate's own "rate:" comes after it.
+func TestRedisKeysStartWithThePrefix(t *testing.T) {
+	client := redisClient(t, redisURL(t))
+	prefix := "test:" + gatehouse.NewID() + ":"
+	l := ratelimit.NewRedis(client, prefix)
+	ctx := context.Background()
+	_, err := l.Allow(ctx, "ip:192.0.2.1", ratelimit.Limit{Count: 5, Window: time.Minute})
+	require.NoError(t, err)
+
+	n, err := client.Exists(ctx, prefix+"rate:ip:192.0.2.1").Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the key is prefix + rate: + key")
+	n, err = client.Exists(ctx, "rate:"+prefix+"ip:192.0.2.1").Result()
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing before the prefix")
+	require.NoError(t, client.Del(ctx, prefix+"rate:ip:192.0.2.1").Err())
+}
+
 func TestFallbackContract(t *testing.T) {
 	contract(t, ratelimit.NewFallback(ratelimit.NewRedis(redisClient(t, redisURL(t)), "test:"+t.Name()+":"), ratelimit.NewMemory(), ratelimit.FallbackOptions{}))
 }

@@ -116,6 +116,13 @@ type Roles interface {
 	UpdateRole(ctx context.Context, r gatehouse.Role) error
 	// DeleteRole removes the role and its assignments. ErrNotFound.
 	DeleteRole(ctx context.Context, id string) error
+	// CountUsersWithRoleForUpdate returns how many users hold the role
+	// named name (0 when there is no such role). Inside a transaction it
+	// first locks the role against the same call in other transactions
+	// until this one ends, so transactions that count and then assign the
+	// role run one after the other, each counting what the ones before it
+	// committed (the first administrator is made once).
+	CountUsersWithRoleForUpdate(ctx context.Context, name string) (int, error)
 	// UserPermissions returns the permissions of every role the user holds
 	// (possibly with repeats); empty when the user has no roles or does not
 	// exist.

@@ -24,6 +24,11 @@ import (
 // Type is the JWT "typ" header of access tokens (RFC 9068).
 const Type = "at+jwt"
 
+// DefaultClientID is the client_id of tokens Gatehouse issues to its own
+// API clients (GATEHOUSE_TOKEN_CLIENT_ID), which sign in without an OAuth
+// client of their own.
+const DefaultClientID = "gatehouse"
+
 // ErrInvalid means the token is malformed, signed by an unknown key or
 // with another algorithm, of another type, for another issuer or
 // audience, expired or not yet valid. The reason is in the wrapped error
@@ -52,10 +57,15 @@ type Claims struct {
 	IssuedAt  time.Time // iat
 	ExpiresAt time.Time // exp
 	AuthTime  time.Time // auth_time: when the user last proved who they are
+	// ClientID is the OAuth client the token was issued to (client_id,
+	// RFC 9068 §2.2). Tokens issued before the claim existed verify with
+	// it empty until they expire.
+	ClientID string
 }
 
 type jwtClaims struct {
 	jwt.Claims
+	ClientID  string   `json:"client_id,omitempty"`
 	SessionID string   `json:"sid"`
 	AMR       []string `json:"amr"`
 	AuthTime  int64    `json:"auth_time,omitempty"`
@@ -66,6 +76,7 @@ type Service struct {
 	keys     Keys
 	issuer   string
 	audience string
+	clientID string
 	ttl      time.Duration
 	leeway   time.Duration
 	now      func() time.Time
@@ -73,8 +84,11 @@ type Service struct {
 
 // Options configure a Service.
 type Options struct {
-	Issuer   string        // iss; the public URL
-	Audience string        // aud; defaults to Issuer
+	Issuer   string // iss; the public URL
+	Audience string // aud; defaults to Issuer
+	// ClientID is the client_id of tokens issued without an OAuth client
+	// (Issue); defaults to DefaultClientID.
+	ClientID string
 	TTL      time.Duration // lifetime of access tokens
 	Leeway   time.Duration // clock skew allowed on exp/nbf/iat (default 30s)
 	Now      func() time.Time
@@ -85,20 +99,34 @@ func New(ring Keys, o Options) *Service {
 	if o.Audience == "" {
 		o.Audience = o.Issuer
 	}
+	if o.ClientID == "" {
+		o.ClientID = DefaultClientID
+	}
 	if o.Leeway == 0 {
 		o.Leeway = 30 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{keys: ring, issuer: o.Issuer, audience: o.Audience, ttl: o.TTL, leeway: o.Leeway, now: o.Now}
+	return &Service{keys: ring, issuer: o.Issuer, audience: o.Audience, clientID: o.ClientID, ttl: o.TTL, leeway: o.Leeway, now: o.Now}
 }
 
 // TTL is the lifetime of the access tokens the service issues.
 func (s *Service) TTL() time.Duration { return s.ttl }
 
-// Issue signs an access token for the user's session.
+// Issue signs an access token for the user's session, for Gatehouse's own
+// API clients: its client_id is the configured first-party id.
 func (s *Service) Issue(ctx context.Context, userID, sessionID string, amr []string, authTime time.Time) (string, Claims, error) {
+	return s.IssueFor(ctx, s.clientID, userID, sessionID, amr, authTime)
+}
+
+// IssueFor signs an access token for the user's session issued to the
+// OAuth client clientID (an empty one means the first-party id), as the
+// OpenID Provider issues tokens to the apps that sign users in.
+func (s *Service) IssueFor(ctx context.Context, clientID, userID, sessionID string, amr []string, authTime time.Time) (string, Claims, error) {
+	if clientID == "" {
+		clientID = s.clientID
+	}
 	kid, key, err := s.keys.Signer(ctx)
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("issue access token: %w", err)
@@ -112,7 +140,7 @@ func (s *Service) Issue(ctx context.Context, userID, sessionID string, amr []str
 	}
 	now := s.now().UTC().Truncate(time.Second)
 	c := Claims{Subject: userID, SessionID: sessionID, ID: gatehouse.NewID(), AMR: amr,
-		IssuedAt: now, ExpiresAt: now.Add(s.ttl), AuthTime: authTime.UTC().Truncate(time.Second)}
+		IssuedAt: now, ExpiresAt: now.Add(s.ttl), AuthTime: authTime.UTC().Truncate(time.Second), ClientID: clientID}
 	if c.AMR == nil {
 		c.AMR = []string{}
 	}
@@ -121,7 +149,7 @@ func (s *Service) Issue(ctx context.Context, userID, sessionID string, amr []str
 			Issuer: s.issuer, Subject: userID, Audience: jwt.Audience{s.audience}, ID: c.ID,
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(c.ExpiresAt),
 		},
-		SessionID: sessionID, AMR: c.AMR,
+		ClientID: clientID, SessionID: sessionID, AMR: c.AMR,
 	}
 	if !authTime.IsZero() {
 		jc.AuthTime = c.AuthTime.Unix()
@@ -136,7 +164,9 @@ func (s *Service) Issue(ctx context.Context, userID, sessionID string, amr []str
 // Verify checks an access token and returns its claims. Only RS256 with a
 // kid from our own ring is accepted; jku, jwk and x5u headers are ignored
 // (the key always comes from the ring); typ must be at+jwt; iss, aud, exp,
-// nbf and iat are checked with a small leeway.
+// nbf and iat are checked with a small leeway. client_id is returned but
+// not required, so tokens issued before it was added keep working until
+// they expire.
 func (s *Service) Verify(ctx context.Context, raw string) (Claims, error) {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
@@ -170,7 +200,7 @@ func (s *Service) Verify(ctx context.Context, raw string) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	c := Claims{Subject: jc.Subject, SessionID: jc.SessionID, ID: jc.ID, AMR: jc.AMR, ExpiresAt: jc.Expiry.Time().UTC()}
+	c := Claims{Subject: jc.Subject, SessionID: jc.SessionID, ID: jc.ID, AMR: jc.AMR, ExpiresAt: jc.Expiry.Time().UTC(), ClientID: jc.ClientID}
 	if jc.IssuedAt != nil {
 		c.IssuedAt = jc.IssuedAt.Time().UTC()
 	}

@@ -75,9 +75,10 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	require.Equal(t, "RS256", header["alg"])
 	require.Equal(t, "at+jwt", header["typ"])
 	require.Equal(t, "k1", header["kid"])
-	for _, claim := range []string{"iss", "sub", "aud", "exp", "iat", "jti", "sid", "amr", "nbf", "auth_time"} {
+	for _, claim := range []string{"iss", "sub", "aud", "exp", "iat", "jti", "sid", "amr", "nbf", "auth_time", "client_id"} {
 		require.Contains(t, payload, claim)
 	}
+	require.Equal(t, token.DefaultClientID, payload["client_id"], "first-party tokens carry the default client id")
 
 	got, err := s.Verify(context.Background(), raw)
 	require.NoError(t, err)
@@ -87,6 +88,47 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	require.Equal(t, claims.ID, got.ID)
 	require.Equal(t, auth, got.AuthTime)
 	require.Equal(t, c.t, got.IssuedAt)
+	require.Equal(t, "gatehouse", got.ClientID)
+}
+
+// RFC 9068 §2.2 requires client_id: first-party tokens carry the
+// configured id, tokens issued to an OAuth client carry that client's id,
+// and tokens issued before the claim existed still verify (until they
+// expire) with an empty ClientID.
+func TestAccessTokensCarryClientID(t *testing.T) {
+	c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	ours, _ := keysForTest(t)
+	ctx := context.Background()
+	s := token.New(ring{kid: "k1", priv: ours}, token.Options{Issuer: "https://auth.example.com", ClientID: "acme-portal", TTL: time.Minute, Now: c.now})
+
+	raw, claims, err := s.Issue(ctx, "u", "s", nil, time.Time{})
+	require.NoError(t, err)
+	require.Equal(t, "acme-portal", claims.ClientID)
+	_, payload := decode(t, raw)
+	require.Equal(t, "acme-portal", payload["client_id"])
+	got, err := s.Verify(ctx, raw)
+	require.NoError(t, err)
+	require.Equal(t, "acme-portal", got.ClientID)
+
+	raw, claims, err = s.IssueFor(ctx, "client-123", "u", "s", []string{"pwd"}, time.Time{})
+	require.NoError(t, err)
+	require.Equal(t, "client-123", claims.ClientID)
+	got, err = s.Verify(ctx, raw)
+	require.NoError(t, err)
+	require.Equal(t, "client-123", got.ClientID)
+
+	// A token from before the claim: everything else as Issue makes it.
+	now := c.t
+	old := jwt.Claims{Issuer: "https://auth.example.com", Subject: "u", Audience: jwt.Audience{"https://auth.example.com"},
+		ID: "j", IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute))}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: ours},
+		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", "k1"))
+	require.NoError(t, err)
+	legacy, err := jwt.Signed(signer).Claims(old).Claims(map[string]any{"sid": "s", "amr": []string{"pwd"}}).Serialize()
+	require.NoError(t, err)
+	got, err = s.Verify(ctx, legacy)
+	require.NoError(t, err, "tokens issued before client_id keep working until they expire")
+	require.Empty(t, got.ClientID)
 }
 
 // Property 26 (access token expiry) lives in the accounts API tests; here

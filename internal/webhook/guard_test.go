@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -46,6 +47,82 @@ func TestValidateURL(t *testing.T) {
 		_, err := ValidateURL(u, false)
 		require.NoError(t, err, u)
 	}
+}
+
+// Numeric and odd spellings of internal addresses, as browsers and C's
+// inet_aton read them, are refused at creation as their dotted forms are,
+// with the same Blocked the dialer applies; allow-private lets them in.
+func TestValidateURLRefusesEverySpellingOfAnAddress(t *testing.T) {
+	for _, host := range []string{
+		"127.1", "0x7f000001", "0X7F000001", "2130706433", "0177.0.0.1", "0", "127.0.0.1.", "0x7f.1",
+		"017700000001", "127.0.1", "0x7f.0.0.0x1", "10.1", "167772161", "0xa9fea9fe", "169.254.43518",
+		"0300.0250.0.1", "localhost.", "LOCALHOST", "127.0.0.1..", ".127.0.0.1", "\uff11\uff12\uff17.\uff10.\uff10.\uff11", "0.0.0.0.",
+	} {
+		u := "http://" + host + ":8080/hook"
+		_, err := ValidateURL(u, false)
+		require.Error(t, err, u)
+		var ge *gatehouse.Error
+		require.True(t, errors.As(err, &ge), u)
+		require.Equal(t, gatehouse.CodeValidationFailed, ge.Code, u)
+		require.Equal(t, "body.url", ge.Fields[0].Location, u)
+		_, err = ValidateURL(u, true)
+		require.NoError(t, err, "allowed with allow-private: %s", u)
+	}
+	// Public addresses in the same spellings, and names, pass.
+	for _, host := range []string{"8.8.8.8.", "134744072", "0x8080808", "8.8.2056", "010.010.010.010", "example.com.", "1example.com", "example.com0x"} {
+		_, err := ValidateURL("https://"+host+"/hook", false)
+		if host == "example.com0x" {
+			require.NoError(t, err, "a label merely starting like hex is a name")
+			continue
+		}
+		require.NoError(t, err, host)
+	}
+	// A host ending in a number that is no address is refused, as browsers
+	// refuse it.
+	for _, host := range []string{"1.2.3.4.5", "example.123", "256.1.1.1", "1.2.3.08", "0x100.0.0.1", "1.16777216"} {
+		_, err := ValidateURL("https://"+host+"/", false)
+		require.Error(t, err, host)
+		require.Equal(t, gatehouse.CodeValidationFailed, gatehouse.ErrorCode(err), host)
+	}
+}
+
+// Every inet_aton spelling of an address parses to that address.
+func TestLiteralAddrSpellings(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		v := rapid.Uint32().Draw(rt, "addr")
+		want := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+		b := want.As4()
+		num := func(n uint64) string {
+			switch rapid.IntRange(0, 2).Draw(rt, "base") {
+			case 0:
+				return strconv.FormatUint(n, 10)
+			case 1:
+				return "0" + strconv.FormatUint(n, 8)
+			default:
+				return "0x" + strconv.FormatUint(n, 16)
+			}
+		}
+		var spelled string
+		switch rapid.IntRange(1, 4).Draw(rt, "parts") {
+		case 1:
+			spelled = num(uint64(v))
+		case 2:
+			spelled = num(uint64(b[0])) + "." + num(uint64(v&0xffffff))
+		case 3:
+			spelled = num(uint64(b[0])) + "." + num(uint64(b[1])) + "." + num(uint64(v&0xffff))
+		default:
+			spelled = num(uint64(b[0])) + "." + num(uint64(b[1])) + "." + num(uint64(b[2])) + "." + num(uint64(b[3]))
+		}
+		if rapid.Bool().Draw(rt, "trailing dot") {
+			spelled += "."
+		}
+		got, literal, err := literalAddr(lookupName(spelled))
+		require.NoError(rt, err, spelled)
+		require.True(rt, literal, spelled)
+		require.Equal(rt, want, got, spelled)
+		_, err = ValidateURL("http://"+spelled+"/", false)
+		require.Equal(rt, Blocked(want), err != nil, "%s: creation and the dialer disagree", spelled)
+	})
 }
 
 func TestBlockedIPv4MappedAlways(t *testing.T) {

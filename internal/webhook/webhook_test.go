@@ -530,7 +530,8 @@ func TestAPIRules(t *testing.T) {
 			env := newEnv(t, eng, false)
 			alice, bob := signUp(env, "alice@example.com"), signUp(env, "bob@example.com")
 
-			for _, u := range []string{"http://127.0.0.1/hook", "http://[::ffff:127.0.0.1]/hook", "http://100.64.0.1/", "http://localhost:8080/", "ftp://example.com/", "https://u:p@example.com/"} {
+			for _, u := range []string{"http://127.0.0.1/hook", "http://[::ffff:127.0.0.1]/hook", "http://100.64.0.1/", "http://localhost:8080/", "ftp://example.com/", "https://u:p@example.com/",
+				"http://127.1/", "http://0x7f000001/", "http://2130706433/", "http://0177.0.0.1/", "http://0/", "http://127.0.0.1./", "http://1.2.3.4.5/"} {
 				r := env.Do("POST", "/webhooks", map[string]any{"url": u, "events": []string{"user.login"}}, alice.token)
 				require.Equal(t, http.StatusUnprocessableEntity, r.Status, u)
 				require.Equal(t, "validation_failed", r.Code())
@@ -554,8 +555,11 @@ func TestAPIRules(t *testing.T) {
 			require.Equal(t, []any{"user.login", "*"}, got.JSON["events"], "repeats dropped")
 			require.NotContains(t, string(got.Raw), "secret")
 
-			r = env.Do("PUT", "/webhooks/"+id, map[string]any{"url": "http://10.1.2.3/"}, alice.token)
-			require.Equal(t, http.StatusUnprocessableEntity, r.Status)
+			for _, u := range []string{"http://10.1.2.3/", "http://10.1/", "http://0xa9fea9fe/latest/meta-data"} {
+				r = env.Do("PUT", "/webhooks/"+id, map[string]any{"url": u}, alice.token)
+				require.Equal(t, http.StatusUnprocessableEntity, r.Status, u)
+				require.Equal(t, "body.url", r.JSON["errors"].([]any)[0].(map[string]any)["location"], u)
+			}
 			r = env.Do("PUT", "/webhooks/"+id, map[string]any{"description": "new", "events": []string{"device.new"}}, alice.token)
 			require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
 			require.Equal(t, "new", r.JSON["description"])

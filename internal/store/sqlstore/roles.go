@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -98,6 +99,34 @@ func (q *queries) UpdateRole(ctx context.Context, r gatehouse.Role) error {
 func (q *queries) DeleteRole(ctx context.Context, id string) error {
 	res, err := q.exec(ctx, `DELETE FROM roles WHERE id = ?`, id)
 	return requireOneRow(fmt.Sprintf("delete role %q", id), res, err)
+}
+
+// CountUsersWithRoleForUpdate counts the holders of the role named name.
+// On PostgreSQL it first locks the role's row until the transaction ends
+// with FOR NO KEY UPDATE: another such call waits, and when it goes on its
+// count (a new snapshot under READ COMMITTED) sees what this transaction
+// committed; role assignments by others take only a key-share lock and do
+// not wait. SQLite needs no lock clause: its write transactions (BEGIN
+// IMMEDIATE) already exclude each other. Outside a transaction the lock
+// ends with the statement.
+func (q *queries) CountUsersWithRoleForUpdate(ctx context.Context, name string) (int, error) {
+	op := fmt.Sprintf("count holders of role %q", name)
+	if q.dialect == store.Postgres {
+		var id string
+		err := q.queryRow(ctx, `SELECT id FROM roles WHERE name = ? FOR NO KEY UPDATE`, name).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, translate(op, err)
+		}
+	}
+	var n int
+	err := q.queryRow(ctx, `SELECT COUNT(*) FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.name = ?`, name).Scan(&n)
+	if err != nil {
+		return 0, translate(op, err)
+	}
+	return n, nil
 }
 
 // UserPermissions returns the concatenated permissions of every role the

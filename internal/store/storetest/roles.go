@@ -2,9 +2,11 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +31,8 @@ var roleTests = []struct {
 	{"Roles/Delete", withRoles(testRolesDelete)},
 	{"Roles/DeleteNotFound", withRoles(testRolesDeleteNotFound)},
 	{"Roles/UserPermissions", withRoles(testRolesUserPermissions)},
+	{"Roles/CountUsersWithRole", withRoles(testRolesCountUsersWithRole)},
+	{"Roles/CountUsersWithRoleSerializes", withRoles(testRolesCountUsersWithRoleSerializes)},
 	{"Roles/Rollback", withRoles(testRolesRollback)},
 	{"ListUsers/Pagination", withRoles(testListUsersPagination)},
 	{"ListUsers/Empty", withRoles(testListUsersEmpty)},
@@ -684,4 +688,71 @@ func testListUsersInvalidLimit(t *testing.T, s rolesStore) {
 		require.NotErrorIs(t, err, store.ErrNotFound)
 		require.NotErrorIs(t, err, store.ErrConflict)
 	}
+}
+
+func testRolesCountUsersWithRole(t *testing.T, s rolesStore) {
+	ctx := t.Context()
+	n, err := s.CountUsersWithRoleForUpdate(ctx, gatehouse.RoleAdmin)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	n, err = s.CountUsersWithRoleForUpdate(ctx, "no-such-role")
+	require.NoError(t, err)
+	require.Zero(t, n, "an unknown role has no holders")
+
+	a, b, c := createUser(t, s), createUser(t, s), createUser(t, s)
+	require.NoError(t, s.SetUserRoles(ctx, a.ID, []string{gatehouse.RoleAdmin, gatehouse.RoleUser}))
+	require.NoError(t, s.SetUserRoles(ctx, b.ID, []string{gatehouse.RoleAdmin}))
+	require.NoError(t, s.SetUserRoles(ctx, c.ID, []string{gatehouse.RoleModerator}))
+	n, err = s.CountUsersWithRoleForUpdate(ctx, gatehouse.RoleAdmin)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+
+	// Inside a transaction it counts the transaction's own changes.
+	errRollback := errors.New("roll back")
+	err = s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		require.NoError(t, tx.SetUserRoles(ctx, c.ID, []string{gatehouse.RoleAdmin}))
+		n, err := txRoles(t, tx).CountUsersWithRoleForUpdate(ctx, gatehouse.RoleAdmin)
+		require.NoError(t, err)
+		require.Equal(t, 3, n)
+		return errRollback
+	})
+	require.ErrorIs(t, err, errRollback)
+	n, err = s.CountUsersWithRoleForUpdate(ctx, gatehouse.RoleAdmin)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+}
+
+// Transactions that count a role's holders and, finding none, assign it
+// run one after the other: however many race, exactly one assigns.
+func testRolesCountUsersWithRoleSerializes(t *testing.T, s rolesStore) {
+	const racers = 4
+	users := make([]gatehouse.User, racers)
+	for i := range users {
+		users[i] = createUser(t, s)
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, racers)
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = s.InTx(t.Context(), func(ctx context.Context, tx store.Tx) error {
+				n, err := txRoles(t, tx).CountUsersWithRoleForUpdate(ctx, gatehouse.RoleAdmin)
+				if err != nil || n > 0 {
+					return err
+				}
+				return tx.SetUserRoles(ctx, users[i].ID, []string{gatehouse.RoleAdmin})
+			})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	n, err := s.CountUsersWithRoleForUpdate(t.Context(), gatehouse.RoleAdmin)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "exactly one transaction assigned the role")
 }
