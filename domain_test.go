@@ -114,7 +114,11 @@ func TestParseEmail(t *testing.T) {
 	for _, in := range bad {
 		_, err := gatehouse.ParseEmail(in)
 		require.Error(t, err, "%q", in)
-		require.Equal(t, gatehouse.CodeValidationFailed, gatehouse.ErrorCode(err))
+		want := gatehouse.CodeInvalidEmail
+		if in == "" {
+			want = gatehouse.CodeValidationFailed // a missing value, as a missing key is
+		}
+		require.Equal(t, want, gatehouse.ErrorCode(err), "%q", in)
 	}
 }
 

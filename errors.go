@@ -25,9 +25,13 @@ const (
 	CodeSystemRole          Code = "system_role"
 	CodeLastLoginMethod     Code = "last_login_method"
 	CodeValidationFailed    Code = "validation_failed"
-	CodeWeakPassword        Code = "weak_password"
-	CodeAccountLocked       Code = "account_locked"
-	CodeRateLimited         Code = "rate_limited"
+	// CodeInvalidEmail refuses an email address that is malformed, or
+	// that could pass for another one (invisible characters, mixed
+	// scripts, look-alike letters); see ParseEmail.
+	CodeInvalidEmail  Code = "invalid_email"
+	CodeWeakPassword  Code = "weak_password"
+	CodeAccountLocked Code = "account_locked"
+	CodeRateLimited   Code = "rate_limited"
 	// Social login (API.md "OAuth"): the person or the provider refused
 	// the sign-in; the state is unknown, used, expired or from another
 	// flow; the provider failed or answered something that does not

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -17,12 +16,7 @@ import (
 func TestAuditVerifyCommand(t *testing.T) {
 	for _, e := range sqltest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) {
-			dir := t.TempDir()
-			env := map[string]string{"GATEHOUSE_DATA_DIR": dir, "GATEHOUSE_LOG_LEVEL": "error",
-				"GATEHOUSE_DATABASE_URL": "sqlite://" + filepath.Join(dir, "gatehouse.db")}
-			if e.Name == string(store.Postgres) {
-				env["GATEHOUSE_DATABASE_URL"] = sqltest.PostgresURL(t)
-			}
+			env := engineEnv(t, e.Name)
 			out, err := run(t, env, "audit", "verify")
 			require.Error(t, err, "the schema is not there yet")
 

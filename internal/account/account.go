@@ -87,6 +87,7 @@ type Service struct {
 	sessions Sessions
 	mfa      SecondFactor
 	guard    Guard
+	auth     Authority
 	opts     Options
 }
 
@@ -133,6 +134,22 @@ type SecondFactor interface {
 // Call it before serving; the MFA service itself needs this service to
 // finish sign-ins, hence the setter.
 func (s *Service) SetSecondFactor(sf SecondFactor) { s.mfa = sf }
+
+// Authority applies the rule that nobody acts on a user holding a
+// permission they do not hold themselves (an *authz.Service).
+type Authority interface {
+	// MayActOn returns nil when actorID may lock, unlock or end the
+	// sessions of userID, reading both users' permissions in tx; a
+	// permission_denied error naming what actorID lacks otherwise. An
+	// empty actorID is the operator at the command line.
+	MayActOn(ctx context.Context, tx store.Tx, actorID, userID string) error
+}
+
+// SetAuthority makes Lock and Unlock refuse an actor acting on a user who
+// holds more than they do. Call it before serving: without it, Lock and
+// Unlock by anyone but the operator (an empty actor) are refused, so an
+// unwired rule fails closed.
+func (s *Service) SetAuthority(a Authority) { s.auth = a }
 
 var (
 	errInvalidCredentials = gatehouse.Errorf(gatehouse.CodeInvalidCredentials, "the email or password is wrong")

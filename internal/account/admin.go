@@ -11,7 +11,9 @@ import (
 
 // Lock locks an account until an administrator unlocks it, and ends its
 // sessions at once. Nobody locks their own account (409 conflict): the
-// last administrator would lock everybody out of administration.
+// last administrator would lock everybody out of administration; nor an
+// account holding a permission they do not hold (403 permission_denied,
+// see Authority). An empty actorID is the operator at the command line.
 func (s *Service) Lock(ctx context.Context, actorID, userID, reason string) (gatehouse.User, error) {
 	if actorID == userID {
 		return gatehouse.User{}, gatehouse.Errorf(gatehouse.CodeConflict, "you cannot lock your own account; another administrator can")
@@ -21,7 +23,7 @@ func (s *Service) Lock(ctx context.Context, actorID, userID, reason string) (gat
 	var revoked []string
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		var err error
-		if u, err = s.lockable(ctx, tx, userID); err != nil {
+		if u, err = s.lockable(ctx, tx, actorID, userID); err != nil {
 			return err
 		}
 		u.LockByAdmin(reason, s.now())
@@ -43,11 +45,14 @@ func (s *Service) Lock(ctx context.Context, actorID, userID, reason string) (gat
 }
 
 // Unlock lifts every lock on the account and forgets its failed logins.
+// The actor is held to the same rule as Lock's; an empty actorID is the
+// operator at the command line (`gatehouse users unlock`), who may unlock
+// anyone, administrators included.
 func (s *Service) Unlock(ctx context.Context, actorID, userID string) (gatehouse.User, error) {
 	var u gatehouse.User
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		var err error
-		if u, err = s.lockable(ctx, tx, userID); err != nil {
+		if u, err = s.lockable(ctx, tx, actorID, userID); err != nil {
 			return err
 		}
 		u.Unlock(s.now())
@@ -60,10 +65,21 @@ func (s *Service) Unlock(ctx context.Context, actorID, userID string) (gatehouse
 	return u, err
 }
 
-func (s *Service) lockable(ctx context.Context, tx store.Tx, userID string) (gatehouse.User, error) {
+// lockable reads the user for an administrator's change, refusing an
+// actor who holds less than the user (see Authority).
+func (s *Service) lockable(ctx context.Context, tx store.Tx, actorID, userID string) (gatehouse.User, error) {
 	u, err := tx.GetUserForUpdate(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return u, gatehouse.Errorf(gatehouse.CodeNotFound, "no such user")
 	}
-	return u, err
+	if err != nil {
+		return u, err
+	}
+	if actorID == "" {
+		return u, nil
+	}
+	if s.auth == nil {
+		return u, errors.New("account: no authority wired to check the actor against the user")
+	}
+	return u, s.auth.MayActOn(ctx, tx, actorID, userID)
 }

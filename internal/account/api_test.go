@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail/mailtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
@@ -42,9 +43,14 @@ func requireField(t require.TestingT, r *apptest.Response, location string) {
 
 func TestRegisterValidation(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
-		for _, bad := range []string{"not-an-email", "a@b", "@example.com", "a b@example.com", "Alice <alice@example.com>", "", "   "} {
+		for _, bad := range []string{"not-an-email", "a@b", "@example.com", "a b@example.com", "Alice <alice@example.com>"} {
 			r := call(t, env, "POST", "/auth/register", map[string]any{"email": bad, "password": apptest.StrongPassword}, "")
-			apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", bad)
+			apptest.Expect(t, r, http.StatusUnprocessableEntity, "invalid_email", bad)
+			requireField(t, r, "body.email")
+		}
+		for _, missing := range []string{"", "   "} {
+			r := call(t, env, "POST", "/auth/register", map[string]any{"email": missing, "password": apptest.StrongPassword}, "")
+			apptest.Expect(t, r, http.StatusUnprocessableEntity, "validation_failed", "%q", missing)
 			requireField(t, r, "body.email")
 		}
 
@@ -80,6 +86,60 @@ func TestRegisterValidation(t *testing.T) {
 		require.Equal(t, 1, countUsers(t, env, email))
 		require.Len(t, emailJobs(t, env, email), 1)
 	})
+}
+
+// A look-alike of an existing address (issue #16: a zero-width space, a
+// Cyrillic letter, fullwidth characters, a dotless ı) is no account of its
+// own and gets no mail: registration answers 422 invalid_email naming the
+// field; sign-in answers as for any wrong email, so nothing is revealed;
+// the emailed-link requests refuse it. A spelling that is the same address
+// (the domain in fullwidth) reaches the existing account.
+func TestLookAlikeEmails(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
+		orig := uniqueEmail("admin")
+		local, domain, _ := strings.Cut(orig, "@")
+		register(t, env, orig, apptest.StrongPassword, "")
+		users, jobs := totalUsers(t, env), totalEmailJobs(t, env)
+
+		for _, fake := range []string{
+			strings.Replace(local, "m", "m\u200b", 1) + "@" + domain,
+			local + "@" + strings.Replace(domain, "a", "\u0430", 1),
+			strings.Replace(local, "i", "\u0131", 1) + "@" + domain,
+			strings.Replace(local, "a", "\uff41", 1) + "@" + domain,
+		} {
+			r := call(t, env, "POST", "/auth/register", map[string]any{"email": fake, "password": apptest.StrongPassword}, "")
+			apptest.Expect(t, r, http.StatusUnprocessableEntity, "invalid_email", "register %q", fake)
+			requireField(t, r, "body.email")
+			apptest.Expect(t, loginStatus(t, env, fake, apptest.StrongPassword), http.StatusUnauthorized, "invalid_credentials", "login %q", fake)
+			for _, path := range []string{"/auth/password/forgot", "/auth/magic-link", "/auth/verify-email/resend"} {
+				r := call(t, env, "POST", path, map[string]any{"email": fake}, "")
+				apptest.Expect(t, r, http.StatusUnprocessableEntity, "invalid_email", "%s %q", path, fake)
+				requireField(t, r, "body.email")
+			}
+		}
+		require.Equal(t, users, totalUsers(t, env), "no look-alike account")
+		require.Equal(t, jobs, totalEmailJobs(t, env), "no mail to a look-alike")
+
+		wide := strings.ToUpper(local) + "@" + strings.Map(func(r rune) rune { return r + 0xff01 - '!' }, domain)
+		apptest.Expect(t, call(t, env, "POST", "/auth/register", map[string]any{"email": wide, "password": apptest.StrongPassword}, ""),
+			http.StatusConflict, "email_taken", "%q is %q", wide, orig)
+		require.Equal(t, orig, obj(t, login(t, env, wide, apptest.StrongPassword).JSON, "user")["email"])
+	})
+}
+
+// totalUsers counts every account.
+func totalUsers(t require.TestingT, env *apptest.Env) int {
+	var n int
+	require.NoError(t, env.App.DB.DB().QueryRowContext(context.Background(), "SELECT count(*) FROM users").Scan(&n))
+	return n
+}
+
+// totalEmailJobs counts every email ever queued.
+func totalEmailJobs(t require.TestingT, env *apptest.Env) int {
+	var n int
+	require.NoError(t, env.App.DB.DB().QueryRowContext(context.Background(),
+		"SELECT count(*) FROM river_job WHERE kind = '"+mail.JobKind+"'").Scan(&n))
+	return n
 }
 
 func TestLogout(t *testing.T) {

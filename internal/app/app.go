@@ -298,6 +298,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	}
 	a.closers = append(a.closers, func(context.Context) error { return a.Authz.Close() })
 	a.Roles = authz.NewService(a.DB, a.Authz, a.Bus, opts.Now)
+	a.Accounts.SetAuthority(a.Roles)
 	a.Webhooks.Connect(a.Jobs, mailer{a.Jobs}, a.Authz)
 
 	a.Metrics = telemetry.NewMetrics()

@@ -24,10 +24,11 @@ type Emitter interface {
 	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
 }
 
-// Service manages roles and their assignment under two rules: system
-// roles are never deleted (and admin's permissions never change), and
-// nobody grants, through a role they create, change or assign, anything
-// they do not hold themselves.
+// Service manages roles and their assignment under three rules: system
+// roles are never deleted (and admin's permissions never change); nobody
+// grants, through a role they create, change or assign, anything they do
+// not hold themselves; and nobody acts on a user (roles here; lock, unlock
+// and sessions through MayActOn) who holds something they do not.
 type Service struct {
 	store   Store
 	checker *Checker
@@ -84,6 +85,12 @@ func validatePermissions(field string, perms []string) ([]string, error) {
 // is read before any transaction opens (the checker reads the database
 // outside transactions).
 func covers(actor *Set, perms []string, what string) error {
+	return deny(actor, perms, fmt.Sprintf("you cannot %s permissions you do not hold yourself", what))
+}
+
+// deny answers a *DeniedError with message, naming each permission of
+// perms that actor lacks, or nil when it lacks none.
+func deny(actor *Set, perms []string, message string) error {
 	var missing []string
 	for _, p := range perms {
 		if !actor.Covers([]string{p}) && !slices.Contains(missing, p) {
@@ -94,7 +101,43 @@ func covers(actor *Set, perms []string, what string) error {
 		return nil
 	}
 	slices.Sort(missing)
-	return &DeniedError{Missing: missing, err: gatehouse.Errorf(gatehouse.CodePermissionDenied, "you cannot %s permissions you do not hold yourself", what)}
+	return &DeniedError{Missing: missing, err: gatehouse.Errorf(gatehouse.CodePermissionDenied, "%s", message)}
+}
+
+// errActOn is the refusal of acting on a user who holds more.
+const errActOn = "you cannot act on a user holding permissions you do not hold yourself"
+
+// actsOn applies the rule of granting to the person: nobody locks,
+// unlocks, changes the roles of or ends the sessions of a user holding a
+// permission they do not hold themselves, or a moderator could lock out
+// (and sign out) an administrator. Acting on oneself is not refused here.
+func actsOn(actor *Set, actorID, userID string, targetPerms []string) error {
+	if actorID == userID {
+		return nil
+	}
+	return deny(actor, targetPerms, errActOn)
+}
+
+// MayActOn returns nil when actorID may act on userID (lock, unlock,
+// change roles, end sessions): when actorID holds every permission userID
+// holds. Otherwise it answers a *DeniedError (403 permission_denied)
+// naming what actorID lacks. Both permission lists are read through tx,
+// so the check sees the state of the change it guards and never waits for
+// another connection (SQLite has one). An empty actorID is the operator
+// at the command line, who may act on anyone.
+func (s *Service) MayActOn(ctx context.Context, tx store.Tx, actorID, userID string) error {
+	if actorID == "" || actorID == userID {
+		return nil
+	}
+	held, err := tx.UserPermissions(ctx, actorID)
+	if err != nil {
+		return fmt.Errorf("authz: actor's permissions: %w", err)
+	}
+	target, err := tx.UserPermissions(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("authz: target's permissions: %w", err)
+	}
+	return actsOn(Compile(held), actorID, userID, target)
 }
 
 // ListRoles returns every role by name.
@@ -221,8 +264,9 @@ func (s *Service) emit(ctx context.Context, tx store.Tx, t gatehouse.EventType, 
 }
 
 // SetUserRoles replaces the user's roles. The actor must hold every
-// permission of each role added or removed: a moderator cannot make
-// anyone admin, nor unmake one. Nobody removes from themselves a role
+// permission the user holds, and every permission of each role added or
+// removed: a moderator cannot make anyone admin, nor unmake one, nor
+// touch an administrator's roles at all. Nobody removes from themselves a role
 // granting "*" (409 conflict), so the last administrator cannot.
 func (s *Service) SetUserRoles(ctx context.Context, actorID, userID string, names []string) (gatehouse.User, error) {
 	clean := make([]string, 0, len(names))
@@ -252,6 +296,13 @@ func (s *Service) SetUserRoles(ctx context.Context, actorID, userID string, name
 			return gatehouse.Errorf(gatehouse.CodeNotFound, "no such user")
 		}
 		if err != nil {
+			return err
+		}
+		held, err := tx.UserPermissions(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if err := actsOn(actor, actorID, userID, held); err != nil {
 			return err
 		}
 		roles, err := tx.ListRoles(ctx)

@@ -35,6 +35,19 @@ func (f *fixture) userRoles(t *testing.T, id string) []string {
 	return strs(r.JSON["roles"])
 }
 
+// denials lists the user's authz.denied rows, oldest first, as (route,
+// permission) pairs.
+func (f *fixture) denials(t *testing.T, userID string) [][2]any {
+	t.Helper()
+	logs, err := f.App.DB.ListAuditLogs(t.Context(), store.AuditQuery{UserID: userID, Action: audit.ActionDenied, Limit: 100})
+	require.NoError(t, err)
+	out := make([][2]any, 0, len(logs))
+	for _, l := range slices.Backward(logs) {
+		out = append(out, [2]any{l.Metadata["route"], l.Metadata["permission"]})
+	}
+	return out
+}
+
 // The rules of role management and the administration API, on one server
 // per engine.
 func TestAdministrationRules(t *testing.T) {
@@ -313,6 +326,54 @@ func TestAdministrationRules(t *testing.T) {
 			require.Equal(t, http.StatusOK, f.Do("GET", "/auth/me", nil, token).Status)
 
 			apptest.Expect(t, f.Do("PUT", "/admin/users/no-such-user/lock", nil, f.AdminToken), http.StatusNotFound, "not_found")
+		})
+
+		t.Run("nobody locks, unlocks or changes the roles of a user holding more", func(t *testing.T) {
+			modID, mod := f.NewUser(t, "moderator")
+			adminID, adminToken := f.NewUser(t, "admin")
+			deniedBefore := f.denials(t, modID)
+
+			// A moderator holds users:lock, but the administrator holds "*".
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+adminID+"/lock", map[string]any{"reason": "coup"}, mod),
+				http.StatusForbidden, "permission_denied")
+			require.Equal(t, http.StatusOK, f.Do("GET", "/auth/me", nil, adminToken).Status, "the administrator's sessions live on")
+			require.Equal(t, false, f.Do("GET", "/admin/users/"+adminID, nil, f.AdminToken).JSON["locked"])
+
+			// Nor unlock one another administrator locked.
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+adminID+"/lock", nil, f.AdminToken), http.StatusOK, "")
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+adminID+"/unlock", nil, mod), http.StatusForbidden, "permission_denied")
+			require.Equal(t, true, f.Do("GET", "/admin/users/"+adminID, nil, f.AdminToken).JSON["locked"])
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+adminID+"/unlock", nil, f.AdminToken), http.StatusOK, "")
+
+			// With roles:assign, adding a role the moderator holds to an
+			// administrator is still acting on someone who holds more.
+			_, assigner := f.CreateRole(t, []string{"roles:assign"})
+			f.SetRoles(t, modID, "user", "moderator", assigner)
+			before := f.userRoles(t, adminID)
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+adminID+"/roles", map[string]any{"roles": append(slices.Clone(before), "moderator")}, mod),
+				http.StatusForbidden, "permission_denied")
+			require.Equal(t, before, f.userRoles(t, adminID))
+
+			// Each refusal is an authz.denied row naming what was lacked.
+			got := f.denials(t, modID)[len(deniedBefore):]
+			require.Equal(t, [][2]any{
+				{"PUT /api/v1/admin/users/" + adminID + "/lock", "*"},
+				{"PUT /api/v1/admin/users/" + adminID + "/unlock", "*"},
+				{"PUT /api/v1/admin/users/" + adminID + "/roles", "*"},
+			}, got)
+
+			// Less than a moderator cannot lock a moderator; an equal can, and
+			// an administrator can lock anyone else.
+			_, lockerRole := f.CreateRole(t, []string{"users:lock"})
+			_, locker := f.NewUser(t, lockerRole)
+			otherModID, _ := f.NewUser(t, "moderator")
+			r := f.Do("PUT", "/admin/users/"+otherModID+"/lock", nil, locker)
+			apptest.Expect(t, r, http.StatusForbidden, "permission_denied")
+			_, peer := f.NewUser(t, "moderator")
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+otherModID+"/lock", nil, peer), http.StatusOK, "")
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+otherModID+"/unlock", nil, locker), http.StatusForbidden, "permission_denied")
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+otherModID+"/unlock", nil, f.AdminToken), http.StatusOK, "")
+			apptest.Expect(t, f.Do("PUT", "/admin/users/"+modID+"/lock", nil, f.AdminToken), http.StatusOK, "")
 		})
 
 		t.Run("no administrator locks or unmakes themselves", func(t *testing.T) {

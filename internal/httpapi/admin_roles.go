@@ -77,7 +77,7 @@ func (s *Server) registerAdminRoles() {
 		}
 		r, err := s.roles.CreateRole(ctx, mustPrincipal(ctx).UserID, in.Body.Name, in.Body.Description, in.Body.Permissions)
 		if err != nil {
-			return nil, s.roleProblem(ctx, err)
+			return nil, s.adminProblem(ctx, err)
 		}
 		return &roleOutput{Status: http.StatusCreated, Body: roleBody(r)}, nil
 	})
@@ -95,7 +95,7 @@ func (s *Server) registerAdminRoles() {
 	}) (*roleOutput, error) {
 		r, err := s.roles.UpdateRole(ctx, mustPrincipal(ctx).UserID, in.ID, in.Body.Description, in.Body.Permissions)
 		if err != nil {
-			return nil, s.roleProblem(ctx, err)
+			return nil, s.adminProblem(ctx, err)
 		}
 		return &roleOutput{Status: http.StatusOK, Body: roleBody(r)}, nil
 	})
@@ -109,7 +109,7 @@ func (s *Server) registerAdminRoles() {
 		ID string `path:"id" maxLength:"64"`
 	}) (*noContent, error) {
 		if err := s.roles.DeleteRole(ctx, mustPrincipal(ctx).UserID, in.ID); err != nil {
-			return nil, s.roleProblem(ctx, err)
+			return nil, s.adminProblem(ctx, err)
 		}
 		return &noContent{}, nil
 	})

@@ -110,7 +110,7 @@ func (s *Server) registerAdminUsers() {
 	huma.Register(s.api, s.permission(huma.Operation{
 		OperationID: "admin-set-user-roles", Method: http.MethodPut, Path: "/admin/users/{id}/roles", Tags: []string{TagAdmin},
 		Summary:     "Replace a user's roles",
-		Description: "Nobody assigns or removes a role granting permissions they do not hold themselves (403 permission_denied). Takes effect at once on every instance.",
+		Description: "Nobody assigns or removes a role granting permissions they do not hold themselves, nor changes the roles of a user holding a permission they do not hold (403 permission_denied). Takes effect at once on every instance.",
 	}, "roles:assign"), func(ctx context.Context, in *struct {
 		ID   string `path:"id" maxLength:"64"`
 		Body struct {
@@ -122,7 +122,7 @@ func (s *Server) registerAdminUsers() {
 		}
 		u, err := s.roles.SetUserRoles(ctx, mustPrincipal(ctx).UserID, in.ID, in.Body.Roles)
 		if err != nil {
-			return nil, s.roleProblem(ctx, err)
+			return nil, s.adminProblem(ctx, err)
 		}
 		return &userOutput{Body: userBody(u, s.now())}, nil
 	})
@@ -130,7 +130,7 @@ func (s *Server) registerAdminUsers() {
 	huma.Register(s.api, s.permission(huma.Operation{
 		OperationID: "admin-lock-user", Method: http.MethodPut, Path: "/admin/users/{id}/lock", Tags: []string{TagAdmin},
 		Summary:     "Lock a user",
-		Description: "Locked until unlocked; every session of the user ends at once.",
+		Description: "Locked until unlocked; every session of the user ends at once. Nobody locks a user holding a permission they do not hold themselves (403 permission_denied), nor their own account (409 conflict).",
 	}, "users:lock"), func(ctx context.Context, in *struct {
 		ID   string `path:"id" maxLength:"64"`
 		Body *struct {
@@ -143,7 +143,7 @@ func (s *Server) registerAdminUsers() {
 		}
 		u, err := s.admin.Lock(ctx, mustPrincipal(ctx).UserID, in.ID, reason)
 		if err != nil {
-			return nil, Problem(err)
+			return nil, s.adminProblem(ctx, err)
 		}
 		return &userOutput{Body: userBody(u, s.now())}, nil
 	})
@@ -151,11 +151,11 @@ func (s *Server) registerAdminUsers() {
 	huma.Register(s.api, s.permission(huma.Operation{
 		OperationID: "admin-unlock-user", Method: http.MethodPut, Path: "/admin/users/{id}/unlock", Tags: []string{TagAdmin},
 		Summary:     "Unlock a user",
-		Description: "Lifts an administrator's lock and a temporary lockout, and forgets failed logins.",
+		Description: "Lifts an administrator's lock and a temporary lockout, and forgets failed logins. Nobody unlocks a user holding a permission they do not hold themselves (403 permission_denied); `gatehouse users unlock` can unlock anyone.",
 	}, "users:lock"), func(ctx context.Context, in *userIDInput) (*userOutput, error) {
 		u, err := s.admin.Unlock(ctx, mustPrincipal(ctx).UserID, in.ID)
 		if err != nil {
-			return nil, Problem(err)
+			return nil, s.adminProblem(ctx, err)
 		}
 		return &userOutput{Body: userBody(u, s.now())}, nil
 	})

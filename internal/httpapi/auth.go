@@ -62,7 +62,7 @@ type tokenOutput struct {
 
 type emailInput struct {
 	Body struct {
-		Email string `json:"email" maxLength:"320" doc:"The account's email address."`
+		Email string `json:"email" maxLength:"320" doc:"The account's email address; one that could not be an account's answers 422 invalid_email."`
 	}
 }
 
@@ -71,12 +71,14 @@ func (s *Server) now() time.Time { return s.clock().UTC() }
 func (s *Server) registerAuth() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "register", Method: http.MethodPost, Path: "/auth/register", Tags: []string{TagAuth},
-		Summary:       "Register an account",
-		Description:   "Creates an account and emails a verification link (valid 24 hours). Errors: 409 email_taken, 422 weak_password (with the reasons), 422 validation_failed.",
+		Summary: "Register an account",
+		Description: "Creates an account and emails a verification link (valid 24 hours). Errors: 409 email_taken (also for another spelling of the same address: case, accents composed or not, a fullwidth domain), " +
+			"422 invalid_email (malformed, or a look-alike: invisible characters, mixed scripts, letters imitating ASCII, fullwidth characters before the @), " +
+			"422 weak_password (with the reasons), 422 validation_failed.",
 		DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *struct {
 		Body struct {
-			Email    string `json:"email" maxLength:"320" doc:"Email address; case does not matter."`
+			Email    string `json:"email" maxLength:"320" doc:"Email address; case does not matter. The domain may be internationalised (stored as IDNA A-labels)."`
 			Password string `json:"password" maxLength:"1024" doc:"12 to 128 characters; not a common password, not containing the email or name."`
 			Name     string `json:"name,omitempty" maxLength:"200"`
 		}

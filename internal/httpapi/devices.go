@@ -169,7 +169,9 @@ func deviceCookie(next http.Handler) http.Handler {
 			v = c.Value
 		}
 		p := r.URL.Path
-		if v == "" && (signInPaths[p] || (strings.HasPrefix(p, BasePath+"/oauth/") && strings.HasSuffix(p, "/callback"))) {
+		// A HEAD signs nobody in (serveMux refuses it on sign-in GETs), so
+		// it mints nothing either.
+		if v == "" && r.Method != http.MethodHead && (signInPaths[p] || (strings.HasPrefix(p, BasePath+"/oauth/") && strings.HasSuffix(p, "/callback"))) {
 			minted := device.NewCookie()
 			http.SetCookie(w, &http.Cookie{
 				Name: device.CookieName, Value: minted, Path: "/",

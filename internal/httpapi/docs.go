@@ -39,6 +39,9 @@ func apiConfig(version string) huma.Config {
 	cfg.Info.Description = "Gatehouse is a self-hosted authentication and authorization server. " +
 		"Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`. " +
 		"Authenticated calls send `Authorization: Bearer <access_token>`. " +
+		"Request bodies are JSON sent with `Content-Type: application/json` (a non-empty body without it is 415 " +
+		"unsupported_media_type); keys are exact-case and appear once per object (a repeated key is 400 malformed_json, " +
+		"a key in another case or unknown is 422 validation_failed). " +
 		"Every answer carries `X-Request-ID`."
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		SecurityBearer: {

@@ -35,6 +35,7 @@ var statusByCode = map[gatehouse.Code]int{
 	gatehouse.CodeLastLoginMethod:     http.StatusConflict,
 	gatehouse.CodeConflict:            http.StatusConflict,
 	gatehouse.CodeValidationFailed:    http.StatusUnprocessableEntity,
+	gatehouse.CodeInvalidEmail:        http.StatusUnprocessableEntity,
 	gatehouse.CodeWeakPassword:        http.StatusUnprocessableEntity,
 	gatehouse.CodeAccountLocked:       http.StatusLocked,
 	gatehouse.CodeRateLimited:         http.StatusTooManyRequests,

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
 	"github.com/gatehouse-auth/gatehouse"
 )
 
@@ -64,12 +67,7 @@ func (s *Server) rejectUnstorable(next http.Handler) http.Handler {
 		if jsonBody(r) {
 			body, err := io.ReadAll(r.Body)
 			if err != nil {
-				if tooLarge, ok := errors.AsType[*http.MaxBytesError](err); ok {
-					w.Header().Set("Connection", "close")
-					writeProblem(w, r, tooLargeProblem(tooLarge.Limit))
-					return
-				}
-				WriteProblem(w, r, gatehouse.Errorf(gatehouse.CodeMalformedJSON, "the request body could not be read"))
+				WriteProblem(w, r, bodyReadError(w, err))
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -109,18 +107,189 @@ func unstorableQuery(r *http.Request) error {
 	return nil
 }
 
-// jsonBody reports whether r has a body Huma would decode as JSON: one
-// declared JSON, or one with no content type at all.
+// jsonBody reports whether r has a body declared JSON. A body without a
+// content type is never decoded: an operation taking a body refuses it
+// (strictJSONBody), the others ignore it.
 func jsonBody(r *http.Request) bool {
-	if r.Body == nil || r.Body == http.NoBody {
-		return false
-	}
-	ct := r.Header.Get("Content-Type")
-	if ct == "" {
-		return true
-	}
-	mt, _, err := mime.ParseMediaType(ct)
+	return r.Body != nil && r.Body != http.NoBody && declaredJSON(r)
+}
+
+// declaredJSON reports whether r's Content-Type is application/json or a
+// +json type.
+func declaredJSON(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// strictJSON makes Huma's validation match object keys to the schema's
+// property names exactly. By default it (like encoding/json) takes
+// {"Password": ...} for "password"; with every request body schema closed
+// (additionalProperties false, Huma's default for structs, checked by
+// TestRequestBodySchemasAreClosed) a key matching a property only
+// case-insensitively is now an unexpected property (422), and the body
+// never reaches the case-insensitive decoder. It is a process-wide Huma
+// setting; Gatehouse runs one API.
+func init() { huma.ValidateStrictCasing = true }
+
+// applyJSONBody gives every operation that takes a JSON body the
+// strictJSONBody checks, before anything else it runs.
+func (s *Server) applyJSONBody(_ *huma.OpenAPI, op *huma.Operation) {
+	if op.RequestBody == nil || op.RequestBody.Content["application/json"] == nil {
+		return
+	}
+	op.Middlewares = append(huma.Middlewares{strictJSONBody}, op.Middlewares...)
+}
+
+// strictJSONBody refuses, for an operation taking a JSON body, a
+// non-empty body not declared application/json (or +json) with 415, and
+// a JSON body repeating a key within one object with 400 malformed_json.
+// Without the first, a plain HTML form or a no-cors fetch (which send no
+// preflight) could post a body the API decodes as JSON: login CSRF. An
+// empty body goes on to the operation as before (which answers a missing
+// required body itself).
+func strictJSONBody(ctx huma.Context, next func(huma.Context)) {
+	r, w := humago.Unwrap(ctx)
+	empty, err := bodyEmpty(r)
+	switch {
+	case err != nil:
+		WriteProblem(w, r, bodyReadError(w, err))
+		return
+	case empty:
+		next(ctx)
+		return
+	case !declaredJSON(r):
+		WriteProblem(w, r, gatehouse.Errorf(gatehouse.CodeUnsupportedMedia, "send the body as JSON with Content-Type: application/json"))
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		WriteProblem(w, r, bodyReadError(w, err))
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if at, key, ok := duplicateKey(body); ok {
+		msg := fmt.Sprintf("the key %q appears twice in one object; send it once", key)
+		WriteProblem(w, r, &gatehouse.Error{Code: gatehouse.CodeMalformedJSON, Message: msg,
+			Fields: []gatehouse.FieldError{{Location: at, Message: msg}}})
+		return
+	}
+	next(ctx)
+}
+
+// bodyEmpty reports whether r has no body octets, reading one at most
+// (and putting it back) when the length is not declared.
+func bodyEmpty(r *http.Request) (bool, error) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return true, nil
+	}
+	if r.ContentLength > 0 {
+		return false, nil
+	}
+	var b [1]byte
+	n, err := io.ReadFull(r.Body, b[:])
+	if n == 0 {
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		return false, err
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b[:n]), r.Body), r.Body}
+	return false, nil
+}
+
+// bodyReadError answers a body that could not be read: 413 past the
+// limit (closing the connection, as limitBody does), else malformed.
+func bodyReadError(w http.ResponseWriter, err error) error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		w.Header().Set("Connection", "close")
+		return err
+	}
+	return gatehouse.Errorf(gatehouse.CodeMalformedJSON, "the request body could not be read")
+}
+
+// maxEchoedKey bounds a key quoted back in an error.
+const maxEchoedKey = 64
+
+// duplicateKey finds the first object key of body that its object
+// already had (encoding/json would keep the last value, so a proxy or
+// validator reading the first would disagree with the server), at any
+// depth, and returns its location ("body.a[2].b") and the key. Keys are
+// compared as decoded, so an escaped spelling of a key is the same key.
+// Malformed JSON is left to the decoder, which names the fault (unless a
+// key repeats before the fault: malformed_json either way).
+func duplicateKey(body []byte) (at, key string, found bool) {
+	type frame struct {
+		object  bool
+		keys    map[string]bool
+		wantKey bool
+		at      string
+		name    string // object: the key of the value being read
+		index   int    // array: the index of the next element
+	}
+	var stack []*frame
+	child := func() string {
+		if len(stack) == 0 {
+			return "body"
+		}
+		top := stack[len(stack)-1]
+		if top.object {
+			return top.at + "." + echoKey(top.name)
+		}
+		return fmt.Sprintf("%s[%d]", top.at, top.index)
+	}
+	// valueDone records in the parent that one of its values ended.
+	valueDone := func() {
+		if len(stack) == 0 {
+			return
+		}
+		if top := stack[len(stack)-1]; top.object {
+			top.wantKey = true
+		} else {
+			top.index++
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil { // io.EOF, or malformed
+			return "", "", false
+		}
+		if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+			top := stack[n-1]
+			if k, ok := tok.(string); ok {
+				if top.keys[k] {
+					return top.at + "." + echoKey(k), echoKey(k), true
+				}
+				top.keys[k] = true
+				top.name, top.wantKey = k, false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, wantKey: true, at: child()})
+		case json.Delim('['):
+			stack = append(stack, &frame{at: child()})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}
+
+// echoKey is a key as an error may quote it: valid UTF-8, bounded.
+func echoKey(k string) string {
+	k = strings.ToValidUTF8(k, "\uFFFD")
+	if len(k) > maxEchoedKey {
+		k = strings.ToValidUTF8(k[:maxEchoedKey], "") + "…"
+	}
+	return k
 }
 
 // nulField finds a JSON string of body, or an object key, holding U+0000

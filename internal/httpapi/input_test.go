@@ -1,7 +1,10 @@
 package httpapi_test
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -95,6 +98,46 @@ func TestUnstorableTextIsRefusedOrCleaned(t *testing.T) {
 			r, err = env.Send("POST", "/auth/login", map[string]any{"email": "nul@example.com", "password": apptest.StrongPassword}, "", bad)
 			require.NoError(t, err)
 			apptest.Expect(t, r, http.StatusLocked, "account_locked")
+		})
+	}
+}
+
+// Issue #16: a sign-in posted without a JSON content type (what a plain
+// HTML form or a no-cors fetch from another site sends: login CSRF), or
+// with keys in another case, or with a key twice, signs nobody in.
+func TestLoginBodiesAreStrict(t *testing.T) {
+	for _, eng := range apptest.Engines(t) {
+		t.Run(eng, func(t *testing.T) {
+			env := apptest.New(t, eng, nil)
+			env.Register("strict@example.com", apptest.StrongPassword)
+			send := func(body, contentType string) *apptest.Response {
+				t.Helper()
+				req, err := http.NewRequest("POST", env.URL+"/auth/login", strings.NewReader(body))
+				require.NoError(t, err)
+				if contentType != "" {
+					req.Header.Set("Content-Type", contentType)
+				}
+				resp, err := env.Server.Client().Do(req)
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				raw, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				out := &apptest.Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+				require.NoError(t, json.Unmarshal(raw, &out.JSON), "%s", raw)
+				return out
+			}
+			right := `{"email":"strict@example.com","password":"` + apptest.StrongPassword + `"}`
+			for _, ct := range []string{"", "text/plain", "text/plain; charset=utf-8"} {
+				apptest.Expect(t, send(right, ct), http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type %q", ct)
+			}
+			apptest.Expect(t, send(`{"email":"strict@example.com","Password":"`+apptest.StrongPassword+`"}`, "application/json"),
+				http.StatusUnprocessableEntity, "validation_failed")
+			apptest.Expect(t, send(`{"email":"strict@example.com","password":"wrong","password":"`+apptest.StrongPassword+`"}`, "application/json"),
+				http.StatusBadRequest, "malformed_json")
+			r := send(right, "application/json")
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Raw)
+			sessions := env.Do("GET", "/sessions", nil, r.Str("access_token"))
+			require.Len(t, sessions.JSON["items"], 1, "only the well-formed sign-in made a session")
 		})
 	}
 }

@@ -4,15 +4,18 @@ import (
 	"bufio"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"path"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -463,7 +466,19 @@ func (s *Server) serveMux(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTemporaryRedirect)
 		return
 	}
-	if h, pattern := s.mux.Handler(r); pattern == "" {
+	h, pattern := s.mux.Handler(r)
+	if r.Method == http.MethodHead && sideEffectGETs[pattern] != "" {
+		// The mux would run the GET handler for HEAD; this one changes
+		// state, so it does not run at all.
+		if info := telemetry.RequestInfoFrom(r.Context()); info != nil {
+			info.SetRoute(pattern)
+		}
+		w.Header().Set("Allow", http.MethodGet)
+		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed,
+			"HEAD is not served here: a GET of this resource "+sideEffectGETs[pattern]+"; send GET"))
+		return
+	}
+	if pattern == "" {
 		probe := &statusProbe{header: http.Header{}}
 		h.ServeHTTP(probe, r)
 		switch probe.status {
@@ -481,6 +496,33 @@ func (s *Server) serveMux(w http.ResponseWriter, r *http.Request) {
 		defer func() { info.SetRoute(r.Pattern) }()
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// sideEffectGETs are the GET routes (ServeMux patterns) whose handler
+// changes state, with what it does. The ServeMux routes HEAD to GET
+// handlers, so without this a HEAD (a link checker, a mail scanner, a
+// prefetch) would spend a magic link or an OAuth state while discarding
+// the answer; serveMux answers HEAD on these with 405 and Allow: GET
+// instead, and the OpenAPI document says so (applySideEffects). Every
+// other GET route only reads (TestEveryGETRouteIsClassified keeps the
+// list honest); the built-in pages render without spending their token.
+var sideEffectGETs = map[string]string{
+	"GET " + BasePath + "/auth/magic-link/verify":     "spends the link and signs in",
+	"GET " + BasePath + "/oauth/{provider}/authorize": "starts a sign-in flow (stores its state, sets a cookie)",
+	"GET " + BasePath + "/oauth/{provider}/callback":  "spends the flow's state and signs in or links an account",
+	"GET " + BasePath + "/ws":                         "spends the ticket and opens a socket",
+}
+
+// SideEffectGETs returns the GET routes that HEAD does not reach, as
+// ServeMux patterns, for tests and documentation.
+func SideEffectGETs() []string { return slices.Sorted(maps.Keys(sideEffectGETs)) }
+
+// applySideEffects documents on a GET operation that changes state that
+// HEAD answers 405.
+func (s *Server) applySideEffects(_ *huma.OpenAPI, op *huma.Operation) {
+	if what := sideEffectGETs[op.Method+" "+BasePath+op.Path]; what != "" {
+		op.Description += "\n\nThis GET " + what + ", so HEAD is not served: it answers 405 with `Allow: GET` and changes nothing."
+	}
 }
 
 // cleanPath is p (starting with "/") as the ServeMux routes it: no "//",

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/stretchr/testify/require"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -560,4 +561,102 @@ func TestZeroDeps(t *testing.T) {
 	rec = httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/metrics", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
+}
+
+// JSON bodies are read strictly: keys match exactly, once per object, and
+// a body must say it is JSON. Operations without a body, and empty bodies,
+// are answered as before.
+func TestStrictJSONBodies(t *testing.T) {
+	e := newEnv(t, nil)
+	post := func(body, contentType string, length int64) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/test/echo", io.NopCloser(strings.NewReader(body)))
+		req.ContentLength = length
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		return e.do(req)
+	}
+	valid := `{"email":"a@example.com","name":"Al"}`
+
+	t.Run("a key differing only in case is not the property", func(t *testing.T) {
+		for _, body := range []string{
+			`{"email":"a@example.com","Name":"Al"}`,
+			`{"Email":"a@example.com","name":"Al"}`,
+			`{"email":"a@example.com","name":"Al","NAME":"Bob"}`,
+		} {
+			p := requireProblem(t, e.postJSON("/api/v1/test/echo", body), http.StatusUnprocessableEntity, gatehouse.CodeValidationFailed)
+			require.NotEmpty(t, p.Errors, body)
+		}
+	})
+
+	t.Run("a repeated key is malformed", func(t *testing.T) {
+		rec := e.postJSON("/api/v1/test/echo", `{"email":"a@example.com","name":"Al","name":"Bob"}`)
+		p := requireProblem(t, rec, http.StatusBadRequest, gatehouse.CodeMalformedJSON)
+		require.Equal(t, []gatehouse.FieldError{{Location: "body.name", Message: p.Detail}}, p.Errors)
+		p = requireProblem(t, e.postJSON("/api/v1/test/echo", `{"email":"a@example.com","name":"Al","n\u0061me":"Bob"}`),
+			http.StatusBadRequest, gatehouse.CodeMalformedJSON)
+		require.Equal(t, "body.name", p.Errors[0].Location, "an escaped spelling is the same key")
+	})
+
+	t.Run("a body must be declared JSON", func(t *testing.T) {
+		for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/cbor", "not a media type"} {
+			requireProblem(t, post(valid, ct, int64(len(valid))), http.StatusUnsupportedMediaType, gatehouse.CodeUnsupportedMedia)
+			requireProblem(t, post(valid, ct, -1), http.StatusUnsupportedMediaType, gatehouse.CodeUnsupportedMedia)
+		}
+		for _, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON"} {
+			rec := post(valid, ct, -1)
+			require.Equal(t, http.StatusOK, rec.Code, "%s: %s", ct, rec.Body.String())
+			require.JSONEq(t, valid, rec.Body.String())
+		}
+	})
+
+	t.Run("empty bodies and operations without a body are as before", func(t *testing.T) {
+		requireProblem(t, post("", "", 0), http.StatusBadRequest, gatehouse.CodeBadRequest)
+		requireProblem(t, post("", "", -1), http.StatusBadRequest, gatehouse.CodeBadRequest)
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/test/users/7", strings.NewReader(`{"x":1,"x":2}`))
+		rec := e.do(req)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		// A body on a plain handler is the handler's business.
+		req = httptest.NewRequest(http.MethodPost, "/api/v1/test/raw", strings.NewReader(`{"x":1,"x":2}`))
+		require.Equal(t, http.StatusNoContent, e.do(req).Code)
+	})
+}
+
+// Every request body is a closed schema: an object refuses properties it
+// does not name, so with Huma's strict casing a key matching a property
+// only case-insensitively is refused rather than decoded into it.
+func TestRequestBodySchemasAreClosed(t *testing.T) {
+	api := httpapi.New(httpapi.Deps{}).API()
+	oapi := api.OpenAPI()
+	registry := oapi.Components.Schemas
+	var walk func(where string, s *huma.Schema, seen map[*huma.Schema]bool)
+	walk = func(where string, s *huma.Schema, seen map[*huma.Schema]bool) {
+		for s != nil && s.Ref != "" {
+			s = registry.SchemaFromRef(s.Ref)
+		}
+		if s == nil || seen[s] {
+			return
+		}
+		seen[s] = true
+		if len(s.Properties) > 0 {
+			require.Equal(t, false, s.AdditionalProperties, "%s is open to properties it does not name", where)
+		}
+		for name, p := range s.Properties {
+			walk(where+"."+name, p, seen)
+		}
+		walk(where+"[]", s.Items, seen)
+	}
+	bodies := 0
+	for path, item := range oapi.Paths {
+		for method, op := range map[string]*huma.Operation{"POST": item.Post, "PUT": item.Put, "PATCH": item.Patch, "DELETE": item.Delete, "GET": item.Get} {
+			if op == nil || op.RequestBody == nil {
+				continue
+			}
+			mt := op.RequestBody.Content["application/json"]
+			require.NotNil(t, mt, "%s %s takes a body that is not JSON", method, path)
+			walk(method+" "+path+" body", mt.Schema, map[*huma.Schema]bool{})
+			bodies++
+		}
+	}
+	require.Greater(t, bodies, 20)
 }

@@ -86,10 +86,11 @@ func (s *Server) recordDenied(ctx context.Context, userID, perm string) {
 	}
 }
 
-// roleProblem answers an error of role management; a refusal to grant
-// what the actor does not hold is audited like a refused route, naming the
+// adminProblem answers an error of an administration operation; a
+// refusal to grant what the actor does not hold, or to act on a user who
+// holds more than the actor, is audited like a refused route, naming the
 // permissions the actor lacked.
-func (s *Server) roleProblem(ctx context.Context, err error) error {
+func (s *Server) adminProblem(ctx context.Context, err error) error {
 	if d, ok := errors.AsType[*authz.DeniedError](err); ok {
 		s.recordDenied(ctx, mustPrincipal(ctx).UserID, strings.Join(d.Missing, " "))
 	}

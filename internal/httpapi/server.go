@@ -220,7 +220,7 @@ func New(deps Deps) *Server {
 	s.api = humago.NewWithPrefix(s.mux, BasePath, apiConfig(s.version))
 	oapi := s.api.OpenAPI()
 	s.rl = newRateLimiting(deps, s.metrics)
-	oapi.OnAddOperation = append(oapi.OnAddOperation, s.applyBodyLimit, s.applyRateLimit)
+	oapi.OnAddOperation = append(oapi.OnAddOperation, s.applyBodyLimit, s.applyRateLimit, s.applyJSONBody, s.applySideEffects)
 	s.rootAPI = humago.New(s.mux, huma.Config{
 		OpenAPI:       oapi, // one document for both
 		Formats:       huma.DefaultFormats,

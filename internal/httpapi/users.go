@@ -11,7 +11,7 @@ import (
 // User is the API's view of an account.
 type User struct {
 	ID                      string              `json:"id" doc:"Opaque user id (UUIDv7)."`
-	Email                   string              `json:"email" format:"email"`
+	Email                   string              `json:"email" format:"idn-email" doc:"Normalised: the part before the @ in lower case and Unicode NFC, the domain in IDNA A-labels (xn--...)."`
 	EmailVerified           bool                `json:"email_verified"`
 	Name                    string              `json:"name"`
 	PhoneNumber             *string             `json:"phone_number" doc:"E.164, or null."`
