@@ -51,7 +51,11 @@ type GuardOptions struct {
 	// appended as ?token=.
 	ConfirmURL  string
 	ServiceName string
-	Now         func() time.Time
+	// DenyBlocklisted refuses every sign-in from an address on the
+	// blocklist (GATEHOUSE_IP_BLOCKLIST_ACTION=deny) instead of stepping
+	// it up.
+	DenyBlocklisted bool
+	Now             func() time.Time
 }
 
 // Guard runs the risk side of signing in: it fixes the device
@@ -313,5 +317,12 @@ func (g *Guard) RecordFailure(ctx context.Context, ip, userID string) {
 	g.Engine.RecordFailure(ctx, ip, userID)
 }
 
-// High is the step-up threshold.
-func (g *Guard) High() int { return g.Engine.High() }
+// StepUp reports whether an assessed sign-in must step up before it gets
+// tokens: its score reaches the high threshold, or its address is on the
+// operator's blocklist, whatever the score. An operator lists an address
+// to stop it, so its points alone (40) must not decide.
+func (g *Guard) StepUp(a Assessment) bool { return a.Score >= g.Engine.High() || a.Blocklisted }
+
+// Denies reports whether sign-ins from ip are refused outright: it is on
+// the blocklist and GATEHOUSE_IP_BLOCKLIST_ACTION is deny.
+func (g *Guard) Denies(ip string) bool { return g.opts.DenyBlocklisted && g.Engine.Blocklisted(ip) }
