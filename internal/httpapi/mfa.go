@@ -127,7 +127,8 @@ func (s *Server) registerMFA() {
 		OperationID: "mfa-setup", Method: http.MethodPost, Path: "/auth/mfa/setup", Tags: []string{TagMFA},
 		Summary: "Start enrolling a second factor",
 		Description: "TOTP: answers the secret, an otpauth:// URL and a QR code (PNG data URI) for an authenticator app. " +
-			"SMS: texts a code to phone_number (E.164). Nothing changes until /auth/mfa/activate proves a code. " +
+			"SMS: texts a code to phone_number (E.164); calling it again with the same number while that code lives texts the same code again. " +
+			"Nothing changes until /auth/mfa/activate proves a code. " +
 			"Errors: 409 conflict when the method is already enabled, 422 validation_failed, " +
 			"429 rate_limited (with Retry-After) after 5 texted codes to the account within an hour, 503 service_unavailable when texts cannot be sent.",
 	}), func(ctx context.Context, in *struct {
@@ -166,7 +167,8 @@ func (s *Server) registerMFA() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "mfa-send", Method: http.MethodPost, Path: "/auth/mfa/send", Tags: []string{TagMFA},
 		Summary: "Text a sign-in code",
-		Description: "Sends a code by SMS for an open sign-in challenge; a new code replaces the earlier one. " +
+		Description: "Sends a code by SMS for an open sign-in challenge. While the code already sent lives, the same code is texted " +
+			"again, so whichever text arrives first or last works; after it expired a new code is sent. " +
 			"Signed-in callers may leave challenge_id out to get a code for confirming /auth/mfa/disable or backup-code regeneration; " +
 			"such codes count with /auth/mfa/setup's toward 5 texts per account per hour. " +
 			"Errors: 401 mfa_invalid_code (unknown or expired challenge), 429 rate_limited (5 codes for one challenge, or the account's texts used up), 503 service_unavailable.",
