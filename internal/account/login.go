@@ -88,20 +88,36 @@ func (s *Service) SignInVerified(ctx context.Context, userID string, meta sessio
 	return s.signIn(ctx, userID, meta, amr, method, proofMFA, nil)
 }
 
-// ConfirmSignIn completes a sign-in that was held for an emailed
-// confirmation (the step-up of a high-risk sign-in without MFA): the
-// link's token is single-use and lives 15 minutes. The session belongs to
-// the client that signed in (its address, agent and device), not to the
-// one that opened the link, unless the cache lost that context.
-func (s *Service) ConfirmSignIn(ctx context.Context, secret string, meta session.Meta) (Tokens, error) {
+// ConfirmSignIn is the click on an emailed confirmation link (the
+// step-up of a high-risk sign-in without MFA): the link's token is
+// single-use and lives 15 minutes. It only marks the held sign-in
+// confirmed; whoever clicked gets no tokens. The client that signed in
+// gets them from FinishConfirmedSignIn.
+func (s *Service) ConfirmSignIn(ctx context.Context, secret string) error {
 	if s.guard == nil {
-		return Tokens{}, errInvalidToken
+		return errInvalidToken
 	}
-	userID, held, amr, method, err := s.guard.Confirmed(ctx, secret, meta)
+	return s.guard.Confirm(ctx, secret)
+}
+
+// FinishConfirmedSignIn is the waiting client's poll of a sign-in held
+// for an emailed confirmation (POST /auth/mfa/verify with method
+// email_confirmation). Before the click it answers Tokens whose Challenge
+// is the open challenge; after it, the session, once: the held sign-in is
+// taken atomically, so concurrent polls start one session. The session is
+// the client's that signed in (its address, agent and device).
+func (s *Service) FinishConfirmedSignIn(ctx context.Context, challengeID string) (Tokens, error) {
+	if s.guard == nil {
+		return Tokens{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the sign-in challenge is unknown or expired; sign in again")
+	}
+	h, err := s.guard.TakeConfirmed(ctx, challengeID)
 	if err != nil {
 		return Tokens{}, err
 	}
-	return s.signIn(ctx, userID, held, amr, method, proofConfirmed, nil)
+	if h.Challenge != nil {
+		return Tokens{Challenge: h.Challenge}, nil
+	}
+	return s.signIn(ctx, h.UserID, h.Meta, h.AMR, h.Method, proofConfirmed, nil)
 }
 
 // Guard scores sign-ins, registers their devices and raises alerts (a
@@ -112,7 +128,8 @@ type Guard interface {
 	Alerting(a risk.Assessment) bool
 	AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a risk.Assessment, what, stepUp string) error
 	ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a risk.Assessment, amr []string, method string) (*gatehouse.MFAChallenge, error)
-	Confirmed(ctx context.Context, secret string, fallback session.Meta) (string, session.Meta, []string, string, error)
+	Confirm(ctx context.Context, secret string) error
+	TakeConfirmed(ctx context.Context, challengeID string) (risk.Held, error)
 	RecordFailure(ctx context.Context, ip, userID string)
 	// StepUp reports whether an assessed sign-in must step up first.
 	StepUp(a risk.Assessment) bool
