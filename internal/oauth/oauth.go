@@ -165,8 +165,10 @@ func Binding(state string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
+// provider finds a provider by name, whatever its case: names are
+// configured upper-case (GATEHOUSE_OAUTH_<NAME>_*) and kept lower-case.
 func (s *Service) provider(name string) (*provider, error) {
-	p, ok := s.providers[name]
+	p, ok := s.providers[strings.ToLower(name)]
 	if !ok {
 		return nil, errUnknownProvider
 	}
@@ -270,12 +272,28 @@ type Result struct {
 	Redirect string // redirect_uri with ?code=; empty when Tokens are set
 }
 
+// RedirectError is a failure of a flow that was started with a
+// redirect_uri, after its state proved valid: the browser goes back to the
+// app at RedirectURI with the error (the HTTP layer adds ?error=<code> and
+// error_description), never to an error page of Gatehouse's.
+type RedirectError struct {
+	RedirectURI string
+	Err         error
+}
+
+// Error implements error.
+func (e *RedirectError) Error() string { return e.Err.Error() }
+
+// Unwrap exposes the failure.
+func (e *RedirectError) Unwrap() error { return e.Err }
+
 // Callback finishes a flow: spends the state, checks that the browser
 // started it (in.Binding is Binding(in.State)), exchanges the code,
 // verifies who signed in and links or creates the local account. A state
 // that is unknown, used, expired, another provider's or not this
 // browser's is invalid_token; a new account needs an email the provider
-// verified (oauth_email_not_verified otherwise).
+// verified (oauth_email_not_verified otherwise). Once the state is valid,
+// every failure of a flow with a redirect_uri is a *RedirectError.
 func (s *Service) Callback(ctx context.Context, providerName string, in CallbackInput, meta session.Meta) (Result, error) {
 	p, err := s.provider(providerName)
 	if err != nil {
@@ -298,6 +316,15 @@ func (s *Service) Callback(ctx context.Context, providerName string, in Callback
 	if subtle.ConstantTimeCompare([]byte(in.Binding), []byte(Binding(in.State))) != 1 {
 		return Result{}, errOtherBrowser
 	}
+	res, err := s.finish(ctx, p, f, in, meta)
+	if err != nil && f.RedirectURI != "" {
+		return Result{}, &RedirectError{RedirectURI: f.RedirectURI, Err: err}
+	}
+	return res, err
+}
+
+// finish is Callback once the flow f is known to be this browser's.
+func (s *Service) finish(ctx context.Context, p *provider, f flow, in CallbackInput, meta session.Meta) (Result, error) {
 	if in.Error != "" {
 		return Result{}, gatehouse.Errorf(gatehouse.CodeOAuthDenied, "the sign-in at %s did not complete (%s)", p.name, clip(in.Error, 64))
 	}
