@@ -15,6 +15,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/oauth"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -27,6 +28,8 @@ const TagOAuth = "OAuth"
 // OAuth runs social login (an *oauth.Service).
 type OAuth interface {
 	Authorize(ctx context.Context, provider, redirectURI, linkUserID string) (oauth.Start, error)
+	LinkURL(ctx context.Context, provider, redirectURI, userID string) (string, error)
+	AuthorizeLink(ctx context.Context, provider, linkTicket string) (oauth.Start, error)
 	CallbackURL(provider string) (string, error)
 	Callback(ctx context.Context, provider string, in oauth.CallbackInput, meta session.Meta) (oauth.Result, error)
 	Exchange(ctx context.Context, code string, meta session.Meta) (account.Tokens, error)
@@ -173,6 +176,35 @@ func sameHost(host string, public *url.URL) bool {
 	return strings.EqualFold(strings.Trim(h, "[]"), public.Hostname()) && p == port
 }
 
+// OAuthLink is where to send the browser to link a social account.
+type OAuthLink struct {
+	URL       string `json:"url" doc:"Navigate the browser here (GET); single use."`
+	ExpiresIn int    `json:"expires_in" doc:"Seconds the URL works."`
+}
+
+type linkOutput struct {
+	CacheControl string `header:"Cache-Control"`
+	Body         OAuthLink
+}
+
+// linkingUser is the user a bearer-authorized /authorize links to ("" for
+// a plain sign-in, no token).
+func (s *Server) linkingUser(ctx context.Context, authorization string) (string, error) {
+	if authorization == "" {
+		return "", nil
+	}
+	p, err := s.authenticate(ctx, authorization)
+	if err != nil {
+		return "", err
+	}
+	// A linked account signs in without the password or MFA: a stolen
+	// access token must not be enough to add one.
+	if err := s.accounts.RequireRecentAuth(ctx, p.UserID, p.AuthTime, ""); err != nil {
+		return "", err
+	}
+	return p.UserID, nil
+}
+
 type oauthAccountList struct {
 	Body struct {
 		Items      []OAuthAccount `json:"items"`
@@ -186,7 +218,8 @@ func (s *Server) registerOAuth() {
 		Summary: "Start a social login",
 		Description: "Redirects (302) to the provider with state (single use, 10 minutes), a PKCE S256 code_challenge and, for " +
 			"OpenID Connect providers, a nonce. With a bearer token the external account is linked to the caller, which needs " +
-			"a sign-in within the last 5 minutes (403 recent_auth_required otherwise). " +
+			"a sign-in within the last 5 minutes (403 recent_auth_required otherwise); a browser navigation, which cannot send the " +
+			"token, uses the link_ticket of a URL from POST /oauth/{provider}/link instead (400 invalid_token once used or expired). " +
 			"redirect_uri must start with an entry of GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST; the callback then redirects there with a one-time code. " +
 			"Sets an HttpOnly, SameSite=Lax cookie (Secure on https) scoped to the callback path that binds the state to this " +
 			"browser: the flow must be started and finished by the same browser (or cookie-keeping client). " +
@@ -203,27 +236,66 @@ func (s *Server) registerOAuth() {
 		Provider      string `path:"provider" maxLength:"64"`
 		RedirectURI   string `query:"redirect_uri" maxLength:"2048" doc:"Where the browser goes after the callback, with ?code=."`
 		Authorization string `header:"Authorization" doc:"Bearer token, to link the external account to the caller."`
+		LinkTicket    string `query:"link_ticket" maxLength:"256" doc:"From POST /oauth/{provider}/link: links the external account to the user who asked for it."`
 		HostChecked   string `query:"host_checked" maxLength:"8" hidden:"true"`
 	}) (*redirectOutput, error) {
-		linkUser := ""
-		if in.Authorization != "" {
-			p, err := s.authenticate(ctx, in.Authorization)
-			if err != nil {
-				return nil, Problem(err)
+		var st oauth.Start
+		var err error
+		if in.LinkTicket != "" {
+			// The ticket says who links and where the browser goes after.
+			switch {
+			case in.Authorization != "":
+				return nil, Problem(gatehouse.InvalidField("query.link_ticket", "send a link_ticket or a bearer token, not both"))
+			case in.RedirectURI != "":
+				return nil, Problem(gatehouse.InvalidField("query.redirect_uri", "a link_ticket carries its redirect_uri; leave it out"))
 			}
-			// A linked account signs in without the password or MFA: a
-			// stolen access token must not be enough to add one.
-			if err := s.accounts.RequireRecentAuth(ctx, p.UserID, p.AuthTime, ""); err != nil {
-				return nil, Problem(err)
+			st, err = s.oauth.AuthorizeLink(ctx, in.Provider, in.LinkTicket)
+		} else {
+			linkUser, lerr := s.linkingUser(ctx, in.Authorization)
+			if lerr != nil {
+				return nil, Problem(lerr)
 			}
-			linkUser = p.UserID
+			st, err = s.oauth.Authorize(ctx, in.Provider, in.RedirectURI, linkUser)
 		}
-		st, err := s.oauth.Authorize(ctx, in.Provider, in.RedirectURI, linkUser)
 		if err != nil {
 			return nil, Problem(err)
 		}
 		return &redirectOutput{Status: http.StatusFound, Location: st.URL, CacheControl: "no-store",
 			SetCookie: stateCookie(st.Callback, oauth.Binding(st.State), int(oauth.StateTTL/time.Second)).String()}, nil
+	})
+
+	huma.Register(s.api, s.bearer(huma.Operation{
+		OperationID: "oauth-link", Method: http.MethodPost, Path: "/oauth/{provider}/link", Tags: []string{TagOAuth},
+		Summary: "Get a URL that links a social account",
+		Description: "For a client that cannot send its bearer token when the browser navigates (a single-page app): answers the URL " +
+			"of /oauth/{provider}/authorize on the public host with a link_ticket (single use, 60 seconds, bound to the caller, the " +
+			"provider and redirect_uri). Navigating the browser to it starts the flow as a bearer-authorized /authorize does: the " +
+			"external account is linked to the caller, and the callback answers tokens, or redirects to redirect_uri with ?code= " +
+			"(or ?error=). Needs a sign-in within the last 5 minutes, since a linked account signs in without the password. " +
+			"Keep the URL to the navigation: whoever opens it first links their provider account. " +
+			"Errors: 403 recent_auth_required, 404 not_found (unknown provider), 422 validation_failed (redirect_uri not allow-listed); " +
+			"opening a used or expired URL answers 400 invalid_token.",
+	}), func(ctx context.Context, in *struct {
+		Provider string `path:"provider" maxLength:"64"`
+		Body     *struct {
+			RedirectURI string `json:"redirect_uri,omitempty" maxLength:"2048" doc:"Where the browser goes after the callback, with ?code= (allow-listed)."`
+		}
+	}) (*linkOutput, error) {
+		p := mustPrincipal(ctx)
+		if err := s.accounts.RequireRecentAuth(ctx, p.UserID, p.AuthTime, ""); err != nil {
+			return nil, Problem(err)
+		}
+		redirect := ""
+		if in.Body != nil {
+			redirect = in.Body.RedirectURI
+		}
+		u, err := s.oauth.LinkURL(ctx, in.Provider, redirect, p.UserID)
+		if err != nil {
+			return nil, Problem(err)
+		}
+		out := &linkOutput{CacheControl: "no-store"}
+		out.Body.URL, out.Body.ExpiresIn = u, int(oauth.TicketTTL/time.Second)
+		return out, nil
 	})
 
 	huma.Register(s.api, huma.Operation{
