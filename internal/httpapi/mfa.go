@@ -82,10 +82,8 @@ func signInBody(t account.Tokens, now time.Time) *signInOutput {
 // verifyBody is what POST /auth/mfa/verify answers: a TokenResponse, or
 // (202, email_confirmation) the challenge still waiting. The schema is the
 // 200 answer's; the operation documents the 202 one.
-type verifyBody struct{ signInOutput }
-
-// MarshalJSON writes the tokens or the challenge.
-func (b verifyBody) MarshalJSON() ([]byte, error) { return b.Body.MarshalJSON() }
+// MarshalJSON comes with SignInResponse; Schema is its own.
+type verifyBody struct{ SignInResponse }
 
 // Schema documents the 200 answer.
 func (verifyBody) Schema(reg huma.Registry) *huma.Schema {
@@ -109,7 +107,7 @@ func (s *Server) finishConfirmed(ctx context.Context, challengeID string) (*veri
 	if err != nil {
 		return nil, Problem(err)
 	}
-	out := &verifyOutput{Status: http.StatusOK, Body: verifyBody{*signInBody(t, s.now())}}
+	out := &verifyOutput{Status: http.StatusOK, Body: verifyBody{signInBody(t, s.now()).Body}}
 	if t.Challenge != nil {
 		out.Status = http.StatusAccepted
 		if h, ok := ctx.Value(headerKey{}).(http.Header); ok {
@@ -284,7 +282,7 @@ func (s *Server) registerMFA() {
 		if err != nil {
 			return nil, Problem(err)
 		}
-		return &verifyOutput{Status: http.StatusOK, Body: verifyBody{*signInBody(t, s.now())}}, nil
+		return &verifyOutput{Status: http.StatusOK, Body: verifyBody{signInBody(t, s.now()).Body}}, nil
 	})
 
 	huma.Register(s.api, s.bearer(huma.Operation{
