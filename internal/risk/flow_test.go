@@ -485,6 +485,7 @@ func TestConfirmSignInPageSpendsNothing(t *testing.T) {
 			require.Contains(t, page.Header.Get("Content-Type"), "text/html")
 			require.Contains(t, page.Header.Get("Content-Security-Policy"), "script-src 'nonce-")
 			require.Contains(t, string(body), `/auth/login/confirm", {method: "POST"`)
+			require.Contains(t, string(body), "Return to the device where you were signing in", "the clicker is sent back to the waiting device")
 		}
 		require.Len(t, audits(t, env, uid, string(gatehouse.EventUserLogin)), 1, "nothing completed the held sign-in")
 
