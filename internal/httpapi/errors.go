@@ -28,6 +28,7 @@ var statusByCode = map[gatehouse.Code]int{
 	gatehouse.CodeRefreshTokenReused:  http.StatusUnauthorized,
 	gatehouse.CodeMFAInvalidCode:      http.StatusUnauthorized,
 	gatehouse.CodePermissionDenied:    http.StatusForbidden,
+	gatehouse.CodeAccessDenied:        http.StatusForbidden,
 	gatehouse.CodeRecentAuthRequired:  http.StatusForbidden,
 	gatehouse.CodeNotFound:            http.StatusNotFound,
 	gatehouse.CodeEmailTaken:          http.StatusConflict,
