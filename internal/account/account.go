@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -53,7 +52,7 @@ type Emitter interface {
 
 // Sessions starts and ends sessions (a *session.Service).
 type Sessions interface {
-	Start(ctx context.Context, tx store.Tx, userID string, meta session.Meta, amr []string, mfa bool) (gatehouse.Session, string, error)
+	Start(ctx context.Context, tx store.Tx, userID string, meta gatehouse.ClientInfo, amr []string, mfa bool) (gatehouse.Session, string, error)
 	AccessToken(ctx context.Context, sess gatehouse.Session) (string, token.Claims, error)
 	RevokeAllTx(ctx context.Context, tx store.Tx, userID, except, reason string) ([]string, error)
 	Forget(ctx context.Context, ids ...string)
@@ -108,26 +107,13 @@ func New(st Store, h Hasher, policy PasswordPolicy, m Mailer, ev Emitter, sess S
 	return &Service{store: st, hasher: h, policy: policy, mail: m, events: ev, sessions: sess, opts: o}
 }
 
-// Tokens is a signed-in session's credentials.
-//
-// When the account has a second factor, a first-factor sign-in answers
-// only User and Challenge: the session starts once the challenge is met.
-type Tokens struct {
-	User         gatehouse.User
-	Session      gatehouse.Session
-	AccessToken  string
-	ExpiresIn    int
-	RefreshToken string
-	Challenge    *gatehouse.MFAChallenge
-}
-
 // SecondFactor opens the MFA challenge of a sign-in whose first factor
 // passed (an *mfa.Service).
 type SecondFactor interface {
 	// Challenge opens a challenge for u inside tx (which may enqueue an
 	// SMS), or answers nil when u has no active second factor. amr is what
 	// the first factor proved.
-	Challenge(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, amr []string) (*gatehouse.MFAChallenge, error)
+	Challenge(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, amr []string) (*gatehouse.MFAChallenge, error)
 }
 
 // SetSecondFactor makes sign-ins of accounts with MFA answer a challenge.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -18,11 +17,11 @@ import (
 // account answers account_locked only to the right password, so a lock
 // tells a guesser nothing. The hash is verified before any transaction
 // opens: hashing is the slow part and must not hold a database connection.
-func (s *Service) Login(ctx context.Context, email, password string, meta session.Meta) (Tokens, error) {
+func (s *Service) Login(ctx context.Context, email, password string, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error) {
 	addr, err := gatehouse.ParseEmail(email)
 	if err != nil {
 		_ = s.hasher.VerifyDummy(ctx, password)
-		return Tokens{}, errInvalidCredentials
+		return gatehouse.SignInResult{}, errInvalidCredentials
 	}
 	u, err := s.store.GetUserByEmail(ctx, addr)
 	if s.guard != nil && s.guard.Denies(meta.IP) {
@@ -33,39 +32,39 @@ func (s *Service) Login(ctx context.Context, email, password string, meta sessio
 			if err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 				return s.emitLoginFailed(ctx, tx, u.ID, meta, reasonBlocklisted)
 			}); err != nil {
-				return Tokens{}, err
+				return gatehouse.SignInResult{}, err
 			}
 		}
-		return Tokens{}, errAddressDenied
+		return gatehouse.SignInResult{}, errAddressDenied
 	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !u.HasPassword()) {
 		_ = s.hasher.VerifyDummy(ctx, password)
 		s.countFailure(ctx, meta.IP, "")
-		return Tokens{}, errInvalidCredentials
+		return gatehouse.SignInResult{}, errInvalidCredentials
 	}
 	if err != nil {
-		return Tokens{}, fmt.Errorf("login: %w", err)
+		return gatehouse.SignInResult{}, fmt.Errorf("login: %w", err)
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil {
-		return Tokens{}, fmt.Errorf("login: %w", err)
+		return gatehouse.SignInResult{}, fmt.Errorf("login: %w", err)
 	}
 	if !ok {
-		return Tokens{}, s.recordFailure(ctx, u.ID, meta, "wrong_password")
+		return gatehouse.SignInResult{}, s.recordFailure(ctx, u.ID, meta, "wrong_password")
 	}
 	if u.Locked(s.now()) {
 		s.countFailure(ctx, meta.IP, u.ID)
 		if err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 			return s.emitLoginFailed(ctx, tx, u.ID, meta, "account_locked")
 		}); err != nil {
-			return Tokens{}, err
+			return gatehouse.SignInResult{}, err
 		}
-		return Tokens{}, errAccountLocked
+		return gatehouse.SignInResult{}, errAccountLocked
 	}
 	newHash := ""
 	if rehash {
 		if newHash, err = s.hasher.Hash(ctx, password); err != nil {
-			return Tokens{}, fmt.Errorf("login: rehash: %w", err)
+			return gatehouse.SignInResult{}, fmt.Errorf("login: rehash: %w", err)
 		}
 	}
 	return s.signIn(ctx, u.ID, meta, []string{"pwd"}, "password", proofNone, func(u *gatehouse.User) {
@@ -78,13 +77,13 @@ func (s *Service) Login(ctx context.Context, email, password string, meta sessio
 // SignInWith starts a session for a user whose first factor was proven by
 // other means than a password (a magic link: amr ["email"]; a social
 // login: ["fed"]). An account with MFA gets a challenge, as with Login.
-func (s *Service) SignInWith(ctx context.Context, userID string, meta session.Meta, amr []string, method string) (Tokens, error) {
+func (s *Service) SignInWith(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string) (gatehouse.SignInResult, error) {
 	return s.signIn(ctx, userID, meta, amr, method, proofNone, nil)
 }
 
 // SignInVerified starts a session for a user who has just met an MFA
 // challenge: amr lists every factor proved, and the session is marked MFA.
-func (s *Service) SignInVerified(ctx context.Context, userID string, meta session.Meta, amr []string, method string) (Tokens, error) {
+func (s *Service) SignInVerified(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string) (gatehouse.SignInResult, error) {
 	return s.signIn(ctx, userID, meta, amr, method, proofMFA, nil)
 }
 
@@ -102,20 +101,20 @@ func (s *Service) ConfirmSignIn(ctx context.Context, secret string) error {
 
 // FinishConfirmedSignIn is the waiting client's poll of a sign-in held
 // for an emailed confirmation (POST /auth/mfa/verify with method
-// email_confirmation). Before the click it answers Tokens whose Challenge
+// email_confirmation). Before the click it answers gatehouse.SignInResult whose Challenge
 // is the open challenge; after it, the session, once: the held sign-in is
 // taken atomically, so concurrent polls start one session. The session is
 // the client's that signed in (its address, agent and device).
-func (s *Service) FinishConfirmedSignIn(ctx context.Context, challengeID string) (Tokens, error) {
+func (s *Service) FinishConfirmedSignIn(ctx context.Context, challengeID string) (gatehouse.SignInResult, error) {
 	if s.guard == nil {
-		return Tokens{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the sign-in challenge is unknown or expired; sign in again")
+		return gatehouse.SignInResult{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the sign-in challenge is unknown or expired; sign in again")
 	}
 	h, err := s.guard.TakeConfirmed(ctx, challengeID)
 	if err != nil {
-		return Tokens{}, err
+		return gatehouse.SignInResult{}, err
 	}
 	if h.Challenge != nil {
-		return Tokens{Challenge: h.Challenge}, nil
+		return gatehouse.SignInResult{Challenge: h.Challenge}, nil
 	}
 	return s.signIn(ctx, h.UserID, h.Meta, h.AMR, h.Method, proofConfirmed, nil)
 }
@@ -123,11 +122,11 @@ func (s *Service) FinishConfirmedSignIn(ctx context.Context, challengeID string)
 // Guard scores sign-ins, registers their devices and raises alerts (a
 // *risk.Guard). See SetGuard.
 type Guard interface {
-	Begin(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta) (session.Meta, risk.Assessment, error)
-	Admit(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a risk.Assessment, mfa bool) (session.Meta, error)
+	Begin(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo) (gatehouse.ClientInfo, risk.Assessment, error)
+	Admit(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a risk.Assessment, mfa bool) (gatehouse.ClientInfo, error)
 	Alerting(a risk.Assessment) bool
-	AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a risk.Assessment, what, stepUp string) error
-	ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a risk.Assessment, amr []string, method string) (*gatehouse.MFAChallenge, error)
+	AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a risk.Assessment, what, stepUp string) error
+	ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a risk.Assessment, amr []string, method string) (*gatehouse.MFAChallenge, error)
 	Confirm(ctx context.Context, secret string) error
 	TakeConfirmed(ctx context.Context, challengeID string) (risk.Held, error)
 	RecordFailure(ctx context.Context, ip, userID string)
@@ -178,9 +177,9 @@ func (s *Service) countFailure(ctx context.Context, ip, userID string) {
 // stopping the sign-in. A completed sign-in registers its device, and its
 // session carries the device, location and trust score; the user.login
 // event carries risk_score and risk_factors into the audit row.
-func (s *Service) signIn(ctx context.Context, userID string, meta session.Meta, amr []string, method string, pr proof, update func(*gatehouse.User)) (Tokens, error) {
+func (s *Service) signIn(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string, pr proof, update func(*gatehouse.User)) (gatehouse.SignInResult, error) {
 	mfaDone := pr == proofMFA
-	var out Tokens
+	var out gatehouse.SignInResult
 	denied := false
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		u, err := tx.GetUserForUpdate(ctx, userID)
@@ -199,7 +198,7 @@ func (s *Service) signIn(ctx context.Context, userID string, meta session.Meta, 
 		// hold answers a challenge instead of a session; only update (a
 		// rehash) is written.
 		hold := func(ch *gatehouse.MFAChallenge) error {
-			out = Tokens{User: u, Challenge: ch}
+			out = gatehouse.SignInResult{User: u, Challenge: ch}
 			if update == nil {
 				return nil
 			}
@@ -267,14 +266,14 @@ func (s *Service) signIn(ctx context.Context, userID string, meta session.Meta, 
 		if _, err := s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserLogin, UserID: u.ID, ActorID: u.ID, Data: data}); err != nil {
 			return err
 		}
-		out = Tokens{User: u, Session: sess, RefreshToken: refresh}
+		out = gatehouse.SignInResult{User: u, Session: sess, RefreshToken: refresh}
 		return nil
 	})
 	if err != nil {
-		return Tokens{}, err
+		return gatehouse.SignInResult{}, err
 	}
 	if denied {
-		return Tokens{}, errAddressDenied
+		return gatehouse.SignInResult{}, errAddressDenied
 	}
 	if out.Challenge != nil {
 		return out, nil
@@ -284,7 +283,7 @@ func (s *Service) signIn(ctx context.Context, userID string, meta session.Meta, 
 
 // stepUp holds a high-risk sign-in: an MFA challenge when the account
 // has an active factor, else an emailed confirmation. It names which.
-func (s *Service) stepUp(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a risk.Assessment, amr []string, method string) (*gatehouse.MFAChallenge, string, error) {
+func (s *Service) stepUp(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a risk.Assessment, amr []string, method string) (*gatehouse.MFAChallenge, string, error) {
 	if u.MFAEnabled && s.mfa != nil {
 		ch, err := s.mfa.Challenge(ctx, tx, u, meta, amr)
 		if err != nil || ch != nil {
@@ -295,10 +294,10 @@ func (s *Service) stepUp(ctx context.Context, tx store.Tx, u gatehouse.User, met
 	return ch, "email", err
 }
 
-func (s *Service) withAccess(ctx context.Context, t Tokens) (Tokens, error) {
+func (s *Service) withAccess(ctx context.Context, t gatehouse.SignInResult) (gatehouse.SignInResult, error) {
 	access, claims, err := s.sessions.AccessToken(ctx, t.Session)
 	if err != nil {
-		return Tokens{}, err
+		return gatehouse.SignInResult{}, err
 	}
 	t.AccessToken = access
 	t.ExpiresIn = int(claims.ExpiresAt.Sub(claims.IssuedAt).Seconds())
@@ -306,17 +305,17 @@ func (s *Service) withAccess(ctx context.Context, t Tokens) (Tokens, error) {
 }
 
 // Issue signs a fresh access token for a session, e.g. after a refresh.
-func (s *Service) Issue(ctx context.Context, sess gatehouse.Session, refresh string) (Tokens, error) {
+func (s *Service) Issue(ctx context.Context, sess gatehouse.Session, refresh string) (gatehouse.SignInResult, error) {
 	u, err := s.GetUser(ctx, sess.UserID)
 	if err != nil {
-		return Tokens{}, err
+		return gatehouse.SignInResult{}, err
 	}
-	return s.withAccess(ctx, Tokens{User: u, Session: sess, RefreshToken: refresh})
+	return s.withAccess(ctx, gatehouse.SignInResult{User: u, Session: sess, RefreshToken: refresh})
 }
 
 // recordFailure counts a wrong password under a row lock and locks the
 // account when the threshold is reached.
-func (s *Service) recordFailure(ctx context.Context, userID string, meta session.Meta, reason string) error {
+func (s *Service) recordFailure(ctx context.Context, userID string, meta gatehouse.ClientInfo, reason string) error {
 	s.countFailure(ctx, meta.IP, userID)
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		u, err := tx.GetUserForUpdate(ctx, userID)
@@ -347,7 +346,7 @@ func (s *Service) recordFailure(ctx context.Context, userID string, meta session
 	return errInvalidCredentials
 }
 
-func (s *Service) emitLoginFailed(ctx context.Context, tx store.Tx, userID string, meta session.Meta, reason string) error {
+func (s *Service) emitLoginFailed(ctx context.Context, tx store.Tx, userID string, meta gatehouse.ClientInfo, reason string) error {
 	_, err := s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserLoginFailed, UserID: userID,
 		Data: map[string]any{"reason": reason, "ip_address": meta.IP, "user_agent": meta.UserAgent}})
 	return err

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -59,7 +58,7 @@ func (m *MagicLinks) Request(ctx context.Context, email string) error {
 // the mailbox) and signs in with amr ["email"]; an account with MFA gets a
 // challenge instead of tokens. A used, expired or superseded token answers
 // invalid_token.
-func (m *MagicLinks) SignIn(ctx context.Context, secret string, meta session.Meta) (Tokens, error) {
+func (m *MagicLinks) SignIn(ctx context.Context, secret string, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error) {
 	s := m.acc
 	var userID string
 	var revoked []string
@@ -83,10 +82,10 @@ func (m *MagicLinks) SignIn(ctx context.Context, secret string, meta session.Met
 		return err
 	})
 	if err != nil {
-		return Tokens{}, err
+		return gatehouse.SignInResult{}, err
 	}
 	if denied {
-		return Tokens{}, errAddressDenied
+		return gatehouse.SignInResult{}, errAddressDenied
 	}
 	s.sessions.Forget(ctx, revoked...)
 	return s.SignInWith(ctx, userID, meta, []string{"email"}, "magic_link")

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/notify"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -114,7 +113,7 @@ func (s *Service) confirmPassword(ctx context.Context, u gatehouse.User, passwor
 		return false, err
 	}
 	if !ok {
-		if err := s.recordFailure(ctx, u.ID, session.Meta{}, "wrong_password_confirmation"); !errors.Is(err, errInvalidCredentials) {
+		if err := s.recordFailure(ctx, u.ID, gatehouse.ClientInfo{}, "wrong_password_confirmation"); !errors.Is(err, errInvalidCredentials) {
 			return false, err
 		}
 		return false, nil

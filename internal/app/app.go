@@ -334,7 +334,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		Devices:        a.Devices,
 		Confirm:        a.Accounts,
 		Features:       map[string]string{"geoip": geoipFeature(cfg)},
-		SessionTrust:   func(_ context.Context, p session.Principal) int { return p.TrustScore },
+		SessionTrust:   func(_ context.Context, p gatehouse.Principal) int { return p.TrustScore },
 		RateLimiter:    newRateLimiter(cfg, a.Cache, a.Metrics, log, opts.Now),
 		RateLimits: httpapi.RateLimits{
 			Login: ratelimit.Limit(cfg.RateLimitLogin), Register: ratelimit.Limit(cfg.RateLimitRegister),

@@ -16,7 +16,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/device"
 	"github.com/gatehouse-auth/gatehouse/internal/risk/risktest"
-	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
 // A device is registered on the first sign-in and reused on the next; a
@@ -335,7 +334,7 @@ func TestProperty81_UnusedDeviceRemoval(t *testing.T) {
 			var keep []string
 			for i, days := range ages {
 				at := now.Add(-time.Duration(days)*24*time.Hour + time.Duration(i)*time.Second)
-				d, _, err := env.App.DB.UpsertDevice(ctx, store.Device{ID: gatehouse.NewID(), UserID: uid,
+				d, _, err := env.App.DB.UpsertDevice(ctx, gatehouse.Device{ID: gatehouse.NewID(), UserID: uid,
 					Fingerprint: gatehouse.NewID(), FirstSeenAt: at, LastSeenAt: at})
 				require.NoError(rt, err)
 				if !at.Before(now.Add(-device.DefaultMaxAge)) {

@@ -27,7 +27,7 @@ import (
 
 // Store is what devices need from the database.
 type Store interface {
-	ListDevices(ctx context.Context, userID string) ([]store.Device, error)
+	ListDevices(ctx context.Context, userID string) ([]gatehouse.Device, error)
 	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
 }
 
@@ -102,10 +102,10 @@ var errNoDevice = gatehouse.Errorf(gatehouse.CodeNotFound, "no such device")
 // device when the user has none with this fingerprint. A new device, when
 // sg.Announce, emits device.new and, unless the user's preferences turn it
 // off, emails the user. It reports whether the device is new.
-func (s *Service) RegisterTx(ctx context.Context, tx store.Tx, u gatehouse.User, sg Sighting) (store.Device, bool, error) {
+func (s *Service) RegisterTx(ctx context.Context, tx store.Tx, u gatehouse.User, sg Sighting) (gatehouse.Device, bool, error) {
 	now := s.opts.Now().UTC()
 	ua := ParseUA(sg.UserAgent)
-	d, created, err := tx.UpsertDevice(ctx, store.Device{
+	d, created, err := tx.UpsertDevice(ctx, gatehouse.Device{
 		ID: gatehouse.NewID(), UserID: u.ID, Fingerprint: sg.Fingerprint, Name: ua.Name(),
 		UserAgent: strings.ToValidUTF8(sg.UserAgent[:min(len(sg.UserAgent), 512)], ""), FirstSeenAt: now, LastSeenAt: now, LastIP: sg.IP,
 	})
@@ -132,7 +132,7 @@ func MailData(u gatehouse.User, device, ip, location string, now time.Time) map[
 }
 
 // List returns the user's devices, most recently seen first.
-func (s *Service) List(ctx context.Context, userID string) ([]store.Device, error) {
+func (s *Service) List(ctx context.Context, userID string) ([]gatehouse.Device, error) {
 	list, err := s.store.ListDevices(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
@@ -142,18 +142,18 @@ func (s *Service) List(ctx context.Context, userID string) ([]store.Device, erro
 
 // own reads one of the user's devices for update; another user's device
 // is not_found, so ids cannot be probed.
-func own(ctx context.Context, tx store.Tx, userID, id string) (store.Device, error) {
+func own(ctx context.Context, tx store.Tx, userID, id string) (gatehouse.Device, error) {
 	d, err := tx.GetDevice(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && d.UserID != userID) {
-		return store.Device{}, errNoDevice
+		return gatehouse.Device{}, errNoDevice
 	}
 	return d, err
 }
 
 // SetTrusted marks one of the user's devices trusted or not. Sessions from
 // a trusted device score higher from their next refresh or sign-in.
-func (s *Service) SetTrusted(ctx context.Context, userID, id string, trusted bool) (store.Device, error) {
-	var d store.Device
+func (s *Service) SetTrusted(ctx context.Context, userID, id string, trusted bool) (gatehouse.Device, error) {
+	var d gatehouse.Device
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		var err error
 		if d, err = own(ctx, tx, userID, id); err != nil {
@@ -209,7 +209,7 @@ type CleanupWorker struct {
 func (w *CleanupWorker) Work(ctx context.Context, _ *river.Job[CleanupArgs]) error {
 	s := w.Service
 	cutoff := s.opts.Now().UTC().Add(-s.opts.MaxAge)
-	var removed []store.Device
+	var removed []gatehouse.Device
 	var ended []string
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		var err error

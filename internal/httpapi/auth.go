@@ -20,9 +20,9 @@ type Accounts interface {
 	Register(ctx context.Context, email, password, name string) (gatehouse.User, error)
 	VerifyEmail(ctx context.Context, token string) (gatehouse.User, error)
 	ResendVerification(ctx context.Context, email string) error
-	Login(ctx context.Context, email, password string, meta session.Meta) (account.Tokens, error)
+	Login(ctx context.Context, email, password string, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error)
 	Logout(ctx context.Context, userID, sessionID string) error
-	Issue(ctx context.Context, sess gatehouse.Session, refresh string) (account.Tokens, error)
+	Issue(ctx context.Context, sess gatehouse.Session, refresh string) (gatehouse.SignInResult, error)
 	ForgotPassword(ctx context.Context, email string) error
 	ResetPassword(ctx context.Context, token, password string) error
 	ChangePassword(ctx context.Context, userID, sessionID, current, next string) error
@@ -36,8 +36,8 @@ type Accounts interface {
 
 // Sessions authenticates requests and manages sessions (a *session.Service).
 type Sessions interface {
-	Authenticate(ctx context.Context, raw string) (session.Principal, error)
-	Refresh(ctx context.Context, refresh string, meta session.Meta) (session.Refreshed, error)
+	Authenticate(ctx context.Context, raw string) (gatehouse.Principal, error)
+	Refresh(ctx context.Context, refresh string, meta gatehouse.ClientInfo) (session.Refreshed, error)
 	List(ctx context.Context, userID string) ([]gatehouse.Session, error)
 	Revoke(ctx context.Context, userID, sessionID, reason string) error
 	RevokeOthers(ctx context.Context, userID, current string) (int, error)

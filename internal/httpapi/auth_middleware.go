@@ -10,7 +10,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
@@ -20,12 +19,12 @@ type (
 )
 
 // PrincipalFrom returns the authenticated caller of a bearer operation.
-func PrincipalFrom(ctx context.Context) (session.Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(session.Principal)
+func PrincipalFrom(ctx context.Context) (gatehouse.Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(gatehouse.Principal)
 	return p, ok
 }
 
-func mustPrincipal(ctx context.Context) session.Principal {
+func mustPrincipal(ctx context.Context) gatehouse.Principal {
 	p, ok := PrincipalFrom(ctx)
 	if !ok {
 		panic("httpapi: bearer operation without the auth middleware")
@@ -84,10 +83,10 @@ func routeOf(ctx context.Context) string {
 // authenticate checks an optional Authorization header the way
 // requireBearer does, for operations that take either a bearer token or
 // something else.
-func (s *Server) authenticate(ctx context.Context, header string) (session.Principal, error) {
+func (s *Server) authenticate(ctx context.Context, header string) (gatehouse.Principal, error) {
 	raw, ok := bearerToken(header)
 	if !ok || s.sessions == nil {
-		return session.Principal{}, errNoToken
+		return gatehouse.Principal{}, errNoToken
 	}
 	return s.sessions.Authenticate(ctx, raw)
 }
@@ -102,12 +101,12 @@ func bearerToken(h string) (string, bool) {
 }
 
 // clientMeta describes the calling client for sessions and events.
-func clientMeta(ctx context.Context, userAgent, deviceID string) session.Meta {
+func clientMeta(ctx context.Context, userAgent, deviceID string) gatehouse.ClientInfo {
 	ip := ""
 	if a := ClientIPFrom(ctx); a.IsValid() {
 		ip = a.String()
 	}
-	return session.Meta{IP: ip, UserAgent: userAgent, DeviceID: deviceID}
+	return gatehouse.ClientInfo{IP: ip, UserAgent: userAgent, DeviceID: deviceID}
 }
 
 // noContent is the output of 204 operations.

@@ -14,15 +14,14 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 )
 
 // keysDownSessions answers every token the way session.Authenticate does
 // when the signing keys cannot be read.
 type keysDownSessions struct{ httpapi.Sessions }
 
-func (keysDownSessions) Authenticate(context.Context, string) (session.Principal, error) {
-	return session.Principal{}, gatehouse.WrapError(gatehouse.CodeUnavailable,
+func (keysDownSessions) Authenticate(context.Context, string) (gatehouse.Principal, error) {
+	return gatehouse.Principal{}, gatehouse.WrapError(gatehouse.CodeUnavailable,
 		errors.New("verify access token: load signing keys: database down"), "access tokens cannot be checked right now; try again")
 }
 

@@ -8,9 +8,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"github.com/gatehouse-auth/gatehouse/internal/account"
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/device"
-	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
 // TagDevices groups device operations.
@@ -19,8 +18,8 @@ const TagDevices = "Devices"
 // Devices manages a user's devices (a *device.Service). Somebody else's
 // device is not_found.
 type Devices interface {
-	List(ctx context.Context, userID string) ([]store.Device, error)
-	SetTrusted(ctx context.Context, userID, id string, trusted bool) (store.Device, error)
+	List(ctx context.Context, userID string) ([]gatehouse.Device, error)
+	SetTrusted(ctx context.Context, userID, id string, trusted bool) (gatehouse.Device, error)
 	Remove(ctx context.Context, userID, id string) error
 }
 
@@ -31,7 +30,7 @@ type SignInConfirmer interface {
 	ConfirmSignIn(ctx context.Context, token string) error
 	// FinishConfirmedSignIn answers the session once the sign-in was
 	// confirmed, and Tokens with Challenge set while it waits.
-	FinishConfirmedSignIn(ctx context.Context, challengeID string) (account.Tokens, error)
+	FinishConfirmedSignIn(ctx context.Context, challengeID string) (gatehouse.SignInResult, error)
 }
 
 // Device is the API's view of a device.
@@ -45,7 +44,7 @@ type Device struct {
 	LastIP      string    `json:"last_ip"`
 }
 
-func deviceBody(d store.Device) Device {
+func deviceBody(d gatehouse.Device) Device {
 	return Device{ID: d.ID, Name: d.Name, UserAgent: d.UserAgent, Trusted: d.Trusted,
 		FirstSeenAt: d.FirstSeenAt.UTC(), LastSeenAt: d.LastSeenAt.UTC(), LastIP: d.LastIP}
 }
@@ -76,7 +75,7 @@ func (s *Server) registerDevices() {
 			return nil, Problem(err)
 		}
 		out := &deviceList{}
-		out.Body.Items, out.Body.NextCursor, err = pageList(list, in, deviceBody, func(d store.Device) string { return d.ID })
+		out.Body.Items, out.Body.NextCursor, err = pageList(list, in, deviceBody, func(d gatehouse.Device) string { return d.ID })
 		if err != nil {
 			return nil, Problem(err)
 		}

@@ -13,7 +13,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
 )
@@ -27,7 +26,7 @@ type MFA interface {
 	Activate(ctx context.Context, userID, method, code string) ([]string, error)
 	Send(ctx context.Context, challengeID, method string) error
 	SendToSession(ctx context.Context, userID, sessionID string) error
-	Verify(ctx context.Context, challengeID, method, code string) (account.Tokens, error)
+	Verify(ctx context.Context, challengeID, method, code string) (gatehouse.SignInResult, error)
 	Disable(ctx context.Context, userID, sessionID string, authTime time.Time, method, code, password string) error
 	RemainingBackupCodes(ctx context.Context, userID string) (int, error)
 	RegenerateBackupCodes(ctx context.Context, userID, sessionID string, authTime time.Time, code, password string) ([]string, error)
@@ -70,7 +69,7 @@ type signInOutput struct {
 }
 
 // signInBody answers tokens, or the challenge when one was opened.
-func signInBody(t account.Tokens, now time.Time) *signInOutput {
+func signInBody(t gatehouse.SignInResult, now time.Time) *signInOutput {
 	if c := t.Challenge; c != nil {
 		return &signInOutput{Body: SignInResponse{Challenge: &MFAChallenge{MFARequired: true, ChallengeID: c.ID,
 			Methods: c.Methods, ExpiresIn: max(0, int(c.ExpiresAt.Sub(now).Seconds()))}}}

@@ -16,10 +16,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/oauth"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
-	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
 // TagOAuth groups social login and linked accounts.
@@ -31,9 +28,9 @@ type OAuth interface {
 	LinkURL(ctx context.Context, provider, redirectURI, userID string) (string, error)
 	AuthorizeLink(ctx context.Context, provider, linkTicket string) (oauth.Start, error)
 	CallbackURL(provider string) (string, error)
-	Callback(ctx context.Context, provider string, in oauth.CallbackInput, meta session.Meta) (oauth.Result, error)
-	Exchange(ctx context.Context, code string, meta session.Meta) (account.Tokens, error)
-	List(ctx context.Context, userID string) ([]store.OAuthAccount, error)
+	Callback(ctx context.Context, provider string, in oauth.CallbackInput, meta gatehouse.ClientInfo) (oauth.Result, error)
+	Exchange(ctx context.Context, code string, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error)
+	List(ctx context.Context, userID string) ([]gatehouse.OAuthAccount, error)
 	Unlink(ctx context.Context, userID, id string) error
 }
 
@@ -387,10 +384,10 @@ func (s *Server) registerOAuth() {
 		}
 		out := &oauthAccountList{}
 		out.Body.Items, out.Body.NextCursor, err = pageList(list, in,
-			func(a store.OAuthAccount) OAuthAccount {
+			func(a gatehouse.OAuthAccount) OAuthAccount {
 				return OAuthAccount{ID: a.ID, Provider: a.Provider, ProviderUserID: a.Subject, Email: a.Email, CreatedAt: a.CreatedAt}
 			},
-			func(a store.OAuthAccount) string { return a.ID })
+			func(a gatehouse.OAuthAccount) string { return a.ID })
 		if err != nil {
 			return nil, Problem(err)
 		}

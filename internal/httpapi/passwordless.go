@@ -5,9 +5,7 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
-
-	"github.com/gatehouse-auth/gatehouse/internal/account"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse"
 )
 
 // TagPasswordless groups the sign-ins without a password.
@@ -16,7 +14,7 @@ const TagPasswordless = "Passwordless"
 // MagicLinks signs in with emailed links (an *account.MagicLinks).
 type MagicLinks interface {
 	Request(ctx context.Context, email string) error
-	SignIn(ctx context.Context, token string, meta session.Meta) (account.Tokens, error)
+	SignIn(ctx context.Context, token string, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error)
 }
 
 func (s *Server) registerPasswordless() {

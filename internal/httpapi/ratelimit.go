@@ -19,7 +19,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
@@ -71,7 +70,7 @@ var unlimitedPrefixes = []string{"/health", "/metrics", "/openapi", "/docs", "/.
 type rateLimiting struct {
 	limiter ratelimit.Limiter
 	limits  RateLimits
-	trust   func(ctx context.Context, p session.Principal) int
+	trust   func(ctx context.Context, p gatehouse.Principal) int
 	limited *prometheus.CounterVec
 }
 

@@ -21,7 +21,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 )
 
 // limitedEnv is the whole server with the configured limits on (the test
@@ -195,7 +194,7 @@ func TestClientIPKeys(t *testing.T) {
 
 // servedBy is an HTTP server over env's services with its own, fresh
 // limiter on env's clock.
-func servedBy(env *apptest.Env, limits httpapi.RateLimits, trust func(context.Context, session.Principal) int) http.Handler {
+func servedBy(env *apptest.Env, limits httpapi.RateLimits, trust func(context.Context, gatehouse.Principal) int) http.Handler {
 	return httpapi.New(httpapi.Deps{
 		Accounts: env.App.Accounts, Sessions: env.App.Sessions, Now: env.Clock.Now,
 		RateLimiter: ratelimit.NewMemory(ratelimit.WithClock(env.Clock.Now)), RateLimits: limits, SessionTrust: trust,
@@ -306,7 +305,7 @@ func TestProperty75_HighTrustRelaxedLimits(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		lim := drawLimit(t)
 		score := rapid.IntRange(0, 100).Draw(t, "trust score")
-		h := servedBy(env, httpapi.RateLimits{API: lim}, func(context.Context, session.Principal) int { return score })
+		h := servedBy(env, httpapi.RateLimits{API: lim}, func(context.Context, gatehouse.Principal) int { return score })
 		want := lim.Count
 		if score >= httpapi.HighTrustScore {
 			want *= 2

@@ -29,7 +29,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
@@ -105,7 +104,7 @@ type Deps struct {
 	// trust score (0-100); from HighTrustScore on, the API limit doubles.
 	// Nil scores every session 0. The app wires it to the principal's
 	// TrustScore, which the session cache carries (no database read).
-	SessionTrust func(ctx context.Context, p session.Principal) int
+	SessionTrust func(ctx context.Context, p gatehouse.Principal) int
 	// Devices serves the device operations; Confirm completes sign-ins
 	// held for an emailed confirmation.
 	Devices Devices

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/account"
 )
 
 // User is the API's view of an account.
@@ -61,7 +60,7 @@ type TokenResponse struct {
 	User         User   `json:"user"`
 }
 
-func tokenBody(t account.Tokens, now time.Time) TokenResponse {
+func tokenBody(t gatehouse.SignInResult, now time.Time) TokenResponse {
 	return TokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: t.ExpiresIn,
 		RefreshToken: t.RefreshToken, SessionID: t.Session.ID, User: userBody(t.User, now)}
 }

@@ -9,9 +9,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/go-webauthn/webauthn/protocol"
 
-	"github.com/gatehouse-auth/gatehouse/internal/account"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
-	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse"
 )
 
 // TagPasskeys groups the WebAuthn operations.
@@ -21,11 +19,11 @@ const TagPasskeys = "Passkeys"
 // *passkey.Service). Somebody else's passkey is not_found.
 type Passkeys interface {
 	BeginRegistration(ctx context.Context, userID string) (*protocol.CredentialCreation, error)
-	FinishRegistration(ctx context.Context, userID string, credential json.RawMessage, name string) (store.WebAuthnCredential, error)
+	FinishRegistration(ctx context.Context, userID string, credential json.RawMessage, name string) (gatehouse.WebAuthnCredential, error)
 	BeginLogin(ctx context.Context, email string) (string, *protocol.CredentialAssertion, error)
-	FinishLogin(ctx context.Context, challengeID string, credential json.RawMessage, meta session.Meta) (account.Tokens, error)
-	List(ctx context.Context, userID string) ([]store.WebAuthnCredential, error)
-	Rename(ctx context.Context, userID, id, name string) (store.WebAuthnCredential, error)
+	FinishLogin(ctx context.Context, challengeID string, credential json.RawMessage, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error)
+	List(ctx context.Context, userID string) ([]gatehouse.WebAuthnCredential, error)
+	Rename(ctx context.Context, userID, id, name string) (gatehouse.WebAuthnCredential, error)
 	Delete(ctx context.Context, userID, id string) error
 }
 
@@ -41,7 +39,7 @@ type Passkey struct {
 	BackupState    bool       `json:"backup_state" doc:"The passkey is currently backed up."`
 }
 
-func passkeyBody(c store.WebAuthnCredential) Passkey {
+func passkeyBody(c gatehouse.WebAuthnCredential) Passkey {
 	return Passkey{ID: c.ID, Name: c.Name, CreatedAt: c.CreatedAt.UTC(), LastUsedAt: optTime(c.LastUsedAt),
 		Attachment: c.Attachment, Transports: c.Transports, BackupEligible: c.BackupEligible, BackupState: c.BackupState}
 }
@@ -194,7 +192,7 @@ func (s *Server) registerWebAuthn() {
 		}
 		out := &passkeyList{}
 		out.Body.Items, out.Body.NextCursor, err = pageList(list, in, passkeyBody,
-			func(c store.WebAuthnCredential) string { return c.ID })
+			func(c gatehouse.WebAuthnCredential) string { return c.ID })
 		if err != nil {
 			return nil, Problem(err)
 		}

@@ -9,7 +9,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/webhook"
 )
 
@@ -19,13 +18,13 @@ const TagWebhooks = "Webhooks"
 // Webhooks manages a user's webhooks (a *webhook.Service). Somebody else's
 // webhook is not_found.
 type Webhooks interface {
-	Create(ctx context.Context, userID string, in webhook.Input) (store.Webhook, string, error)
-	List(ctx context.Context, userID, after string, limit int) ([]store.Webhook, error)
-	Get(ctx context.Context, userID, id string) (store.Webhook, error)
-	Update(ctx context.Context, userID, id string, in webhook.Input) (store.Webhook, error)
+	Create(ctx context.Context, userID string, in webhook.Input) (gatehouse.Webhook, string, error)
+	List(ctx context.Context, userID, after string, limit int) ([]gatehouse.Webhook, error)
+	Get(ctx context.Context, userID, id string) (gatehouse.Webhook, error)
+	Update(ctx context.Context, userID, id string, in webhook.Input) (gatehouse.Webhook, error)
 	Delete(ctx context.Context, userID, id string) error
-	Deliveries(ctx context.Context, userID, webhookID, before string, limit int) ([]store.WebhookDelivery, error)
-	Retry(ctx context.Context, userID, webhookID, deliveryID string) (store.WebhookDelivery, error)
+	Deliveries(ctx context.Context, userID, webhookID, before string, limit int) ([]gatehouse.WebhookDelivery, error)
+	Retry(ctx context.Context, userID, webhookID, deliveryID string) (gatehouse.WebhookDelivery, error)
 }
 
 // Webhook is the API's view of a webhook.
@@ -41,7 +40,7 @@ type Webhook struct {
 	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
-func webhookBody(w store.Webhook) Webhook {
+func webhookBody(w gatehouse.Webhook) Webhook {
 	out := Webhook{ID: w.ID, URL: w.URL, Events: w.Events, Active: w.Active, Description: w.Description,
 		AllUsers: w.AllUsers, CreatedAt: w.CreatedAt.UTC(), UpdatedAt: w.UpdatedAt.UTC()}
 	if w.FailingSince != nil {
@@ -90,7 +89,7 @@ func optTime(t *time.Time) *time.Time {
 	return &u
 }
 
-func deliveryBody(d store.WebhookDelivery) WebhookDelivery {
+func deliveryBody(d gatehouse.WebhookDelivery) WebhookDelivery {
 	out := WebhookDelivery{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Status: d.Status, Attempts: d.Attempts,
 		ResponseStatus: optInt(d.ResponseStatus), LastError: optString(d.LastError), CreatedAt: d.CreatedAt.UTC(),
 		NextAttemptAt: optTime(d.NextAttemptAt), DeliveredAt: optTime(d.DeliveredAt),
@@ -222,7 +221,7 @@ func (s *Server) registerWebhooks() {
 			return nil, Problem(err)
 		}
 		out := &webhookList{}
-		out.Body.Items, out.Body.NextCursor = pageOf(list, in.Limit, webhookBody, func(w store.Webhook) string { return w.ID })
+		out.Body.Items, out.Body.NextCursor = pageOf(list, in.Limit, webhookBody, func(w gatehouse.Webhook) string { return w.ID })
 		return out, nil
 	})
 
@@ -302,7 +301,7 @@ func (s *Server) registerWebhooks() {
 			return nil, Problem(err)
 		}
 		out := &deliveryList{}
-		out.Body.Items, out.Body.NextCursor = pageOf(list, in.Limit, deliveryBody, func(d store.WebhookDelivery) string { return d.ID })
+		out.Body.Items, out.Body.NextCursor = pageOf(list, in.Limit, deliveryBody, func(d gatehouse.WebhookDelivery) string { return d.ID })
 		return out, nil
 	})
 

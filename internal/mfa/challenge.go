@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -21,12 +19,12 @@ import (
 // cache key is derived from a hash of the id, so the cache never holds
 // the id itself.
 type challenge struct {
-	UserID    string       `json:"user_id"`
-	Methods   []string     `json:"methods"`
-	AMR       []string     `json:"amr"`
-	Meta      session.Meta `json:"meta"`
-	Phone     string       `json:"phone,omitempty"`
-	ExpiresAt time.Time    `json:"expires_at"`
+	UserID    string               `json:"user_id"`
+	Methods   []string             `json:"methods"`
+	AMR       []string             `json:"amr"`
+	Meta      gatehouse.ClientInfo `json:"meta"`
+	Phone     string               `json:"phone,omitempty"`
+	ExpiresAt time.Time            `json:"expires_at"`
 }
 
 // maxSends caps the codes one challenge may text.
@@ -40,7 +38,7 @@ func smsFailedKey(ref string) string { return "mfa:sms-failed:" + ref }
 // Challenge opens a sign-in challenge for u when it has an active factor
 // (account.SecondFactor). When the only factor is SMS the code goes out at
 // once, inside tx.
-func (s *Service) Challenge(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, amr []string) (*gatehouse.MFAChallenge, error) {
+func (s *Service) Challenge(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, amr []string) (*gatehouse.MFAChallenge, error) {
 	all, err := tx.ListMFAFactors(ctx, u.ID)
 	if err != nil {
 		return nil, err
@@ -143,17 +141,17 @@ func (s *Service) Send(ctx context.Context, challengeID, method string) error {
 // Verify meets a challenge with a code (POST /auth/mfa/verify) and starts
 // the session. method may be empty: the code's shape then decides. Wrong
 // codes count against the challenge, which dies at MaxAttempts.
-func (s *Service) Verify(ctx context.Context, challengeID, method, code string) (account.Tokens, error) {
+func (s *Service) Verify(ctx context.Context, challengeID, method, code string) (gatehouse.SignInResult, error) {
 	key, c, err := s.load(ctx, challengeID)
 	if err != nil {
-		return account.Tokens{}, err
+		return gatehouse.SignInResult{}, err
 	}
 	if method != "" && !slices.Contains(c.Methods, method) {
-		return account.Tokens{}, gatehouse.InvalidField("body.method", fmt.Sprintf("this sign-in accepts %v", c.Methods))
+		return gatehouse.SignInResult{}, gatehouse.InvalidField("body.method", fmt.Sprintf("this sign-in accepts %v", c.Methods))
 	}
 	if method == gatehouse.MFAMethodSMS {
 		if _, err := s.cache.Get(ctx, smsFailedKey(key)); err == nil {
-			return account.Tokens{}, errSMSDown
+			return gatehouse.SignInResult{}, errSMSDown
 		}
 	}
 	// Hold the challenge while its code is checked: a concurrent attempt
@@ -162,9 +160,9 @@ func (s *Service) Verify(ctx context.Context, challengeID, method, code string) 
 	// one starts a session, and parallel guesses cannot exceed MaxAttempts.
 	raw, err := s.cache.Take(ctx, key)
 	if errors.Is(err, cache.ErrMiss) {
-		return account.Tokens{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the sign-in challenge was already used; sign in again")
+		return gatehouse.SignInResult{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the sign-in challenge was already used; sign in again")
 	} else if err != nil {
-		return account.Tokens{}, err
+		return gatehouse.SignInResult{}, err
 	}
 	factors, err := s.activeFactors(ctx, c.UserID)
 	var used string
@@ -175,15 +173,15 @@ func (s *Service) Verify(ctx context.Context, challengeID, method, code string) 
 		if errors.Is(err, errInvalidCode) {
 			n, ierr := s.cache.Incr(ctx, failuresKey(key), 1, c.ExpiresAt.Sub(s.now()))
 			if ierr == nil && n >= int64(s.opts.MaxAttempts) {
-				return account.Tokens{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "too many wrong codes; sign in again")
+				return gatehouse.SignInResult{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "too many wrong codes; sign in again")
 			}
 		}
 		if ttl := c.ExpiresAt.Sub(s.now()); ttl > 0 {
 			if serr := s.cache.Set(ctx, key, raw, ttl); serr != nil {
-				return account.Tokens{}, fmt.Errorf("reopen mfa challenge: %w", serr)
+				return gatehouse.SignInResult{}, fmt.Errorf("reopen mfa challenge: %w", serr)
 			}
 		}
-		return account.Tokens{}, err
+		return gatehouse.SignInResult{}, err
 	}
 	_ = s.cache.Delete(ctx, failuresKey(key), sendsKey(key))
 	amr := append(slices.Clone(c.AMR), amrOf(used))

@@ -24,7 +24,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/notify"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -61,7 +60,7 @@ type Emitter interface {
 // Accounts finishes sign-ins and checks recent authentication (an
 // *account.Service).
 type Accounts interface {
-	SignInVerified(ctx context.Context, userID string, meta session.Meta, amr []string, method string) (account.Tokens, error)
+	SignInVerified(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string) (gatehouse.SignInResult, error)
 	RequireRecentAuth(ctx context.Context, userID string, authTime time.Time, password string) error
 }
 

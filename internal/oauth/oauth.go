@@ -36,9 +36,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -55,14 +53,14 @@ const (
 
 // Store is what social login needs from the database.
 type Store interface {
-	ListOAuthAccounts(ctx context.Context, userID string) ([]store.OAuthAccount, error)
+	ListOAuthAccounts(ctx context.Context, userID string) ([]gatehouse.OAuthAccount, error)
 	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
 }
 
 // Accounts creates and signs in accounts (an *account.Service).
 type Accounts interface {
 	CreateExternalUserTx(ctx context.Context, tx store.Tx, email gatehouse.Email, name string, verified bool) (gatehouse.User, error)
-	SignInWith(ctx context.Context, userID string, meta session.Meta, amr []string, method string) (account.Tokens, error)
+	SignInWith(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string) (gatehouse.SignInResult, error)
 }
 
 // Emitter records events in a transaction (an *events.Bus).
@@ -143,9 +141,9 @@ type flow struct {
 // grant is what the cache holds for a one-time code, under its hash: the
 // sign-in to perform when the code is exchanged.
 type grant struct {
-	UserID string       `json:"user_id"`
-	Method string       `json:"method"`
-	Meta   session.Meta `json:"meta"`
+	UserID string               `json:"user_id"`
+	Method string               `json:"method"`
+	Meta   gatehouse.ClientInfo `json:"meta"`
 }
 
 // ticket is what the cache holds for a link ticket, under its hash: who
@@ -337,7 +335,7 @@ type CallbackInput struct {
 // or, for a flow with a redirect_uri, where to send the browser with a
 // one-time code.
 type Result struct {
-	Tokens   account.Tokens
+	Tokens   gatehouse.SignInResult
 	Redirect string // redirect_uri with ?code=; empty when Tokens are set
 }
 
@@ -363,7 +361,7 @@ func (e *RedirectError) Unwrap() error { return e.Err }
 // browser's is invalid_token; a new account needs an email the provider
 // verified (oauth_email_not_verified otherwise). Once the state is valid,
 // every failure of a flow with a redirect_uri is a *RedirectError.
-func (s *Service) Callback(ctx context.Context, providerName string, in CallbackInput, meta session.Meta) (Result, error) {
+func (s *Service) Callback(ctx context.Context, providerName string, in CallbackInput, meta gatehouse.ClientInfo) (Result, error) {
 	p, err := s.provider(providerName)
 	if err != nil {
 		return Result{}, err
@@ -393,7 +391,7 @@ func (s *Service) Callback(ctx context.Context, providerName string, in Callback
 }
 
 // finish is Callback once the flow f is known to be this browser's.
-func (s *Service) finish(ctx context.Context, p *provider, f flow, in CallbackInput, meta session.Meta) (Result, error) {
+func (s *Service) finish(ctx context.Context, p *provider, f flow, in CallbackInput, meta gatehouse.ClientInfo) (Result, error) {
 	if in.Error != "" {
 		return Result{}, gatehouse.Errorf(gatehouse.CodeOAuthDenied, "the sign-in at %s did not complete (%s)", p.name, clip(in.Error, 64))
 	}
@@ -426,20 +424,20 @@ func (s *Service) finish(ctx context.Context, p *provider, f flow, in CallbackIn
 
 // Exchange spends a one-time code from a redirect and signs in. Of
 // concurrent exchanges of one code exactly one succeeds.
-func (s *Service) Exchange(ctx context.Context, code string, meta session.Meta) (account.Tokens, error) {
+func (s *Service) Exchange(ctx context.Context, code string, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error) {
 	if code == "" {
-		return account.Tokens{}, errInvalidCode
+		return gatehouse.SignInResult{}, errInvalidCode
 	}
 	raw, err := s.cache.Take(ctx, codeKey(code))
 	if errors.Is(err, cache.ErrMiss) {
-		return account.Tokens{}, errInvalidCode
+		return gatehouse.SignInResult{}, errInvalidCode
 	}
 	if err != nil {
-		return account.Tokens{}, fmt.Errorf("oauth: take code: %w", err)
+		return gatehouse.SignInResult{}, fmt.Errorf("oauth: take code: %w", err)
 	}
 	var g grant
 	if err := json.Unmarshal(raw, &g); err != nil {
-		return account.Tokens{}, errInvalidCode
+		return gatehouse.SignInResult{}, errInvalidCode
 	}
 	// The browser that finished the flow is the one signing in; the
 	// exchanging client (often the app's backend) is recorded only when
@@ -512,7 +510,7 @@ func (s *Service) resolve(ctx context.Context, providerName string, pr profile, 
 }
 
 func (s *Service) linkTx(ctx context.Context, tx store.Tx, userID, providerName string, pr profile, how string) error {
-	a := store.OAuthAccount{ID: gatehouse.NewID(), UserID: userID, Provider: providerName, Subject: pr.Subject,
+	a := gatehouse.OAuthAccount{ID: gatehouse.NewID(), UserID: userID, Provider: providerName, Subject: pr.Subject,
 		Email: pr.Email, CreatedAt: s.opts.Now().UTC()}
 	if err := tx.CreateOAuthAccount(ctx, a); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -526,7 +524,7 @@ func (s *Service) linkTx(ctx context.Context, tx store.Tx, userID, providerName 
 }
 
 // List returns the user's linked accounts, oldest first.
-func (s *Service) List(ctx context.Context, userID string) ([]store.OAuthAccount, error) {
+func (s *Service) List(ctx context.Context, userID string) ([]gatehouse.OAuthAccount, error) {
 	return s.store.ListOAuthAccounts(ctx, userID)
 }
 
@@ -546,7 +544,7 @@ func (s *Service) Unlink(ctx context.Context, userID, id string) error {
 		if err != nil {
 			return err
 		}
-		i := slices.IndexFunc(links, func(a store.OAuthAccount) bool { return a.ID == id })
+		i := slices.IndexFunc(links, func(a gatehouse.OAuthAccount) bool { return a.ID == id })
 		if i < 0 {
 			return gatehouse.Errorf(gatehouse.CodeNotFound, "no such linked account")
 		}

@@ -19,7 +19,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/oauth/oauthtest"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
@@ -155,9 +154,9 @@ func TestCallbackNeedsBrowserBinding(t *testing.T) {
 	for _, binding := range []string{"", "x", Binding("another state")} {
 		st, err := s.Authorize(t.Context(), "idp", "", "")
 		require.NoError(t, err)
-		_, err = s.Callback(t.Context(), "idp", CallbackInput{State: st.State, Code: "c", Binding: binding}, session.Meta{})
+		_, err = s.Callback(t.Context(), "idp", CallbackInput{State: st.State, Code: "c", Binding: binding}, gatehouse.ClientInfo{})
 		require.Equal(t, gatehouse.CodeInvalidToken, gatehouse.ErrorCode(err), binding)
-		_, err = s.Callback(t.Context(), "idp", CallbackInput{State: st.State, Code: "c", Binding: Binding(st.State)}, session.Meta{})
+		_, err = s.Callback(t.Context(), "idp", CallbackInput{State: st.State, Code: "c", Binding: Binding(st.State)}, gatehouse.ClientInfo{})
 		require.Equal(t, gatehouse.CodeInvalidToken, gatehouse.ErrorCode(err), "the refused state was spent")
 	}
 
@@ -165,11 +164,11 @@ func TestCallbackNeedsBrowserBinding(t *testing.T) {
 	// answer, here a denial).
 	st, err := s.Authorize(t.Context(), "idp", "", "")
 	require.NoError(t, err)
-	_, err = s.Callback(t.Context(), "idp", CallbackInput{State: st.State, Error: "access_denied", Binding: Binding(st.State)}, session.Meta{})
+	_, err = s.Callback(t.Context(), "idp", CallbackInput{State: st.State, Error: "access_denied", Binding: Binding(st.State)}, gatehouse.ClientInfo{})
 	require.Equal(t, gatehouse.CodeOAuthDenied, gatehouse.ErrorCode(err))
 
-	_, err = s.Callback(t.Context(), "idp", CallbackInput{State: "unknown", Code: "c", Binding: Binding("unknown")}, session.Meta{})
+	_, err = s.Callback(t.Context(), "idp", CallbackInput{State: "unknown", Code: "c", Binding: Binding("unknown")}, gatehouse.ClientInfo{})
 	require.Equal(t, gatehouse.CodeInvalidToken, gatehouse.ErrorCode(err))
-	_, err = s.Callback(t.Context(), "idp", CallbackInput{Code: "c"}, session.Meta{})
+	_, err = s.Callback(t.Context(), "idp", CallbackInput{Code: "c"}, gatehouse.ClientInfo{})
 	require.Equal(t, gatehouse.CodeInvalidToken, gatehouse.ErrorCode(err))
 }

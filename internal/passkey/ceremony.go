@@ -10,8 +10,6 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/account"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -69,32 +67,32 @@ func (s *Service) BeginRegistration(ctx context.Context, userID string) (*protoc
 // invalid_token when its challenge is unknown, used or expired, 400
 // bad_request when it does not verify (origin, RP id, signature ...), 409
 // conflict when the passkey is registered already.
-func (s *Service) FinishRegistration(ctx context.Context, userID string, credential json.RawMessage, name string) (store.WebAuthnCredential, error) {
+func (s *Service) FinishRegistration(ctx context.Context, userID string, credential json.RawMessage, name string) (gatehouse.WebAuthnCredential, error) {
 	if s.opts.Off {
-		return store.WebAuthnCredential{}, errOff
+		return gatehouse.WebAuthnCredential{}, errOff
 	}
 	if name != "" {
 		var err error
 		if name, err = NormalizeName(name); err != nil {
-			return store.WebAuthnCredential{}, err
+			return gatehouse.WebAuthnCredential{}, err
 		}
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(credential)
 	if err != nil {
-		return store.WebAuthnCredential{}, malformed(err)
+		return gatehouse.WebAuthnCredential{}, malformed(err)
 	}
 	var sd webauthn.SessionData
 	if err := s.take(ctx, registerKey(userID, parsed.Response.CollectedClientData.Challenge), &sd); err != nil {
-		return store.WebAuthnCredential{}, err
+		return gatehouse.WebAuthnCredential{}, err
 	}
 	u, err := s.loadUser(ctx, userID)
 	if err != nil {
-		return store.WebAuthnCredential{}, err
+		return gatehouse.WebAuthnCredential{}, err
 	}
 	cred, err := s.wa.CreateCredential(u, sd, parsed)
 	if err != nil {
 		s.opts.Logger.InfoContext(ctx, "passkey registration refused", "user_id", userID, "reason", reason(err))
-		return store.WebAuthnCredential{}, gatehouse.WrapError(gatehouse.CodeBadRequest, err,
+		return gatehouse.WebAuthnCredential{}, gatehouse.WrapError(gatehouse.CodeBadRequest, err,
 			"the passkey could not be verified (origin, relying party, challenge or signature)")
 	}
 	attachment := string(parsed.AuthenticatorAttachment)
@@ -104,7 +102,7 @@ func (s *Service) FinishRegistration(ctx context.Context, userID string, credent
 			name = "Security key"
 		}
 	}
-	c := store.WebAuthnCredential{
+	c := gatehouse.WebAuthnCredential{
 		ID: gatehouse.NewID(), UserID: userID, CredentialID: cred.ID, PublicKey: cred.PublicKey,
 		AttestationType: cred.AttestationType, AAGUID: cred.Authenticator.AAGUID, SignCount: cred.Authenticator.SignCount,
 		Transports: make([]string, 0, len(cred.Transport)), BackupEligible: cred.Flags.BackupEligible,
@@ -122,10 +120,10 @@ func (s *Service) FinishRegistration(ctx context.Context, userID string, credent
 		return err
 	})
 	if errors.Is(err, store.ErrConflict) {
-		return store.WebAuthnCredential{}, errExists
+		return gatehouse.WebAuthnCredential{}, errExists
 	}
 	if err != nil {
-		return store.WebAuthnCredential{}, fmt.Errorf("store passkey: %w", err)
+		return gatehouse.WebAuthnCredential{}, fmt.Errorf("store passkey: %w", err)
 	}
 	return c, nil
 }
@@ -203,31 +201,31 @@ func (s *Service) BeginLogin(ctx context.Context, email string) (string, *protoc
 // or expired challenge, 401 invalid_credentials when the assertion does not
 // verify or its sign counter went backwards (also a security.alert event),
 // 423 account_locked.
-func (s *Service) FinishLogin(ctx context.Context, challengeID string, credential json.RawMessage, meta session.Meta) (account.Tokens, error) {
+func (s *Service) FinishLogin(ctx context.Context, challengeID string, credential json.RawMessage, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error) {
 	if s.opts.Off {
-		return account.Tokens{}, errOff
+		return gatehouse.SignInResult{}, errOff
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
 	if err != nil {
-		return account.Tokens{}, malformed(err)
+		return gatehouse.SignInResult{}, malformed(err)
 	}
 	var st loginState
 	if err := s.take(ctx, ceremonyKey("login", challengeID), &st); err != nil {
-		return account.Tokens{}, err
+		return gatehouse.SignInResult{}, err
 	}
 	if st.StandIn {
-		return account.Tokens{}, errAssertion
+		return gatehouse.SignInResult{}, errAssertion
 	}
 	c, err := s.store.GetWebAuthnCredentialByCredentialID(ctx, parsed.RawID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && st.UserID != "" && c.UserID != st.UserID) {
-		return account.Tokens{}, errAssertion
+		return gatehouse.SignInResult{}, errAssertion
 	}
 	if err != nil {
-		return account.Tokens{}, err
+		return gatehouse.SignInResult{}, err
 	}
 	u, err := s.loadUser(ctx, c.UserID)
 	if err != nil {
-		return account.Tokens{}, err
+		return gatehouse.SignInResult{}, err
 	}
 	var cred *webauthn.Credential
 	if st.UserID != "" {
@@ -242,21 +240,21 @@ func (s *Service) FinishLogin(ctx context.Context, challengeID string, credentia
 	}
 	if err != nil {
 		s.opts.Logger.InfoContext(ctx, "passkey sign-in refused", "user_id", u.u.ID, "passkey_id", c.ID, "reason", reason(err))
-		return account.Tokens{}, errAssertion
+		return gatehouse.SignInResult{}, errAssertion
 	}
 	counter := parsed.Response.AuthenticatorData.Counter
 	moved := false
 	if !cred.Authenticator.CloneWarning {
 		moved, err = s.store.UseWebAuthnCredential(ctx, c.ID, counter, cred.Flags.BackupState, s.now())
 		if err != nil {
-			return account.Tokens{}, err
+			return gatehouse.SignInResult{}, err
 		}
 	}
 	if !moved {
 		if err := s.cloneAlert(ctx, c, counter, meta); err != nil {
-			return account.Tokens{}, err
+			return gatehouse.SignInResult{}, err
 		}
-		return account.Tokens{}, errAssertion
+		return gatehouse.SignInResult{}, errAssertion
 	}
 	attachment := string(parsed.AuthenticatorAttachment)
 	if attachment == "" {
@@ -274,7 +272,7 @@ func (s *Service) FinishLogin(ctx context.Context, challengeID string, credentia
 
 // cloneAlert records an assertion whose counter did not move forward: the
 // authenticator may have been cloned.
-func (s *Service) cloneAlert(ctx context.Context, c store.WebAuthnCredential, counter uint32, meta session.Meta) error {
+func (s *Service) cloneAlert(ctx context.Context, c gatehouse.WebAuthnCredential, counter uint32, meta gatehouse.ClientInfo) error {
 	s.opts.Logger.WarnContext(ctx, "passkey sign counter went backwards; possible cloned authenticator",
 		"user_id", c.UserID, "passkey_id", c.ID, "stored_count", c.SignCount, "presented_count", counter)
 	return s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {

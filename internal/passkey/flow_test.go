@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
@@ -369,7 +370,7 @@ func TestManagePasskeys(t *testing.T) {
 		require.Equal(t, "last_login_method", r.Code())
 
 		// A linked social account is another way in.
-		require.NoError(t, e.App.DB.CreateOAuthAccount(t.Context(), store.OAuthAccount{ID: "oa-" + eng, UserID: userID,
+		require.NoError(t, e.App.DB.CreateOAuthAccount(t.Context(), gatehouse.OAuthAccount{ID: "oa-" + eng, UserID: userID,
 			Provider: "github", Subject: "42", Email: "x@example.com", CreatedAt: e.Clock.Now()}))
 		r = e.Do("DELETE", "/auth/webauthn/credentials/"+id2, nil, tok.Access)
 		require.Equal(t, http.StatusNoContent, r.Status, string(r.Raw))

@@ -9,18 +9,18 @@ import (
 )
 
 // List returns the user's passkeys, oldest first.
-func (s *Service) List(ctx context.Context, userID string) ([]store.WebAuthnCredential, error) {
+func (s *Service) List(ctx context.Context, userID string) ([]gatehouse.WebAuthnCredential, error) {
 	return s.store.ListWebAuthnCredentials(ctx, userID)
 }
 
 // Rename names one of the user's passkeys. Somebody else's is not_found.
-func (s *Service) Rename(ctx context.Context, userID, id, name string) (store.WebAuthnCredential, error) {
+func (s *Service) Rename(ctx context.Context, userID, id, name string) (gatehouse.WebAuthnCredential, error) {
 	name, err := NormalizeName(name)
 	if err != nil {
-		return store.WebAuthnCredential{}, err
+		return gatehouse.WebAuthnCredential{}, err
 	}
 	if err := s.store.RenameWebAuthnCredential(ctx, userID, id, name); err != nil {
-		return store.WebAuthnCredential{}, notFound(err)
+		return gatehouse.WebAuthnCredential{}, notFound(err)
 	}
 	c, err := s.store.GetWebAuthnCredential(ctx, userID, id)
 	return c, notFound(err)

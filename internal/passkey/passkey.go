@@ -44,9 +44,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -67,10 +65,10 @@ type Emitter interface {
 // Accounts starts the session of a verified sign-in (an *account.Service).
 type Accounts interface {
 	// SignInVerified starts a session marked MFA (no challenge follows).
-	SignInVerified(ctx context.Context, userID string, meta session.Meta, amr []string, method string) (account.Tokens, error)
+	SignInVerified(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string) (gatehouse.SignInResult, error)
 	// SignInWith starts a single-factor sign-in: an account with MFA gets
 	// a challenge (Tokens.Challenge) instead of a session.
-	SignInWith(ctx context.Context, userID string, meta session.Meta, amr []string, method string) (account.Tokens, error)
+	SignInWith(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string) (gatehouse.SignInResult, error)
 }
 
 // Options configure the relying party and the ceremonies.
@@ -176,7 +174,7 @@ var credParams = []protocol.CredentialParameter{
 // account.
 type waUser struct {
 	u     gatehouse.User
-	creds []store.WebAuthnCredential
+	creds []gatehouse.WebAuthnCredential
 }
 
 func (w waUser) WebAuthnID() []byte   { return []byte(w.u.ID) }
@@ -196,7 +194,7 @@ func (w waUser) WebAuthnCredentials() []webauthn.Credential {
 	return out
 }
 
-func libCredential(c store.WebAuthnCredential) webauthn.Credential {
+func libCredential(c gatehouse.WebAuthnCredential) webauthn.Credential {
 	transports := make([]protocol.AuthenticatorTransport, 0, len(c.Transports))
 	for _, t := range c.Transports {
 		transports = append(transports, protocol.AuthenticatorTransport(t))

@@ -90,7 +90,7 @@ func (g *Guard) now() time.Time { return g.opts.Now().UTC() }
 // device id, else the device cookie in ctx (device.WithCookie), else the
 // User-Agent; a meta that has one already keeps it. A device named by its
 // User-Agent alone counts as new for the score (device.ByUserAgent).
-func (g *Guard) Begin(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta) (session.Meta, Assessment, error) {
+func (g *Guard) Begin(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo) (gatehouse.ClientInfo, Assessment, error) {
 	if meta.Fingerprint == "" {
 		meta.Fingerprint = device.Fingerprint(meta.DeviceID, device.CookieFrom(ctx), meta.UserAgent)
 	}
@@ -124,7 +124,7 @@ func (g *Guard) profile(ctx context.Context, tx store.Tx, userID string) (Profil
 // scores the session's trust. The
 // returned meta names the device and carries the trust score and location
 // for session.Start.
-func (g *Guard) Admit(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a Assessment, mfa bool) (session.Meta, error) {
+func (g *Guard) Admit(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a Assessment, mfa bool) (gatehouse.ClientInfo, error) {
 	now := g.now()
 	d, _, err := g.devices.RegisterTx(ctx, tx, u, device.Sighting{
 		Fingerprint: meta.Fingerprint, UserAgent: meta.UserAgent, IP: meta.IP,
@@ -161,7 +161,7 @@ func (g *Guard) Alerting(a Assessment) bool {
 // (what: "sign_in" or "refresh"; stepUp: how the sign-in must be
 // confirmed, or "") and emails the user unless their preferences turn
 // security-alert emails off.
-func (g *Guard) AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a Assessment, what, stepUp string) error {
+func (g *Guard) AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a Assessment, what, stepUp string) error {
 	now := g.now()
 	data := map[string]any{
 		"reason": "risky_" + what, "risk_score": a.Score, "risk_level": a.Level, "risk_factors": a.Data(),
@@ -200,12 +200,12 @@ func (g *Guard) AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta
 // confirmation link only marks it Confirmed; the client that signed in
 // takes it (TakeConfirmed) and gets the session.
 type held struct {
-	UserID    string       `json:"user_id"`
-	Meta      session.Meta `json:"meta"`
-	AMR       []string     `json:"amr"`
-	Method    string       `json:"method"`
-	ExpiresAt time.Time    `json:"expires_at"`
-	Confirmed bool         `json:"confirmed,omitempty"`
+	UserID    string               `json:"user_id"`
+	Meta      gatehouse.ClientInfo `json:"meta"`
+	AMR       []string             `json:"amr"`
+	Method    string               `json:"method"`
+	ExpiresAt time.Time            `json:"expires_at"`
+	Confirmed bool                 `json:"confirmed,omitempty"`
 }
 
 // heldKey is where a held sign-in waits, by its challenge id; linkKey
@@ -224,7 +224,7 @@ const ConfirmPoll = 5 * time.Second
 // in tx, keeps the sign-in's context in the cache under a new challenge
 // id, and emails the link. The answer is the challenge the client shows
 // ("check your email") and polls with (TakeConfirmed).
-func (g *Guard) ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a Assessment, amr []string, method string) (*gatehouse.MFAChallenge, error) {
+func (g *Guard) ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a Assessment, amr []string, method string) (*gatehouse.MFAChallenge, error) {
 	now := g.now()
 	secret, hash := token.NewOpaque()
 	if err := tx.SupersedeOneTimeTokens(ctx, u.ID, PurposeConfirmSignIn, now); err != nil {
@@ -344,7 +344,7 @@ type Held struct {
 	// The confirmed sign-in, taken (once): the user, its client, the
 	// factors it proved plus "email", and its method.
 	UserID string
-	Meta   session.Meta
+	Meta   gatehouse.ClientInfo
 	AMR    []string
 	Method string
 }
@@ -382,13 +382,13 @@ func (g *Guard) TakeConfirmed(ctx context.Context, challengeID string) (Held, er
 // it records the device as seen, scores the refresh (geography and IP
 // reputation) and, when the address changed to a risky one, raises a
 // security.alert.
-func (g *Guard) RescoreTx(ctx context.Context, tx store.Tx, sess gatehouse.Session, meta session.Meta) (int, error) {
+func (g *Guard) RescoreTx(ctx context.Context, tx store.Tx, sess gatehouse.Session, meta gatehouse.ClientInfo) (int, error) {
 	now := g.now()
 	ip := meta.IP
 	if ip == "" {
 		ip = sess.IPAddress
 	}
-	var dev *store.Device
+	var dev *gatehouse.Device
 	d, err := tx.GetSessionDevice(ctx, sess.ID)
 	switch {
 	case err == nil:

@@ -29,9 +29,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/device"
-	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
 // Factor names.
@@ -245,7 +245,7 @@ type Input struct {
 	IP     string
 	// Device is the recorded device; nil for a device new to the user.
 	// One named by its User-Agent alone counts as new (knownDevice).
-	Device *store.Device
+	Device *gatehouse.Device
 	// FirstSignIn is the account's first sign-in (no new_device then).
 	FirstSignIn bool
 	// Refresh scores a refresh: no device or failure factors.
@@ -357,7 +357,7 @@ func Trust(in TrustInput) int {
 }
 
 // TrustFor is Trust for an assessed sign-in or refresh.
-func TrustFor(a Assessment, mfa bool, d *store.Device, now time.Time) int {
+func TrustFor(a Assessment, mfa bool, d *gatehouse.Device, now time.Time) int {
 	in := TrustInput{
 		MFA:           mfa,
 		KnownLocation: !a.Has(FactorNewCountry) && !a.Has(FactorNewCity) && !a.Has(FactorImpossibleTravel),
@@ -373,6 +373,6 @@ func TrustFor(a Assessment, mfa bool, d *store.Device, now time.Time) int {
 // named by the client's own id or device cookie. One named by its
 // User-Agent alone could be anybody's with a browser of that family, so
 // it counts as new and its trust and age count for nothing.
-func knownDevice(d *store.Device) bool {
+func knownDevice(d *gatehouse.Device) bool {
 	return d != nil && !device.ByUserAgent(d.Fingerprint, d.UserAgent)
 }

@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
 	"github.com/gatehouse-auth/gatehouse/internal/risk/risktest"
-	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
 // clock is a settable test clock.
@@ -65,7 +65,9 @@ func newFixture(t *testing.T, geo bool, blocklist *risk.Blocklist) *fixture {
 	return &fixture{clock: c, cache: mem, engine: risk.New(mem, loc, blocklist, risk.Options{Now: c.Now})}
 }
 
-func known() *store.Device { return &store.Device{ID: "d", FirstSeenAt: t0.Add(-30 * 24 * time.Hour)} }
+func known() *gatehouse.Device {
+	return &gatehouse.Device{ID: "d", FirstSeenAt: t0.Add(-30 * 24 * time.Hour)}
+}
 
 func berlinProfile() risk.Profile {
 	return risk.Profile{Countries: []string{"DE"}, Cities: []string{"DE/Berlin"}, Logins: 1}

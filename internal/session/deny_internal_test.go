@@ -85,7 +85,7 @@ func newFixture(t *testing.T, db *sqlstore.DB, keys token.Keys, email string) fi
 	f.user = gatehouse.User{ID: gatehouse.NewID(), Email: addr, CreatedAt: f.clock.Now(), UpdatedAt: f.clock.Now()}
 	require.NoError(t, db.CreateUser(ctx, f.user))
 	require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		f.sess, _, err = f.svc.Start(ctx, tx, f.user.ID, Meta{IP: "192.0.2.1"}, []string{"pwd"}, false)
+		f.sess, _, err = f.svc.Start(ctx, tx, f.user.ID, gatehouse.ClientInfo{IP: "192.0.2.1"}, []string{"pwd"}, false)
 		return err
 	}))
 	f.access, _, err = f.svc.AccessToken(ctx, f.sess)

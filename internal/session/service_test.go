@@ -72,10 +72,10 @@ func TestAuthenticateFallsBackToDatabaseWhenCacheIsDown(t *testing.T) {
 
 			// Refresh never needed the cache, and reuse detection still
 			// ends the family.
-			r, err := svc.Refresh(ctx, tks[0].Refresh, session.Meta{IP: "192.0.2.1"})
+			r, err := svc.Refresh(ctx, tks[0].Refresh, gatehouse.ClientInfo{IP: "192.0.2.1"})
 			require.NoError(t, err)
 			require.Equal(t, tks[0].SessionID, r.Session.ID)
-			_, err = svc.Refresh(ctx, tks[0].Refresh, session.Meta{})
+			_, err = svc.Refresh(ctx, tks[0].Refresh, gatehouse.ClientInfo{})
 			requireCode(t, err, gatehouse.CodeRefreshTokenReused)
 			_, err = svc.Authenticate(ctx, tks[0].Access)
 			requireCode(t, err, gatehouse.CodeUnauthorized)
@@ -140,7 +140,7 @@ func TestAuthenticateFailsClosedWhenDatabaseFails(t *testing.T) {
 			require.NoError(t, err)
 			_, err = svc.Authenticate(ctx, tks[1].Access) // nothing can
 			require.ErrorIs(t, err, errDatabaseDown)
-			_, err = svc.Refresh(ctx, tks[1].Refresh, session.Meta{})
+			_, err = svc.Refresh(ctx, tks[1].Refresh, gatehouse.ClientInfo{})
 			require.ErrorIs(t, err, errDatabaseDown)
 			err = svc.Revoke(ctx, "", tks[1].SessionID, "x")
 			require.ErrorIs(t, err, errDatabaseDown)
@@ -156,7 +156,7 @@ func TestAuthenticateFailsClosedWhenDatabaseFails(t *testing.T) {
 			fs.down.Store(false)
 			_, err = svc.Authenticate(ctx, tks[1].Access)
 			require.NoError(t, err)
-			_, err = svc.Refresh(ctx, tks[1].Refresh, session.Meta{})
+			_, err = svc.Refresh(ctx, tks[1].Refresh, gatehouse.ClientInfo{})
 			require.NoError(t, err)
 		})
 	}
@@ -391,7 +391,7 @@ func TestServiceEdgeCases(t *testing.T) {
 
 			// Refresh input the schema would stop before the service.
 			for _, bad := range []string{"", strings.Repeat("a", 257)} {
-				_, err := svc.Refresh(ctx, bad, session.Meta{})
+				_, err := svc.Refresh(ctx, bad, gatehouse.ClientInfo{})
 				requireCode(t, err, gatehouse.CodeInvalidRefreshToken)
 			}
 
@@ -425,7 +425,7 @@ func TestServiceEdgeCases(t *testing.T) {
 			var secret string
 			require.NoError(t, e.App.DB.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 				var err error
-				started, secret, err = svc.Start(ctx, tx, alice, session.Meta{
+				started, secret, err = svc.Start(ctx, tx, alice, gatehouse.ClientInfo{
 					IP: "203.0.113.7", UserAgent: strings.Repeat("€", 300), DeviceID: strings.Repeat("ü", 300),
 				}, []string{"pwd", "otp"}, true)
 				return err
@@ -441,7 +441,7 @@ func TestServiceEdgeCases(t *testing.T) {
 			require.Equal(t, e.Clock.Now().Add(e.App.Config.RefreshTokenTTL), stored.ExpiresAt)
 
 			e.Clock.Advance(time.Minute)
-			r, err := svc.Refresh(ctx, secret, session.Meta{IP: "198.51.100.9", UserAgent: "next/2.0"})
+			r, err := svc.Refresh(ctx, secret, gatehouse.ClientInfo{IP: "198.51.100.9", UserAgent: "next/2.0"})
 			require.NoError(t, err)
 			require.Equal(t, "198.51.100.9", r.Session.IPAddress)
 			require.Equal(t, e.Clock.Now(), r.Session.LastActiveAt)

@@ -31,39 +31,6 @@ type Emitter interface {
 	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
 }
 
-// Meta describes the client a session belongs to.
-type Meta struct {
-	IP        string
-	UserAgent string
-	// DeviceID is the client's own device id, as sent.
-	DeviceID string
-	// DeviceRef is the registered device (internal/device) the session is
-	// from; Start records it when set.
-	DeviceRef string `json:",omitempty"`
-	// Fingerprint identifies the device (internal/device), fixed when the
-	// sign-in begins so a later step (an MFA challenge) keeps it.
-	Fingerprint string `json:",omitempty"`
-	// Location is where IP is ("Berlin, DE"), when known.
-	Location string `json:",omitempty"`
-	// TrustScore is the new session's trust score (1-100); 0 means not
-	// scored, and Start uses 50.
-	TrustScore int `json:",omitempty"`
-}
-
-// Principal is who an access token speaks for, once verified.
-type Principal struct {
-	UserID    string
-	SessionID string
-	AMR       []string
-	AuthTime  time.Time
-	TokenID   string
-	ExpiresAt time.Time
-	// TrustScore is the session's trust score (0-100) as of its last
-	// sign-in or refresh, carried in the cache's "alive" mark, so reading
-	// it costs no database query.
-	TrustScore int
-}
-
 // Options tune sessions.
 type Options struct {
 	// Lifetime is the absolute life of a session and its refresh family.
@@ -94,7 +61,7 @@ type Service struct {
 // Rescorer recomputes a session's trust score at a refresh (a
 // *risk.Guard), inside the refresh's transaction.
 type Rescorer interface {
-	RescoreTx(ctx context.Context, tx store.Tx, sess gatehouse.Session, meta Meta) (int, error)
+	RescoreTx(ctx context.Context, tx store.Tx, sess gatehouse.Session, meta gatehouse.ClientInfo) (int, error)
 }
 
 // SetRescorer makes refreshes recompute the trust score. Call it before
@@ -122,7 +89,7 @@ func New(st Store, c cache.Cache, tokens *token.Service, ev Emitter, o Options) 
 }
 
 // Start creates a session and its first refresh token inside tx.
-func (s *Service) Start(ctx context.Context, tx store.Tx, userID string, meta Meta, amr []string, mfa bool) (gatehouse.Session, string, error) {
+func (s *Service) Start(ctx context.Context, tx store.Tx, userID string, meta gatehouse.ClientInfo, amr []string, mfa bool) (gatehouse.Session, string, error) {
 	now := s.opts.Now().UTC()
 	sess := gatehouse.Session{
 		ID: gatehouse.NewID(), UserID: userID, CreatedAt: now, LastActiveAt: now,
@@ -175,7 +142,7 @@ var (
 // new one is issued in the same family, atomically. Presenting a token that
 // was already used ends the whole family (its session): a stolen token is
 // then useless to the thief and to the victim alike, who must sign in again.
-func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (Refreshed, error) {
+func (s *Service) Refresh(ctx context.Context, refresh string, meta gatehouse.ClientInfo) (Refreshed, error) {
 	if refresh == "" || len(refresh) > 256 {
 		return Refreshed{}, errInvalidRefresh
 	}
@@ -405,20 +372,20 @@ const keysDown = "access tokens cannot be checked right now; try again"
 // mark); on a miss or a cache failure the database decides, never a guess.
 // A token that could not be checked (the signing keys could not be read)
 // is service_unavailable, not unauthorized: the client keeps its token.
-func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, error) {
+func (s *Service) Authenticate(ctx context.Context, raw string) (gatehouse.Principal, error) {
 	claims, err := s.tokens.Verify(ctx, raw)
 	if errors.Is(err, token.ErrInvalid) {
-		return Principal{}, gatehouse.WrapError(gatehouse.CodeUnauthorized, err, errUnauthorized.Message)
+		return gatehouse.Principal{}, gatehouse.WrapError(gatehouse.CodeUnauthorized, err, errUnauthorized.Message)
 	}
 	if err != nil {
-		return Principal{}, gatehouse.WrapError(gatehouse.CodeUnavailable, err, keysDown)
+		return gatehouse.Principal{}, gatehouse.WrapError(gatehouse.CodeUnavailable, err, keysDown)
 	}
-	p := Principal{UserID: claims.Subject, SessionID: claims.SessionID, AMR: claims.AMR,
+	p := gatehouse.Principal{UserID: claims.Subject, SessionID: claims.SessionID, AMR: claims.AMR,
 		AuthTime: claims.AuthTime, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt}
 
 	if s.trustAliveMarks() {
 		if _, err := s.cache.Get(ctx, revokedPrefix+p.SessionID); err == nil {
-			return Principal{}, errUnauthorized
+			return gatehouse.Principal{}, errUnauthorized
 		}
 		if v, err := s.cache.Get(ctx, alivePrefix+p.SessionID); err == nil {
 			if len(v) == 2 {
@@ -429,22 +396,22 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, erro
 	}
 	sess, err := s.store.GetSession(ctx, p.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
-		return Principal{}, errUnauthorized
+		return gatehouse.Principal{}, errUnauthorized
 	}
 	if err != nil {
-		return Principal{}, fmt.Errorf("authenticate: %w", err)
+		return gatehouse.Principal{}, fmt.Errorf("authenticate: %w", err)
 	}
 	now := s.opts.Now().UTC()
 	if sess.UserID != p.UserID || !sess.Active(now, s.opts.IdleTimeout) {
 		if sess.RevokedAt != nil {
 			s.forget(ctx, sess.ID)
 		}
-		return Principal{}, errUnauthorized
+		return gatehouse.Principal{}, errUnauthorized
 	}
 	// Activity is recorded at most once per aliveTTL per session: the
 	// database is written only when the "alive" mark had lapsed.
 	if err := s.store.TouchSession(ctx, sess.ID, now, "", ""); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return Principal{}, fmt.Errorf("authenticate: %w", err)
+		return gatehouse.Principal{}, fmt.Errorf("authenticate: %w", err)
 	}
 	ttl := min(aliveTTL, sess.ExpiresAt.Sub(now))
 	p.TrustScore = min(max(sess.TrustScore, 0), 100)

@@ -229,79 +229,23 @@ type AuditLogs interface {
 	ListAuditLogs(ctx context.Context, q AuditQuery) ([]gatehouse.AuditLog, error)
 }
 
-// Webhook is a stored webhook subscription.
-type Webhook struct {
-	ID     string
-	UserID string // the owner
-	URL    string
-	// Events are event type names, or "*" for every type.
-	Events      []string
-	Description string
-	Active      bool
-	// AllUsers makes it receive every user's events, not only the owner's.
-	AllUsers bool
-	// SecretEnc is the signing secret sealed with the master key.
-	SecretEnc []byte
-	// FailingSince is when the current run of failed attempts began; nil
-	// while deliveries succeed.
-	FailingSince *time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-}
-
-// Webhook delivery states.
-const (
-	DeliveryPending   = "pending"
-	DeliverySucceeded = "succeeded"
-	DeliveryFailed    = "failed"
-)
-
-// WebhookDelivery is one event sent (or to be sent) to one webhook.
-type WebhookDelivery struct {
-	ID        string
-	WebhookID string
-	EventID   string
-	EventType string
-	// Payload is the exact JSON body sent on every attempt.
-	Payload        []byte
-	Status         string // DeliveryPending, DeliverySucceeded or DeliveryFailed
-	Attempts       int
-	ResponseStatus int // of the last attempt; 0 when none answered
-	LastError      string
-	CreatedAt      time.Time
-	NextAttemptAt  *time.Time
-	DeliveredAt    *time.Time
-	// History is every attempt, oldest first (filled on reads).
-	History []WebhookAttempt
-}
-
-// WebhookAttempt is one HTTP request of a delivery.
-type WebhookAttempt struct {
-	DeliveryID     string
-	Attempt        int // 1, 2, ... per delivery
-	StartedAt      time.Time
-	Duration       time.Duration // stored in milliseconds
-	ResponseStatus int           // 0 when no answer came
-	Error          string
-}
-
 // Webhooks persists webhook subscriptions, their deliveries and attempts.
 type Webhooks interface {
 	// CreateWebhook inserts w. ErrConflict when the id exists or the owner
 	// does not.
-	CreateWebhook(ctx context.Context, w Webhook) error
+	CreateWebhook(ctx context.Context, w gatehouse.Webhook) error
 	// GetWebhook returns one webhook (Events never nil). ErrNotFound.
-	GetWebhook(ctx context.Context, id string) (Webhook, error)
+	GetWebhook(ctx context.Context, id string) (gatehouse.Webhook, error)
 	// ListWebhooks returns up to limit (≥ 1) of the user's webhooks with
 	// ids after after ("" for the first page), in id (creation) order.
-	ListWebhooks(ctx context.Context, userID, after string, limit int) ([]Webhook, error)
+	ListWebhooks(ctx context.Context, userID, after string, limit int) ([]gatehouse.Webhook, error)
 	// ListSubscribers returns the active webhooks that may receive an event
 	// about userID: the user's own and every all-users one. Event-type
 	// filtering is the caller's.
-	ListSubscribers(ctx context.Context, userID string) ([]Webhook, error)
+	ListSubscribers(ctx context.Context, userID string) ([]gatehouse.Webhook, error)
 	// UpdateWebhook writes URL, Events, Description, Active, AllUsers and
 	// UpdatedAt (not the secret nor FailingSince). ErrNotFound.
-	UpdateWebhook(ctx context.Context, w Webhook) error
+	UpdateWebhook(ctx context.Context, w gatehouse.Webhook) error
 	// DeleteWebhook removes the webhook with its deliveries. ErrNotFound.
 	DeleteWebhook(ctx context.Context, id string) error
 	// MarkWebhookFailing sets FailingSince to now unless it is set already
@@ -314,19 +258,19 @@ type Webhooks interface {
 	DisableWebhook(ctx context.Context, id string, now time.Time) (bool, error)
 	// CreateWebhookDelivery inserts d (History ignored). ErrConflict when
 	// the id exists or the webhook does not.
-	CreateWebhookDelivery(ctx context.Context, d WebhookDelivery) error
+	CreateWebhookDelivery(ctx context.Context, d gatehouse.WebhookDelivery) error
 	// GetWebhookDelivery returns one delivery with its History. ErrNotFound.
-	GetWebhookDelivery(ctx context.Context, id string) (WebhookDelivery, error)
+	GetWebhookDelivery(ctx context.Context, id string) (gatehouse.WebhookDelivery, error)
 	// ListWebhookDeliveries returns up to limit (≥ 1) deliveries of the
 	// webhook with ids below before ("" for the first page), newest first,
 	// each with its History.
-	ListWebhookDeliveries(ctx context.Context, webhookID, before string, limit int) ([]WebhookDelivery, error)
+	ListWebhookDeliveries(ctx context.Context, webhookID, before string, limit int) ([]gatehouse.WebhookDelivery, error)
 	// UpdateWebhookDelivery writes Status, Attempts, ResponseStatus,
 	// LastError, NextAttemptAt and DeliveredAt. ErrNotFound.
-	UpdateWebhookDelivery(ctx context.Context, d WebhookDelivery) error
+	UpdateWebhookDelivery(ctx context.Context, d gatehouse.WebhookDelivery) error
 	// CreateWebhookAttempt inserts a. ErrConflict when that attempt number
 	// exists for the delivery, or the delivery does not.
-	CreateWebhookAttempt(ctx context.Context, a WebhookAttempt) error
+	CreateWebhookAttempt(ctx context.Context, a gatehouse.WebhookAttempt) error
 }
 
 // MFA persists second factors and backup codes. SMS codes are one-time
@@ -358,49 +302,22 @@ type MFA interface {
 	CountBackupCodes(ctx context.Context, userID string) (int, error)
 }
 
-// WebAuthnCredential is a registered passkey (a WebAuthn public key
-// credential) of one user.
-type WebAuthnCredential struct {
-	ID     string // our id (UUIDv7), used in the API
-	UserID string
-	// CredentialID is the authenticator's raw credential id, unique across
-	// every user.
-	CredentialID []byte
-	// PublicKey is the COSE-encoded public key from the attestation.
-	PublicKey []byte
-	// AttestationType is the attestation format the browser sent ("none",
-	// "packed", ...).
-	AttestationType string
-	AAGUID          []byte
-	SignCount       uint32
-	// Transports are the hints the browser reported (usb, nfc, ble,
-	// internal, hybrid); never nil on reads.
-	Transports     []string
-	BackupEligible bool
-	BackupState    bool
-	// Attachment is "platform", "cross-platform" or "" when unknown.
-	Attachment string
-	Name       string
-	CreatedAt  time.Time
-	LastUsedAt *time.Time
-}
-
 // WebAuthn persists passkeys.
 type WebAuthn interface {
 	// CreateWebAuthnCredential inserts c. ErrConflict when the id or the
 	// credential id exists; ErrNotFound when the user does not.
-	CreateWebAuthnCredential(ctx context.Context, c WebAuthnCredential) error
+	CreateWebAuthnCredential(ctx context.Context, c gatehouse.WebAuthnCredential) error
 	// ListWebAuthnCredentials returns the user's credentials, oldest first;
 	// empty, not nil, when none.
-	ListWebAuthnCredentials(ctx context.Context, userID string) ([]WebAuthnCredential, error)
+	ListWebAuthnCredentials(ctx context.Context, userID string) ([]gatehouse.WebAuthnCredential, error)
 	// CountWebAuthnCredentials returns how many credentials the user has.
 	CountWebAuthnCredentials(ctx context.Context, userID string) (int, error)
 	// GetWebAuthnCredential returns the user's credential with this id.
 	// ErrNotFound when there is none or it belongs to another user.
-	GetWebAuthnCredential(ctx context.Context, userID, id string) (WebAuthnCredential, error)
+	GetWebAuthnCredential(ctx context.Context, userID, id string) (gatehouse.WebAuthnCredential, error)
 	// GetWebAuthnCredentialByCredentialID finds a credential by the
 	// authenticator's credential id. ErrNotFound when none.
-	GetWebAuthnCredentialByCredentialID(ctx context.Context, credentialID []byte) (WebAuthnCredential, error)
+	GetWebAuthnCredentialByCredentialID(ctx context.Context, credentialID []byte) (gatehouse.WebAuthnCredential, error)
 	// RenameWebAuthnCredential sets the name of the user's credential.
 	// ErrNotFound when there is none or it belongs to another user.
 	RenameWebAuthnCredential(ctx context.Context, userID, id, name string) error
@@ -417,47 +334,20 @@ type WebAuthn interface {
 	UseWebAuthnCredential(ctx context.Context, id string, signCount uint32, backupState bool, now time.Time) (bool, error)
 }
 
-// OAuthAccount links a user to an account at an external identity
-// provider, identified by (Provider, Subject), never by email.
-type OAuthAccount struct {
-	ID       string
-	UserID   string
-	Provider string // "google", "github", "microsoft" or a configured name
-	Subject  string // the provider's stable user id (sub)
-	// Email is the address the provider reported at linking, for display.
-	Email     string
-	CreatedAt time.Time
-}
-
 // OAuthAccounts persists links to external identity provider accounts.
 type OAuthAccounts interface {
 	// CreateOAuthAccount inserts a. ErrConflict when the id or (provider,
 	// subject) exists; ErrNotFound when the user does not.
-	CreateOAuthAccount(ctx context.Context, a OAuthAccount) error
+	CreateOAuthAccount(ctx context.Context, a gatehouse.OAuthAccount) error
 	// GetOAuthAccount finds the link of a provider's subject. ErrNotFound
 	// when there is none.
-	GetOAuthAccount(ctx context.Context, provider, subject string) (OAuthAccount, error)
+	GetOAuthAccount(ctx context.Context, provider, subject string) (gatehouse.OAuthAccount, error)
 	// ListOAuthAccounts returns the user's links, oldest first; empty when
 	// none.
-	ListOAuthAccounts(ctx context.Context, userID string) ([]OAuthAccount, error)
+	ListOAuthAccounts(ctx context.Context, userID string) ([]gatehouse.OAuthAccount, error)
 	// DeleteOAuthAccount removes the user's link. ErrNotFound when there is
 	// none or it belongs to another user.
 	DeleteOAuthAccount(ctx context.Context, userID, id string) error
-}
-
-// Device is a client a user signs in from, told apart by a fingerprint
-// (see internal/device). Sessions refer to it (Session.DeviceRef, a plain
-// reference that outlives the device's deletion).
-type Device struct {
-	ID          string
-	UserID      string
-	Fingerprint string // hex SHA-256, unique per user
-	Name        string // e.g. "Firefox on Linux"
-	UserAgent   string
-	Trusted     bool
-	FirstSeenAt time.Time
-	LastSeenAt  time.Time
-	LastIP      string
 }
 
 // Devices persists devices, the risk engine's per-user sign-in profile,
@@ -468,15 +358,15 @@ type Devices interface {
 	// It returns the stored device and whether this call created it (of
 	// concurrent calls for one new fingerprint exactly one does).
 	// ErrNotFound when the user does not exist.
-	UpsertDevice(ctx context.Context, d Device) (Device, bool, error)
+	UpsertDevice(ctx context.Context, d gatehouse.Device) (gatehouse.Device, bool, error)
 	// GetDevice returns one device. ErrNotFound.
-	GetDevice(ctx context.Context, id string) (Device, error)
+	GetDevice(ctx context.Context, id string) (gatehouse.Device, error)
 	// GetDeviceByFingerprint returns the user's device with that
 	// fingerprint. ErrNotFound.
-	GetDeviceByFingerprint(ctx context.Context, userID, fingerprint string) (Device, error)
+	GetDeviceByFingerprint(ctx context.Context, userID, fingerprint string) (gatehouse.Device, error)
 	// ListDevices returns the user's devices, most recently seen first
 	// (ties by id, descending); empty when none.
-	ListDevices(ctx context.Context, userID string) ([]Device, error)
+	ListDevices(ctx context.Context, userID string) ([]gatehouse.Device, error)
 	// TouchDevice sets LastSeenAt = now, and LastIP when ip is not empty.
 	// ErrNotFound.
 	TouchDevice(ctx context.Context, id string, now time.Time, ip string) error
@@ -486,13 +376,13 @@ type Devices interface {
 	DeleteDevice(ctx context.Context, id string) error
 	// DeleteStaleDevices removes devices whose LastSeenAt is before cutoff
 	// and returns them (ID and UserID only) in id order.
-	DeleteStaleDevices(ctx context.Context, cutoff time.Time) ([]Device, error)
+	DeleteStaleDevices(ctx context.Context, cutoff time.Time) ([]gatehouse.Device, error)
 	// RevokeDeviceSessions revokes every unrevoked session from the device
 	// (Session.DeviceRef) and returns their ids, sorted.
 	RevokeDeviceSessions(ctx context.Context, deviceID string, now time.Time) ([]string, error)
 	// GetSessionDevice returns the device a session is from. ErrNotFound
 	// when the session has none (or does not exist).
-	GetSessionDevice(ctx context.Context, sessionID string) (Device, error)
+	GetSessionDevice(ctx context.Context, sessionID string) (gatehouse.Device, error)
 	// SetSessionTrust sets the session's TrustScore (0-100; anything else
 	// is an error that is neither ErrNotFound nor ErrConflict). ErrNotFound.
 	SetSessionTrust(ctx context.Context, sessionID string, score int) error

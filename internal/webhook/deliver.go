@@ -46,7 +46,7 @@ func (s *Service) WantsEvent(ctx context.Context, tx store.Tx, e gatehouse.Event
 	if err != nil {
 		return false, err
 	}
-	return slices.ContainsFunc(hooks, func(w store.Webhook) bool { return Subscribed(w, e.Type) }), nil
+	return slices.ContainsFunc(hooks, func(w gatehouse.Webhook) bool { return Subscribed(w, e.Type) }), nil
 }
 
 // FanOut is the events handler: inside the event worker's transaction it
@@ -85,8 +85,8 @@ func (s *Service) FanOut(ctx context.Context, tx store.Tx, e gatehouse.Event) er
 			}
 		}
 		now := s.opts.Now().UTC()
-		d := store.WebhookDelivery{ID: gatehouse.NewID(), WebhookID: w.ID, EventID: e.ID, EventType: string(e.Type),
-			Payload: body, Status: store.DeliveryPending, CreatedAt: now, NextAttemptAt: &now}
+		d := gatehouse.WebhookDelivery{ID: gatehouse.NewID(), WebhookID: w.ID, EventID: e.ID, EventType: string(e.Type),
+			Payload: body, Status: gatehouse.DeliveryPending, CreatedAt: now, NextAttemptAt: &now}
 		if err := tx.CreateWebhookDelivery(ctx, d); err != nil {
 			return err
 		}
@@ -222,7 +222,7 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		return err
 	}
 	if !w.Active {
-		d.Status, d.LastError, d.NextAttemptAt = store.DeliveryFailed, "webhook disabled", nil
+		d.Status, d.LastError, d.NextAttemptAt = gatehouse.DeliveryFailed, "webhook disabled", nil
 		if err := s.store.UpdateWebhookDelivery(ctx, d); err != nil {
 			return err
 		}
@@ -247,7 +247,7 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		log.DebugContext(ctx, "webhook host circuit open; delivery snoozed", "webhook_id", w.ID, "for", wait.String())
 		return river.JobSnooze(wait)
 	}
-	a := store.WebhookAttempt{DeliveryID: d.ID, Attempt: d.Attempts + 1, StartedAt: started,
+	a := gatehouse.WebhookAttempt{DeliveryID: d.ID, Attempt: d.Attempts + 1, StartedAt: started,
 		Duration: time.Since(t0), ResponseStatus: res.status}
 	if res.err != nil {
 		a.Error = truncate(res.err.Error(), 500)
@@ -262,7 +262,7 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		}
 		switch {
 		case res.err == nil:
-			d.Status, d.DeliveredAt, d.NextAttemptAt = store.DeliverySucceeded, &now, nil
+			d.Status, d.DeliveredAt, d.NextAttemptAt = gatehouse.DeliverySucceeded, &now, nil
 			if err := tx.ClearWebhookFailing(ctx, w.ID); err != nil {
 				return err
 			}
@@ -271,7 +271,7 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 			}
 			return jobs.CompleteTx(ctx, tx, job)
 		case res.status == http.StatusGone:
-			d.Status, d.NextAttemptAt = store.DeliveryFailed, nil
+			d.Status, d.NextAttemptAt = gatehouse.DeliveryFailed, nil
 			outcome = river.JobCancel(errors.New("receiver answered 410 Gone; webhook disabled"))
 			if _, err := tx.DisableWebhook(ctx, w.ID, now); err != nil {
 				return err
@@ -284,13 +284,13 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		}
 		switch {
 		case now.Sub(since) > s.opts.DisableAfter:
-			d.Status, d.NextAttemptAt = store.DeliveryFailed, nil
+			d.Status, d.NextAttemptAt = gatehouse.DeliveryFailed, nil
 			outcome = river.JobCancel(fmt.Errorf("webhook failing since %s; disabled", since.Format(time.RFC3339)))
 			if err := s.disableForFailures(ctx, tx, w, since, now); err != nil {
 				return err
 			}
 		case job.Attempt >= job.MaxAttempts:
-			d.Status, d.NextAttemptAt = store.DeliveryFailed, nil
+			d.Status, d.NextAttemptAt = gatehouse.DeliveryFailed, nil
 			outcome = res.err
 		default:
 			next := now.Add(s.retryDelay(d.ID, job.Attempt))
@@ -309,7 +309,7 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 }
 
 // disableForFailures turns the webhook off and emails its owner, once.
-func (s *Service) disableForFailures(ctx context.Context, tx store.Tx, w store.Webhook, since, now time.Time) error {
+func (s *Service) disableForFailures(ctx context.Context, tx store.Tx, w gatehouse.Webhook, since, now time.Time) error {
 	done, err := tx.DisableWebhook(ctx, w.ID, now)
 	if err != nil || !done || s.mail == nil || s.opts.DisabledTemplate == "" {
 		return err

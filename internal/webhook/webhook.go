@@ -182,18 +182,18 @@ type Input struct {
 // Create adds a webhook for userID and returns it with its signing secret,
 // which is shown this once and stored only sealed. A user who already owns
 // MaxWebhooksPerUser webhooks gets a conflict.
-func (s *Service) Create(ctx context.Context, userID string, in Input) (store.Webhook, string, error) {
+func (s *Service) Create(ctx context.Context, userID string, in Input) (gatehouse.Webhook, string, error) {
 	if in.URL == nil || in.Events == nil {
-		return store.Webhook{}, "", gatehouse.InvalidField("body", "url and events are required")
+		return gatehouse.Webhook{}, "", gatehouse.InvalidField("body", "url and events are required")
 	}
 	now := s.opts.Now().UTC()
-	w := store.Webhook{ID: gatehouse.NewID(), UserID: userID, Active: true, CreatedAt: now, UpdatedAt: now}
+	w := gatehouse.Webhook{ID: gatehouse.NewID(), UserID: userID, Active: true, CreatedAt: now, UpdatedAt: now}
 	if err := s.apply(ctx, &w, in); err != nil {
-		return store.Webhook{}, "", err
+		return gatehouse.Webhook{}, "", err
 	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		return store.Webhook{}, "", fmt.Errorf("webhook secret: %w", err)
+		return gatehouse.Webhook{}, "", fmt.Errorf("webhook secret: %w", err)
 	}
 	w.SecretEnc = s.box.Seal(key, secretAD(w.ID))
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -216,13 +216,13 @@ func (s *Service) Create(ctx context.Context, userID string, in Input) (store.We
 		return nil
 	})
 	if err != nil {
-		return store.Webhook{}, "", err
+		return gatehouse.Webhook{}, "", err
 	}
 	return w, SecretPrefix + base64.StdEncoding.EncodeToString(key), nil
 }
 
 // apply validates in and writes it onto w.
-func (s *Service) apply(ctx context.Context, w *store.Webhook, in Input) error {
+func (s *Service) apply(ctx context.Context, w *gatehouse.Webhook, in Input) error {
 	if in.URL != nil {
 		u, err := ValidateURL(*in.URL, s.opts.AllowPrivate)
 		if err != nil {
@@ -280,44 +280,44 @@ func validEvents(events []string) ([]string, error) {
 }
 
 // Subscribed reports whether w receives events of type t.
-func Subscribed(w store.Webhook, t gatehouse.EventType) bool {
+func Subscribed(w gatehouse.Webhook, t gatehouse.EventType) bool {
 	return slices.Contains(w.Events, AllEvents) || slices.Contains(w.Events, string(t))
 }
 
 var errNotFound = gatehouse.Errorf(gatehouse.CodeNotFound, "no such webhook")
 
 // Get returns the user's webhook; somebody else's is not_found.
-func (s *Service) Get(ctx context.Context, userID, id string) (store.Webhook, error) {
+func (s *Service) Get(ctx context.Context, userID, id string) (gatehouse.Webhook, error) {
 	w, err := s.store.GetWebhook(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && w.UserID != userID) {
-		return store.Webhook{}, errNotFound
+		return gatehouse.Webhook{}, errNotFound
 	}
 	return w, err
 }
 
 // List returns a page of the user's webhooks in creation order.
-func (s *Service) List(ctx context.Context, userID, after string, limit int) ([]store.Webhook, error) {
+func (s *Service) List(ctx context.Context, userID, after string, limit int) ([]gatehouse.Webhook, error) {
 	return s.store.ListWebhooks(ctx, userID, after, limit)
 }
 
 // Update changes the user's webhook. Turning it back on forgets its past
 // failures, so it gets the full grace period again.
-func (s *Service) Update(ctx context.Context, userID, id string, in Input) (store.Webhook, error) {
+func (s *Service) Update(ctx context.Context, userID, id string, in Input) (gatehouse.Webhook, error) {
 	w, err := s.Get(ctx, userID, id)
 	if err != nil {
-		return store.Webhook{}, err
+		return gatehouse.Webhook{}, err
 	}
 	wasActive := w.Active
 	if err := s.apply(ctx, &w, in); err != nil {
-		return store.Webhook{}, err
+		return gatehouse.Webhook{}, err
 	}
 	w.UpdatedAt = s.opts.Now().UTC()
 	if err := s.store.UpdateWebhook(ctx, w); err != nil {
-		return store.Webhook{}, fmt.Errorf("update webhook: %w", err)
+		return gatehouse.Webhook{}, fmt.Errorf("update webhook: %w", err)
 	}
 	if w.Active && !wasActive {
 		if err := s.store.ClearWebhookFailing(ctx, w.ID); err != nil {
-			return store.Webhook{}, err
+			return gatehouse.Webhook{}, err
 		}
 		w.FailingSince = nil
 	}
@@ -338,7 +338,7 @@ func (s *Service) Delete(ctx context.Context, userID, id string) error {
 
 // Deliveries returns a page of the user's webhook's deliveries, newest
 // first, each with its attempts.
-func (s *Service) Deliveries(ctx context.Context, userID, webhookID, before string, limit int) ([]store.WebhookDelivery, error) {
+func (s *Service) Deliveries(ctx context.Context, userID, webhookID, before string, limit int) ([]gatehouse.WebhookDelivery, error) {
 	if _, err := s.Get(ctx, userID, webhookID); err != nil {
 		return nil, err
 	}
@@ -348,15 +348,15 @@ func (s *Service) Deliveries(ctx context.Context, userID, webhookID, before stri
 // Retry sends a delivery again, with the same webhook-id, as a new job with
 // a fresh set of attempts. A pending delivery (a job is already at it) and
 // an inactive webhook are conflicts.
-func (s *Service) Retry(ctx context.Context, userID, webhookID, deliveryID string) (store.WebhookDelivery, error) {
+func (s *Service) Retry(ctx context.Context, userID, webhookID, deliveryID string) (gatehouse.WebhookDelivery, error) {
 	w, err := s.Get(ctx, userID, webhookID)
 	if err != nil {
-		return store.WebhookDelivery{}, err
+		return gatehouse.WebhookDelivery{}, err
 	}
 	if !w.Active {
-		return store.WebhookDelivery{}, gatehouse.Errorf(gatehouse.CodeConflict, "the webhook is not active; activate it first")
+		return gatehouse.WebhookDelivery{}, gatehouse.Errorf(gatehouse.CodeConflict, "the webhook is not active; activate it first")
 	}
-	var d store.WebhookDelivery
+	var d gatehouse.WebhookDelivery
 	err = s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		d, err = tx.GetWebhookDelivery(ctx, deliveryID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && d.WebhookID != w.ID) {
@@ -365,11 +365,11 @@ func (s *Service) Retry(ctx context.Context, userID, webhookID, deliveryID strin
 		if err != nil {
 			return err
 		}
-		if d.Status == store.DeliveryPending {
+		if d.Status == gatehouse.DeliveryPending {
 			return gatehouse.Errorf(gatehouse.CodeConflict, "the delivery is still pending")
 		}
 		now := s.opts.Now().UTC()
-		d.Status, d.NextAttemptAt = store.DeliveryPending, &now
+		d.Status, d.NextAttemptAt = gatehouse.DeliveryPending, &now
 		if err := tx.UpdateWebhookDelivery(ctx, d); err != nil {
 			return err
 		}

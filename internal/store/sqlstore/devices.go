@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -19,7 +20,7 @@ const deviceColumns = `id, user_id, fingerprint, name, user_agent, trusted, firs
 // the sighting, in one statement (ON CONFLICT ... DO UPDATE ... RETURNING,
 // on both engines), so concurrent sign-ins from one new device make one
 // row. The row came from this call exactly when its id is d.ID.
-func (q *queries) UpsertDevice(ctx context.Context, d store.Device) (store.Device, bool, error) {
+func (q *queries) UpsertDevice(ctx context.Context, d gatehouse.Device) (gatehouse.Device, bool, error) {
 	got, err := scanDevice(q.queryRow(ctx,
 		`INSERT INTO devices (`+deviceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) `+
 			`ON CONFLICT (user_id, fingerprint) DO UPDATE SET last_seen_at = excluded.last_seen_at, `+
@@ -27,30 +28,30 @@ func (q *queries) UpsertDevice(ctx context.Context, d store.Device) (store.Devic
 		d.ID, d.UserID, d.Fingerprint, d.Name, d.UserAgent, d.Trusted,
 		timeArg(q.dialect, d.FirstSeenAt), timeArg(q.dialect, d.LastSeenAt), d.LastIP))
 	if isForeignKeyViolation(err) {
-		return store.Device{}, false, fmt.Errorf("upsert device: user %q: %w", d.UserID, store.ErrNotFound)
+		return gatehouse.Device{}, false, fmt.Errorf("upsert device: user %q: %w", d.UserID, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Device{}, false, translate("upsert device", err)
+		return gatehouse.Device{}, false, translate("upsert device", err)
 	}
 	return got, got.ID == d.ID, nil
 }
 
 // GetDevice returns one device. ErrNotFound.
-func (q *queries) GetDevice(ctx context.Context, id string) (store.Device, error) {
+func (q *queries) GetDevice(ctx context.Context, id string) (gatehouse.Device, error) {
 	d, err := scanDevice(q.queryRow(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = ?`, id))
 	return d, translate(fmt.Sprintf("get device %q", id), err)
 }
 
 // GetDeviceByFingerprint returns the user's device with the fingerprint.
 // ErrNotFound.
-func (q *queries) GetDeviceByFingerprint(ctx context.Context, userID, fingerprint string) (store.Device, error) {
+func (q *queries) GetDeviceByFingerprint(ctx context.Context, userID, fingerprint string) (gatehouse.Device, error) {
 	d, err := scanDevice(q.queryRow(ctx,
 		`SELECT `+deviceColumns+` FROM devices WHERE user_id = ? AND fingerprint = ?`, userID, fingerprint))
 	return d, translate("get device by fingerprint", err)
 }
 
 // ListDevices returns the user's devices, most recently seen first.
-func (q *queries) ListDevices(ctx context.Context, userID string) ([]store.Device, error) {
+func (q *queries) ListDevices(ctx context.Context, userID string) ([]gatehouse.Device, error) {
 	const op = "list devices"
 	rows, err := q.query(ctx,
 		`SELECT `+deviceColumns+` FROM devices WHERE user_id = ? ORDER BY last_seen_at DESC, id DESC`, userID)
@@ -58,7 +59,7 @@ func (q *queries) ListDevices(ctx context.Context, userID string) ([]store.Devic
 		return nil, translate(op, err)
 	}
 	defer rows.Close()
-	out := make([]store.Device, 0, 4)
+	out := make([]gatehouse.Device, 0, 4)
 	for rows.Next() {
 		d, err := scanDevice(rows)
 		if err != nil {
@@ -90,16 +91,16 @@ func (q *queries) DeleteDevice(ctx context.Context, id string) error {
 
 // DeleteStaleDevices removes devices last seen before cutoff and returns
 // them (ID and UserID only), in id order.
-func (q *queries) DeleteStaleDevices(ctx context.Context, cutoff time.Time) ([]store.Device, error) {
+func (q *queries) DeleteStaleDevices(ctx context.Context, cutoff time.Time) ([]gatehouse.Device, error) {
 	const op = "delete stale devices"
 	rows, err := q.query(ctx, `DELETE FROM devices WHERE last_seen_at < ? RETURNING id, user_id`, timeArg(q.dialect, cutoff))
 	if err != nil {
 		return nil, translate(op, err)
 	}
 	defer rows.Close()
-	out := make([]store.Device, 0, 4)
+	out := make([]gatehouse.Device, 0, 4)
 	for rows.Next() {
-		var d store.Device
+		var d gatehouse.Device
 		if err := rows.Scan(&d.ID, &d.UserID); err != nil {
 			return nil, translate(op, err)
 		}
@@ -108,7 +109,7 @@ func (q *queries) DeleteStaleDevices(ctx context.Context, cutoff time.Time) ([]s
 	if err := rows.Err(); err != nil {
 		return nil, translate(op, err)
 	}
-	slices.SortFunc(out, func(a, b store.Device) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b gatehouse.Device) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
@@ -124,7 +125,7 @@ func (q *queries) RevokeDeviceSessions(ctx context.Context, deviceID string, now
 }
 
 // GetSessionDevice returns the session's device. ErrNotFound.
-func (q *queries) GetSessionDevice(ctx context.Context, sessionID string) (store.Device, error) {
+func (q *queries) GetSessionDevice(ctx context.Context, sessionID string) (gatehouse.Device, error) {
 	d, err := scanDevice(q.queryRow(ctx, `SELECT `+prefixed("d.", deviceColumns)+
 		` FROM sessions s JOIN devices d ON d.id = s.device_ref WHERE s.id = ?`, sessionID))
 	return d, translate(fmt.Sprintf("get session %q device", sessionID), err)
@@ -168,13 +169,13 @@ func (q *queries) PutLoginProfile(ctx context.Context, userID string, data []byt
 	return translate("put login profile", err)
 }
 
-func scanDevice(r row) (store.Device, error) {
+func scanDevice(r row) (gatehouse.Device, error) {
 	var (
-		d           store.Device
+		d           gatehouse.Device
 		first, last timeScanner
 	)
 	if err := r.Scan(&d.ID, &d.UserID, &d.Fingerprint, &d.Name, &d.UserAgent, &d.Trusted, &first, &last, &d.LastIP); err != nil {
-		return store.Device{}, err
+		return gatehouse.Device{}, err
 	}
 	d.FirstSeenAt, d.LastSeenAt = first.Time, last.Time
 	return d, nil

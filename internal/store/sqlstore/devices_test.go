@@ -13,8 +13,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 )
 
-func devDevice(userID, fp string, at time.Time) store.Device {
-	return store.Device{ID: gatehouse.NewID(), UserID: userID, Fingerprint: fp, Name: "Firefox on Linux",
+func devDevice(userID, fp string, at time.Time) gatehouse.Device {
+	return gatehouse.Device{ID: gatehouse.NewID(), UserID: userID, Fingerprint: fp, Name: "Firefox on Linux",
 		UserAgent: "Mozilla/5.0 Firefox/1", FirstSeenAt: at, LastSeenAt: at, LastIP: "203.0.113.1"}
 }
 
@@ -131,13 +131,13 @@ func TestDeleteStaleDevices(t *testing.T) {
 		alice := whUser(t, db, "alice@example.com")
 		old := devDevice(alice, "old", whT0)
 		fresh := devDevice(alice, "fresh", whT0.Add(48*time.Hour))
-		for _, d := range []store.Device{old, fresh} {
+		for _, d := range []gatehouse.Device{old, fresh} {
 			_, _, err := db.UpsertDevice(ctx, d)
 			require.NoError(t, err)
 		}
 		gone, err := db.DeleteStaleDevices(ctx, whT0.Add(24*time.Hour))
 		require.NoError(t, err)
-		require.Equal(t, []store.Device{{ID: old.ID, UserID: alice}}, gone)
+		require.Equal(t, []gatehouse.Device{{ID: old.ID, UserID: alice}}, gone)
 		list, err := db.ListDevices(ctx, alice)
 		require.NoError(t, err)
 		require.Len(t, list, 1)

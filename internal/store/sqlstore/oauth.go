@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -15,7 +16,7 @@ const oauthAccountColumns = `id, user_id, provider, subject, email, created_at`
 
 // CreateOAuthAccount inserts a. ErrConflict when the id or (provider,
 // subject) exists; ErrNotFound when the user does not.
-func (q *queries) CreateOAuthAccount(ctx context.Context, a store.OAuthAccount) error {
+func (q *queries) CreateOAuthAccount(ctx context.Context, a gatehouse.OAuthAccount) error {
 	_, err := q.exec(ctx, `INSERT INTO oauth_accounts (`+oauthAccountColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		a.ID, a.UserID, a.Provider, a.Subject, a.Email, timeArg(q.dialect, a.CreatedAt))
 	if isForeignKeyViolation(err) {
@@ -25,14 +26,14 @@ func (q *queries) CreateOAuthAccount(ctx context.Context, a store.OAuthAccount) 
 }
 
 // GetOAuthAccount finds the link of a provider's subject.
-func (q *queries) GetOAuthAccount(ctx context.Context, provider, subject string) (store.OAuthAccount, error) {
+func (q *queries) GetOAuthAccount(ctx context.Context, provider, subject string) (gatehouse.OAuthAccount, error) {
 	a, err := scanOAuthAccount(q.queryRow(ctx,
 		`SELECT `+oauthAccountColumns+` FROM oauth_accounts WHERE provider = ? AND subject = ?`, provider, subject))
 	return a, translate("get oauth account", err)
 }
 
 // ListOAuthAccounts returns the user's links in id (creation) order.
-func (q *queries) ListOAuthAccounts(ctx context.Context, userID string) ([]store.OAuthAccount, error) {
+func (q *queries) ListOAuthAccounts(ctx context.Context, userID string) ([]gatehouse.OAuthAccount, error) {
 	rows, err := q.query(ctx, `SELECT `+oauthAccountColumns+` FROM oauth_accounts WHERE user_id = ? ORDER BY id`, userID)
 	if err != nil {
 		return nil, translate("list oauth accounts", err)
@@ -47,13 +48,13 @@ func (q *queries) DeleteOAuthAccount(ctx context.Context, userID, id string) err
 	return requireOneRow(fmt.Sprintf("delete oauth account %q", id), res, err)
 }
 
-func scanOAuthAccount(r row) (store.OAuthAccount, error) {
+func scanOAuthAccount(r row) (gatehouse.OAuthAccount, error) {
 	var (
-		a       store.OAuthAccount
+		a       gatehouse.OAuthAccount
 		created timeScanner
 	)
 	if err := r.Scan(&a.ID, &a.UserID, &a.Provider, &a.Subject, &a.Email, &created); err != nil {
-		return store.OAuthAccount{}, err
+		return gatehouse.OAuthAccount{}, err
 	}
 	a.CreatedAt = created.Time
 	return a, nil

@@ -15,8 +15,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 )
 
-func oauthLink(userID, provider, subject string) store.OAuthAccount {
-	return store.OAuthAccount{ID: gatehouse.NewID(), UserID: userID, Provider: provider, Subject: subject,
+func oauthLink(userID, provider, subject string) gatehouse.OAuthAccount {
+	return gatehouse.OAuthAccount{ID: gatehouse.NewID(), UserID: userID, Provider: provider, Subject: subject,
 		Email: subject + "@example.com", CreatedAt: whT0}
 }
 

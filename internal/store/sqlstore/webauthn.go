@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -17,7 +18,7 @@ const webauthnColumns = `id, user_id, credential_id, public_key, attestation_typ
 
 // CreateWebAuthnCredential inserts c. ErrConflict when the id or credential
 // id exists; ErrNotFound when the user does not.
-func (q *queries) CreateWebAuthnCredential(ctx context.Context, c store.WebAuthnCredential) error {
+func (q *queries) CreateWebAuthnCredential(ctx context.Context, c gatehouse.WebAuthnCredential) error {
 	transports, err := encodeStrings(c.Transports)
 	if err != nil {
 		return fmt.Errorf("create webauthn credential: encode transports: %w", err)
@@ -34,7 +35,7 @@ func (q *queries) CreateWebAuthnCredential(ctx context.Context, c store.WebAuthn
 }
 
 // ListWebAuthnCredentials returns the user's credentials in id (creation) order.
-func (q *queries) ListWebAuthnCredentials(ctx context.Context, userID string) ([]store.WebAuthnCredential, error) {
+func (q *queries) ListWebAuthnCredentials(ctx context.Context, userID string) ([]gatehouse.WebAuthnCredential, error) {
 	rows, err := q.query(ctx, `SELECT `+webauthnColumns+` FROM webauthn_credentials WHERE user_id = ? ORDER BY id`, userID)
 	if err != nil {
 		return nil, translate("list webauthn credentials", err)
@@ -51,7 +52,7 @@ func (q *queries) CountWebAuthnCredentials(ctx context.Context, userID string) (
 }
 
 // GetWebAuthnCredential returns the user's credential by our id.
-func (q *queries) GetWebAuthnCredential(ctx context.Context, userID, id string) (store.WebAuthnCredential, error) {
+func (q *queries) GetWebAuthnCredential(ctx context.Context, userID, id string) (gatehouse.WebAuthnCredential, error) {
 	c, err := scanWebAuthnCredential(q.queryRow(ctx,
 		`SELECT `+webauthnColumns+` FROM webauthn_credentials WHERE id = ? AND user_id = ?`, id, userID))
 	return c, translate(fmt.Sprintf("get webauthn credential %q", id), err)
@@ -59,7 +60,7 @@ func (q *queries) GetWebAuthnCredential(ctx context.Context, userID, id string) 
 
 // GetWebAuthnCredentialByCredentialID finds a credential by the
 // authenticator's credential id.
-func (q *queries) GetWebAuthnCredentialByCredentialID(ctx context.Context, credentialID []byte) (store.WebAuthnCredential, error) {
+func (q *queries) GetWebAuthnCredentialByCredentialID(ctx context.Context, credentialID []byte) (gatehouse.WebAuthnCredential, error) {
 	c, err := scanWebAuthnCredential(q.queryRow(ctx,
 		`SELECT `+webauthnColumns+` FROM webauthn_credentials WHERE credential_id = ?`, credentialID))
 	return c, translate("get webauthn credential by credential id", err)
@@ -94,20 +95,20 @@ func (q *queries) UseWebAuthnCredential(ctx context.Context, id string, signCoun
 	return affected == 1, err
 }
 
-func scanWebAuthnCredential(r row) (store.WebAuthnCredential, error) {
+func scanWebAuthnCredential(r row) (gatehouse.WebAuthnCredential, error) {
 	var (
-		c                 store.WebAuthnCredential
+		c                 gatehouse.WebAuthnCredential
 		signCount         int64
 		transports        []byte
 		created, lastUsed timeScanner
 	)
 	if err := r.Scan(&c.ID, &c.UserID, &c.CredentialID, &c.PublicKey, &c.AttestationType, &c.AAGUID, &signCount,
 		&transports, &c.BackupEligible, &c.BackupState, &c.Attachment, &c.Name, &created, &lastUsed); err != nil {
-		return store.WebAuthnCredential{}, err
+		return gatehouse.WebAuthnCredential{}, err
 	}
 	var err error
 	if c.Transports, err = decodeStrings(transports); err != nil {
-		return store.WebAuthnCredential{}, fmt.Errorf("decode transports of webauthn credential %q: %w", c.ID, err)
+		return gatehouse.WebAuthnCredential{}, fmt.Errorf("decode transports of webauthn credential %q: %w", c.ID, err)
 	}
 	if c.Transports == nil {
 		c.Transports = []string{}

@@ -14,8 +14,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 )
 
-func waCred(userID string, credID byte) store.WebAuthnCredential {
-	return store.WebAuthnCredential{ID: gatehouse.NewID(), UserID: userID, CredentialID: []byte{credID, 1, 2, 3},
+func waCred(userID string, credID byte) gatehouse.WebAuthnCredential {
+	return gatehouse.WebAuthnCredential{ID: gatehouse.NewID(), UserID: userID, CredentialID: []byte{credID, 1, 2, 3},
 		PublicKey: []byte{0xa5, 1, 2}, AttestationType: "none", AAGUID: make([]byte, 16), SignCount: 7,
 		Transports: []string{"usb", "nfc"}, BackupEligible: true, Attachment: "cross-platform", Name: "Key", CreatedAt: whT0}
 }

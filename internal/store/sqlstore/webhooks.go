@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -18,7 +19,7 @@ const webhookColumns = `id, user_id, url, events, description, active, secret_en
 
 // CreateWebhook inserts w; nil Events are stored as []. ErrConflict when
 // the id exists or the owner does not (foreign key).
-func (q *queries) CreateWebhook(ctx context.Context, w store.Webhook) error {
+func (q *queries) CreateWebhook(ctx context.Context, w gatehouse.Webhook) error {
 	events, err := encodeStrings(w.Events)
 	if err != nil {
 		return fmt.Errorf("create webhook: encode events: %w", err)
@@ -31,16 +32,16 @@ func (q *queries) CreateWebhook(ctx context.Context, w store.Webhook) error {
 }
 
 // GetWebhook returns one webhook. ErrNotFound when there is none.
-func (q *queries) GetWebhook(ctx context.Context, id string) (store.Webhook, error) {
+func (q *queries) GetWebhook(ctx context.Context, id string) (gatehouse.Webhook, error) {
 	w, err := scanWebhook(q.queryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id))
 	if err != nil {
-		return store.Webhook{}, translate(fmt.Sprintf("get webhook %q", id), err)
+		return gatehouse.Webhook{}, translate(fmt.Sprintf("get webhook %q", id), err)
 	}
 	return w, nil
 }
 
 // ListWebhooks returns a page of the user's webhooks in id order.
-func (q *queries) ListWebhooks(ctx context.Context, userID, after string, limit int) ([]store.Webhook, error) {
+func (q *queries) ListWebhooks(ctx context.Context, userID, after string, limit int) ([]gatehouse.Webhook, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("list webhooks: limit must be at least 1, got %d", limit)
 	}
@@ -52,7 +53,7 @@ func (q *queries) ListWebhooks(ctx context.Context, userID, after string, limit 
 // all-users webhook, in id order. It runs for every event, so each half
 // reads its own index: SQLite uses neither for "user_id = ? OR all_users",
 // and matches its partial index only by the literal "all_users = 1".
-func (q *queries) ListSubscribers(ctx context.Context, userID string) ([]store.Webhook, error) {
+func (q *queries) ListSubscribers(ctx context.Context, userID string) ([]gatehouse.Webhook, error) {
 	allUsers := "all_users = 1"
 	if q.dialect == store.Postgres {
 		allUsers = "all_users"
@@ -64,7 +65,7 @@ func (q *queries) ListSubscribers(ctx context.Context, userID string) ([]store.W
 		 ORDER BY id`, userID, userID)
 }
 
-func (q *queries) listWebhooks(ctx context.Context, op, query string, args ...any) ([]store.Webhook, error) {
+func (q *queries) listWebhooks(ctx context.Context, op, query string, args ...any) ([]gatehouse.Webhook, error) {
 	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, translate(op, err)
@@ -88,19 +89,19 @@ func collect[T any](rows *sql.Rows, scan func(row) (T, error)) ([]T, error) {
 	return out, rows.Err()
 }
 
-func scanWebhook(r row) (store.Webhook, error) {
+func scanWebhook(r row) (gatehouse.Webhook, error) {
 	var (
-		w                         store.Webhook
+		w                         gatehouse.Webhook
 		events                    []byte
 		failing, created, updated timeScanner
 	)
 	if err := r.Scan(&w.ID, &w.UserID, &w.URL, &events, &w.Description, &w.Active, &w.SecretEnc, &w.AllUsers,
 		&failing, &created, &updated); err != nil {
-		return store.Webhook{}, err
+		return gatehouse.Webhook{}, err
 	}
 	var err error
 	if w.Events, err = decodeStrings(events); err != nil {
-		return store.Webhook{}, fmt.Errorf("decode events of webhook %q: %w", w.ID, err)
+		return gatehouse.Webhook{}, fmt.Errorf("decode events of webhook %q: %w", w.ID, err)
 	}
 	if w.Events == nil {
 		w.Events = []string{}
@@ -110,7 +111,7 @@ func scanWebhook(r row) (store.Webhook, error) {
 }
 
 // UpdateWebhook writes the fields a user may change. ErrNotFound.
-func (q *queries) UpdateWebhook(ctx context.Context, w store.Webhook) error {
+func (q *queries) UpdateWebhook(ctx context.Context, w gatehouse.Webhook) error {
 	op := fmt.Sprintf("update webhook %q", w.ID)
 	events, err := encodeStrings(w.Events)
 	if err != nil {
@@ -167,7 +168,7 @@ const deliveryColumns = `id, webhook_id, event_id, event_type, payload, status, 
 
 // CreateWebhookDelivery inserts d. ErrConflict when the id exists or the
 // webhook does not.
-func (q *queries) CreateWebhookDelivery(ctx context.Context, d store.WebhookDelivery) error {
+func (q *queries) CreateWebhookDelivery(ctx context.Context, d gatehouse.WebhookDelivery) error {
 	_, err := q.exec(ctx,
 		`INSERT INTO webhook_deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.WebhookID, d.EventID, d.EventType, string(d.Payload), d.Status, d.Attempts, nullInt(d.ResponseStatus),
@@ -176,22 +177,22 @@ func (q *queries) CreateWebhookDelivery(ctx context.Context, d store.WebhookDeli
 }
 
 // GetWebhookDelivery returns one delivery with its attempts.
-func (q *queries) GetWebhookDelivery(ctx context.Context, id string) (store.WebhookDelivery, error) {
+func (q *queries) GetWebhookDelivery(ctx context.Context, id string) (gatehouse.WebhookDelivery, error) {
 	op := fmt.Sprintf("get webhook delivery %q", id)
 	d, err := scanDelivery(q.queryRow(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE id = ?`, id))
 	if err != nil {
-		return store.WebhookDelivery{}, translate(op, err)
+		return gatehouse.WebhookDelivery{}, translate(op, err)
 	}
-	list := []store.WebhookDelivery{d}
+	list := []gatehouse.WebhookDelivery{d}
 	if err := q.fillHistory(ctx, list); err != nil {
-		return store.WebhookDelivery{}, translate(op, err)
+		return gatehouse.WebhookDelivery{}, translate(op, err)
 	}
 	return list[0], nil
 }
 
 // ListWebhookDeliveries returns a page of deliveries, newest first, with
 // their attempts: two statements whatever the page size.
-func (q *queries) ListWebhookDeliveries(ctx context.Context, webhookID, before string, limit int) ([]store.WebhookDelivery, error) {
+func (q *queries) ListWebhookDeliveries(ctx context.Context, webhookID, before string, limit int) ([]gatehouse.WebhookDelivery, error) {
 	const op = "list webhook deliveries"
 	if limit < 1 {
 		return nil, fmt.Errorf("%s: limit must be at least 1, got %d", op, limit)
@@ -211,16 +212,16 @@ func (q *queries) ListWebhookDeliveries(ctx context.Context, webhookID, before s
 	return out, translate(op, q.fillHistory(ctx, out))
 }
 
-func scanDelivery(r row) (store.WebhookDelivery, error) {
+func scanDelivery(r row) (gatehouse.WebhookDelivery, error) {
 	var (
-		d                        store.WebhookDelivery
+		d                        gatehouse.WebhookDelivery
 		payload                  string
 		status                   sql.NullInt64
 		created, next, delivered timeScanner
 	)
 	if err := r.Scan(&d.ID, &d.WebhookID, &d.EventID, &d.EventType, &payload, &d.Status, &d.Attempts, &status,
 		&d.LastError, &created, &next, &delivered); err != nil {
-		return store.WebhookDelivery{}, err
+		return gatehouse.WebhookDelivery{}, err
 	}
 	d.Payload, d.ResponseStatus = []byte(payload), int(status.Int64)
 	d.CreatedAt, d.NextAttemptAt, d.DeliveredAt = created.Time, next.ptr(), delivered.ptr()
@@ -228,7 +229,7 @@ func scanDelivery(r row) (store.WebhookDelivery, error) {
 }
 
 // fillHistory reads the attempts of every delivery in ds in one statement.
-func (q *queries) fillHistory(ctx context.Context, ds []store.WebhookDelivery) error {
+func (q *queries) fillHistory(ctx context.Context, ds []gatehouse.WebhookDelivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
@@ -236,7 +237,7 @@ func (q *queries) fillHistory(ctx context.Context, ds []store.WebhookDelivery) e
 	args := make([]any, len(ds))
 	for i, d := range ds {
 		at[d.ID], args[i] = i, d.ID
-		ds[i].History = []store.WebhookAttempt{}
+		ds[i].History = []gatehouse.WebhookAttempt{}
 	}
 	rows, err := q.query(ctx,
 		`SELECT delivery_id, attempt, started_at, duration_ms, response_status, error FROM webhook_attempts
@@ -247,7 +248,7 @@ func (q *queries) fillHistory(ctx context.Context, ds []store.WebhookDelivery) e
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			a       store.WebhookAttempt
+			a       gatehouse.WebhookAttempt
 			ms      int64
 			status  sql.NullInt64
 			started timeScanner
@@ -263,7 +264,7 @@ func (q *queries) fillHistory(ctx context.Context, ds []store.WebhookDelivery) e
 }
 
 // UpdateWebhookDelivery writes the delivery's progress. ErrNotFound.
-func (q *queries) UpdateWebhookDelivery(ctx context.Context, d store.WebhookDelivery) error {
+func (q *queries) UpdateWebhookDelivery(ctx context.Context, d gatehouse.WebhookDelivery) error {
 	res, err := q.exec(ctx,
 		`UPDATE webhook_deliveries SET status = ?, attempts = ?, response_status = ?, last_error = ?, next_attempt_at = ?, delivered_at = ? WHERE id = ?`,
 		d.Status, d.Attempts, nullInt(d.ResponseStatus), d.LastError,
@@ -273,7 +274,7 @@ func (q *queries) UpdateWebhookDelivery(ctx context.Context, d store.WebhookDeli
 
 // CreateWebhookAttempt inserts a. ErrConflict when the attempt number is
 // taken or the delivery does not exist.
-func (q *queries) CreateWebhookAttempt(ctx context.Context, a store.WebhookAttempt) error {
+func (q *queries) CreateWebhookAttempt(ctx context.Context, a gatehouse.WebhookAttempt) error {
 	_, err := q.exec(ctx,
 		`INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, response_status, error) VALUES (?, ?, ?, ?, ?, ?)`,
 		a.DeliveryID, a.Attempt, timeArg(q.dialect, a.StartedAt), a.Duration.Milliseconds(), nullInt(a.ResponseStatus), a.Error)
@@ -298,7 +299,7 @@ func (d *DB) DeleteWebhookDeliveriesBefore(ctx context.Context, cutoff time.Time
 	for {
 		res, err := d.exec(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
 			SELECT id FROM webhook_deliveries WHERE created_at < ? AND status <> ? LIMIT ?)`,
-			timeArg(d.dialect, cutoff), store.DeliveryPending, batch)
+			timeArg(d.dialect, cutoff), gatehouse.DeliveryPending, batch)
 		n, err := rowsAffected("delete old webhook deliveries", res, err)
 		total += n
 		if err != nil || n < batch {

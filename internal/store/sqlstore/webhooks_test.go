@@ -33,9 +33,9 @@ func whUser(t *testing.T, db *sqlstore.DB, email string) string {
 	return id
 }
 
-func whHook(t *testing.T, db *sqlstore.DB, userID string, allUsers bool, events ...string) store.Webhook {
+func whHook(t *testing.T, db *sqlstore.DB, userID string, allUsers bool, events ...string) gatehouse.Webhook {
 	t.Helper()
-	w := store.Webhook{ID: gatehouse.NewID(), UserID: userID, URL: "https://example.com/hook", Events: events,
+	w := gatehouse.Webhook{ID: gatehouse.NewID(), UserID: userID, URL: "https://example.com/hook", Events: events,
 		Description: "d", Active: true, AllUsers: allUsers, SecretEnc: []byte{1, 2, 3}, CreatedAt: whT0, UpdatedAt: whT0}
 	require.NoError(t, db.CreateWebhook(t.Context(), w))
 	return w
@@ -141,7 +141,7 @@ func TestWebhooksSubscribersAndHealth(t *testing.T) {
 	})
 }
 
-func ids(ws []store.Webhook) []string {
+func ids(ws []gatehouse.Webhook) []string {
 	out := []string{}
 	for _, w := range ws {
 		out = append(out, w.ID)
@@ -155,12 +155,12 @@ func TestWebhookDeliveries(t *testing.T) {
 		// NewID is time-ordered only across milliseconds; order them here.
 		dids := []string{gatehouse.NewID(), gatehouse.NewID(), gatehouse.NewID()}
 		slices.Sort(dids)
-		mk := func() store.WebhookDelivery {
+		mk := func() gatehouse.WebhookDelivery {
 			id := dids[0]
 			dids = dids[1:]
-			d := store.WebhookDelivery{ID: id, WebhookID: w.ID, EventID: gatehouse.NewID(),
+			d := gatehouse.WebhookDelivery{ID: id, WebhookID: w.ID, EventID: gatehouse.NewID(),
 				EventType: "user.login", Payload: []byte(`{"id":"x","data":{"k":"\u0000é"}}`),
-				Status: store.DeliveryPending, CreatedAt: whT0, NextAttemptAt: &whT0}
+				Status: gatehouse.DeliveryPending, CreatedAt: whT0, NextAttemptAt: &whT0}
 			require.NoError(t, db.CreateWebhookDelivery(ctx, d))
 			return d
 		}
@@ -168,22 +168,22 @@ func TestWebhookDeliveries(t *testing.T) {
 		require.ErrorIs(t, db.CreateWebhookDelivery(ctx, d1), store.ErrConflict)
 
 		for i, status := range []int{500, 0, 204} {
-			require.NoError(t, db.CreateWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: d2.ID, Attempt: i + 1,
+			require.NoError(t, db.CreateWebhookAttempt(ctx, gatehouse.WebhookAttempt{DeliveryID: d2.ID, Attempt: i + 1,
 				StartedAt: whT0.Add(time.Duration(i) * time.Minute), Duration: 1500 * time.Millisecond,
 				ResponseStatus: status, Error: map[bool]string{true: "", false: "failed"}[status == 204]}))
 		}
-		require.ErrorIs(t, db.CreateWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: d2.ID, Attempt: 1, StartedAt: whT0}), store.ErrConflict)
-		require.ErrorIs(t, db.CreateWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: gatehouse.NewID(), Attempt: 1, StartedAt: whT0}), store.ErrConflict)
+		require.ErrorIs(t, db.CreateWebhookAttempt(ctx, gatehouse.WebhookAttempt{DeliveryID: d2.ID, Attempt: 1, StartedAt: whT0}), store.ErrConflict)
+		require.ErrorIs(t, db.CreateWebhookAttempt(ctx, gatehouse.WebhookAttempt{DeliveryID: gatehouse.NewID(), Attempt: 1, StartedAt: whT0}), store.ErrConflict)
 
 		delivered := whT0.Add(time.Hour)
 		d2.Status, d2.Attempts, d2.ResponseStatus, d2.LastError, d2.NextAttemptAt, d2.DeliveredAt =
-			store.DeliverySucceeded, 3, 204, "", nil, &delivered
+			gatehouse.DeliverySucceeded, 3, 204, "", nil, &delivered
 		require.NoError(t, db.UpdateWebhookDelivery(ctx, d2))
 
 		got, err := db.GetWebhookDelivery(ctx, d2.ID)
 		require.NoError(t, err)
 		require.Equal(t, d2.Payload, got.Payload, "payload bytes are kept exactly")
-		require.Equal(t, store.DeliverySucceeded, got.Status)
+		require.Equal(t, gatehouse.DeliverySucceeded, got.Status)
 		require.Equal(t, 3, got.Attempts)
 		require.Equal(t, 204, got.ResponseStatus)
 		require.Nil(t, got.NextAttemptAt)
