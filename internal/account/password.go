@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/notify"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -90,7 +89,7 @@ func (s *Service) ResetPassword(ctx context.Context, secret, password string) er
 			Data: data}); err != nil {
 			return err
 		}
-		return s.notifyTx(ctx, tx, u, notify.TypePasswordChanged, "Your password was reset", "", "Your password was reset with a link sent to this address.", "Every session was signed out.")
+		return s.notifyTx(ctx, tx, u, gatehouse.NotifyPasswordChanged, "Your password was reset", "", "Your password was reset with a link sent to this address.", "Every session was signed out.")
 	})
 	if err != nil {
 		return err
@@ -205,7 +204,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, currentSession, cu
 			Data: map[string]any{"sessions_revoked": len(revoked)}}); err != nil {
 			return err
 		}
-		return s.notifyTx(ctx, tx, u, notify.TypePasswordChanged, "Your password was changed", "", "Your password was changed.", "Every other session was signed out.")
+		return s.notifyTx(ctx, tx, u, gatehouse.NotifyPasswordChanged, "Your password was changed", "", "Your password was changed.", "Every other session was signed out.")
 	})
 	if err != nil {
 		return err
@@ -216,13 +215,13 @@ func (s *Service) ChangePassword(ctx context.Context, userID, currentSession, cu
 
 // alertTx emails a security alert of the general kind (security.alert).
 func (s *Service) alertTx(ctx context.Context, tx store.Tx, u gatehouse.User, title, ip string, details ...string) error {
-	return s.notifyTx(ctx, tx, u, notify.TypeSecurityAlert, title, ip, details...)
+	return s.notifyTx(ctx, tx, u, gatehouse.NotifySecurityAlert, title, ip, details...)
 }
 
 // notifyTx emails a security notice of alertType unless the user's
 // notification preferences turned email off for it.
 func (s *Service) notifyTx(ctx context.Context, tx store.Tx, u gatehouse.User, alertType, title, ip string, details ...string) error {
-	if !notify.Wants(u.NotificationPreferences, alertType, notify.ChannelEmail) {
+	if !gatehouse.WantsNotification(u.NotificationPreferences, alertType, gatehouse.ChannelEmail) {
 		return nil
 	}
 	return s.mail.SendTx(ctx, tx, u.Email.String(), "security_alert", map[string]any{

@@ -228,7 +228,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	deviceCleanup := &device.CleanupWorker{} // its Service is set below
 	river.AddWorker(workers, deviceCleanup)
 	a.Webhooks = webhook.New(a.DB, box, webhook.Options{
-		AllowPrivate: cfg.WebhookAllowPrivate, DisabledTemplate: mail.TemplateWebhookDisabled, Logger: log, Now: opts.Now,
+		AllowPrivate: cfg.WebhookAllowPrivate, DisabledTemplate: gatehouse.MailTemplateWebhookDisabled, Logger: log, Now: opts.Now,
 	})
 	a.Webhooks.Register(workers)
 	a.Bus.Handle("webhooks", a.Webhooks.FanOut, a.Webhooks.WantsEvent)

@@ -20,8 +20,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
-	"github.com/gatehouse-auth/gatehouse/internal/notify"
-	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -116,10 +114,10 @@ func (s *Service) RegisterTx(ctx context.Context, tx store.Tx, u gatehouse.User,
 		Data: map[string]any{"device_id": d.ID, "name": d.Name, "ip_address": sg.IP, "user_agent": d.UserAgent, "location": sg.Location}}); err != nil {
 		return d, true, err
 	}
-	if !notify.Wants(u.NotificationPreferences, notify.TypeNewDeviceLogin, notify.ChannelEmail) {
+	if !gatehouse.WantsNotification(u.NotificationPreferences, gatehouse.NotifyNewDeviceLogin, gatehouse.ChannelEmail) {
 		return d, true, nil
 	}
-	return d, true, s.mail.SendTx(ctx, tx, u.Email.String(), mail.TemplateNewDevice, MailData(u, d.Name, sg.IP, sg.Location, now))
+	return d, true, s.mail.SendTx(ctx, tx, u.Email.String(), gatehouse.MailTemplateNewDevice, MailData(u, d.Name, sg.IP, sg.Location, now))
 }
 
 // MailData is the new_device email's data for a sign-in.
@@ -128,7 +126,7 @@ func MailData(u gatehouse.User, device, ip, location string, now time.Time) map[
 	if location != "" {
 		details = append(details, "Location: "+location)
 	}
-	return map[string]any{mail.KeyName: u.Name, mail.KeyTitle: device, mail.KeyDetails: details, mail.KeyIP: ip, mail.KeyTime: now}
+	return map[string]any{gatehouse.MailKeyName: u.Name, gatehouse.MailKeyTitle: device, gatehouse.MailKeyDetails: details, gatehouse.MailKeyIP: ip, gatehouse.MailKeyTime: now}
 }
 
 // List returns the user's devices, most recently seen first.

@@ -6,8 +6,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
-	"github.com/gatehouse-auth/gatehouse/internal/notify"
 )
 
 // TagProfile groups the signed-in user's own account operations.
@@ -43,7 +43,7 @@ func (s *Server) registerProfile() {
 		}
 	}) (*userOutput, error) {
 		p := account.ProfileUpdate{Name: in.Body.Name, PhoneNumber: in.Body.PhoneNumber, NotificationPreferences: in.Body.NotificationPreferences}
-		if err := notify.ValidatePreferences(p.NotificationPreferences); err != nil {
+		if err := gatehouse.ValidateNotificationPreferences(p.NotificationPreferences); err != nil {
 			return nil, Problem(err)
 		}
 		u, err := s.accounts.UpdateProfile(ctx, mustPrincipal(ctx).UserID, p)

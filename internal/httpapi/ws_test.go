@@ -179,11 +179,11 @@ func TestWSPasswordChangeNotifies(t *testing.T) {
 				"current_password": apptest.StrongPassword, "new_password": apptest.StrongPassword + "-2"}, tk.Access)
 			require.Equal(t, http.StatusNoContent, r.Status, "%s", r.Raw)
 
-			got := wsAwait(t, mine, notify.TypePasswordChanged, notify.TypeSessionRevoked)
-			m := got[notify.TypePasswordChanged]
+			got := wsAwait(t, mine, gatehouse.NotifyPasswordChanged, gatehouse.NotifySessionRevoked)
+			m := got[gatehouse.NotifyPasswordChanged]
 			require.Equal(t, string(gatehouse.EventUserPasswordChanged), m.Data["event"])
 			require.False(t, m.CreatedAt.IsZero())
-			require.Equal(t, other.SessionID, got[notify.TypeSessionRevoked].Data["session_id"])
+			require.Equal(t, other.SessionID, got[gatehouse.NotifySessionRevoked].Data["session_id"])
 			require.Equal(t, notify.CloseSessionRevoked, wsAwaitClose(t, theirs))
 		})
 	}
@@ -208,5 +208,5 @@ func TestWSTwoInstances(t *testing.T) {
 	r := a.Do("POST", "/users/password/change", map[string]any{
 		"current_password": apptest.StrongPassword, "new_password": apptest.StrongPassword + "-2"}, tk.Access)
 	require.Equal(t, http.StatusNoContent, r.Status, "%s", r.Raw)
-	wsAwait(t, onB, notify.TypePasswordChanged)
+	wsAwait(t, onB, gatehouse.NotifyPasswordChanged)
 }

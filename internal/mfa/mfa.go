@@ -23,7 +23,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
-	"github.com/gatehouse-auth/gatehouse/internal/notify"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -428,7 +427,7 @@ func (s *Service) changedTx(ctx context.Context, tx store.Tx, u gatehouse.User, 
 		Data: map[string]any{"method": method, "mfa_enabled": enabled}}); err != nil {
 		return err
 	}
-	if !notify.Wants(u.NotificationPreferences, notify.TypeMFAChanged, notify.ChannelEmail) {
+	if !gatehouse.WantsNotification(u.NotificationPreferences, gatehouse.NotifyMFAChanged, gatehouse.ChannelEmail) {
 		return nil
 	}
 	return s.mail.SendTx(ctx, tx, u.Email.String(), "security_alert", map[string]any{

@@ -12,13 +12,13 @@ import (
 
 // messageTypes maps the domain events users hear of to message types.
 var messageTypes = map[gatehouse.EventType]string{
-	gatehouse.EventUserPasswordChanged: TypePasswordChanged,
-	gatehouse.EventUserPasswordReset:   TypePasswordChanged,
-	gatehouse.EventUserMFAEnabled:      TypeMFAChanged,
-	gatehouse.EventUserMFADisabled:     TypeMFAChanged,
-	gatehouse.EventSessionRevoked:      TypeSessionRevoked,
-	gatehouse.EventDeviceNew:           TypeNewDeviceLogin,
-	gatehouse.EventSecurityAlert:       TypeSecurityAlert,
+	gatehouse.EventUserPasswordChanged: gatehouse.NotifyPasswordChanged,
+	gatehouse.EventUserPasswordReset:   gatehouse.NotifyPasswordChanged,
+	gatehouse.EventUserMFAEnabled:      gatehouse.NotifyMFAChanged,
+	gatehouse.EventUserMFADisabled:     gatehouse.NotifyMFAChanged,
+	gatehouse.EventSessionRevoked:      gatehouse.NotifySessionRevoked,
+	gatehouse.EventDeviceNew:           gatehouse.NotifyNewDeviceLogin,
+	gatehouse.EventSecurityAlert:       gatehouse.NotifySecurityAlert,
 }
 
 // WantsEvent is HandleEvent's events.Interest: the events about a user
@@ -52,7 +52,7 @@ func (h *Hub) HandleEvent(ctx context.Context, tx store.Tx, e gatehouse.Event) e
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return fmt.Errorf("notify: read user: %w", err)
-	case Wants(u.NotificationPreferences, typ, ChannelWebSocket):
+	case gatehouse.WantsNotification(u.NotificationPreferences, typ, gatehouse.ChannelWebSocket):
 		data := maps.Clone(e.Data)
 		if data == nil {
 			data = map[string]any{}

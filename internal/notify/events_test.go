@@ -73,41 +73,41 @@ func notifies(t *testing.T, typ string, events ...gatehouse.EventType) {
 }
 
 func TestProperty88_NewDeviceNotification(t *testing.T) {
-	notifies(t, notify.TypeNewDeviceLogin, gatehouse.EventDeviceNew)
+	notifies(t, gatehouse.NotifyNewDeviceLogin, gatehouse.EventDeviceNew)
 }
 
 func TestProperty89_PasswordChangeNotification(t *testing.T) {
-	notifies(t, notify.TypePasswordChanged, gatehouse.EventUserPasswordChanged, gatehouse.EventUserPasswordReset)
+	notifies(t, gatehouse.NotifyPasswordChanged, gatehouse.EventUserPasswordChanged, gatehouse.EventUserPasswordReset)
 }
 
 func TestProperty90_MFAChangeNotification(t *testing.T) {
-	notifies(t, notify.TypeMFAChanged, gatehouse.EventUserMFAEnabled, gatehouse.EventUserMFADisabled)
+	notifies(t, gatehouse.NotifyMFAChanged, gatehouse.EventUserMFAEnabled, gatehouse.EventUserMFADisabled)
 }
 
-// For any preferences, an event reaches the socket exactly when Wants says
+// For any preferences, an event reaches the socket exactly when gatehouse.WantsNotification says
 // the websocket channel is on for its type; the default is on.
 func TestProperty91_WebSocketPreference(t *testing.T) {
 	e := newEventEnv(t, sqltest.SQLite(t))
 	mapped := map[gatehouse.EventType]string{
-		gatehouse.EventDeviceNew: notify.TypeNewDeviceLogin, gatehouse.EventUserPasswordChanged: notify.TypePasswordChanged,
-		gatehouse.EventUserMFAEnabled: notify.TypeMFAChanged, gatehouse.EventSessionRevoked: notify.TypeSessionRevoked,
-		gatehouse.EventSecurityAlert: notify.TypeSecurityAlert,
+		gatehouse.EventDeviceNew: gatehouse.NotifyNewDeviceLogin, gatehouse.EventUserPasswordChanged: gatehouse.NotifyPasswordChanged,
+		gatehouse.EventUserMFAEnabled: gatehouse.NotifyMFAChanged, gatehouse.EventSessionRevoked: gatehouse.NotifySessionRevoked,
+		gatehouse.EventSecurityAlert: gatehouse.NotifySecurityAlert,
 	}
 	rapid.Check(t, func(rt *rapid.T) {
 		prefs := map[string][]string{}
-		for _, typ := range notify.Types {
+		for _, typ := range gatehouse.NotificationTypes {
 			if rapid.Bool().Draw(rt, "set "+typ) {
-				prefs[typ] = rapid.SliceOfDistinct(rapid.SampledFrom(notify.Channels), rapid.ID[string]).Draw(rt, typ)
+				prefs[typ] = rapid.SliceOfDistinct(rapid.SampledFrom(gatehouse.NotificationChannels), rapid.ID[string]).Draw(rt, typ)
 			}
 		}
-		require.NoError(rt, notify.ValidatePreferences(prefs))
+		require.NoError(rt, gatehouse.ValidateNotificationPreferences(prefs))
 		user := e.user(rt, prefs)
 		c := e.dial(t, user, "s")
 		ev := rapid.SampledFrom([]gatehouse.EventType{gatehouse.EventDeviceNew, gatehouse.EventUserPasswordChanged,
 			gatehouse.EventUserMFAEnabled, gatehouse.EventSessionRevoked, gatehouse.EventSecurityAlert}).Draw(rt, "event")
 		e.handle(rt, gatehouse.Event{Type: ev, UserID: user, Data: map[string]any{"session_id": "another"}})
 		got := sentinel(t, e.hub, c, user)
-		if notify.Wants(prefs, mapped[ev], notify.ChannelWebSocket) {
+		if gatehouse.WantsNotification(prefs, mapped[ev], gatehouse.ChannelWebSocket) {
 			require.Len(rt, got, 1)
 			require.Equal(rt, mapped[ev], got[0].Type)
 		} else {
@@ -122,7 +122,7 @@ func TestProperty91_WebSocketPreference(t *testing.T) {
 // unmapped events and events of deleted users send nothing.
 func TestSessionRevokedEvent(t *testing.T) {
 	e := newEventEnv(t, sqltest.SQLite(t))
-	quiet := e.user(t, map[string][]string{notify.TypeSessionRevoked: {notify.ChannelEmail}})
+	quiet := e.user(t, map[string][]string{gatehouse.NotifySessionRevoked: {gatehouse.ChannelEmail}})
 	revoked, kept := e.dial(t, quiet, "s1"), e.dial(t, quiet, "s2")
 	e.handle(t, gatehouse.Event{Type: gatehouse.EventSessionRevoked, UserID: quiet, Data: map[string]any{"session_id": "s1"}})
 	require.Equal(t, "session revoked", requireClosed(t, revoked, notify.CloseSessionRevoked))
@@ -134,7 +134,7 @@ func TestSessionRevokedEvent(t *testing.T) {
 	requireClosed(t, revoked, notify.CloseSessionRevoked)
 	got := sentinel(t, e.hub, kept, loud)
 	require.Len(t, got, 1)
-	require.Equal(t, notify.TypeSessionRevoked, got[0].Type)
+	require.Equal(t, gatehouse.NotifySessionRevoked, got[0].Type)
 	require.Equal(t, "s1", got[0].Data["session_id"])
 
 	e.handle(t, gatehouse.Event{Type: gatehouse.EventUserLogin, UserID: loud})
@@ -149,24 +149,24 @@ func TestSessionRevokedEvent(t *testing.T) {
 }
 
 func TestWantsAndValidatePreferences(t *testing.T) {
-	require.True(t, notify.Wants(nil, notify.TypeMFAChanged, notify.ChannelWebSocket), "default on")
-	prefs := map[string][]string{notify.TypeMFAChanged: {notify.ChannelEmail}, notify.TypeSecurityAlert: {}}
-	require.True(t, notify.Wants(prefs, notify.TypeMFAChanged, notify.ChannelEmail))
-	require.False(t, notify.Wants(prefs, notify.TypeMFAChanged, notify.ChannelWebSocket))
-	require.False(t, notify.Wants(prefs, notify.TypeSecurityAlert, notify.ChannelEmail), "an empty list is all off")
-	require.True(t, notify.Wants(prefs, notify.TypeNewDeviceLogin, notify.ChannelEmail), "absent types stay on")
-	require.NoError(t, notify.ValidatePreferences(prefs))
-	require.NoError(t, notify.ValidatePreferences(nil))
+	require.True(t, gatehouse.WantsNotification(nil, gatehouse.NotifyMFAChanged, gatehouse.ChannelWebSocket), "default on")
+	prefs := map[string][]string{gatehouse.NotifyMFAChanged: {gatehouse.ChannelEmail}, gatehouse.NotifySecurityAlert: {}}
+	require.True(t, gatehouse.WantsNotification(prefs, gatehouse.NotifyMFAChanged, gatehouse.ChannelEmail))
+	require.False(t, gatehouse.WantsNotification(prefs, gatehouse.NotifyMFAChanged, gatehouse.ChannelWebSocket))
+	require.False(t, gatehouse.WantsNotification(prefs, gatehouse.NotifySecurityAlert, gatehouse.ChannelEmail), "an empty list is all off")
+	require.True(t, gatehouse.WantsNotification(prefs, gatehouse.NotifyNewDeviceLogin, gatehouse.ChannelEmail), "absent types stay on")
+	require.NoError(t, gatehouse.ValidateNotificationPreferences(prefs))
+	require.NoError(t, gatehouse.ValidateNotificationPreferences(nil))
 
 	for _, tc := range []struct {
 		prefs map[string][]string
 		field string
 	}{
 		{map[string][]string{"security.nope": {"email"}}, "body.notification_preferences.security.nope"},
-		{map[string][]string{notify.TypePasswordChanged: {"email", "sms"}}, "body.notification_preferences." + notify.TypePasswordChanged},
-		{map[string][]string{notify.TypePasswordChanged: {"", "websocket"}}, "body.notification_preferences." + notify.TypePasswordChanged},
+		{map[string][]string{gatehouse.NotifyPasswordChanged: {"email", "sms"}}, "body.notification_preferences." + gatehouse.NotifyPasswordChanged},
+		{map[string][]string{gatehouse.NotifyPasswordChanged: {"", "websocket"}}, "body.notification_preferences." + gatehouse.NotifyPasswordChanged},
 	} {
-		err := notify.ValidatePreferences(tc.prefs)
+		err := gatehouse.ValidateNotificationPreferences(tc.prefs)
 		require.Equal(t, gatehouse.CodeValidationFailed, gatehouse.ErrorCode(err))
 		var ge *gatehouse.Error
 		require.ErrorAs(t, err, &ge)

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/notify"
 )
@@ -34,10 +35,10 @@ func TestMessagesCrossInstances(t *testing.T) {
 			eventually(t, func() bool { return b.metric(t, "websocket_connections_open") == 2 }, "B registers its sockets")
 
 			at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-			require.NoError(t, a.hub.Publish(ctx, "u1", notify.Message{Type: notify.TypeSecurityAlert, Data: map[string]any{"k": "v"}, CreatedAt: at}))
+			require.NoError(t, a.hub.Publish(ctx, "u1", notify.Message{Type: gatehouse.NotifySecurityAlert, Data: map[string]any{"k": "v"}, CreatedAt: at}))
 			for _, c := range []*websocket.Conn{onB, onA} {
 				m := read(t, c)
-				require.Equal(t, notify.TypeSecurityAlert, m.Type)
+				require.Equal(t, gatehouse.NotifySecurityAlert, m.Type)
 				require.Equal(t, "v", m.Data["k"])
 				require.True(t, at.Equal(m.CreatedAt))
 			}
@@ -67,11 +68,11 @@ func TestSlowClientIsDroppedWithoutBlockingOthers(t *testing.T) {
 			big := map[string]any{"pad": strings.Repeat("x", 256<<10)}
 			for i := 0; in.metric(t, "websocket_slow_clients_dropped_total") == 0; i++ {
 				require.Less(t, i, 5000, "the slow client was never dropped")
-				require.NoError(t, in.hub.Publish(ctx, "slow", notify.Message{Type: notify.TypeSecurityAlert, Data: big}))
+				require.NoError(t, in.hub.Publish(ctx, "slow", notify.Message{Type: gatehouse.NotifySecurityAlert, Data: big}))
 				time.Sleep(time.Millisecond) // let the subscription keep up: pub/sub drops what overflows it
 			}
-			require.NoError(t, in.hub.Publish(ctx, "fast", notify.Message{Type: notify.TypeMFAChanged}))
-			require.Equal(t, notify.TypeMFAChanged, read(t, fast).Type)
+			require.NoError(t, in.hub.Publish(ctx, "fast", notify.Message{Type: gatehouse.NotifyMFAChanged}))
+			require.Equal(t, gatehouse.NotifyMFAChanged, read(t, fast).Type)
 			require.Equal(t, 1.0, in.metric(t, "websocket_slow_clients_dropped_total"))
 			require.Equal(t, 1.0, in.metric(t, "websocket_connections_open"))
 		})

@@ -13,8 +13,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/device"
-	"github.com/gatehouse-auth/gatehouse/internal/notify"
-	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -176,7 +174,7 @@ func (g *Guard) AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta
 	if _, err := g.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventSecurityAlert, UserID: u.ID, CreatedAt: now, Data: data}); err != nil {
 		return err
 	}
-	if !notify.Wants(u.NotificationPreferences, notify.TypeSecurityAlert, notify.ChannelEmail) {
+	if !gatehouse.WantsNotification(u.NotificationPreferences, gatehouse.NotifySecurityAlert, gatehouse.ChannelEmail) {
 		return nil
 	}
 	details := make([]string, 0, len(a.Factors)+1)
@@ -190,8 +188,8 @@ func (g *Guard) AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta
 	if what == "refresh" {
 		title = "Unusual activity in one of your sessions"
 	}
-	return g.mail.SendTx(ctx, tx, u.Email.String(), mail.TemplateSecurityAlert, map[string]any{
-		mail.KeyName: u.Name, mail.KeyTitle: title, mail.KeyDetails: details, mail.KeyIP: meta.IP, mail.KeyTime: now,
+	return g.mail.SendTx(ctx, tx, u.Email.String(), gatehouse.MailTemplateSecurityAlert, map[string]any{
+		gatehouse.MailKeyName: u.Name, gatehouse.MailKeyTitle: title, gatehouse.MailKeyDetails: details, gatehouse.MailKeyIP: meta.IP, gatehouse.MailKeyTime: now,
 	})
 }
 
@@ -246,8 +244,8 @@ func (g *Guard) ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, me
 		return nil, fmt.Errorf("hold sign-in for confirmation: %w", err)
 	}
 	data := device.MailData(u, device.ParseUA(meta.UserAgent).Name(), meta.IP, a.Location.String(), now)
-	data[mail.KeyLink], data[mail.KeyExpiresIn] = link(g.opts.ConfirmURL, secret), "15 minutes"
-	if err := g.mail.SendTx(ctx, tx, u.Email.String(), mail.TemplateNewDevice, data); err != nil {
+	data[gatehouse.MailKeyLink], data[gatehouse.MailKeyExpiresIn] = link(g.opts.ConfirmURL, secret), "15 minutes"
+	if err := g.mail.SendTx(ctx, tx, u.Email.String(), gatehouse.MailTemplateNewDevice, data); err != nil {
 		return nil, err
 	}
 	return &gatehouse.MFAChallenge{ID: id, Methods: []string{MethodEmailConfirmation}, ExpiresAt: now.Add(ConfirmTTL)}, nil

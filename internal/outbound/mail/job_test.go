@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail/mailtest"
@@ -44,16 +45,16 @@ func (f *fakeInserter) InsertTx(_ context.Context, _ store.Tx, args river.JobArg
 func TestEnqueueValidates(t *testing.T) {
 	ctx := context.Background()
 	ins := &fakeInserter{}
-	data := map[string]any{mail.KeyLink: link}
-	require.NoError(t, mail.Enqueue(ctx, ins, nil, "alice@example.com", mail.TemplateVerifyEmail, data))
+	data := map[string]any{gatehouse.MailKeyLink: link}
+	require.NoError(t, mail.Enqueue(ctx, ins, nil, "alice@example.com", gatehouse.MailTemplateVerifyEmail, data))
 	require.Equal(t, []river.JobArgs{mail.SendArgs{To: "alice@example.com", Template: "verify_email", Data: data}}, ins.args)
 
-	require.ErrorContains(t, mail.Enqueue(ctx, ins, nil, " ", mail.TemplateVerifyEmail, nil), "empty recipient")
+	require.ErrorContains(t, mail.Enqueue(ctx, ins, nil, " ", gatehouse.MailTemplateVerifyEmail, nil), "empty recipient")
 	require.ErrorIs(t, mail.Enqueue(ctx, ins, nil, "a@example.com", "verify-email", nil), mail.ErrUnknownTemplate)
 	require.Len(t, ins.args, 1)
 
 	ins.err = errors.New("database is locked")
-	err := mail.Enqueue(ctx, ins, nil, "a@example.com", mail.TemplateWelcome, nil)
+	err := mail.Enqueue(ctx, ins, nil, "a@example.com", gatehouse.MailTemplateWelcome, nil)
 	require.ErrorIs(t, err, ins.err)
 	require.Contains(t, err.Error(), "welcome")
 }
@@ -68,7 +69,7 @@ func job(args mail.SendArgs, metadata string) *river.Job[mail.SendArgs] {
 func TestWorkerOutcomes(t *testing.T) {
 	ctx := context.Background()
 	r := renderer(t)
-	args := mail.SendArgs{To: "alice@example.com", Template: mail.TemplateMagicLink, Data: map[string]any{mail.KeyLink: link}}
+	args := mail.SendArgs{To: "alice@example.com", Template: gatehouse.MailTemplateMagicLink, Data: map[string]any{gatehouse.MailKeyLink: link}}
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
@@ -192,10 +193,10 @@ func (e *e2e) enqueue(t *testing.T, to, token string, fail bool) error {
 	t.Helper()
 	errRollback := errors.New("roll back")
 	err := e.db.InTx(context.Background(), func(ctx context.Context, tx store.Tx) error {
-		if err := mail.Enqueue(ctx, e.client, tx, to, mail.TemplateVerifyEmail, map[string]any{
-			mail.KeyName:      "Alice",
-			mail.KeyLink:      "http://localhost:8080/verify?token=" + token,
-			mail.KeyExpiresIn: "24 hours",
+		if err := mail.Enqueue(ctx, e.client, tx, to, gatehouse.MailTemplateVerifyEmail, map[string]any{
+			gatehouse.MailKeyName:      "Alice",
+			gatehouse.MailKeyLink:      "http://localhost:8080/verify?token=" + token,
+			gatehouse.MailKeyExpiresIn: "24 hours",
 		}); err != nil {
 			return err
 		}

@@ -10,49 +10,8 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"time"
-)
 
-// The templates Render knows.
-const (
-	TemplateVerifyEmail   = "verify_email"
-	TemplateResetPassword = "reset_password"
-	TemplateWelcome       = "welcome"
-	TemplateSecurityAlert = "security_alert"
-	TemplateMagicLink     = "magic_link"
-	// TemplateWebhookDisabled tells an owner their failing webhook was
-	// turned off: Title is the webhook URL, Time when failures began.
-	TemplateWebhookDisabled = "webhook_disabled"
-	// TemplateNewDevice tells a user of a sign-in from a device new to the
-	// account: Title is the device ("Firefox on Linux"), Details where,
-	// Time and IP when and from where. With a Link (and ExpiresIn) it asks
-	// the user to confirm a risky sign-in instead: the link completes it.
-	TemplateNewDevice = "new_device"
-)
-
-// The data keys templates read. Values arrive through JSON (the job's
-// arguments), so they are plain strings, lists and numbers.
-const (
-	// KeyServiceName overrides the renderer's service name.
-	KeyServiceName = "ServiceName"
-	// KeyName is the recipient's display name; may be empty.
-	KeyName = "Name"
-	// KeyLink is an absolute http(s) URL built by the caller from the
-	// public URL. Required by verify_email, reset_password and magic_link;
-	// optional for welcome (a sign-in page) and security_alert (account
-	// security page).
-	KeyLink = "Link"
-	// KeyExpiresIn is how long the link stays valid, as text ("24 hours").
-	KeyExpiresIn = "ExpiresIn"
-	// KeyTitle is the alert's one-line headline. Required by security_alert.
-	KeyTitle = "Title"
-	// KeyDetails is the alert's detail lines: a list of strings (or one
-	// string, split at line breaks).
-	KeyDetails = "Details"
-	// KeyTime is when the alerted event happened: a time.Time or an RFC 3339
-	// string (what a time.Time becomes in JSON); shown in UTC.
-	KeyTime = "Time"
-	// KeyIP is the client IP address of the alerted event.
-	KeyIP = "IP"
+	"github.com/gatehouse-auth/gatehouse"
 )
 
 // ErrUnknownTemplate is returned for a template name Render does not know.
@@ -60,18 +19,18 @@ var ErrUnknownTemplate = errors.New("mail: unknown template")
 
 // templateNames lists every template, for Enqueue's early check.
 var templateNames = []string{
-	TemplateVerifyEmail, TemplateResetPassword, TemplateWelcome, TemplateSecurityAlert, TemplateMagicLink,
-	TemplateWebhookDisabled, TemplateNewDevice,
+	gatehouse.MailTemplateVerifyEmail, gatehouse.MailTemplateResetPassword, gatehouse.MailTemplateWelcome, gatehouse.MailTemplateSecurityAlert, gatehouse.MailTemplateMagicLink,
+	gatehouse.MailTemplateWebhookDisabled, gatehouse.MailTemplateNewDevice,
 }
 
 // required lists, per template, the data keys that must be non-empty.
 var required = map[string][]string{
-	TemplateVerifyEmail:     {KeyLink},
-	TemplateResetPassword:   {KeyLink},
-	TemplateMagicLink:       {KeyLink},
-	TemplateSecurityAlert:   {KeyTitle},
-	TemplateWebhookDisabled: {KeyTitle},
-	TemplateNewDevice:       {KeyTitle},
+	gatehouse.MailTemplateVerifyEmail:     {gatehouse.MailKeyLink},
+	gatehouse.MailTemplateResetPassword:   {gatehouse.MailKeyLink},
+	gatehouse.MailTemplateMagicLink:       {gatehouse.MailKeyLink},
+	gatehouse.MailTemplateSecurityAlert:   {gatehouse.MailKeyTitle},
+	gatehouse.MailTemplateWebhookDisabled: {gatehouse.MailKeyTitle},
+	gatehouse.MailTemplateNewDevice:       {gatehouse.MailKeyTitle},
 }
 
 // Templates returns the names Render accepts, sorted.
@@ -100,7 +59,7 @@ type Renderer struct {
 }
 
 // NewRenderer parses the embedded templates. serviceName is shown in every
-// email unless the data's KeyServiceName overrides it.
+// email unless the data's gatehouse.MailKeyServiceName overrides it.
 func NewRenderer(serviceName string) (*Renderer, error) {
 	funcs := map[string]any{
 		// button passes a link and its label to the shared "button" block.
@@ -170,35 +129,35 @@ func (r *Renderer) Render(name string, data map[string]any) (Message, error) {
 // normalises lists and times, and checks required values.
 func (r *Renderer) prepare(name string, data map[string]any) (map[string]any, error) {
 	d := map[string]any{
-		KeyServiceName: r.serviceName,
-		KeyName:        "",
-		KeyLink:        "",
-		KeyExpiresIn:   "",
-		KeyTitle:       "",
-		KeyDetails:     []string(nil),
-		KeyTime:        "",
-		KeyIP:          "",
+		gatehouse.MailKeyServiceName: r.serviceName,
+		gatehouse.MailKeyName:        "",
+		gatehouse.MailKeyLink:        "",
+		gatehouse.MailKeyExpiresIn:   "",
+		gatehouse.MailKeyTitle:       "",
+		gatehouse.MailKeyDetails:     []string(nil),
+		gatehouse.MailKeyTime:        "",
+		gatehouse.MailKeyIP:          "",
 	}
 	for k, v := range data {
 		if v != nil {
 			d[k] = v
 		}
 	}
-	for _, k := range []string{KeyServiceName, KeyName, KeyLink, KeyExpiresIn, KeyTitle, KeyIP} {
+	for _, k := range []string{gatehouse.MailKeyServiceName, gatehouse.MailKeyName, gatehouse.MailKeyLink, gatehouse.MailKeyExpiresIn, gatehouse.MailKeyTitle, gatehouse.MailKeyIP} {
 		d[k] = singleLine(fmt.Sprint(d[k]))
 	}
-	d[KeyDetails] = lines(d[KeyDetails])
-	d[KeyTime] = formatTime(d[KeyTime])
+	d[gatehouse.MailKeyDetails] = lines(d[gatehouse.MailKeyDetails])
+	d[gatehouse.MailKeyTime] = formatTime(d[gatehouse.MailKeyTime])
 
 	for _, k := range required[name] {
 		if d[k] == "" {
 			return nil, fmt.Errorf("mail: template %s needs %s", name, k)
 		}
 	}
-	if link := d[KeyLink].(string); link != "" {
+	if link := d[gatehouse.MailKeyLink].(string); link != "" {
 		u, err := url.Parse(link)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("mail: template %s: %s is not an absolute http(s) URL", name, KeyLink)
+			return nil, fmt.Errorf("mail: template %s: %s is not an absolute http(s) URL", name, gatehouse.MailKeyLink)
 		}
 	}
 	return d, nil

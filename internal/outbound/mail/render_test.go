@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail/mailtest"
 )
@@ -25,24 +26,24 @@ func TestRenderAllTemplates(t *testing.T) {
 	require.Subset(t, mail.Templates(), []string{"magic_link", "reset_password", "security_alert", "verify_email", "welcome", "webhook_disabled"})
 
 	data := map[string]any{
-		mail.KeyName:      "Ann",
-		mail.KeyLink:      link,
-		mail.KeyExpiresIn: "24 hours",
-		mail.KeyTitle:     "New sign-in to your account",
-		mail.KeyDetails:   []string{"Browser: Firefox on Linux", "Location: Berlin, DE"},
-		mail.KeyTime:      time.Date(2025, 3, 4, 5, 6, 7, 0, time.FixedZone("CET", 3600)),
-		mail.KeyIP:        "203.0.113.7",
+		gatehouse.MailKeyName:      "Ann",
+		gatehouse.MailKeyLink:      link,
+		gatehouse.MailKeyExpiresIn: "24 hours",
+		gatehouse.MailKeyTitle:     "New sign-in to your account",
+		gatehouse.MailKeyDetails:   []string{"Browser: Firefox on Linux", "Location: Berlin, DE"},
+		gatehouse.MailKeyTime:      time.Date(2025, 3, 4, 5, 6, 7, 0, time.FixedZone("CET", 3600)),
+		gatehouse.MailKeyIP:        "203.0.113.7",
 	}
 	subjects := map[string]string{
-		mail.TemplateVerifyEmail:     "Verify your email address for Acme ID",
-		mail.TemplateResetPassword:   "Reset your Acme ID password",
-		mail.TemplateWelcome:         "Welcome to Acme ID",
-		mail.TemplateSecurityAlert:   "Acme ID security alert: New sign-in to your account",
-		mail.TemplateMagicLink:       "Your Acme ID sign-in link",
-		mail.TemplateWebhookDisabled: "Acme ID: your webhook was disabled",
-		mail.TemplateNewDevice:       "Confirm your Acme ID sign-in",
+		gatehouse.MailTemplateVerifyEmail:     "Verify your email address for Acme ID",
+		gatehouse.MailTemplateResetPassword:   "Reset your Acme ID password",
+		gatehouse.MailTemplateWelcome:         "Welcome to Acme ID",
+		gatehouse.MailTemplateSecurityAlert:   "Acme ID security alert: New sign-in to your account",
+		gatehouse.MailTemplateMagicLink:       "Your Acme ID sign-in link",
+		gatehouse.MailTemplateWebhookDisabled: "Acme ID: your webhook was disabled",
+		gatehouse.MailTemplateNewDevice:       "Confirm your Acme ID sign-in",
 	}
-	expiring := map[string]bool{mail.TemplateVerifyEmail: true, mail.TemplateResetPassword: true, mail.TemplateMagicLink: true}
+	expiring := map[string]bool{gatehouse.MailTemplateVerifyEmail: true, gatehouse.MailTemplateResetPassword: true, gatehouse.MailTemplateMagicLink: true}
 	for _, name := range mail.Templates() {
 		t.Run(name, func(t *testing.T) {
 			m, err := r.Render(name, data)
@@ -62,7 +63,7 @@ func TestRenderAllTemplates(t *testing.T) {
 		})
 	}
 
-	m, err := r.Render(mail.TemplateSecurityAlert, data)
+	m, err := r.Render(gatehouse.MailTemplateSecurityAlert, data)
 	require.NoError(t, err)
 	for _, want := range []string{"- Browser: Firefox on Linux", "- Location: Berlin, DE", "Time: 4 Mar 2025 04:06 UTC", "IP address: 203.0.113.7"} {
 		require.Contains(t, m.Text, want)
@@ -76,8 +77,8 @@ func TestRenderEscapesUserValuesInHTML(t *testing.T) {
 	evil := `<script>alert("x")</script>`
 	for _, name := range mail.Templates() {
 		m, err := r.Render(name, map[string]any{
-			mail.KeyName: evil, mail.KeyLink: link, mail.KeyTitle: "Alert " + evil,
-			mail.KeyDetails: []any{"Device: " + evil},
+			gatehouse.MailKeyName: evil, gatehouse.MailKeyLink: link, gatehouse.MailKeyTitle: "Alert " + evil,
+			gatehouse.MailKeyDetails: []any{"Device: " + evil},
 		})
 		require.NoError(t, err)
 		require.NotContains(t, m.HTML, "<script>", name)
@@ -89,19 +90,19 @@ func TestRenderEscapesUserValuesInHTML(t *testing.T) {
 func TestRenderOptionalValuesAndNormalisation(t *testing.T) {
 	r := renderer(t)
 
-	m, err := r.Render(mail.TemplateWelcome, nil)
+	m, err := r.Render(gatehouse.MailTemplateWelcome, nil)
 	require.NoError(t, err)
 	require.Contains(t, m.Text, "Hello,\n")
 	require.NotContains(t, m.Text, "Sign in here")
 	require.NotContains(t, m.HTML, "<a ")
 
 	// Values as they come back from JSON: lists of any, RFC 3339 strings.
-	m, err = r.Render(mail.TemplateSecurityAlert, map[string]any{
-		mail.KeyServiceName: "Other",
-		mail.KeyTitle:       "Password\r\nchanged",
-		mail.KeyDetails:     "first line\n\n second line ",
-		mail.KeyTime:        "2025-03-04T05:06:07.123Z",
-		mail.KeyName:        nil,
+	m, err = r.Render(gatehouse.MailTemplateSecurityAlert, map[string]any{
+		gatehouse.MailKeyServiceName: "Other",
+		gatehouse.MailKeyTitle:       "Password\r\nchanged",
+		gatehouse.MailKeyDetails:     "first line\n\n second line ",
+		gatehouse.MailKeyTime:        "2025-03-04T05:06:07.123Z",
+		gatehouse.MailKeyName:        nil,
 	})
 	require.NoError(t, err)
 	require.Equal(t, "Other security alert: Password changed", m.Subject)
@@ -121,7 +122,7 @@ func TestRenderOptionalValuesAndNormalisation(t *testing.T) {
 		{ptr(time.Date(2025, 1, 2, 3, 4, 0, 0, time.UTC)), nil, "Time: 2 Jan 2025 03:04 UTC"},
 		{1700000000, nil, "Time: 1700000000"},
 	} {
-		m, err := r.Render(mail.TemplateSecurityAlert, map[string]any{mail.KeyTitle: "Password changed", mail.KeyTime: tc.time, mail.KeyDetails: tc.details})
+		m, err := r.Render(gatehouse.MailTemplateSecurityAlert, map[string]any{gatehouse.MailKeyTitle: "Password changed", gatehouse.MailKeyTime: tc.time, gatehouse.MailKeyDetails: tc.details})
 		require.NoError(t, err)
 		require.Contains(t, m.Text, tc.want)
 	}
@@ -136,15 +137,15 @@ func TestRenderErrors(t *testing.T) {
 	require.ErrorIs(t, err, mail.ErrUnknownTemplate)
 	require.Contains(t, err.Error(), `"nope"`)
 
-	for _, name := range []string{mail.TemplateVerifyEmail, mail.TemplateResetPassword, mail.TemplateMagicLink} {
-		_, err := r.Render(name, map[string]any{mail.KeyName: "Ann"})
+	for _, name := range []string{gatehouse.MailTemplateVerifyEmail, gatehouse.MailTemplateResetPassword, gatehouse.MailTemplateMagicLink} {
+		_, err := r.Render(name, map[string]any{gatehouse.MailKeyName: "Ann"})
 		require.ErrorContains(t, err, "needs Link", name)
 	}
-	_, err = r.Render(mail.TemplateSecurityAlert, nil)
+	_, err = r.Render(gatehouse.MailTemplateSecurityAlert, nil)
 	require.ErrorContains(t, err, "needs Title")
 
 	for _, bad := range []string{"javascript:alert(1)", "/relative/path?token=secret", "https://", "http://%zz"} {
-		_, err := r.Render(mail.TemplateMagicLink, map[string]any{mail.KeyLink: bad})
+		_, err := r.Render(gatehouse.MailTemplateMagicLink, map[string]any{gatehouse.MailKeyLink: bad})
 		require.ErrorContains(t, err, "absolute http(s) URL", bad)
 		require.False(t, strings.Contains(err.Error(), "secret"), "errors never quote data")
 	}
