@@ -11,6 +11,9 @@ type ClientInfo struct {
 	UserAgent string
 	// DeviceID is the client's own device id, as sent.
 	DeviceID string
+	// DeviceName names the client's device for people ("Firefox on
+	// Linux"), from its User-Agent.
+	DeviceName string `json:",omitempty"`
 	// DeviceRef is the registered device (see internal/device) the session is
 	// from; Start records it when set.
 	DeviceRef string `json:",omitempty"`
@@ -50,4 +53,16 @@ type SignInResult struct {
 	ExpiresIn    int
 	RefreshToken string
 	Challenge    *MFAChallenge
+}
+
+// PendingSignIn is a sign-in whose first factor passed, held while it
+// meets a second factor (an MFA challenge) or an emailed confirmation (the
+// step-up of a risky sign-in): who signs in, from which client, the
+// factors proven so far (RFC 8176 amr values) and how ("password",
+// "magic_link", "passkey", "oauth:<provider>", ...).
+type PendingSignIn struct {
+	UserID string     `json:"user_id"`
+	Client ClientInfo `json:"meta"`
+	AMR    []string   `json:"amr"`
+	Method string     `json:"method"`
 }

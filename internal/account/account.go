@@ -40,23 +40,21 @@ type Hasher interface {
 // acceptable); personal holds the account's email and name.
 type PasswordPolicy func(password string, personal ...string) []string
 
-// Mailer enqueues a templated email inside tx.
-type Mailer interface {
-	SendTx(ctx context.Context, tx store.Tx, to, template string, data map[string]any) error
-}
-
-// Emitter records events in a transaction (an *events.Bus).
-type Emitter interface {
-	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
-}
-
-// Sessions starts and ends sessions (a *session.Service).
+// Sessions ends sessions (a *session.Service).
 type Sessions interface {
-	Start(ctx context.Context, tx store.Tx, userID string, meta gatehouse.ClientInfo, amr []string, mfa bool) (gatehouse.Session, string, error)
-	AccessToken(ctx context.Context, sess gatehouse.Session) (string, token.Claims, error)
 	RevokeAllTx(ctx context.Context, tx store.Tx, userID, except, reason string) ([]string, error)
 	Forget(ctx context.Context, ids ...string)
 	Revoke(ctx context.Context, userID, sessionID, reason string) error
+}
+
+// Authority applies the rule that nobody acts on a user holding a
+// permission they do not hold themselves (an *authz.Service).
+type Authority interface {
+	// MayActOn returns nil when actorID may lock, unlock or end the
+	// sessions of userID, reading both users' permissions in tx; a
+	// permission_denied error naming what actorID lacks otherwise. An
+	// empty actorID is the operator at the command line.
+	MayActOn(ctx context.Context, tx store.Tx, actorID, userID string) error
 }
 
 // Options tune the account rules.
@@ -72,8 +70,17 @@ type Options struct {
 	ServiceName string
 	// DefaultRoles are given to every new account.
 	DefaultRoles []string
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Authority makes Lock and Unlock refuse an actor acting on a user who
+	// holds more than they do. Without it, Lock and Unlock by anyone but
+	// the operator (an empty actor) are refused, so an unwired rule fails
+	// closed.
+	Authority Authority
+	// OnFailure hears of every wrong password (sign-ins and confirmations
+	// of sensitive actions alike), with the client address and the account
+	// when one was named: the risk engine counts them. Nil ignores them.
+	OnFailure func(ctx context.Context, ip, userID string)
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Service runs the account lifecycle.
@@ -81,17 +88,14 @@ type Service struct {
 	store    Store
 	hasher   Hasher
 	policy   PasswordPolicy
-	mail     Mailer
-	events   Emitter
+	mail     store.Mailer
+	events   store.Emitter
 	sessions Sessions
-	mfa      SecondFactor
-	guard    Guard
-	auth     Authority
 	opts     Options
 }
 
 // New makes a Service.
-func New(st Store, h Hasher, policy PasswordPolicy, m Mailer, ev Emitter, sess Sessions, o Options) *Service {
+func New(st Store, h Hasher, policy PasswordPolicy, m store.Mailer, ev store.Emitter, sess Sessions, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -107,41 +111,10 @@ func New(st Store, h Hasher, policy PasswordPolicy, m Mailer, ev Emitter, sess S
 	return &Service{store: st, hasher: h, policy: policy, mail: m, events: ev, sessions: sess, opts: o}
 }
 
-// SecondFactor opens the MFA challenge of a sign-in whose first factor
-// passed (an *mfa.Service).
-type SecondFactor interface {
-	// Challenge opens a challenge for u inside tx (which may enqueue an
-	// SMS), or answers nil when u has no active second factor. amr is what
-	// the first factor proved.
-	Challenge(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, amr []string) (*gatehouse.MFAChallenge, error)
-}
-
-// SetSecondFactor makes sign-ins of accounts with MFA answer a challenge.
-// Call it before serving; the MFA service itself needs this service to
-// finish sign-ins, hence the setter.
-func (s *Service) SetSecondFactor(sf SecondFactor) { s.mfa = sf }
-
-// Authority applies the rule that nobody acts on a user holding a
-// permission they do not hold themselves (an *authz.Service).
-type Authority interface {
-	// MayActOn returns nil when actorID may lock, unlock or end the
-	// sessions of userID, reading both users' permissions in tx; a
-	// permission_denied error naming what actorID lacks otherwise. An
-	// empty actorID is the operator at the command line.
-	MayActOn(ctx context.Context, tx store.Tx, actorID, userID string) error
-}
-
-// SetAuthority makes Lock and Unlock refuse an actor acting on a user who
-// holds more than they do. Call it before serving: without it, Lock and
-// Unlock by anyone but the operator (an empty actor) are refused, so an
-// unwired rule fails closed.
-func (s *Service) SetAuthority(a Authority) { s.auth = a }
-
 var (
 	errInvalidCredentials = gatehouse.Errorf(gatehouse.CodeInvalidCredentials, "the email or password is wrong")
 	errAccountLocked      = gatehouse.Errorf(gatehouse.CodeAccountLocked, "the account is locked")
 	errInvalidToken       = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the link is invalid, expired or already used")
-	errAddressDenied      = gatehouse.Errorf(gatehouse.CodeAccessDenied, "sign-in from this network address is not allowed")
 )
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }

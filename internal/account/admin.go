@@ -78,8 +78,8 @@ func (s *Service) lockable(ctx context.Context, tx store.Tx, actorID, userID str
 	if actorID == "" {
 		return u, nil
 	}
-	if s.auth == nil {
+	if s.opts.Authority == nil {
 		return u, errors.New("account: no authority wired to check the actor against the user")
 	}
-	return u, s.auth.MayActOn(ctx, tx, actorID, userID)
+	return u, s.opts.Authority.MayActOn(ctx, tx, actorID, userID)
 }

@@ -6,317 +6,98 @@ import (
 	"fmt"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/risk"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
-// Login checks an email and password and starts a session.
+// CheckPassword proves the first factor of a password sign-in: the email
+// names an account with a password, the password is right, and the
+// account is not locked. It answers the account's id and, when the hash
+// was made with other parameters than today's, a fresh one to store (""
+// otherwise); the caller starts the session. Signing in is internal/signin's
+// work.
 //
 // The answer for an unknown email and for a wrong password is the same
-// invalid_credentials, and both cost one Argon2id verification. A locked
-// account answers account_locked only to the right password, so a lock
-// tells a guesser nothing. The hash is verified before any transaction
-// opens: hashing is the slow part and must not hold a database connection.
-func (s *Service) Login(ctx context.Context, email, password string, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error) {
+// invalid_credentials, and both cost one Argon2id verification. A wrong
+// password counts toward the lockout; a locked account answers
+// account_locked only to the right password, so a lock tells a guesser
+// nothing. Failures also answer the account's id when one was named ("" for
+// none), for the risk engine's counters. The hash is verified before any
+// transaction opens: hashing is the slow part and must not hold a database
+// connection.
+func (s *Service) CheckPassword(ctx context.Context, email, password string, client gatehouse.ClientInfo) (userID, rehash string, err error) {
 	addr, err := gatehouse.ParseEmail(email)
 	if err != nil {
 		_ = s.hasher.VerifyDummy(ctx, password)
-		return gatehouse.SignInResult{}, errInvalidCredentials
+		return "", "", errInvalidCredentials
 	}
 	u, err := s.store.GetUserByEmail(ctx, addr)
-	if s.guard != nil && s.guard.Denies(meta.IP) {
-		// Before the password is checked, and the same answer for every
-		// account and password: a blocked address learns nothing, not
-		// even whether it guessed right.
-		if err == nil {
-			if err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-				return s.emitLoginFailed(ctx, tx, u.ID, meta, reasonBlocklisted)
-			}); err != nil {
-				return gatehouse.SignInResult{}, err
-			}
-		}
-		return gatehouse.SignInResult{}, errAddressDenied
-	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !u.HasPassword()) {
 		_ = s.hasher.VerifyDummy(ctx, password)
-		s.countFailure(ctx, meta.IP, "")
-		return gatehouse.SignInResult{}, errInvalidCredentials
+		s.failed(ctx, client.IP, "")
+		return "", "", errInvalidCredentials
 	}
 	if err != nil {
-		return gatehouse.SignInResult{}, fmt.Errorf("login: %w", err)
+		return "", "", fmt.Errorf("login: %w", err)
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
+	ok, needsRehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil {
-		return gatehouse.SignInResult{}, fmt.Errorf("login: %w", err)
+		return u.ID, "", fmt.Errorf("login: %w", err)
 	}
 	if !ok {
-		return gatehouse.SignInResult{}, s.recordFailure(ctx, u.ID, meta, "wrong_password")
+		return u.ID, "", s.recordFailure(ctx, u.ID, client, "wrong_password")
 	}
 	if u.Locked(s.now()) {
-		s.countFailure(ctx, meta.IP, u.ID)
-		if err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-			return s.emitLoginFailed(ctx, tx, u.ID, meta, "account_locked")
-		}); err != nil {
-			return gatehouse.SignInResult{}, err
+		s.failed(ctx, client.IP, u.ID)
+		if err := s.RecordRefusal(ctx, u.ID, client, "account_locked"); err != nil {
+			return u.ID, "", err
 		}
-		return gatehouse.SignInResult{}, errAccountLocked
+		return u.ID, "", errAccountLocked
 	}
-	newHash := ""
-	if rehash {
-		if newHash, err = s.hasher.Hash(ctx, password); err != nil {
-			return gatehouse.SignInResult{}, fmt.Errorf("login: rehash: %w", err)
+	if needsRehash {
+		if rehash, err = s.hasher.Hash(ctx, password); err != nil {
+			return u.ID, "", fmt.Errorf("login: rehash: %w", err)
 		}
 	}
-	return s.signIn(ctx, u.ID, meta, []string{"pwd"}, "password", proofNone, func(u *gatehouse.User) {
-		if newHash != "" {
-			u.PasswordHash = newHash
-		}
-	})
+	return u.ID, rehash, nil
 }
 
-// SignInWith starts a session for a user whose first factor was proven by
-// other means than a password (a magic link: amr ["email"]; a social
-// login: ["fed"]). An account with MFA gets a challenge, as with Login.
-func (s *Service) SignInWith(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string) (gatehouse.SignInResult, error) {
-	return s.signIn(ctx, userID, meta, amr, method, proofNone, nil)
-}
-
-// SignInVerified starts a session for a user who has just met an MFA
-// challenge: amr lists every factor proved, and the session is marked MFA.
-func (s *Service) SignInVerified(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string) (gatehouse.SignInResult, error) {
-	return s.signIn(ctx, userID, meta, amr, method, proofMFA, nil)
-}
-
-// ConfirmSignIn is the click on an emailed confirmation link (the
-// step-up of a high-risk sign-in without MFA): the link's token is
-// single-use and lives 15 minutes. It only marks the held sign-in
-// confirmed; whoever clicked gets no tokens. The client that signed in
-// gets them from FinishConfirmedSignIn.
-func (s *Service) ConfirmSignIn(ctx context.Context, secret string) error {
-	if s.guard == nil {
-		return errInvalidToken
-	}
-	return s.guard.Confirm(ctx, secret)
-}
-
-// FinishConfirmedSignIn is the waiting client's poll of a sign-in held
-// for an emailed confirmation (POST /auth/mfa/verify with method
-// email_confirmation). Before the click it answers gatehouse.SignInResult whose Challenge
-// is the open challenge; after it, the session, once: the held sign-in is
-// taken atomically, so concurrent polls start one session. The session is
-// the client's that signed in (its address, agent and device).
-func (s *Service) FinishConfirmedSignIn(ctx context.Context, challengeID string) (gatehouse.SignInResult, error) {
-	if s.guard == nil {
-		return gatehouse.SignInResult{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the sign-in challenge is unknown or expired; sign in again")
-	}
-	h, err := s.guard.TakeConfirmed(ctx, challengeID)
+// UserIDByEmail answers the id of the account with this email, or "" when
+// none has it (or the email is not one).
+func (s *Service) UserIDByEmail(ctx context.Context, email string) (string, error) {
+	addr, err := gatehouse.ParseEmail(email)
 	if err != nil {
-		return gatehouse.SignInResult{}, err
+		return "", nil
 	}
-	if h.Challenge != nil {
-		return gatehouse.SignInResult{Challenge: h.Challenge}, nil
+	u, err := s.store.GetUserByEmail(ctx, addr)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
 	}
-	return s.signIn(ctx, h.UserID, h.Meta, h.AMR, h.Method, proofConfirmed, nil)
+	return u.ID, err
 }
 
-// Guard scores sign-ins, registers their devices and raises alerts (a
-// *risk.Guard). See SetGuard.
-type Guard interface {
-	Begin(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo) (gatehouse.ClientInfo, risk.Assessment, error)
-	Admit(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a risk.Assessment, mfa bool) (gatehouse.ClientInfo, error)
-	Alerting(a risk.Assessment) bool
-	AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a risk.Assessment, what, stepUp string) error
-	ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a risk.Assessment, amr []string, method string) (*gatehouse.MFAChallenge, error)
-	Confirm(ctx context.Context, secret string) error
-	TakeConfirmed(ctx context.Context, challengeID string) (risk.Held, error)
-	RecordFailure(ctx context.Context, ip, userID string)
-	// StepUp reports whether an assessed sign-in must step up first.
-	StepUp(a risk.Assessment) bool
-	// Denies reports whether every sign-in from ip is refused.
-	Denies(ip string) bool
-}
-
-// reasonBlocklisted is the user.login_failed reason of a sign-in refused
-// because its address is on the blocklist (GATEHOUSE_IP_BLOCKLIST_ACTION=deny).
-const reasonBlocklisted = "ip_blocklisted"
-
-// SetGuard makes sign-ins risk-scored and device-aware: each is scored,
-// one at or above the high threshold must step up (an MFA challenge, else
-// an emailed confirmation) and raises a security.alert, and a completed
-// one registers its device and gets a trust score. Call it before serving.
-func (s *Service) SetGuard(g Guard) { s.guard = g }
-
-// proof is what a sign-in has proved beyond its first factor.
-type proof int
-
-const (
-	proofNone      proof = iota
-	proofMFA             // met an MFA challenge (or a factor as strong)
-	proofConfirmed       // confirmed by the emailed link
-)
-
-// countFailure feeds the risk engine's failure counters.
-func (s *Service) countFailure(ctx context.Context, ip, userID string) {
-	if s.guard != nil {
-		s.guard.RecordFailure(ctx, ip, userID)
-	}
-}
-
-// signIn records a successful sign-in and starts a session in one
-// transaction, then signs the access token. Unless the second factor is
-// already proven (proofMFA), an account with MFA gets a challenge instead,
-// and only update (a rehash) is written.
-//
-// With a guard, the sign-in is scored first (in the transaction: one
-// device and one profile read). An address the guard denies is refused
-// (access_denied, with a user.login_failed row). Unless a step-up was
-// already met, a score at or above the high threshold, or an address on
-// the blocklist, answers a challenge instead (MFA when
-// the account has it, else an emailed confirmation) and raises a
-// security.alert; so do the alerting factors (risk.Guard.Alerting) without
-// stopping the sign-in. A completed sign-in registers its device, and its
-// session carries the device, location and trust score; the user.login
-// event carries risk_score and risk_factors into the audit row.
-func (s *Service) signIn(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string, pr proof, update func(*gatehouse.User)) (gatehouse.SignInResult, error) {
-	mfaDone := pr == proofMFA
-	var out gatehouse.SignInResult
-	denied := false
-	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		u, err := tx.GetUserForUpdate(ctx, userID)
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		if u.Locked(now) {
-			// Locked between the check and now (an admin, or a racing
-			// failure burst): refuse.
-			return errAccountLocked
-		}
-		if update != nil {
-			update(&u)
-		}
-		// hold answers a challenge instead of a session; only update (a
-		// rehash) is written.
-		hold := func(ch *gatehouse.MFAChallenge) error {
-			out = gatehouse.SignInResult{User: u, Challenge: ch}
-			if update == nil {
-				return nil
-			}
-			u.UpdatedAt = now
-			return tx.UpdateUser(ctx, u)
-		}
-		var assessed risk.Assessment
-		if s.guard != nil {
-			if meta, assessed, err = s.guard.Begin(ctx, tx, u, meta); err != nil {
-				return err
-			}
-			if s.guard.Denies(meta.IP) {
-				// Every way in, not only passwords: the refusal and its
-				// audit row commit, nothing else does.
-				denied = true
-				return s.emitLoginFailed(ctx, tx, u.ID, meta, reasonBlocklisted)
-			}
-			if pr == proofNone && s.guard.StepUp(assessed) {
-				ch, how, err := s.stepUp(ctx, tx, u, meta, assessed, amr, method)
-				if err != nil {
-					return err
-				}
-				if err := s.guard.AlertTx(ctx, tx, u, meta, assessed, "sign_in", how); err != nil {
-					return err
-				}
-				return hold(ch)
-			}
-			if pr == proofNone && s.guard.Alerting(assessed) {
-				if err := s.guard.AlertTx(ctx, tx, u, meta, assessed, "sign_in", ""); err != nil {
-					return err
-				}
-			}
-		}
-		if !mfaDone && u.MFAEnabled && s.mfa != nil {
-			ch, err := s.mfa.Challenge(ctx, tx, u, meta, amr)
-			if err != nil {
-				return err
-			}
-			if ch != nil {
-				return hold(ch)
-			}
-		}
-		data := map[string]any{"method": method, "mfa": mfaDone, "ip_address": meta.IP, "user_agent": meta.UserAgent}
-		if s.guard != nil {
-			// Before RecordLogin: an account's first sign-in is told apart
-			// by its empty LastLoginAt.
-			if meta, err = s.guard.Admit(ctx, tx, u, meta, assessed, mfaDone); err != nil {
-				return err
-			}
-			data["risk_score"], data["risk_level"], data["risk_factors"] = assessed.Score, assessed.Level, assessed.Data()
-			data["device_id"], data["trust_score"] = meta.DeviceRef, meta.TrustScore
-			if meta.Location != "" {
-				data["location"] = meta.Location
-			}
-		}
-		u.RecordLogin(now)
-		if err := tx.UpdateUser(ctx, u); err != nil {
-			return err
-		}
-		sess, refresh, err := s.sessions.Start(ctx, tx, u.ID, meta, amr, mfaDone)
-		if err != nil {
-			return err
-		}
-		data["session_id"] = sess.ID
-		if _, err := s.events.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserLogin, UserID: u.ID, ActorID: u.ID, Data: data}); err != nil {
-			return err
-		}
-		out = gatehouse.SignInResult{User: u, Session: sess, RefreshToken: refresh}
+// RecordRefusal writes the user.login_failed event of a sign-in of userID
+// refused for reason ("account_locked", "ip_blocklisted", ...), with the
+// client's address and agent. An empty userID records nothing.
+func (s *Service) RecordRefusal(ctx context.Context, userID string, client gatehouse.ClientInfo, reason string) error {
+	if userID == "" {
 		return nil
+	}
+	return s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		return s.emitLoginFailed(ctx, tx, userID, client, reason)
 	})
-	if err != nil {
-		return gatehouse.SignInResult{}, err
-	}
-	if denied {
-		return gatehouse.SignInResult{}, errAddressDenied
-	}
-	if out.Challenge != nil {
-		return out, nil
-	}
-	return s.withAccess(ctx, out)
 }
 
-// stepUp holds a high-risk sign-in: an MFA challenge when the account
-// has an active factor, else an emailed confirmation. It names which.
-func (s *Service) stepUp(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a risk.Assessment, amr []string, method string) (*gatehouse.MFAChallenge, string, error) {
-	if u.MFAEnabled && s.mfa != nil {
-		ch, err := s.mfa.Challenge(ctx, tx, u, meta, amr)
-		if err != nil || ch != nil {
-			return ch, "mfa", err
-		}
+// failed tells OnFailure of a wrong password.
+func (s *Service) failed(ctx context.Context, ip, userID string) {
+	if s.opts.OnFailure != nil {
+		s.opts.OnFailure(ctx, ip, userID)
 	}
-	ch, err := s.guard.ConfirmTx(ctx, tx, u, meta, a, amr, method)
-	return ch, "email", err
-}
-
-func (s *Service) withAccess(ctx context.Context, t gatehouse.SignInResult) (gatehouse.SignInResult, error) {
-	access, claims, err := s.sessions.AccessToken(ctx, t.Session)
-	if err != nil {
-		return gatehouse.SignInResult{}, err
-	}
-	t.AccessToken = access
-	t.ExpiresIn = int(claims.ExpiresAt.Sub(claims.IssuedAt).Seconds())
-	return t, nil
-}
-
-// Issue signs a fresh access token for a session, e.g. after a refresh.
-func (s *Service) Issue(ctx context.Context, sess gatehouse.Session, refresh string) (gatehouse.SignInResult, error) {
-	u, err := s.GetUser(ctx, sess.UserID)
-	if err != nil {
-		return gatehouse.SignInResult{}, err
-	}
-	return s.withAccess(ctx, gatehouse.SignInResult{User: u, Session: sess, RefreshToken: refresh})
 }
 
 // recordFailure counts a wrong password under a row lock and locks the
 // account when the threshold is reached.
 func (s *Service) recordFailure(ctx context.Context, userID string, meta gatehouse.ClientInfo, reason string) error {
-	s.countFailure(ctx, meta.IP, userID)
+	s.failed(ctx, meta.IP, userID)
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		u, err := tx.GetUserForUpdate(ctx, userID)
 		if err != nil {

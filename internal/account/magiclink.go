@@ -54,16 +54,16 @@ func (m *MagicLinks) Request(ctx context.Context, email string) error {
 	})
 }
 
-// SignIn spends a link's token, marks the email verified (the link proved
-// the mailbox) and signs in with amr ["email"]; an account with MFA gets a
-// challenge instead of tokens. A used, expired or superseded token answers
+// Spend spends a link's token and answers the account it signs in. With
+// claim, the link proves the mailbox: the email is marked verified, and on
+// an unverified account what was set up before is removed (see claimTx)
+// and every session ends. Without claim (a sign-in that will be refused)
+// the token is only spent. A used, expired or superseded token answers
 // invalid_token.
-func (m *MagicLinks) SignIn(ctx context.Context, secret string, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error) {
+func (m *MagicLinks) Spend(ctx context.Context, secret string, claim bool) (userID string, err error) {
 	s := m.acc
-	var userID string
 	var revoked []string
-	denied := false
-	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+	err = s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		ott, err := tx.ConsumeOneTimeToken(ctx, gatehouse.PurposeMagicLink, token.Hash(secret), s.now())
 		if errors.Is(err, store.ErrNotFound) {
 			return errInvalidToken
@@ -72,23 +72,17 @@ func (m *MagicLinks) SignIn(ctx context.Context, secret string, meta gatehouse.C
 			return err
 		}
 		userID = ott.UserID
-		if s.guard != nil && s.guard.Denies(meta.IP) {
-			// Refused before the link proves the mailbox: a blocked
-			// address claims no account (the link is spent).
-			denied = true
-			return s.emitLoginFailed(ctx, tx, userID, meta, reasonBlocklisted)
+		if !claim {
+			return nil
 		}
 		revoked, err = s.markVerifiedTx(ctx, tx, userID)
 		return err
 	})
 	if err != nil {
-		return gatehouse.SignInResult{}, err
-	}
-	if denied {
-		return gatehouse.SignInResult{}, errAddressDenied
+		return "", err
 	}
 	s.sessions.Forget(ctx, revoked...)
-	return s.SignInWith(ctx, userID, meta, []string{"email"}, "magic_link")
+	return userID, nil
 }
 
 // markVerifiedTx marks the user's email verified, once, with its event.

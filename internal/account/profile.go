@@ -29,7 +29,7 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpd
 		p.Name = &n
 	}
 	if p.PhoneNumber != nil && *p.PhoneNumber != "" {
-		n, err := ParsePhoneNumber("body.phone_number", *p.PhoneNumber)
+		n, err := gatehouse.ParsePhoneNumber("body.phone_number", *p.PhoneNumber)
 		if err != nil {
 			return gatehouse.User{}, err
 		}

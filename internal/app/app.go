@@ -38,6 +38,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/signin"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
@@ -47,12 +48,13 @@ import (
 
 // App is the wired server.
 type App struct {
-	Config   *config.Config
-	Log      *slog.Logger
-	DB       *sqlstore.DB
-	Cache    cache.Cache
-	Ring     *keys.Ring
-	Bus      *events.Bus
+	Config *config.Config
+	Log    *slog.Logger
+	DB     *sqlstore.DB
+	Cache  cache.Cache
+	Ring   *keys.Ring
+	Bus    *events.Bus
+	// Jobs inserts jobs.
 	Jobs     *jobs.Client
 	Metrics  *telemetry.Metrics
 	HTTP     *httpapi.Server
@@ -79,6 +81,10 @@ type App struct {
 	OAuth *oauth.Service
 	// Passkeys runs WebAuthn registration and sign-in.
 	Passkeys *passkey.Service
+	// SignIn runs every sign-in.
+	SignIn *signin.Flow
+	// Worker works the jobs (nil unless Options.Jobs).
+	Worker *jobs.Worker
 
 	closers []func(context.Context) error
 }
@@ -87,8 +93,8 @@ type App struct {
 type Options struct {
 	// Migrate applies migrations before anything reads the database.
 	Migrate bool
-	// Jobs makes a client that works jobs (serve) rather than only
-	// inserting them (one-shot commands).
+	// Jobs makes the Worker that works jobs (serve); one-shot commands
+	// only insert them.
 	Jobs bool
 	// PollInterval is how often idle job queues look for work (default 1s).
 	PollInterval time.Duration
@@ -204,8 +210,15 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		return nil, err
 	}
 
+	// In one pass: the job client that inserts comes first, every service
+	// gets what it needs at construction and registers its workers, and
+	// the worker that works the jobs comes last.
+	if a.Jobs, err = jobs.NewClient(a.DB, log); err != nil {
+		return nil, err
+	}
+	mails := mailer{a.Jobs}
 	workers := jobs.NewWorkers()
-	a.Bus = events.NewBus(a.DB)
+	a.Bus = events.NewBus(a.DB, a.Jobs)
 	a.Bus.Register(workers)
 	a.Audit = audit.New(a.DB, opts.Now)
 	a.Bus.OnEmit(a.Audit.RecordEvent)
@@ -222,34 +235,35 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if err != nil {
 		return nil, err
 	}
-	a.SMS = sms.New(smsSender, box, sms.Options{Logger: log, Now: opts.Now})
+	a.SMS = sms.New(smsSender, box, a.Jobs, sms.Options{Logger: log, Now: opts.Now, Cache: a.Cache})
 	a.SMS.Register(workers)
 	river.AddWorker(workers, &session.CleanupWorker{Store: a.DB, Logger: log, Now: opts.Now})
-	deviceCleanup := &device.CleanupWorker{} // its Service is set below
-	river.AddWorker(workers, deviceCleanup)
-	a.Webhooks = webhook.New(a.DB, box, webhook.Options{
+
+	a.Authz = authz.NewChecker(a.DB, a.Cache, authz.CheckerOptions{Now: opts.Now, Logger: log})
+	if err := a.Authz.Start(ctx); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func(context.Context) error { return a.Authz.Close() })
+	a.Roles = authz.NewService(a.DB, a.Authz, a.Bus, opts.Now)
+	a.Webhooks = webhook.New(a.DB, box, a.Jobs, mails, a.Authz, webhook.Options{
 		AllowPrivate: cfg.WebhookAllowPrivate, DisabledTemplate: gatehouse.MailTemplateWebhookDisabled, Logger: log, Now: opts.Now,
 	})
 	a.Webhooks.Register(workers)
 	a.Bus.Handle("webhooks", a.Webhooks.FanOut, a.Webhooks.WantsEvent)
 	river.AddWorker(workers, webhook.NewCleanupWorker(a.DB, cfg.WebhookDeliveryRetention, opts.Now, log))
 	river.AddWorker(workers, events.NewCleanupWorker(a.DB, opts.Now, log))
-	a.Jobs, err = jobs.New(jobs.Config{
-		DB: a.DB, Logger: log,
-		Workers: workers, InsertOnly: !opts.Jobs, PollInterval: opts.PollInterval,
-		PeriodicJobs: append([]*river.PeriodicJob{session.CleanupPeriodic(), device.CleanupPeriodic(), webhook.CleanupPeriodic(),
-			events.CleanupPeriodic()}, auditPeriodic(cfg, a.DB.Dialect())...),
-	})
-	if err != nil {
+
+	if a.Risk, err = a.newRisk(cfg, log, opts.Now); err != nil {
 		return nil, err
 	}
-	a.Bus.SetEnqueuer(a.Jobs)
-	a.SMS.SetInserter(a.Jobs)
-
 	tokens := token.New(a.Ring, token.Options{Issuer: cfg.PublicURL, Audience: cfg.TokenAudience, ClientID: cfg.TokenClientID, TTL: cfg.AccessTokenTTL, Now: opts.Now})
 	a.Sessions = session.New(a.DB, a.Cache, tokens, a.Bus, session.Options{
-		Lifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdleTimeout, Logger: log, Now: opts.Now,
+		Lifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdleTimeout, Rescorer: a.Risk, Logger: log, Now: opts.Now,
 	})
+	a.Devices = device.New(a.DB, a.Sessions, a.Bus, mails, device.Options{
+		MaxAge: cfg.DeviceMaxAge, ServiceName: cfg.ServiceName, Now: opts.Now, Logger: log,
+	})
+	river.AddWorker(workers, &device.CleanupWorker{Service: a.Devices})
 	params := password.Params{
 		Memory: cfg.Argon2Memory, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
 		SaltLen: password.DefaultParams.SaltLen, KeyLen: password.DefaultParams.KeyLen,
@@ -258,25 +272,19 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		return nil, fmt.Errorf("config: GATEHOUSE_ARGON2_*: %w", err)
 	}
 	hasher := password.NewHasher(params)
-	a.Accounts = account.New(a.DB, hasher, passwordPolicy(cfg), mailer{a.Jobs}, a.Bus, a.Sessions, account.Options{
+	a.Accounts = account.New(a.DB, hasher, passwordPolicy(cfg), mails, a.Bus, a.Sessions, account.Options{
 		LockoutThreshold: cfg.LockoutThreshold, LockoutDuration: cfg.LockoutDuration,
 		VerifyURL: cfg.EmailVerifyURL, ResetURL: cfg.PasswordResetURL, ServiceName: cfg.ServiceName,
-		DefaultRoles: []string{"user"}, Logger: log, Now: opts.Now,
+		DefaultRoles: []string{"user"}, Authority: a.Roles, OnFailure: a.Risk.RecordFailure, Logger: log, Now: opts.Now,
 	})
+	a.MagicLinks = account.NewMagicLinks(a.Accounts, cfg.MagicLinkURL)
 	var textsForMFA mfa.SMS = a.SMS
 	if cfg.SMSProvider == "none" {
 		textsForMFA = nil
 	}
-	a.MFA = mfa.New(a.DB, a.Cache, box, textsForMFA, mailer{a.Jobs}, a.Bus, a.Accounts, mfa.Options{
+	a.MFA = mfa.New(a.DB, a.Cache, box, textsForMFA, mails, a.Bus, a.Accounts, mfa.Options{
 		Issuer: cfg.ServiceName, Logger: log, Now: opts.Now,
 	})
-	a.Accounts.SetSecondFactor(a.MFA)
-	a.SMS.OnFailure(a.MFA.SMSFailed)
-	if err := a.buildRisk(cfg, log, opts.Now); err != nil {
-		return nil, err
-	}
-	deviceCleanup.Service = a.Devices
-	a.MagicLinks = account.NewMagicLinks(a.Accounts, cfg.MagicLinkURL)
 	if a.OAuth, err = newOAuth(cfg, a, opts.Now); err != nil {
 		return nil, err
 	}
@@ -284,22 +292,27 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		log.Warn("passkeys are off: the host of GATEHOUSE_PUBLIC_URL (" + cfg.PublicURL + ") is an IP address and WebAuthn needs a domain; " +
 			"set GATEHOUSE_WEBAUTHN_RP_ID (and GATEHOUSE_WEBAUTHN_ORIGINS) to a domain to turn them on")
 	}
-	a.Passkeys, err = passkey.New(a.DB, a.Cache, a.Bus, a.Accounts, passkey.Options{
+	a.Passkeys, err = passkey.New(a.DB, a.Cache, a.Bus, passkey.Options{
 		Off: cfg.PasskeysOff, RPID: cfg.WebAuthnRPID, RPName: cfg.WebAuthnRPName, Origins: cfg.WebAuthnOrigins,
 		HintKey: cfg.MasterKey, Logger: log, Now: opts.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: GATEHOUSE_WEBAUTHN_*: %w", err)
 	}
-
-	a.Authz = authz.NewChecker(a.DB, a.Cache, authz.CheckerOptions{Now: opts.Now, Logger: log})
-	if err := a.Authz.Start(ctx); err != nil {
-		return nil, err
+	a.SignIn = signin.New(signin.Deps{
+		Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, Risk: a.Risk, Devices: a.Devices,
+		Sessions: a.Sessions, Events: a.Bus, Passkeys: a.Passkeys, OAuth: a.OAuth, Now: opts.Now,
+	})
+	if opts.Jobs {
+		a.Worker, err = jobs.NewWorker(a.Jobs, jobs.WorkerConfig{
+			Workers: workers, PollInterval: opts.PollInterval,
+			PeriodicJobs: append([]*river.PeriodicJob{session.CleanupPeriodic(), device.CleanupPeriodic(), webhook.CleanupPeriodic(),
+				events.CleanupPeriodic()}, auditPeriodic(cfg, a.DB.Dialect())...),
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
-	a.closers = append(a.closers, func(context.Context) error { return a.Authz.Close() })
-	a.Roles = authz.NewService(a.DB, a.Authz, a.Bus, opts.Now)
-	a.Accounts.SetAuthority(a.Roles)
-	a.Webhooks.Connect(a.Jobs, mailer{a.Jobs}, a.Authz)
 
 	a.Metrics = telemetry.NewMetrics()
 	a.Metrics.RegisterDBStats(a.DB.DB(), string(a.DB.Dialect()))
@@ -332,7 +345,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		OAuth:          a.OAuth,
 		Passkeys:       a.Passkeys,
 		Devices:        a.Devices,
-		Confirm:        a.Accounts,
+		SignIn:         a.SignIn,
 		Features:       map[string]string{"geoip": geoipFeature(cfg)},
 		SessionTrust:   func(_ context.Context, p gatehouse.Principal) int { return p.TrustScore },
 		RateLimiter:    newRateLimiter(cfg, a.Cache, a.Metrics, log, opts.Now),
@@ -349,14 +362,14 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	return a, nil
 }
 
-// buildRisk wires devices and the risk engine into sign-ins and refreshes:
-// the GeoIP database and the IP blocklist are opened here, once.
-func (a *App) buildRisk(cfg *config.Config, log *slog.Logger, now func() time.Time) error {
+// newRisk makes the risk guard of sign-ins and refreshes: the GeoIP
+// database and the IP blocklist are opened here, once.
+func (a *App) newRisk(cfg *config.Config, log *slog.Logger, now func() time.Time) (*risk.Guard, error) {
 	var geo risk.Locator
 	if cfg.GeoIPDB != "" {
 		g, err := risk.OpenGeoIP(cfg.GeoIPDB)
 		if err != nil {
-			return fmt.Errorf("config: GATEHOUSE_GEOIP_DB: %w", err)
+			return nil, fmt.Errorf("config: GATEHOUSE_GEOIP_DB: %w", err)
 		}
 		a.closers = append(a.closers, func(context.Context) error { return g.Close() })
 		geo = g
@@ -367,20 +380,14 @@ func (a *App) buildRisk(cfg *config.Config, log *slog.Logger, now func() time.Ti
 	if cfg.IPBlocklist != "" {
 		var err error
 		if blocklist, err = risk.OpenBlocklist(cfg.IPBlocklist, now, 0); err != nil {
-			return fmt.Errorf("config: GATEHOUSE_IP_BLOCKLIST: %w", err)
+			return nil, fmt.Errorf("config: GATEHOUSE_IP_BLOCKLIST: %w", err)
 		}
 	}
-	a.Devices = device.New(a.DB, a.Sessions, a.Bus, mailer{a.Jobs}, device.Options{
-		MaxAge: cfg.DeviceMaxAge, ServiceName: cfg.ServiceName, Now: now, Logger: log,
-	})
 	engine := risk.New(a.Cache, geo, blocklist, risk.Options{High: cfg.RiskHigh, Medium: cfg.RiskMedium, Now: now, Logger: log})
-	a.Risk = risk.NewGuard(engine, a.DB, a.Devices, a.Bus, mailer{a.Jobs}, a.Cache, risk.GuardOptions{
+	return risk.NewGuard(engine, a.DB, a.Bus, mailer{a.Jobs}, a.Cache, risk.GuardOptions{
 		ConfirmURL: strings.TrimRight(cfg.PublicURL, "/") + httpapi.ConfirmSignInPage, ServiceName: cfg.ServiceName, Now: now,
 		DenyBlocklisted: cfg.IPBlocklistAction == "deny",
-	})
-	a.Accounts.SetGuard(a.Risk)
-	a.Sessions.SetRescorer(a.Risk)
-	return nil
+	}), nil
 }
 
 // geoipFeature is the health answer's geoip entry.
@@ -511,9 +518,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// Shutdown does not wait for upgraded connections: close the sockets
 	// (1001, going away) as it starts, so clients reconnect elsewhere.
 	srv.RegisterOnShutdown(func() { _ = a.Notify.Close() })
-	if err := a.Jobs.Start(context.WithoutCancel(ctx)); err != nil {
-		a.Close(context.Background())
-		return err
+	if a.Worker != nil {
+		if err := a.Worker.Start(context.WithoutCancel(ctx)); err != nil {
+			a.Close(context.Background())
+			return err
+		}
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -530,8 +539,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if serr := srv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		a.Log.Error("http shutdown", "err", serr)
 	}
-	if jerr := a.Jobs.Stop(sctx); jerr != nil {
-		a.Log.Error("jobs shutdown", "err", jerr)
+	if a.Worker != nil {
+		if jerr := a.Worker.Stop(sctx); jerr != nil {
+			a.Log.Error("jobs shutdown", "err", jerr)
+		}
 	}
 	a.Close(sctx)
 	if err == nil {

@@ -124,7 +124,7 @@ func TestBootstrapAdminRace(t *testing.T) {
 				vars := bootstrapVars(t, email, apptest.StrongPassword)
 				vars["GATEHOUSE_DATABASE_URL"] = dbURL
 				env := apptest.New(t, eng, vars)
-				require.NoError(t, env.App.Jobs.Stop(context.Background()))
+				require.NoError(t, env.App.Worker.Stop(context.Background()))
 				envs = append(envs, env)
 			}
 			var wg sync.WaitGroup

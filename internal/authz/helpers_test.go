@@ -39,7 +39,7 @@ func newFixture(t testing.TB, engine string, extra map[string]string) *fixture {
 	t.Helper()
 	env := apptest.New(t, engine, extra)
 	ctx := context.Background()
-	require.NoError(t, env.App.Jobs.Stop(ctx))
+	require.NoError(t, env.App.Worker.Stop(ctx))
 	f := &fixture{Env: env}
 	email := f.Email("admin")
 	u, err := env.App.Accounts.CreateUser(ctx, email, apptest.StrongPassword, []string{"admin"}, true)

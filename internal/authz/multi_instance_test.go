@@ -26,7 +26,7 @@ func TestTwoInstancesSeeRoleChangesWithinASecond(t *testing.T) {
 	shared := map[string]string{"GATEHOUSE_DATABASE_URL": sqltest.PostgresURL(t), "GATEHOUSE_REDIS_URL": redisURL, "GATEHOUSE_REDIS_PREFIX": "test:" + t.Name() + ":"}
 	a := newFixture(t, "postgres", shared)
 	b := apptest.New(t, "postgres", shared)
-	require.NoError(t, b.App.Jobs.Stop(ctx))
+	require.NoError(t, b.App.Worker.Stop(ctx))
 
 	roleID, role := a.CreateRole(t, []string{"billing:read"})
 	email := a.Email("subject")

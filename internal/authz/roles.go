@@ -19,11 +19,6 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
 }
 
-// Emitter records events in a transaction (an *events.Bus).
-type Emitter interface {
-	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
-}
-
 // Service manages roles and their assignment under three rules: system
 // roles are never deleted (and admin's permissions never change); nobody
 // grants, through a role they create, change or assign, anything they do
@@ -32,12 +27,12 @@ type Emitter interface {
 type Service struct {
 	store   Store
 	checker *Checker
-	events  Emitter
+	events  store.Emitter
 	now     func() time.Time
 }
 
 // NewService makes a Service.
-func NewService(st Store, checker *Checker, ev Emitter, now func() time.Time) *Service {
+func NewService(st Store, checker *Checker, ev store.Emitter, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/device"
+	"github.com/gatehouse-auth/gatehouse/internal/fingerprint"
 	"github.com/gatehouse-auth/gatehouse/internal/risk/risktest"
 )
 
@@ -109,8 +110,8 @@ func TestDeviceIDAndCookie(t *testing.T) {
 		require.True(t, cookie.Secure && cookie.HttpOnly)
 		require.Equal(t, http.SameSiteLaxMode, cookie.SameSite)
 		require.Equal(t, "/", cookie.Path)
-		require.Equal(t, device.CookieMaxAge, cookie.MaxAge)
-		require.True(t, device.ValidCookie(cookie.Value), cookie.Value)
+		require.Equal(t, fingerprint.CookieMaxAge, cookie.MaxAge)
+		require.True(t, fingerprint.ValidCookie(cookie.Value), cookie.Value)
 		require.Len(t, devicesOf(t, env, a.Access), 2)
 
 		// The same browser after an OS change keeps its device by cookie.
@@ -126,7 +127,7 @@ func TestDeviceIDAndCookie(t *testing.T) {
 // as the device's fingerprint): a public hash of the User-Agent's
 // families, which anyone can compute.
 func oldCookie(ua string) string {
-	u := device.ParseUA(ua)
+	u := fingerprint.ParseUA(ua)
 	sum := sha256.Sum256([]byte("gatehouse.device.v1\x00ua\x00" + u.Browser + "\x00" + u.OS + "\x00" + u.Platform))
 	return hex.EncodeToString(sum[:])
 }
@@ -149,7 +150,7 @@ func TestDeviceCookieIsARandomSecret(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
 		access := r.Str("access_token")
 		require.Equal(t, http.StatusOK, other.Do(env, "POST", "/auth/login", cred, "").Status)
-		require.True(t, device.ValidCookie(victim.Cookie) && device.ValidCookie(other.Cookie))
+		require.True(t, fingerprint.ValidCookie(victim.Cookie) && fingerprint.ValidCookie(other.Cookie))
 		require.NotEqual(t, victim.Cookie, other.Cookie)
 		require.NotEqual(t, oldCookie(chromeWindows), victim.Cookie, "not computable from the User-Agent")
 		require.Len(t, devicesOf(t, env, access), 2)
@@ -174,7 +175,7 @@ func TestDeviceCookieIsARandomSecret(t *testing.T) {
 		// Strangers with the victim's kind of browser: no cookie, a cookie of
 		// their own making, the old public value. Each is a new, untrusted
 		// device, scored and announced as one.
-		for i, c := range []string{"", device.NewCookie(), oldCookie(chromeWindows)} {
+		for i, c := range []string{"", fingerprint.NewCookie(), oldCookie(chromeWindows)} {
 			env.Clock.Advance(time.Minute)
 			stranger := &risktest.Browser{UA: chromeWindows, Cookie: c}
 			r = stranger.Do(env, "POST", "/auth/login", cred, "")
@@ -188,7 +189,7 @@ func TestDeviceCookieIsARandomSecret(t *testing.T) {
 			require.NoError(t, err)
 			require.False(t, d.Trusted)
 			require.Less(t, sessionTrust(t, env, r.Str("access_token"), r.Str("session_id")), trustedScore)
-			require.Equal(t, c != "" && device.ValidCookie(c), risktest.SetCookie(r) == nil,
+			require.Equal(t, c != "" && fingerprint.ValidCookie(c), risktest.SetCookie(r) == nil,
 				"a cookie of the right shape is kept, anything else replaced")
 		}
 	})
@@ -223,7 +224,7 @@ func TestProperty76_NewDeviceRegistration(t *testing.T) {
 			var tok apptest.Tokens
 			for _, c := range signIns(rt) {
 				tok = login(rt, env, email, c)
-				fp := device.Fingerprint(c.DeviceID, c.cookie(env), c.UA)
+				fp := fingerprint.Fingerprint(c.DeviceID, c.cookie(env), c.UA)
 				seen[fp] = true
 				require.Len(rt, devicesOf(rt, env, tok.Access), len(seen))
 				require.Equal(rt, len(seen)-1, auditCount(rt, env, uid, "device.new"))
@@ -244,8 +245,8 @@ func TestProperty77_DeviceListCompleteness(t *testing.T) {
 			var tok apptest.Tokens
 			for _, c := range signIns(rt) {
 				tok = login(rt, env, email, c)
-				fp := device.Fingerprint(c.DeviceID, c.cookie(env), c.UA)
-				want[fp] = device.ParseUA(c.UA).Name()
+				fp := fingerprint.Fingerprint(c.DeviceID, c.cookie(env), c.UA)
+				want[fp] = fingerprint.ParseUA(c.UA).Name()
 			}
 			list := devicesOf(rt, env, tok.Access)
 			require.Len(rt, list, len(want))

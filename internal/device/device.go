@@ -19,6 +19,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/fingerprint"
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
@@ -37,16 +38,6 @@ type Sessions interface {
 	Forget(ctx context.Context, ids ...string)
 }
 
-// Emitter records events in a transaction (an *events.Bus).
-type Emitter interface {
-	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
-}
-
-// Mailer enqueues a templated email inside tx.
-type Mailer interface {
-	SendTx(ctx context.Context, tx store.Tx, to, template string, data map[string]any) error
-}
-
 // DefaultMaxAge is how long an unused device is kept (90 days).
 const DefaultMaxAge = 90 * 24 * time.Hour
 
@@ -63,13 +54,13 @@ type Options struct {
 type Service struct {
 	store    Store
 	sessions Sessions
-	events   Emitter
-	mail     Mailer
+	events   store.Emitter
+	mail     store.Mailer
 	opts     Options
 }
 
 // New makes a Service.
-func New(st Store, sess Sessions, ev Emitter, m Mailer, o Options) *Service {
+func New(st Store, sess Sessions, ev store.Emitter, m store.Mailer, o Options) *Service {
 	if o.MaxAge <= 0 {
 		o.MaxAge = DefaultMaxAge
 	}
@@ -102,7 +93,7 @@ var errNoDevice = gatehouse.Errorf(gatehouse.CodeNotFound, "no such device")
 // off, emails the user. It reports whether the device is new.
 func (s *Service) RegisterTx(ctx context.Context, tx store.Tx, u gatehouse.User, sg Sighting) (gatehouse.Device, bool, error) {
 	now := s.opts.Now().UTC()
-	ua := ParseUA(sg.UserAgent)
+	ua := fingerprint.ParseUA(sg.UserAgent)
 	d, created, err := tx.UpsertDevice(ctx, gatehouse.Device{
 		ID: gatehouse.NewID(), UserID: u.ID, Fingerprint: sg.Fingerprint, Name: ua.Name(),
 		UserAgent: strings.ToValidUTF8(sg.UserAgent[:min(len(sg.UserAgent), 512)], ""), FirstSeenAt: now, LastSeenAt: now, LastIP: sg.IP,

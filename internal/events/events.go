@@ -45,11 +45,6 @@ type Handler func(ctx context.Context, tx store.Tx, e gatehouse.Event) error
 // might act; a false answer for every handler means e is not fanned out.
 type Interest func(ctx context.Context, tx store.Tx, e gatehouse.Event) (bool, error)
 
-// Enqueuer inserts jobs in a transaction (a *jobs.Client).
-type Enqueuer interface {
-	InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) error
-}
-
 // Store is what the bus needs from the database.
 type Store interface {
 	GetEvent(ctx context.Context, id string) (gatehouse.Event, error)
@@ -59,7 +54,7 @@ type Store interface {
 // Bus emits events and holds their handlers.
 type Bus struct {
 	store    Store
-	enqueuer Enqueuer
+	enqueuer jobs.Inserter
 	now      func() time.Time
 	handlers []namedHandler
 	onEmit   []Handler
@@ -71,13 +66,9 @@ type namedHandler struct {
 	wants Interest
 }
 
-// NewBus makes a bus. Register handlers and the worker, make the job
-// client with those workers, then SetEnqueuer with it: the worker registry
-// must be complete before the client exists, and the client is what emits.
-func NewBus(st Store) *Bus { return &Bus{store: st, now: time.Now} }
-
-// SetEnqueuer sets the job client used by Emit.
-func (b *Bus) SetEnqueuer(e Enqueuer) { b.enqueuer = e }
+// NewBus makes a bus that enqueues fan-outs with ins. Handle and OnEmit
+// register what hears of events, and Register adds the fan-out worker.
+func NewBus(st Store, ins jobs.Inserter) *Bus { return &Bus{store: st, enqueuer: ins, now: time.Now} }
 
 // Handle registers a handler and what it wants to see (nil: every
 // event); call it before the job client starts.

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
+	"github.com/gatehouse-auth/gatehouse/internal/jobs/jobstest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
 )
@@ -45,13 +46,13 @@ func TestEmitIsTransactional(t *testing.T) {
 			ctx := context.Background()
 			db := e.Open(t)
 			rec := &recorder{}
-			bus := events.NewBus(db)
+			client := jobstest.New(t, db)
+			bus := events.NewBus(db, client)
 			bus.Handle("recorder", rec.handle, nil)
 			workers := jobs.NewWorkers()
 			bus.Register(workers)
-			client, err := jobs.New(jobs.Config{DB: db, Workers: workers, PollInterval: 20 * time.Millisecond})
-			require.NoError(t, err)
-			bus.SetEnqueuer(client)
+			client.Work(t, workers, 20*time.Millisecond)
+			var err error
 
 			var rolledBack gatehouse.Event
 			errBoom := errors.New("boom")
@@ -101,7 +102,8 @@ func TestHandlerFailureRetries(t *testing.T) {
 	db := sqltest.SQLite(t)
 	var mu sync.Mutex
 	calls := 0
-	bus := events.NewBus(db)
+	client := jobstest.New(t, db)
+	bus := events.NewBus(db, client)
 	bus.Handle("flaky", func(context.Context, store.Tx, gatehouse.Event) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -113,9 +115,7 @@ func TestHandlerFailureRetries(t *testing.T) {
 	}, nil)
 	workers := jobs.NewWorkers()
 	bus.Register(workers)
-	client, err := jobs.New(jobs.Config{DB: db, Workers: workers, PollInterval: 20 * time.Millisecond})
-	require.NoError(t, err)
-	bus.SetEnqueuer(client)
+	client.Work(t, workers, 20*time.Millisecond)
 	require.NoError(t, db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		_, err := bus.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserDeleted})
 		return err
@@ -142,16 +142,14 @@ func TestHandlerFailureRetries(t *testing.T) {
 func TestEmitRefusesUnknownTypesAndMissingEnqueuer(t *testing.T) {
 	ctx := context.Background()
 	db := sqltest.SQLite(t)
-	bus := events.NewBus(db)
+	bus := events.NewBus(db, nil)
 	err := db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		_, err := bus.Emit(ctx, tx, gatehouse.Event{Type: gatehouse.EventUserLogin})
 		return err
 	})
 	require.ErrorContains(t, err, "no enqueuer")
 
-	client, err := jobs.New(jobs.Config{DB: db, InsertOnly: true})
-	require.NoError(t, err)
-	bus.SetEnqueuer(client)
+	bus = events.NewBus(db, jobstest.New(t, db))
 	err = db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		_, err := bus.Emit(ctx, tx, gatehouse.Event{Type: "user.exploded"})
 		return err
@@ -165,7 +163,8 @@ func TestEmitRefusesUnknownTypesAndMissingEnqueuer(t *testing.T) {
 func TestEmitFansOutOnlyWhatSomeoneWants(t *testing.T) {
 	ctx := context.Background()
 	db := sqltest.SQLite(t)
-	bus := events.NewBus(db)
+	client := jobstest.New(t, db)
+	bus := events.NewBus(db, client)
 	rec, other := &recorder{}, &recorder{}
 	errInterest := errors.New("interest down")
 	bus.Handle("logins", rec.handle, func(_ context.Context, _ store.Tx, e gatehouse.Event) (bool, error) {
@@ -179,9 +178,7 @@ func TestEmitFansOutOnlyWhatSomeoneWants(t *testing.T) {
 	bus.OnEmit(hooked.handle)
 	workers := jobs.NewWorkers()
 	bus.Register(workers)
-	client, err := jobs.New(jobs.Config{DB: db, Workers: workers, PollInterval: 20 * time.Millisecond})
-	require.NoError(t, err)
-	bus.SetEnqueuer(client)
+	client.Work(t, workers, 20*time.Millisecond)
 
 	emit := func(typ gatehouse.EventType) (gatehouse.Event, error) {
 		var e gatehouse.Event

@@ -20,9 +20,7 @@ type Accounts interface {
 	Register(ctx context.Context, email, password, name string) (gatehouse.User, error)
 	VerifyEmail(ctx context.Context, token string) (gatehouse.User, error)
 	ResendVerification(ctx context.Context, email string) error
-	Login(ctx context.Context, email, password string, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error)
 	Logout(ctx context.Context, userID, sessionID string) error
-	Issue(ctx context.Context, sess gatehouse.Session, refresh string) (gatehouse.SignInResult, error)
 	ForgotPassword(ctx context.Context, email string) error
 	ResetPassword(ctx context.Context, token, password string) error
 	ChangePassword(ctx context.Context, userID, sessionID, current, next string) error
@@ -139,7 +137,7 @@ func (s *Server) registerAuth() {
 			DeviceID string `json:"device_id,omitempty" maxLength:"128" doc:"A stable id the client keeps for this device."`
 		}
 	}) (*signInOutput, error) {
-		t, err := s.accounts.Login(ctx, in.Body.Email, in.Body.Password, clientMeta(ctx, in.UserAgent, in.Body.DeviceID))
+		t, err := s.signIn.Password(ctx, in.Body.Email, in.Body.Password, clientMeta(ctx, in.UserAgent, in.Body.DeviceID))
 		if err != nil {
 			return nil, Problem(err)
 		}
@@ -174,7 +172,7 @@ func (s *Server) registerAuth() {
 		if err != nil {
 			return nil, Problem(err)
 		}
-		t, err := s.accounts.Issue(ctx, r.Session, r.RefreshToken)
+		t, err := s.signIn.Issue(ctx, r.Session, r.RefreshToken)
 		if err != nil {
 			return nil, Problem(err)
 		}

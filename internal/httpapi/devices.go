@@ -9,7 +9,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/device"
+	"github.com/gatehouse-auth/gatehouse/internal/fingerprint"
 )
 
 // TagDevices groups device operations.
@@ -21,16 +21,6 @@ type Devices interface {
 	List(ctx context.Context, userID string) ([]gatehouse.Device, error)
 	SetTrusted(ctx context.Context, userID, id string, trusted bool) (gatehouse.Device, error)
 	Remove(ctx context.Context, userID, id string) error
-}
-
-// SignInConfirmer runs the emailed confirmation of a held sign-in (an
-// *account.Service): the link's click marks it confirmed, and the client
-// that signed in then finishes it (POST /auth/mfa/verify).
-type SignInConfirmer interface {
-	ConfirmSignIn(ctx context.Context, token string) error
-	// FinishConfirmedSignIn answers the session once the sign-in was
-	// confirmed, and Tokens with Challenge set while it waits.
-	FinishConfirmedSignIn(ctx context.Context, challengeID string) (gatehouse.SignInResult, error)
 }
 
 // Device is the API's view of a device.
@@ -137,7 +127,7 @@ func (s *Server) registerDevices() {
 			Token string `json:"token" minLength:"1" maxLength:"256" doc:"The token from the emailed link."`
 		}
 	}) (*noContent, error) {
-		if err := s.confirm.ConfirmSignIn(ctx, in.Body.Token); err != nil {
+		if err := s.signIn.ConfirmLink(ctx, in.Body.Token); err != nil {
 			return nil, Problem(err)
 		}
 		return &noContent{}, nil
@@ -156,28 +146,28 @@ var signInPaths = map[string]bool{
 }
 
 // deviceCookie passes the request's device cookie to sign-ins (through the
-// context, see device.CookieFrom) and, on the sign-in routes, gives a
+// context, see fingerprint.CookieFrom) and, on the sign-in routes, gives a
 // browser without a valid one a long-lived cookie holding a fresh random
-// secret (device.NewCookie), passed on to the sign-in too: the device that
+// secret (fingerprint.NewCookie), passed on to the sign-in too: the device that
 // sign-in registers is the one the browser names with that cookie from
 // then on, whatever its User-Agent becomes, and no other browser can name
 // it. A request without a valid cookie is thus always a new device; an old
 // cookie holding the public User-Agent fingerprint of earlier versions is
-// replaced the same way (one new-device alert, see device.ValidCookie).
+// replaced the same way (one new-device alert, see fingerprint.ValidCookie).
 func deviceCookie(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := ""
-		if c, err := r.Cookie(device.CookieName); err == nil && device.ValidCookie(c.Value) {
+		if c, err := r.Cookie(fingerprint.CookieName); err == nil && fingerprint.ValidCookie(c.Value) {
 			v = c.Value
 		}
 		p := r.URL.Path
 		// A HEAD signs nobody in (serveMux refuses it on sign-in GETs), so
 		// it mints nothing either.
 		if v == "" && r.Method != http.MethodHead && (signInPaths[p] || (strings.HasPrefix(p, BasePath+"/oauth/") && strings.HasSuffix(p, "/callback"))) {
-			minted := device.NewCookie()
+			minted := fingerprint.NewCookie()
 			http.SetCookie(w, &http.Cookie{
-				Name: device.CookieName, Value: minted, Path: "/",
-				MaxAge: device.CookieMaxAge, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+				Name: fingerprint.CookieName, Value: minted, Path: "/",
+				MaxAge: fingerprint.CookieMaxAge, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 			})
 			// A browser (it sends Fetch Metadata) keeps the cookie, so its
 			// first sign-in already names the device by it. A client that
@@ -189,7 +179,7 @@ func deviceCookie(next http.Handler) http.Handler {
 			}
 		}
 		if v != "" {
-			r = r.WithContext(device.WithCookie(r.Context(), v))
+			r = r.WithContext(fingerprint.WithCookie(r.Context(), v))
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
-	"github.com/gatehouse-auth/gatehouse/internal/device"
+	"github.com/gatehouse-auth/gatehouse/internal/fingerprint"
 )
 
 // Bad input to the device and confirmation operations answers 422 naming
@@ -58,12 +58,12 @@ func TestDeviceOperationsRefuseBadInput(t *testing.T) {
 			}
 
 			// A malformed device cookie is replaced on sign-in by a random one.
-			env.Header = http.Header{"Cookie": {device.CookieName + "=not-a-fingerprint"}}
+			env.Header = http.Header{"Cookie": {fingerprint.CookieName + "=not-a-fingerprint"}}
 			r = env.Do("POST", "/auth/login", map[string]any{"email": "dora@example.com", "password": apptest.StrongPassword}, "")
 			env.Header = nil
 			require.Equal(t, http.StatusOK, r.Status)
 			first := deviceCookieOf(t, r)
-			require.True(t, device.ValidCookie(first), first)
+			require.True(t, fingerprint.ValidCookie(first), first)
 		})
 	}
 }
@@ -72,7 +72,7 @@ func TestDeviceOperationsRefuseBadInput(t *testing.T) {
 func deviceCookieOf(t *testing.T, r *apptest.Response) string {
 	t.Helper()
 	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
-		if c.Name == device.CookieName {
+		if c.Name == fingerprint.CookieName {
 			require.True(t, c.Secure && c.HttpOnly, "Secure, HttpOnly")
 			require.Equal(t, http.SameSiteLaxMode, c.SameSite)
 			require.Equal(t, "/", c.Path)
@@ -98,7 +98,7 @@ func TestDeviceCookieIsRandomPerBrowser(t *testing.T) {
 				r := env.Do("POST", "/auth/login", cred, "")
 				require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
 				c := deviceCookieOf(t, r)
-				require.True(t, device.ValidCookie(c), c)
+				require.True(t, fingerprint.ValidCookie(c), c)
 				require.False(t, seen[c], "two cookieless sign-ins with one User-Agent share a cookie")
 				seen[c] = true
 			}
@@ -111,7 +111,7 @@ func TestDeviceCookieIsRandomPerBrowser(t *testing.T) {
 			for c := range seen {
 				kept = c
 			}
-			env.Header = http.Header{"Cookie": {device.CookieName + "=" + kept}}
+			env.Header = http.Header{"Cookie": {fingerprint.CookieName + "=" + kept}}
 			r = env.Do("POST", "/auth/login", cred, "")
 			env.Header = nil
 			require.Equal(t, http.StatusOK, r.Status, string(r.Raw))

@@ -26,7 +26,6 @@ type MFA interface {
 	Activate(ctx context.Context, userID, method, code string) ([]string, error)
 	Send(ctx context.Context, challengeID, method string) error
 	SendToSession(ctx context.Context, userID, sessionID string) error
-	Verify(ctx context.Context, challengeID, method, code string) (gatehouse.SignInResult, error)
 	Disable(ctx context.Context, userID, sessionID string, authTime time.Time, method, code, password string) error
 	RemainingBackupCodes(ctx context.Context, userID string) (int, error)
 	RegenerateBackupCodes(ctx context.Context, userID, sessionID string, authTime time.Time, code, password string) ([]string, error)
@@ -99,10 +98,7 @@ type verifyOutput struct {
 // tokens, once. There is no push: the client signing in has no session,
 // so no WebSocket can reach it (the socket needs a user's ticket).
 func (s *Server) finishConfirmed(ctx context.Context, challengeID string) (*verifyOutput, error) {
-	if s.confirm == nil {
-		return nil, Problem(gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the sign-in challenge is unknown or expired; sign in again"))
-	}
-	t, err := s.confirm.FinishConfirmedSignIn(ctx, challengeID)
+	t, err := s.signIn.Confirmed(ctx, challengeID)
 	if err != nil {
 		return nil, Problem(err)
 	}
@@ -277,7 +273,7 @@ func (s *Server) registerMFA() {
 		if in.Body.Code == "" {
 			return nil, Problem(gatehouse.InvalidField("body.code", "code is required for method "+cmp.Or(in.Body.Method, "totp, sms or backup_code")))
 		}
-		t, err := s.mfa.Verify(ctx, in.Body.ChallengeID, in.Body.Method, in.Body.Code)
+		t, err := s.signIn.MFA(ctx, in.Body.ChallengeID, in.Body.Method, in.Body.Code)
 		if err != nil {
 			return nil, Problem(err)
 		}

@@ -28,8 +28,6 @@ type OAuth interface {
 	LinkURL(ctx context.Context, provider, redirectURI, userID string) (string, error)
 	AuthorizeLink(ctx context.Context, provider, linkTicket string) (oauth.Start, error)
 	CallbackURL(provider string) (string, error)
-	Callback(ctx context.Context, provider string, in oauth.CallbackInput, meta gatehouse.ClientInfo) (oauth.Result, error)
-	Exchange(ctx context.Context, code string, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error)
 	List(ctx context.Context, userID string) ([]gatehouse.OAuthAccount, error)
 	Unlink(ctx context.Context, userID, id string) error
 }
@@ -327,11 +325,11 @@ func (s *Server) registerOAuth() {
 		UserAgent        string `header:"User-Agent"`
 	}) (*struct{ Body func(huma.Context) }, error) {
 		binding, _ := ctx.Value(stateBindingKey{}).(string)
-		res, err := s.oauth.Callback(ctx, in.Provider, oauth.CallbackInput{Code: in.Code, State: in.State,
+		res, redirect, err := s.signIn.OAuthCallback(ctx, in.Provider, oauth.CallbackInput{Code: in.Code, State: in.State,
 			Error: in.Error, ErrorDesc: in.ErrorDescription, Binding: binding}, clientMeta(ctx, in.UserAgent, ""))
 		var back *oauth.RedirectError
 		if errors.As(err, &back) {
-			res, err = oauth.Result{Redirect: errorRedirect(ctx, back)}, nil
+			redirect, err = errorRedirect(ctx, back), nil
 		}
 		if err != nil {
 			return nil, Problem(err)
@@ -339,12 +337,12 @@ func (s *Server) registerOAuth() {
 		now := s.now()
 		return &struct{ Body func(huma.Context) }{Body: func(hc huma.Context) {
 			hc.SetHeader("Cache-Control", "no-store")
-			if res.Redirect != "" {
-				hc.SetHeader("Location", res.Redirect)
+			if redirect != "" {
+				hc.SetHeader("Location", redirect)
 				hc.SetStatus(http.StatusFound)
 				return
 			}
-			body, err := json.Marshal(signInBody(res.Tokens, now).Body)
+			body, err := json.Marshal(signInBody(res, now).Body)
 			if err != nil {
 				s.logger.ErrorContext(ctx, "encode sign-in", "err", err)
 			}
@@ -366,7 +364,7 @@ func (s *Server) registerOAuth() {
 			Code string `json:"code" minLength:"1" maxLength:"256"`
 		}
 	}) (*signInOutput, error) {
-		t, err := s.oauth.Exchange(ctx, in.Body.Code, clientMeta(ctx, in.UserAgent, ""))
+		t, err := s.signIn.OAuthExchange(ctx, in.Body.Code, clientMeta(ctx, in.UserAgent, ""))
 		if err != nil {
 			return nil, Problem(err)
 		}

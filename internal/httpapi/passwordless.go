@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/gatehouse-auth/gatehouse"
 )
 
 // TagPasswordless groups the sign-ins without a password.
@@ -14,7 +13,6 @@ const TagPasswordless = "Passwordless"
 // MagicLinks signs in with emailed links (an *account.MagicLinks).
 type MagicLinks interface {
 	Request(ctx context.Context, email string) error
-	SignIn(ctx context.Context, token string, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error)
 }
 
 func (s *Server) registerPasswordless() {
@@ -48,7 +46,7 @@ func (s *Server) registerPasswordless() {
 		Token     string `query:"token" required:"true" minLength:"1" maxLength:"256"`
 		UserAgent string `header:"User-Agent"`
 	}) (*signInOutput, error) {
-		t, err := s.magicLinks.SignIn(ctx, in.Token, clientMeta(ctx, in.UserAgent, ""))
+		t, err := s.signIn.MagicLink(ctx, in.Token, clientMeta(ctx, in.UserAgent, ""))
 		if err != nil {
 			return nil, Problem(err)
 		}

@@ -105,10 +105,11 @@ type Deps struct {
 	// Nil scores every session 0. The app wires it to the principal's
 	// TrustScore, which the session cache carries (no database read).
 	SessionTrust func(ctx context.Context, p gatehouse.Principal) int
-	// Devices serves the device operations; Confirm completes sign-ins
-	// held for an emailed confirmation.
+	// Devices serves the device operations.
 	Devices Devices
-	Confirm SignInConfirmer
+	// SignIn runs every sign-in: password, emailed link, passkey, social
+	// login, and their second steps (an MFA code, an emailed confirmation).
+	SignIn SignIn
 	// Features are shown in the health answer's features (e.g. geoip:
 	// "enabled" or "disabled"); they never make it unhealthy.
 	Features map[string]string
@@ -147,7 +148,7 @@ type Server struct {
 	magicLinks  MagicLinks
 	oauth       OAuth
 	devices     Devices
-	confirm     SignInConfirmer
+	signIn      SignIn
 	features    map[string]string
 
 	mux     *http.ServeMux
@@ -182,7 +183,7 @@ func New(deps Deps) *Server {
 		magicLinks:  deps.MagicLinks,
 		oauth:       deps.OAuth,
 		devices:     deps.Devices,
-		confirm:     deps.Confirm,
+		signIn:      deps.SignIn,
 		features:    deps.Features,
 		mux:         http.NewServeMux(),
 	}

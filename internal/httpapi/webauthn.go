@@ -21,7 +21,6 @@ type Passkeys interface {
 	BeginRegistration(ctx context.Context, userID string) (*protocol.CredentialCreation, error)
 	FinishRegistration(ctx context.Context, userID string, credential json.RawMessage, name string) (gatehouse.WebAuthnCredential, error)
 	BeginLogin(ctx context.Context, email string) (string, *protocol.CredentialAssertion, error)
-	FinishLogin(ctx context.Context, challengeID string, credential json.RawMessage, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error)
 	List(ctx context.Context, userID string) ([]gatehouse.WebAuthnCredential, error)
 	Rename(ctx context.Context, userID, id, name string) (gatehouse.WebAuthnCredential, error)
 	Delete(ctx context.Context, userID, id string) error
@@ -174,7 +173,7 @@ func (s *Server) registerWebAuthn() {
 			DeviceID    string          `json:"device_id,omitempty" maxLength:"128" doc:"A stable id the client keeps for this device."`
 		}
 	}) (*signInOutput, error) {
-		t, err := s.passkeys.FinishLogin(ctx, in.Body.ChallengeID, in.Body.Credential, clientMeta(ctx, in.UserAgent, in.Body.DeviceID))
+		t, err := s.signIn.Passkey(ctx, in.Body.ChallengeID, in.Body.Credential, clientMeta(ctx, in.UserAgent, in.Body.DeviceID))
 		if err != nil {
 			return nil, Problem(err)
 		}

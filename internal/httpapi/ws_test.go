@@ -199,7 +199,7 @@ func TestWSTwoInstances(t *testing.T) {
 	shared := map[string]string{"GATEHOUSE_DATABASE_URL": sqltest.PostgresURL(t), "GATEHOUSE_REDIS_URL": redisURL, "GATEHOUSE_REDIS_PREFIX": "test:" + t.Name() + ":"}
 	a := apptest.New(t, "postgres", shared)
 	b := apptest.New(t, "postgres", shared)
-	require.NoError(t, b.App.Jobs.Stop(context.Background())) // A's workers fan the events out
+	require.NoError(t, b.App.Worker.Stop(context.Background())) // A's workers fan the events out
 	_, tk := wsUser(t, a)
 	// The session signed in on A, its socket on B.
 	onB, _ := wsDial(t, b, wsTicket(t, b, tk.Access), "", "")

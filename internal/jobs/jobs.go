@@ -26,8 +26,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
-
-	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
 // Queue names. Each has its own worker pool so a flood in one (webhooks)
@@ -41,61 +39,56 @@ const (
 	QueueMaintenance = "maintenance"
 )
 
+// The engines the queue runs on (store.SQLite and store.Postgres).
+const (
+	sqlite   = "sqlite"
+	postgres = "postgres"
+)
+
 // Database is the SQL store the jobs live in (a *sqlstore.DB).
 type Database interface {
 	// DB is the database/sql pool, in which the store's transactions run.
 	DB() *sql.DB
-	// Dialect names the engine.
-	Dialect() store.Dialect
+	// Dialect names the engine: "sqlite" or "postgres".
+	Dialect() string
 	// Pool is the pgx pool under DB on PostgreSQL (nil on SQLite).
 	Pool() *pgxpool.Pool
 }
 
-// Config configures the client.
-type Config struct {
-	DB     Database
-	Logger *slog.Logger
-	// Workers holds every worker; capability packages add theirs with
-	// river.AddWorker before New.
-	Workers *river.Workers
-	// PeriodicJobs are scheduled by the leader instance only.
-	PeriodicJobs []*river.PeriodicJob
-	// PollInterval is how often idle queues look for new jobs (default 1s).
-	// On PostgreSQL a notification wakes them sooner; polling is the
-	// fallback when the listener's connection is down.
-	PollInterval time.Duration
-	// InsertOnly makes a client that inserts but never works jobs (CLI
-	// commands, tests of enqueueing).
-	InsertOnly bool
+// Tx is a transaction of the store (a store.Tx) that jobs are inserted in.
+type Tx interface {
+	SQLTx() *sql.Tx
+	Dialect() string
 }
 
-// Client inserts and works jobs.
+// Inserter inserts a job inside a transaction (a *Client): it exists only
+// if the transaction commits.
+type Inserter interface {
+	InsertTx(ctx context.Context, tx Tx, args river.JobArgs, opts *river.InsertOpts) error
+}
+
+var _ Inserter = (*Client)(nil)
+
+// Client inserts jobs, inside the caller's transaction or on their own.
+// It is made first, from the database alone, so every service can be
+// given it at construction; the Worker that works the jobs is made last,
+// once every service has registered its workers.
 type Client struct {
-	river       *river.Client[*sql.Tx] // inserts (and, on SQLite, works)
-	worker      worker                 // works jobs; nil when InsertOnly
-	cfg         Config
-	metrics     *jobMetrics // nil until RegisterMetrics
-	unsubscribe func()
-}
-
-// worker is the River client that works jobs, whatever its driver's
-// transaction type.
-type worker interface {
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
-	StopAndCancel(ctx context.Context) error
-	Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func())
+	river   *river.Client[*sql.Tx]
+	db      Database
+	logger  *slog.Logger
+	metrics *jobMetrics // nil until RegisterMetrics
 }
 
 // NewWorkers returns an empty worker registry.
 func NewWorkers() *river.Workers { return river.NewWorkers() }
 
-// Driver returns River's driver for the dialect.
-func Driver(db *sql.DB, dialect store.Dialect) (riverdriver.Driver[*sql.Tx], error) {
+// driver returns River's database/sql driver for the dialect.
+func driver(db *sql.DB, dialect string) (riverdriver.Driver[*sql.Tx], error) {
 	switch dialect {
-	case store.SQLite:
+	case sqlite:
 		return riversqlite.New(db), nil
-	case store.Postgres:
+	case postgres:
 		return riverdatabasesql.New(db), nil
 	default:
 		return nil, fmt.Errorf("jobs: unsupported dialect %q", dialect)
@@ -113,83 +106,120 @@ const RescueStuckJobsAfter = 30 * time.Second
 // JobTimeout bounds a job whose worker sets no Timeout of its own.
 const JobTimeout = 25 * time.Second
 
-// New makes a client; it works nothing until Start.
-func New(cfg Config) (*Client, error) {
-	if cfg.DB == nil {
-		return nil, errors.New("jobs: no database")
-	}
-	dialect := cfg.DB.Dialect()
-	driver, err := Driver(cfg.DB.DB(), dialect)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.PollInterval == 0 {
-		cfg.PollInterval = time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	base := river.Config{
-		Logger:               cfg.Logger.With("component", "jobs"),
-		FetchPollInterval:    cfg.PollInterval,
-		FetchCooldown:        min(cfg.PollInterval, river.FetchCooldownDefault),
+// riverConfig is what every client shares.
+func riverConfig(logger *slog.Logger, poll time.Duration) river.Config {
+	return river.Config{
+		Logger:               logger.With("component", "jobs"),
+		FetchPollInterval:    poll,
+		FetchCooldown:        min(poll, river.FetchCooldownDefault),
 		JobTimeout:           JobTimeout,
 		RescueStuckJobsAfter: RescueStuckJobsAfter,
 		MaxAttempts:          10,
 		// Completed rows are only bookkeeping; keep a day for debugging.
 		CompletedJobRetentionPeriod: 24 * time.Hour,
 	}
-	working := base
-	if !cfg.InsertOnly {
-		if cfg.Workers == nil {
-			cfg.Workers = river.NewWorkers()
-		}
-		working.Workers = cfg.Workers
-		working.PeriodicJobs = cfg.PeriodicJobs
-		working.Queues = map[string]river.QueueConfig{
-			QueueDefault:     {MaxWorkers: 10},
-			QueueEmail:       {MaxWorkers: 10},
-			QueueSMS:         {MaxWorkers: 10},
-			QueueWebhooks:    {MaxWorkers: 20},
-			QueueEvents:      {MaxWorkers: 10},
-			QueueMaintenance: {MaxWorkers: 2},
-		}
+}
+
+// NewClient makes the inserting client. A nil logger is slog.Default().
+func NewClient(db Database, logger *slog.Logger) (*Client, error) {
+	if db == nil {
+		return nil, errors.New("jobs: no database")
 	}
-	c := &Client{cfg: cfg}
-	if dialect != store.Postgres || cfg.InsertOnly {
-		// One client does everything (SQLite), or only inserts.
-		if c.river, err = river.NewClient(driver, &working); err != nil {
-			return nil, fmt.Errorf("jobs: new client: %w", err)
-		}
-		if !cfg.InsertOnly {
-			c.worker = c.river
-		}
-		return c, nil
+	if logger == nil {
+		logger = slog.Default()
 	}
-	if cfg.DB.Pool() == nil {
-		return nil, errors.New("jobs: PostgreSQL needs the pgx pool to work jobs")
+	drv, err := driver(db.DB(), db.Dialect())
+	if err != nil {
+		return nil, err
 	}
-	if c.river, err = river.NewClient(driver, &base); err != nil {
+	cfg := riverConfig(logger, time.Second)
+	rc, err := river.NewClient(drv, &cfg)
+	if err != nil {
 		return nil, fmt.Errorf("jobs: new client: %w", err)
 	}
-	if c.worker, err = river.NewClient(riverpgxv5.New(cfg.DB.Pool()), &working); err != nil {
+	return &Client{river: rc, db: db, logger: logger}, nil
+}
+
+// WorkerConfig is what the working client runs.
+type WorkerConfig struct {
+	// Workers holds every worker; services add theirs with
+	// river.AddWorker as they are built.
+	Workers *river.Workers
+	// PeriodicJobs are scheduled by the leader instance only.
+	PeriodicJobs []*river.PeriodicJob
+	// PollInterval is how often idle queues look for new jobs (default 1s).
+	// On PostgreSQL a notification wakes them sooner; polling is the
+	// fallback when the listener's connection is down.
+	PollInterval time.Duration
+}
+
+// Worker works jobs. On SQLite it is a second River client on the same
+// database; on PostgreSQL a River client on the pgx pool (riverpgxv5),
+// woken by LISTEN/NOTIFY: the inserting client notifies in the inserting
+// transaction.
+type Worker struct {
+	client      *Client
+	river       workingClient
+	unsubscribe func()
+}
+
+// workingClient is the River client that works jobs, whatever its
+// driver's transaction type.
+type workingClient interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+	Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func())
+}
+
+// NewWorker makes the client that works jobs on c's database; it works
+// nothing until Start.
+func NewWorker(c *Client, cfg WorkerConfig) (*Worker, error) {
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Workers == nil {
+		cfg.Workers = river.NewWorkers()
+	}
+	rc := riverConfig(c.logger, cfg.PollInterval)
+	rc.Workers = cfg.Workers
+	rc.PeriodicJobs = cfg.PeriodicJobs
+	rc.Queues = map[string]river.QueueConfig{
+		QueueDefault:     {MaxWorkers: 10},
+		QueueEmail:       {MaxWorkers: 10},
+		QueueSMS:         {MaxWorkers: 10},
+		QueueWebhooks:    {MaxWorkers: 20},
+		QueueEvents:      {MaxWorkers: 10},
+		QueueMaintenance: {MaxWorkers: 2},
+	}
+	w := &Worker{client: c}
+	var err error
+	if c.db.Dialect() == postgres {
+		if c.db.Pool() == nil {
+			return nil, errors.New("jobs: PostgreSQL needs the pgx pool to work jobs")
+		}
+		w.river, err = river.NewClient(riverpgxv5.New(c.db.Pool()), &rc)
+	} else {
+		var drv riverdriver.Driver[*sql.Tx]
+		if drv, err = driver(c.db.DB(), c.db.Dialect()); err == nil {
+			w.river, err = river.NewClient(drv, &rc)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("jobs: new worker: %w", err)
 	}
-	return c, nil
+	return w, nil
 }
 
 // Start begins working jobs in the background.
-func (c *Client) Start(ctx context.Context) error {
-	if c.worker == nil {
-		return nil
-	}
-	if c.metrics != nil && c.unsubscribe == nil {
-		events, cancel := c.worker.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed,
+func (w *Worker) Start(ctx context.Context) error {
+	if m := w.client.metrics; m != nil && w.unsubscribe == nil {
+		events, cancel := w.river.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed,
 			river.EventKindJobCancelled, river.EventKindJobSnoozed)
-		c.unsubscribe = cancel
-		go c.metrics.observe(events)
+		w.unsubscribe = cancel
+		go m.observe(events)
 	}
-	if err := c.worker.Start(ctx); err != nil {
+	if err := w.river.Start(ctx); err != nil {
 		return fmt.Errorf("jobs: start: %w", err)
 	}
 	return nil
@@ -197,23 +227,20 @@ func (c *Client) Start(ctx context.Context) error {
 
 // Stop stops fetching new jobs and waits for running ones until ctx ends;
 // then it cancels what still runs (River retries those later).
-func (c *Client) Stop(ctx context.Context) error {
-	if c.worker == nil {
-		return nil
-	}
+func (w *Worker) Stop(ctx context.Context) error {
 	// Stopping closes the metrics subscription; a later Start subscribes anew.
-	defer func() { c.unsubscribe = nil }()
-	err := c.worker.Stop(ctx)
+	defer func() { w.unsubscribe = nil }()
+	err := w.river.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		hard, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return c.worker.StopAndCancel(hard)
+		return w.river.StopAndCancel(hard)
 	}
 	return err
 }
 
 // InsertTx enqueues a job inside tx: it runs only if tx commits.
-func (c *Client) InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+func (c *Client) InsertTx(ctx context.Context, tx Tx, args river.JobArgs, opts *river.InsertOpts) error {
 	if _, err := c.river.InsertTx(ctx, tx.SQLTx(), args, opts); err != nil {
 		return fmt.Errorf("enqueue %s: %w", args.Kind(), err)
 	}
@@ -235,9 +262,8 @@ func (c *Client) Ping(ctx context.Context) error {
 	return err
 }
 
-// River exposes the client on database/sql, for listing, retrying and
-// deleting jobs (in tests and admin operations). On PostgreSQL it is not
-// the one working jobs.
+// River exposes the inserting client, for listing, retrying and deleting
+// jobs (in tests and admin operations).
 func (c *Client) River() *river.Client[*sql.Tx] { return c.river }
 
 // JobRow is River's job row, re-exported for callers that list jobs.
@@ -252,12 +278,12 @@ type JobRow = rivertype.JobRow
 // of tx's engine rather than river.JobCompleteTx, which insists that the
 // client working the job speaks tx's type: on PostgreSQL the worker is on
 // pgx while the store's transactions are on database/sql.
-func CompleteTx[T river.JobArgs](ctx context.Context, tx store.Tx, job *river.Job[T]) error {
+func CompleteTx[T river.JobArgs](ctx context.Context, tx Tx, job *river.Job[T]) error {
 	if job.State != rivertype.JobStateRunning {
 		return fmt.Errorf("complete job %d: it is %s, not running", job.ID, job.State)
 	}
 	var exec riverdriver.ExecutorTx
-	if tx.Dialect() == store.Postgres {
+	if tx.Dialect() == postgres {
 		exec = riverdatabasesql.New(nil).UnwrapExecutor(tx.SQLTx())
 	} else {
 		exec = riversqlite.New(nil).UnwrapExecutor(tx.SQLTx())

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
+	"github.com/gatehouse-auth/gatehouse/internal/jobs/jobstest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
 )
@@ -67,24 +68,23 @@ func TestInsertTxRunsOnlyWhenCommitted(t *testing.T) {
 	}
 }
 
-func TestInsertOnlyClientAndBadDialect(t *testing.T) {
+func TestClientAloneAndBadDialect(t *testing.T) {
 	db := sqltest.SQLite(t)
-	client, err := jobs.New(jobs.Config{DB: db, InsertOnly: true})
+	client, err := jobs.NewClient(db, quiet)
 	require.NoError(t, err)
-	require.NoError(t, client.Start(context.Background()))
 	require.NoError(t, client.Insert(context.Background(), pingArgs{N: 3}, nil))
-	require.NoError(t, client.Stop(context.Background()))
+	require.NoError(t, client.Ping(context.Background()))
 
-	_, err = jobs.New(jobs.Config{DB: oracle{db}})
+	_, err = jobs.NewClient(oracle{db}, quiet)
 	require.ErrorContains(t, err, "unsupported dialect")
-	_, err = jobs.New(jobs.Config{})
+	_, err = jobs.NewClient(nil, quiet)
 	require.ErrorContains(t, err, "no database")
 }
 
 // oracle is a database of a dialect the queue does not speak.
 type oracle struct{ jobs.Database }
 
-func (oracle) Dialect() store.Dialect { return "oracle" }
+func (oracle) Dialect() string { return "oracle" }
 
 // A Sweeper deletes what is older than its retention, at the time its
 // clock says, and names what it failed to delete.
@@ -139,7 +139,7 @@ func TestCrashedJobsAreRescuedLongOnesAreNot(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			ctx := t.Context()
 			db := e.Open(t)
-			inserter, err := jobs.New(jobs.Config{DB: db, InsertOnly: true, Logger: quiet})
+			inserter, err := jobs.NewClient(db, quiet)
 			require.NoError(t, err)
 			require.NoError(t, inserter.Insert(ctx, slowArgs{Timeout: 10 * time.Second}, nil))
 			require.NoError(t, inserter.Insert(ctx, slowArgs{Timeout: 15 * time.Minute}, nil))
@@ -159,8 +159,7 @@ func TestCrashedJobsAreRescuedLongOnesAreNot(t *testing.T) {
 			w := &slowWorker{}
 			workers := jobs.NewWorkers()
 			river.AddWorker(workers, w)
-			client, err := jobs.New(jobs.Config{DB: db, Workers: workers, PollInterval: 50 * time.Millisecond, Logger: quiet})
-			require.NoError(t, err)
+			client := jobstest.New(t, db).Work(t, workers, 50*time.Millisecond)
 			require.NoError(t, client.Start(ctx))
 			t.Cleanup(func() {
 				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -191,8 +190,7 @@ func TestPostgresWorkerIsNotified(t *testing.T) {
 	w := &pingWorker{runs: map[int]*atomic.Int32{7: {}}}
 	workers := jobs.NewWorkers()
 	river.AddWorker(workers, w)
-	client, err := jobs.New(jobs.Config{DB: db, Workers: workers, PollInterval: time.Minute, Logger: quiet})
-	require.NoError(t, err)
+	client := jobstest.New(t, db).Work(t, workers, time.Minute)
 	require.NoError(t, client.Start(ctx))
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -89,7 +89,7 @@ type stateCount struct {
 // countWaiting counts River's unfinished jobs by queue, kind and state;
 // completed, cancelled and discarded rows are history, not load.
 func (c *Client) countWaiting(ctx context.Context) ([]stateCount, error) {
-	rows, err := c.cfg.DB.DB().QueryContext(ctx, `SELECT queue, kind, state, count(*) FROM river_job
+	rows, err := c.db.DB().QueryContext(ctx, `SELECT queue, kind, state, count(*) FROM river_job
 		WHERE state IN ('available', 'scheduled', 'retryable', 'running') GROUP BY queue, kind, state`)
 	if err != nil {
 		return nil, fmt.Errorf("count jobs: %w", err)

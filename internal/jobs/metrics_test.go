@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
+	"github.com/gatehouse-auth/gatehouse/internal/jobs/jobstest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
@@ -124,10 +125,8 @@ func attempts(t *testing.T, reg *prometheus.Registry, outcome string) int {
 }
 
 // newClient is a job client on db working w's jobs, polling often.
-func newClient[T river.JobArgs](t *testing.T, db *sqlstore.DB, w river.Worker[T]) *jobs.Client {
+func newClient[T river.JobArgs](t *testing.T, db *sqlstore.DB, w river.Worker[T]) *jobstest.Jobs {
 	workers := jobs.NewWorkers()
 	river.AddWorker(workers, w)
-	client, err := jobs.New(jobs.Config{DB: db, Workers: workers, PollInterval: 20 * time.Millisecond})
-	require.NoError(t, err)
-	return client
+	return jobstest.New(t, db).Work(t, workers, 20*time.Millisecond)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -54,12 +55,6 @@ const (
 type Store interface {
 	store.SigningKeys
 	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
-}
-
-// Sealer seals private keys at rest (a *secret.Box).
-type Sealer interface {
-	Seal(plaintext, ad []byte) []byte
-	Open(sealed, ad []byte) ([]byte, error)
 }
 
 // Options tune the ring.
@@ -92,7 +87,7 @@ type Key struct {
 // Ring is the key ring. It is safe for concurrent use.
 type Ring struct {
 	store        Store
-	sealer       Sealer
+	sealer       secret.Sealer
 	opts         Options
 	publishDelay time.Duration
 
@@ -105,7 +100,7 @@ type Ring struct {
 }
 
 // NewRing makes a ring; call Ensure before use.
-func NewRing(st Store, sealer Sealer, opts Options) *Ring {
+func NewRing(st Store, sealer secret.Sealer, opts Options) *Ring {
 	if opts.Bits == 0 {
 		opts.Bits = 2048
 	}

@@ -19,12 +19,10 @@ import (
 // cache key is derived from a hash of the id, so the cache never holds
 // the id itself.
 type challenge struct {
-	UserID    string               `json:"user_id"`
-	Methods   []string             `json:"methods"`
-	AMR       []string             `json:"amr"`
-	Meta      gatehouse.ClientInfo `json:"meta"`
-	Phone     string               `json:"phone,omitempty"`
-	ExpiresAt time.Time            `json:"expires_at"`
+	gatehouse.PendingSignIn
+	Methods   []string  `json:"methods"`
+	Phone     string    `json:"phone,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // maxSends caps the codes one challenge may text.
@@ -35,15 +33,15 @@ func failuresKey(key string) string  { return key + ":failures" }
 func sendsKey(key string) string     { return key + ":sends" }
 func smsFailedKey(ref string) string { return "mfa:sms-failed:" + ref }
 
-// Challenge opens a sign-in challenge for u when it has an active factor
-// (account.SecondFactor). When the only factor is SMS the code goes out at
-// once, inside tx.
-func (s *Service) Challenge(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, amr []string) (*gatehouse.MFAChallenge, error) {
+// Challenge holds the sign-in p of u behind a second factor when u has an
+// active one, and answers the challenge (nil when u has none). When the
+// only factor is SMS the code goes out at once, inside tx.
+func (s *Service) Challenge(ctx context.Context, tx store.Tx, u gatehouse.User, p gatehouse.PendingSignIn) (*gatehouse.MFAChallenge, error) {
 	all, err := tx.ListMFAFactors(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	c := challenge{UserID: u.ID, AMR: amr, Meta: meta, ExpiresAt: s.now().Add(s.opts.ChallengeTTL)}
+	c := challenge{PendingSignIn: p, ExpiresAt: s.now().Add(s.opts.ChallengeTTL)}
 	for _, f := range all {
 		if !f.Active() || slices.Contains(c.Methods, f.Method) {
 			continue
@@ -78,7 +76,7 @@ func (s *Service) Challenge(ctx context.Context, tx store.Tx, u gatehouse.User, 
 			}
 			// Texts cannot go out, but a backup code can still meet the
 			// challenge; verify with sms answers 503 meanwhile.
-			s.SMSFailed(ctx, key)
+			s.smsDown(ctx, key)
 			return &gatehouse.MFAChallenge{ID: id, Methods: c.Methods, ExpiresAt: c.ExpiresAt}, nil
 		}
 		if _, err := s.cache.Incr(ctx, sendsKey(key), 1, s.opts.ChallengeTTL); err != nil {
@@ -138,20 +136,22 @@ func (s *Service) Send(ctx context.Context, challengeID, method string) error {
 	return s.sendCode(ctx, c.UserID, c.Phone, key)
 }
 
-// Verify meets a challenge with a code (POST /auth/mfa/verify) and starts
-// the session. method may be empty: the code's shape then decides. Wrong
-// codes count against the challenge, which dies at MaxAttempts.
-func (s *Service) Verify(ctx context.Context, challengeID, method, code string) (gatehouse.SignInResult, error) {
+// Verify meets a challenge with a code (POST /auth/mfa/verify) and answers
+// the sign-in it held, its factors now ending with the second one (amr
+// "otp" or "sms") and its method "mfa_<method>"; the caller starts the
+// session. method may be empty: the code's shape then decides. Wrong codes
+// count against the challenge, which dies at MaxAttempts.
+func (s *Service) Verify(ctx context.Context, challengeID, method, code string) (gatehouse.PendingSignIn, error) {
 	key, c, err := s.load(ctx, challengeID)
 	if err != nil {
-		return gatehouse.SignInResult{}, err
+		return gatehouse.PendingSignIn{}, err
 	}
 	if method != "" && !slices.Contains(c.Methods, method) {
-		return gatehouse.SignInResult{}, gatehouse.InvalidField("body.method", fmt.Sprintf("this sign-in accepts %v", c.Methods))
+		return gatehouse.PendingSignIn{}, gatehouse.InvalidField("body.method", fmt.Sprintf("this sign-in accepts %v", c.Methods))
 	}
 	if method == gatehouse.MFAMethodSMS {
-		if _, err := s.cache.Get(ctx, smsFailedKey(key)); err == nil {
-			return gatehouse.SignInResult{}, errSMSDown
+		if _, err := s.cache.Get(ctx, smsFailedKey(key)); err == nil || (s.sms != nil && s.sms.Failed(ctx, key)) {
+			return gatehouse.PendingSignIn{}, errSMSDown
 		}
 	}
 	// Hold the challenge while its code is checked: a concurrent attempt
@@ -160,9 +160,9 @@ func (s *Service) Verify(ctx context.Context, challengeID, method, code string) 
 	// one starts a session, and parallel guesses cannot exceed MaxAttempts.
 	raw, err := s.cache.Take(ctx, key)
 	if errors.Is(err, cache.ErrMiss) {
-		return gatehouse.SignInResult{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the sign-in challenge was already used; sign in again")
+		return gatehouse.PendingSignIn{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the sign-in challenge was already used; sign in again")
 	} else if err != nil {
-		return gatehouse.SignInResult{}, err
+		return gatehouse.PendingSignIn{}, err
 	}
 	factors, err := s.activeFactors(ctx, c.UserID)
 	var used string
@@ -173,19 +173,20 @@ func (s *Service) Verify(ctx context.Context, challengeID, method, code string) 
 		if errors.Is(err, errInvalidCode) {
 			n, ierr := s.cache.Incr(ctx, failuresKey(key), 1, c.ExpiresAt.Sub(s.now()))
 			if ierr == nil && n >= int64(s.opts.MaxAttempts) {
-				return gatehouse.SignInResult{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "too many wrong codes; sign in again")
+				return gatehouse.PendingSignIn{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "too many wrong codes; sign in again")
 			}
 		}
 		if ttl := c.ExpiresAt.Sub(s.now()); ttl > 0 {
 			if serr := s.cache.Set(ctx, key, raw, ttl); serr != nil {
-				return gatehouse.SignInResult{}, fmt.Errorf("reopen mfa challenge: %w", serr)
+				return gatehouse.PendingSignIn{}, fmt.Errorf("reopen mfa challenge: %w", serr)
 			}
 		}
-		return gatehouse.SignInResult{}, err
+		return gatehouse.PendingSignIn{}, err
 	}
 	_ = s.cache.Delete(ctx, failuresKey(key), sendsKey(key))
-	amr := append(slices.Clone(c.AMR), amrOf(used))
-	return s.accounts.SignInVerified(ctx, c.UserID, c.Meta, amr, "mfa_"+used)
+	p := c.PendingSignIn
+	p.AMR, p.Method = append(slices.Clone(p.AMR), amrOf(used)), "mfa_"+used
+	return p, nil
 }
 
 // amrOf is the RFC 8176 value of a second-factor method.
@@ -264,10 +265,11 @@ func isDigits(s string) bool {
 	return true
 }
 
-// SMSFailed is the SMS sender's final-failure callback: the challenge or
-// setup the text was for answers 503 from now on instead of waiting for a
-// code that will never come.
-func (s *Service) SMSFailed(ctx context.Context, ref string) {
+// smsDown marks a challenge whose text could not even be queued (the SMS
+// circuit is open): verifying it by SMS answers 503 from now on instead of
+// waiting for a code that will never come, as for a text the sender gave
+// up on (SMS.Failed).
+func (s *Service) smsDown(ctx context.Context, ref string) {
 	if err := s.cache.Set(ctx, smsFailedKey(ref), []byte("1"), s.opts.ChallengeTTL); err != nil {
 		s.opts.Logger.WarnContext(ctx, "mfa: cannot record failed sms", "err", err)
 	}

@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
+	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -34,32 +34,17 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
 }
 
-// Box seals secrets at rest (a *secret.Box).
-type Box interface {
-	Seal(plaintext, ad []byte) []byte
-	Open(sealed, ad []byte) ([]byte, error)
-}
-
 // SMS sends text messages through a job (an *sms.Service).
 type SMS interface {
 	EnqueueTx(ctx context.Context, tx store.Tx, to, body, ref string) error
 	Available() bool
+	// Failed reports whether the text sent for ref finally could not go
+	// out.
+	Failed(ctx context.Context, ref string) bool
 }
 
-// Mailer enqueues a templated email inside tx.
-type Mailer interface {
-	SendTx(ctx context.Context, tx store.Tx, to, template string, data map[string]any) error
-}
-
-// Emitter records events in a transaction (an *events.Bus).
-type Emitter interface {
-	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
-}
-
-// Accounts finishes sign-ins and checks recent authentication (an
-// *account.Service).
+// Accounts checks recent authentication (an *account.Service).
 type Accounts interface {
-	SignInVerified(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string) (gatehouse.SignInResult, error)
 	RequireRecentAuth(ctx context.Context, userID string, authTime time.Time, password string) error
 }
 
@@ -81,10 +66,10 @@ type Options struct {
 type Service struct {
 	store    Store
 	cache    cache.Cache
-	box      Box
+	box      secret.Sealer
 	sms      SMS
-	mail     Mailer
-	events   Emitter
+	mail     store.Mailer
+	events   store.Emitter
 	accounts Accounts
 	opts     Options
 }
@@ -92,7 +77,7 @@ type Service struct {
 // New makes a Service. sms is nil when text messages are off
 // (GATEHOUSE_SMS_PROVIDER=none): SMS setup then answers 422 naming
 // body.method, and the other SMS paths 503.
-func New(st Store, c cache.Cache, box Box, sms SMS, m Mailer, ev Emitter, acc Accounts, o Options) *Service {
+func New(st Store, c cache.Cache, box secret.Sealer, sms SMS, m store.Mailer, ev store.Emitter, acc Accounts, o Options) *Service {
 	if o.Issuer == "" {
 		o.Issuer = "Gatehouse"
 	}
@@ -173,7 +158,7 @@ func (s *Service) Setup(ctx context.Context, userID, method, phone string) (Setu
 		if s.sms == nil {
 			return SetupResult{}, errSMSOff
 		}
-		if f.PhoneNumber, err = account.ParsePhoneNumber("body.phone_number", phone); err != nil {
+		if f.PhoneNumber, err = gatehouse.ParsePhoneNumber("body.phone_number", phone); err != nil {
 			return SetupResult{}, err
 		}
 		if s.sms == nil || !s.sms.Available() {

@@ -57,15 +57,10 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
 }
 
-// Accounts creates and signs in accounts (an *account.Service).
+// Accounts creates the accounts of new external identities (an
+// *account.Service).
 type Accounts interface {
 	CreateExternalUserTx(ctx context.Context, tx store.Tx, email gatehouse.Email, name string, verified bool) (gatehouse.User, error)
-	SignInWith(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string) (gatehouse.SignInResult, error)
-}
-
-// Emitter records events in a transaction (an *events.Bus).
-type Emitter interface {
-	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
 }
 
 // Options tune the service.
@@ -90,14 +85,14 @@ type Service struct {
 	store     Store
 	cache     cache.Cache
 	accounts  Accounts
-	events    Emitter
+	events    store.Emitter
 	providers map[string]*provider
 	allow     []*url.URL
 	opts      Options
 }
 
 // New makes the service with the configured providers.
-func New(st Store, c cache.Cache, acc Accounts, ev Emitter, providers []ProviderConfig, o Options) (*Service, error) {
+func New(st Store, c cache.Cache, acc Accounts, ev store.Emitter, providers []ProviderConfig, o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -331,12 +326,12 @@ type CallbackInput struct {
 	Binding          string
 }
 
-// Result is a finished callback: the sign-in's tokens (or MFA challenge),
-// or, for a flow with a redirect_uri, where to send the browser with a
-// one-time code.
+// Result is a finished callback: the sign-in to complete, or, for a flow
+// with a redirect_uri, where to send the browser with a one-time code
+// (Exchange answers the sign-in for it).
 type Result struct {
-	Tokens   gatehouse.SignInResult
-	Redirect string // redirect_uri with ?code=; empty when Tokens are set
+	SignIn   *gatehouse.PendingSignIn
+	Redirect string // redirect_uri with ?code=; empty when SignIn is set
 }
 
 // RedirectError is a failure of a flow that was started with a
@@ -408,8 +403,7 @@ func (s *Service) finish(ctx context.Context, p *provider, f flow, in CallbackIn
 	}
 	method := "oauth:" + p.name
 	if f.RedirectURI == "" {
-		t, err := s.accounts.SignInWith(ctx, userID, meta, []string{"fed"}, method)
-		return Result{Tokens: t}, err
+		return Result{SignIn: &gatehouse.PendingSignIn{UserID: userID, Client: meta, AMR: []string{"fed"}, Method: method}}, nil
 	}
 	code := random()
 	g, err := json.Marshal(grant{UserID: userID, Method: method, Meta: meta})
@@ -422,22 +416,23 @@ func (s *Service) finish(ctx context.Context, p *provider, f flow, in CallbackIn
 	return Result{Redirect: withQuery(f.RedirectURI, "code", code)}, nil
 }
 
-// Exchange spends a one-time code from a redirect and signs in. Of
+// Exchange spends a one-time code from a redirect and answers its sign-in,
+// for the caller to complete. Of
 // concurrent exchanges of one code exactly one succeeds.
-func (s *Service) Exchange(ctx context.Context, code string, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error) {
+func (s *Service) Exchange(ctx context.Context, code string, meta gatehouse.ClientInfo) (gatehouse.PendingSignIn, error) {
 	if code == "" {
-		return gatehouse.SignInResult{}, errInvalidCode
+		return gatehouse.PendingSignIn{}, errInvalidCode
 	}
 	raw, err := s.cache.Take(ctx, codeKey(code))
 	if errors.Is(err, cache.ErrMiss) {
-		return gatehouse.SignInResult{}, errInvalidCode
+		return gatehouse.PendingSignIn{}, errInvalidCode
 	}
 	if err != nil {
-		return gatehouse.SignInResult{}, fmt.Errorf("oauth: take code: %w", err)
+		return gatehouse.PendingSignIn{}, fmt.Errorf("oauth: take code: %w", err)
 	}
 	var g grant
 	if err := json.Unmarshal(raw, &g); err != nil {
-		return gatehouse.SignInResult{}, errInvalidCode
+		return gatehouse.PendingSignIn{}, errInvalidCode
 	}
 	// The browser that finished the flow is the one signing in; the
 	// exchanging client (often the app's backend) is recorded only when
@@ -445,7 +440,7 @@ func (s *Service) Exchange(ctx context.Context, code string, meta gatehouse.Clie
 	if g.Meta.IP == "" {
 		g.Meta = meta
 	}
-	return s.accounts.SignInWith(ctx, g.UserID, g.Meta, []string{"fed"}, g.Method)
+	return gatehouse.PendingSignIn{UserID: g.UserID, Client: g.Meta, AMR: []string{"fed"}, Method: g.Method}, nil
 }
 
 // resolve finds or makes the local account of an external one, in one

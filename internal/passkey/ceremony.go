@@ -192,40 +192,40 @@ func (s *Service) BeginLogin(ctx context.Context, email string) (string, *protoc
 	return id, assertion, nil
 }
 
-// FinishLogin verifies the browser's assertion for a begun sign-in. An
-// assertion with user verification (the UV flag: a PIN or biometric on top
-// of the key) starts a session marked MFA, and no MFA challenge follows;
-// one with user presence only is a single factor, like a password: an
-// account with MFA gets an MFA challenge instead of tokens. Errors: 422 for
-// a credential that does not parse, 400 invalid_token for an unknown, used
-// or expired challenge, 401 invalid_credentials when the assertion does not
-// verify or its sign counter went backwards (also a security.alert event),
-// 423 account_locked.
-func (s *Service) FinishLogin(ctx context.Context, challengeID string, credential json.RawMessage, meta gatehouse.ClientInfo) (gatehouse.SignInResult, error) {
+// FinishLogin verifies the browser's assertion for a begun sign-in and
+// answers who signed in (amr "hwk" or "swk", method "passkey") and whether
+// the authenticator verified the person: with user verification (the UV
+// flag: a PIN or biometric on top of the key) the passkey is two factors
+// and no MFA challenge follows; with user presence only it is one, like a
+// password. The caller starts the session. Errors: 422 for a credential
+// that does not parse, 400 invalid_token for an unknown, used or expired
+// challenge, 401 invalid_credentials when the assertion does not verify or
+// its sign counter went backwards (also a security.alert event).
+func (s *Service) FinishLogin(ctx context.Context, challengeID string, credential json.RawMessage, meta gatehouse.ClientInfo) (p gatehouse.PendingSignIn, verified bool, err error) {
 	if s.opts.Off {
-		return gatehouse.SignInResult{}, errOff
+		return p, false, errOff
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
 	if err != nil {
-		return gatehouse.SignInResult{}, malformed(err)
+		return p, false, malformed(err)
 	}
 	var st loginState
 	if err := s.take(ctx, ceremonyKey("login", challengeID), &st); err != nil {
-		return gatehouse.SignInResult{}, err
+		return p, false, err
 	}
 	if st.StandIn {
-		return gatehouse.SignInResult{}, errAssertion
+		return p, false, errAssertion
 	}
 	c, err := s.store.GetWebAuthnCredentialByCredentialID(ctx, parsed.RawID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && st.UserID != "" && c.UserID != st.UserID) {
-		return gatehouse.SignInResult{}, errAssertion
+		return p, false, errAssertion
 	}
 	if err != nil {
-		return gatehouse.SignInResult{}, err
+		return p, false, err
 	}
 	u, err := s.loadUser(ctx, c.UserID)
 	if err != nil {
-		return gatehouse.SignInResult{}, err
+		return p, false, err
 	}
 	var cred *webauthn.Credential
 	if st.UserID != "" {
@@ -240,34 +240,29 @@ func (s *Service) FinishLogin(ctx context.Context, challengeID string, credentia
 	}
 	if err != nil {
 		s.opts.Logger.InfoContext(ctx, "passkey sign-in refused", "user_id", u.u.ID, "passkey_id", c.ID, "reason", reason(err))
-		return gatehouse.SignInResult{}, errAssertion
+		return p, false, errAssertion
 	}
 	counter := parsed.Response.AuthenticatorData.Counter
 	moved := false
 	if !cred.Authenticator.CloneWarning {
 		moved, err = s.store.UseWebAuthnCredential(ctx, c.ID, counter, cred.Flags.BackupState, s.now())
 		if err != nil {
-			return gatehouse.SignInResult{}, err
+			return p, false, err
 		}
 	}
 	if !moved {
 		if err := s.cloneAlert(ctx, c, counter, meta); err != nil {
-			return gatehouse.SignInResult{}, err
+			return p, false, err
 		}
-		return gatehouse.SignInResult{}, errAssertion
+		return p, false, errAssertion
 	}
 	attachment := string(parsed.AuthenticatorAttachment)
 	if attachment == "" {
 		attachment = c.Attachment
 	}
-	amr := []string{AMR(attachment, c.BackupEligible)}
-	if !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
-		// Only a touch (user presence): possession of the key, one factor.
-		// The sign-in goes the way of a password, so an account with MFA
-		// gets its challenge, and the session is not marked MFA.
-		return s.accounts.SignInWith(ctx, u.u.ID, meta, amr, Method)
-	}
-	return s.accounts.SignInVerified(ctx, u.u.ID, meta, amr, Method)
+	p = gatehouse.PendingSignIn{UserID: u.u.ID, Client: meta, AMR: []string{AMR(attachment, c.BackupEligible)}, Method: Method}
+	// Only a touch (user presence) is possession of the key: one factor.
+	return p, parsed.Response.AuthenticatorData.Flags.HasUserVerified(), nil
 }
 
 // cloneAlert records an assertion whose counter did not move forward: the

@@ -57,20 +57,6 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
 }
 
-// Emitter records events in a transaction (an *events.Bus).
-type Emitter interface {
-	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
-}
-
-// Accounts starts the session of a verified sign-in (an *account.Service).
-type Accounts interface {
-	// SignInVerified starts a session marked MFA (no challenge follows).
-	SignInVerified(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string) (gatehouse.SignInResult, error)
-	// SignInWith starts a single-factor sign-in: an account with MFA gets
-	// a challenge (Tokens.Challenge) instead of a session.
-	SignInWith(ctx context.Context, userID string, meta gatehouse.ClientInfo, amr []string, method string) (gatehouse.SignInResult, error)
-}
-
 // Options configure the relying party and the ceremonies.
 type Options struct {
 	// Off turns the ceremonies off: WebAuthn needs a domain as relying
@@ -97,12 +83,12 @@ type Options struct {
 
 // Service runs passkey registration, sign-in and management.
 type Service struct {
-	wa       *webauthn.WebAuthn
-	store    Store
-	cache    cache.Cache
-	events   Emitter
-	accounts Accounts
-	opts     Options
+	wa     *webauthn.WebAuthn
+	store  Store
+	cache  cache.Cache
+	events store.Emitter
+
+	opts Options
 }
 
 // errOff answers every ceremony when Options.Off is set.
@@ -111,7 +97,7 @@ var errOff = gatehouse.Errorf(gatehouse.CodeNotFound,
 
 // New makes a Service; unless o.Off, it fails when the relying party
 // settings are not usable (an invalid RP id or no origins).
-func New(st Store, c cache.Cache, ev Emitter, acc Accounts, o Options) (*Service, error) {
+func New(st Store, c cache.Cache, ev store.Emitter, o Options) (*Service, error) {
 	if o.CeremonyTTL == 0 {
 		o.CeremonyTTL = 5 * time.Minute
 	}
@@ -129,7 +115,7 @@ func New(st Store, c cache.Cache, ev Emitter, acc Accounts, o Options) (*Service
 		_, _ = rand.Read(o.HintKey)
 	}
 	if o.Off {
-		return &Service{store: st, cache: c, events: ev, accounts: acc, opts: o}, nil
+		return &Service{store: st, cache: c, events: ev, opts: o}, nil
 	}
 	timeout := webauthn.TimeoutConfig{Timeout: o.CeremonyTTL, TimeoutUVD: o.CeremonyTTL}
 	wa, err := webauthn.New(&webauthn.Config{
@@ -145,7 +131,7 @@ func New(st Store, c cache.Cache, ev Emitter, acc Accounts, o Options) (*Service
 	if err != nil {
 		return nil, fmt.Errorf("webauthn relying party: %w", err)
 	}
-	return &Service{wa: wa, store: st, cache: c, events: ev, accounts: acc, opts: o}, nil
+	return &Service{wa: wa, store: st, cache: c, events: ev, opts: o}, nil
 }
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }

@@ -5,33 +5,14 @@ import (
 	"math"
 	"net/netip"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/oschwald/geoip2-golang/v2"
 )
-
-// Location is where an IP address is, as far as the GeoIP database knows.
-type Location struct {
-	Country string // ISO 3166-1 alpha-2
-	City    string // English name; may be empty
-	Lat     float64
-	Lon     float64
-	// HasCoords is false when the database gave no coordinates.
-	HasCoords bool
-}
-
-// String is how a location is shown: "Berlin, DE", "DE", or "".
-func (l Location) String() string {
-	switch {
-	case l.City != "" && l.Country != "":
-		return l.City + ", " + l.Country
-	default:
-		return l.Country
-	}
-}
 
 // Locator finds where an IP address is. Lookups are in memory and fast.
 type Locator interface {
 	// Locate answers false when the address is not in the database.
-	Locate(ip netip.Addr) (Location, bool)
+	Locate(ip netip.Addr) (gatehouse.Location, bool)
 }
 
 // GeoIP is a Locator over a MaxMind-format city database (.mmdb).
@@ -49,15 +30,15 @@ func OpenGeoIP(path string) (*GeoIP, error) {
 }
 
 // Locate implements Locator.
-func (g *GeoIP) Locate(ip netip.Addr) (Location, bool) {
+func (g *GeoIP) Locate(ip netip.Addr) (gatehouse.Location, bool) {
 	if !ip.IsValid() {
-		return Location{}, false
+		return gatehouse.Location{}, false
 	}
 	c, err := g.r.City(ip.Unmap())
 	if err != nil || c == nil || c.Country.ISOCode == "" {
-		return Location{}, false
+		return gatehouse.Location{}, false
 	}
-	l := Location{Country: c.Country.ISOCode, City: c.City.Names.English}
+	l := gatehouse.Location{Country: c.Country.ISOCode, City: c.City.Names.English}
 	if c.Location.Latitude != nil && c.Location.Longitude != nil {
 		l.Lat, l.Lon, l.HasCoords = *c.Location.Latitude, *c.Location.Longitude, true
 	}

@@ -12,21 +12,9 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
-	"github.com/gatehouse-auth/gatehouse/internal/device"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
-
-// Emitter records events in a transaction (an *events.Bus).
-type Emitter interface {
-	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
-}
-
-// Mailer enqueues a templated email inside tx.
-type Mailer interface {
-	SendTx(ctx context.Context, tx store.Tx, to, template string, data map[string]any) error
-}
 
 // Store is what the guard needs outside a sign-in's transaction.
 type Store interface {
@@ -56,56 +44,46 @@ type GuardOptions struct {
 	Now             func() time.Time
 }
 
-// Guard runs the risk side of signing in: it fixes the device
-// fingerprint (see device.Fingerprint), scores
-// the sign-in, registers the device, keeps the profile, raises alerts and
-// holds emailed confirmations. It recomputes trust at refreshes
-// (session.Rescorer).
+// Guard is the risk side of signing in, for the sign-in flow
+// (internal/signin) to call: it scores a sign-in, keeps the login profile,
+// raises alerts and holds emailed confirmations; it recomputes trust at
+// refreshes (the session service's Rescorer).
 type Guard struct {
-	Engine  *Engine
-	store   Store
-	devices *device.Service
-	events  Emitter
-	mail    Mailer
-	cache   cache.Cache
-	opts    GuardOptions
+	Engine *Engine
+	store  Store
+	events store.Emitter
+	mail   store.Mailer
+	cache  cache.Cache
+	opts   GuardOptions
 }
 
-var _ session.Rescorer = (*Guard)(nil)
-
 // NewGuard makes a Guard.
-func NewGuard(e *Engine, st Store, d *device.Service, ev Emitter, m Mailer, c cache.Cache, o GuardOptions) *Guard {
+func NewGuard(e *Engine, st Store, ev store.Emitter, m store.Mailer, c cache.Cache, o GuardOptions) *Guard {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Guard{Engine: e, store: st, devices: d, events: ev, mail: m, cache: c, opts: o}
+	return &Guard{Engine: e, store: st, events: ev, mail: m, cache: c, opts: o}
 }
 
 func (g *Guard) now() time.Time { return g.opts.Now().UTC() }
 
-// Begin scores a sign-in of u inside tx (one device and one profile read).
-// The returned meta carries the device fingerprint: from the client's
-// device id, else the device cookie in ctx (device.WithCookie), else the
-// User-Agent; a meta that has one already keeps it. A device named by its
-// User-Agent alone counts as new for the score (device.ByUserAgent).
-func (g *Guard) Begin(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo) (gatehouse.ClientInfo, Assessment, error) {
-	if meta.Fingerprint == "" {
-		meta.Fingerprint = device.Fingerprint(meta.DeviceID, device.CookieFrom(ctx), meta.UserAgent)
-	}
-	in := Input{UserID: u.ID, IP: meta.IP, FirstSignIn: u.LastLoginAt == nil}
-	d, err := tx.GetDeviceByFingerprint(ctx, u.ID, meta.Fingerprint)
+// Assess scores a sign-in of u from client inside tx (one device and one
+// profile read). client.Fingerprint names the device (the caller fixes it,
+// see internal/device); a device the user does not have counts as new. The
+// profile read is returned for RecordSignIn, in the same transaction.
+func (g *Guard) Assess(ctx context.Context, tx store.Tx, u gatehouse.User, client gatehouse.ClientInfo) (gatehouse.RiskAssessment, *Profile, error) {
+	in := Input{UserID: u.ID, IP: client.IP, FirstSignIn: u.LastLoginAt == nil}
+	d, err := tx.GetDeviceByFingerprint(ctx, u.ID, client.Fingerprint)
 	switch {
 	case err == nil:
 		in.Device = &d
 	case !errors.Is(err, store.ErrNotFound):
-		return meta, Assessment{}, err
+		return gatehouse.RiskAssessment{}, nil, err
 	}
 	if in.Profile, err = g.profile(ctx, tx, u.ID); err != nil {
-		return meta, Assessment{}, err
+		return gatehouse.RiskAssessment{}, nil, err
 	}
-	a := g.Engine.Assess(ctx, in)
-	a.profile = &in.Profile
-	return meta, a, nil
+	return g.Engine.Assess(ctx, in), &in.Profile, nil
 }
 
 func (g *Guard) profile(ctx context.Context, tx store.Tx, userID string) (Profile, error) {
@@ -116,42 +94,24 @@ func (g *Guard) profile(ctx context.Context, tx store.Tx, userID string) (Profil
 	return DecodeProfile(raw), nil
 }
 
-// Admit completes a sign-in inside tx, the one Begin assessed it in: it
-// registers the device (device.new and an email for a device new to an
-// account that signed in before), records the sign-in in the profile and
-// scores the session's trust. The
-// returned meta names the device and carries the trust score and location
-// for session.Start.
-func (g *Guard) Admit(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a Assessment, mfa bool) (gatehouse.ClientInfo, error) {
+// RecordSignIn records a completed sign-in of userID inside tx, the one
+// Assess scored it in: where it came from goes into the login profile p
+// (what Assess returned), and the account's failure count starts over.
+func (g *Guard) RecordSignIn(ctx context.Context, tx store.Tx, userID string, a gatehouse.RiskAssessment, p *Profile) error {
 	now := g.now()
-	d, _, err := g.devices.RegisterTx(ctx, tx, u, device.Sighting{
-		Fingerprint: meta.Fingerprint, UserAgent: meta.UserAgent, IP: meta.IP,
-		Location: a.Location.String(), Announce: u.LastLoginAt != nil,
-	})
-	if err != nil {
-		return meta, fmt.Errorf("register device: %w", err)
-	}
-	var p Profile
-	if a.profile != nil {
-		p = *a.profile
-	} else if p, err = g.profile(ctx, tx, u.ID); err != nil {
-		return meta, err
-	}
 	p.Record(now, a.Location, a.Located)
-	if err := tx.PutLoginProfile(ctx, u.ID, p.Encode(), now); err != nil {
-		return meta, err
+	if err := tx.PutLoginProfile(ctx, userID, p.Encode(), now); err != nil {
+		return err
 	}
-	g.Engine.ResetAccountFailures(ctx, u.ID)
-	meta.DeviceRef, meta.Location = d.ID, a.Location.String()
-	meta.TrustScore = TrustFor(a, mfa, &d, now)
-	return meta, nil
+	g.Engine.ResetAccountFailures(ctx, userID)
+	return nil
 }
 
 // Alerting reports whether an assessment raises a security.alert: a score
 // at or above the high threshold, or one of the factors users are told of
 // on their own (impossible travel, a new country, a run of failed
 // sign-ins before this one).
-func (g *Guard) Alerting(a Assessment) bool {
+func (g *Guard) Alerting(a gatehouse.RiskAssessment) bool {
 	return a.Score >= g.Engine.High() || a.Has(FactorImpossibleTravel) || a.Has(FactorNewCountry) || a.Has(FactorFailedAccount)
 }
 
@@ -159,7 +119,7 @@ func (g *Guard) Alerting(a Assessment) bool {
 // (what: "sign_in" or "refresh"; stepUp: how the sign-in must be
 // confirmed, or "") and emails the user unless their preferences turn
 // security-alert emails off.
-func (g *Guard) AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a Assessment, what, stepUp string) error {
+func (g *Guard) AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a gatehouse.RiskAssessment, what, stepUp string) error {
 	now := g.now()
 	data := map[string]any{
 		"reason": "risky_" + what, "risk_score": a.Score, "risk_level": a.Level, "risk_factors": a.Data(),
@@ -198,12 +158,9 @@ func (g *Guard) AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta
 // confirmation link only marks it Confirmed; the client that signed in
 // takes it (TakeConfirmed) and gets the session.
 type held struct {
-	UserID    string               `json:"user_id"`
-	Meta      gatehouse.ClientInfo `json:"meta"`
-	AMR       []string             `json:"amr"`
-	Method    string               `json:"method"`
-	ExpiresAt time.Time            `json:"expires_at"`
-	Confirmed bool                 `json:"confirmed,omitempty"`
+	gatehouse.PendingSignIn
+	ExpiresAt time.Time `json:"expires_at"`
+	Confirmed bool      `json:"confirmed,omitempty"`
 }
 
 // heldKey is where a held sign-in waits, by its challenge id; linkKey
@@ -222,7 +179,7 @@ const ConfirmPoll = 5 * time.Second
 // in tx, keeps the sign-in's context in the cache under a new challenge
 // id, and emails the link. The answer is the challenge the client shows
 // ("check your email") and polls with (TakeConfirmed).
-func (g *Guard) ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta gatehouse.ClientInfo, a Assessment, amr []string, method string) (*gatehouse.MFAChallenge, error) {
+func (g *Guard) ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, p gatehouse.PendingSignIn, a gatehouse.RiskAssessment) (*gatehouse.MFAChallenge, error) {
 	now := g.now()
 	secret, hash := token.NewOpaque()
 	if err := tx.SupersedeOneTimeTokens(ctx, u.ID, PurposeConfirmSignIn, now); err != nil {
@@ -233,7 +190,7 @@ func (g *Guard) ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, me
 		return nil, err
 	}
 	id, _ := token.NewOpaque()
-	raw, err := json.Marshal(held{UserID: u.ID, Meta: meta, AMR: amr, Method: method, ExpiresAt: now.Add(ConfirmTTL)})
+	raw, err := json.Marshal(held{PendingSignIn: p, ExpiresAt: now.Add(ConfirmTTL)})
 	if err != nil {
 		return nil, err
 	}
@@ -243,8 +200,15 @@ func (g *Guard) ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, me
 	if err := g.cache.Set(ctx, linkKey(hash), []byte(heldKey(id)), ConfirmTTL); err != nil {
 		return nil, fmt.Errorf("hold sign-in for confirmation: %w", err)
 	}
-	data := device.MailData(u, device.ParseUA(meta.UserAgent).Name(), meta.IP, a.Location.String(), now)
-	data[gatehouse.MailKeyLink], data[gatehouse.MailKeyExpiresIn] = link(g.opts.ConfirmURL, secret), "15 minutes"
+	var where []string
+	if a.Located {
+		where = append(where, "Location: "+a.Location.String())
+	}
+	data := map[string]any{
+		gatehouse.MailKeyName: u.Name, gatehouse.MailKeyTitle: p.Client.DeviceName, gatehouse.MailKeyDetails: where,
+		gatehouse.MailKeyIP: p.Client.IP, gatehouse.MailKeyTime: now,
+		gatehouse.MailKeyLink: link(g.opts.ConfirmURL, secret), gatehouse.MailKeyExpiresIn: "15 minutes",
+	}
 	if err := g.mail.SendTx(ctx, tx, u.Email.String(), gatehouse.MailTemplateNewDevice, data); err != nil {
 		return nil, err
 	}
@@ -339,12 +303,9 @@ type Held struct {
 	// Challenge is set while the sign-in waits for the click: nothing was
 	// taken, ask again after ConfirmPoll.
 	Challenge *gatehouse.MFAChallenge
-	// The confirmed sign-in, taken (once): the user, its client, the
-	// factors it proved plus "email", and its method.
-	UserID string
-	Meta   gatehouse.ClientInfo
-	AMR    []string
-	Method string
+	// SignIn is the confirmed sign-in, taken (once): the factors it
+	// proved now end with "email".
+	SignIn gatehouse.PendingSignIn
 }
 
 // TakeConfirmed is the waiting client's side of an emailed confirmation:
@@ -373,7 +334,8 @@ func (g *Guard) TakeConfirmed(ctx context.Context, challengeID string) (Held, er
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return Held{}, fmt.Errorf("take held sign-in: %w", err)
 	}
-	return Held{UserID: h.UserID, Meta: h.Meta, AMR: append(h.AMR, "email"), Method: h.Method}, nil
+	h.AMR = append(h.AMR, "email")
+	return Held{SignIn: h.PendingSignIn}, nil
 }
 
 // RescoreTx recomputes a session's trust at a refresh (session.Rescorer):
@@ -423,7 +385,9 @@ func (g *Guard) RecordFailure(ctx context.Context, ip, userID string) {
 // tokens: its score reaches the high threshold, or its address is on the
 // operator's blocklist, whatever the score. An operator lists an address
 // to stop it, so its points alone (40) must not decide.
-func (g *Guard) StepUp(a Assessment) bool { return a.Score >= g.Engine.High() || a.Blocklisted }
+func (g *Guard) StepUp(a gatehouse.RiskAssessment) bool {
+	return a.Score >= g.Engine.High() || a.Blocklisted
+}
 
 // Denies reports whether sign-ins from ip are refused outright: it is on
 // the blocklist and GATEHOUSE_IP_BLOCKLIST_ACTION is deny.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"slices"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse"
 )
 
 // Profile is what the engine remembers of a user's successful sign-ins,
@@ -36,7 +38,7 @@ const (
 	unusualAfter = 10
 )
 
-func cityKey(l Location) string { return l.Country + "/" + l.City }
+func cityKey(l gatehouse.Location) string { return l.Country + "/" + l.City }
 
 // DecodeProfile reads a stored profile; nil or bad data is an empty one.
 func DecodeProfile(raw []byte) Profile {
@@ -54,7 +56,7 @@ func (p Profile) Encode() []byte {
 }
 
 // Record adds a successful sign-in at now from loc (when located).
-func (p *Profile) Record(now time.Time, loc Location, located bool) {
+func (p *Profile) Record(now time.Time, loc gatehouse.Location, located bool) {
 	now = now.UTC()
 	p.Logins++
 	p.Hours[now.Hour()]++

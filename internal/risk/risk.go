@@ -31,7 +31,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
-	"github.com/gatehouse-auth/gatehouse/internal/device"
+	"github.com/gatehouse-auth/gatehouse/internal/fingerprint"
 )
 
 // Factor names.
@@ -52,59 +52,12 @@ var Points = map[string]int{
 	FactorFailedAccount: 20, FactorFailedIP: 15, FactorIPReputation: 40, FactorUnusualHour: 10,
 }
 
-// Factor is one reason a sign-in looks risky.
-type Factor struct {
-	Name   string `json:"name"`
-	Points int    `json:"points"`
-	Reason string `json:"reason"`
-}
-
 // Levels of a score.
 const (
 	LevelLow    = "low"
 	LevelMedium = "medium"
 	LevelHigh   = "high"
 )
-
-// Assessment is a scored sign-in or refresh.
-type Assessment struct {
-	Score   int
-	Level   string
-	Factors []Factor
-	// Location is where the IP is (zero when unknown or GeoIP is off).
-	Location Location
-	Located  bool
-	// Blocklisted is set when the address is on the operator's blocklist
-	// (GATEHOUSE_IP_BLOCKLIST): such a sign-in steps up whatever its score
-	// (Guard.StepUp).
-	Blocklisted bool
-	// profile is the login profile Guard.Begin read, for Admit to extend
-	// in the same transaction without reading it again.
-	profile *Profile
-}
-
-// Has reports whether the named factor fired.
-func (a Assessment) Has(name string) bool {
-	return slices.ContainsFunc(a.Factors, func(f Factor) bool { return f.Name == name })
-}
-
-// Data is the factors as event data (plain maps, as JSON gives them back).
-func (a Assessment) Data() []map[string]any {
-	out := make([]map[string]any, 0, len(a.Factors))
-	for _, f := range a.Factors {
-		out = append(out, map[string]any{"name": f.Name, "points": f.Points, "reason": f.Reason})
-	}
-	return out
-}
-
-// Names lists the factors that fired.
-func (a Assessment) Names() []string {
-	out := make([]string, 0, len(a.Factors))
-	for _, f := range a.Factors {
-		out = append(out, f.Name)
-	}
-	return out
-}
 
 // Options tune the engine. Zero values take the defaults shown.
 type Options struct {
@@ -254,11 +207,11 @@ type Input struct {
 }
 
 // Assess scores one sign-in or refresh.
-func (e *Engine) Assess(ctx context.Context, in Input) Assessment {
+func (e *Engine) Assess(ctx context.Context, in Input) gatehouse.RiskAssessment {
 	now := e.opts.Now().UTC()
-	var a Assessment
+	var a gatehouse.RiskAssessment
 	add := func(name, reason string) {
-		a.Factors = append(a.Factors, Factor{Name: name, Points: Points[name], Reason: reason})
+		a.Factors = append(a.Factors, gatehouse.RiskFactor{Name: name, Points: Points[name], Reason: reason})
 	}
 	ip, _ := netip.ParseAddr(in.IP)
 
@@ -357,7 +310,7 @@ func Trust(in TrustInput) int {
 }
 
 // TrustFor is Trust for an assessed sign-in or refresh.
-func TrustFor(a Assessment, mfa bool, d *gatehouse.Device, now time.Time) int {
+func TrustFor(a gatehouse.RiskAssessment, mfa bool, d *gatehouse.Device, now time.Time) int {
 	in := TrustInput{
 		MFA:           mfa,
 		KnownLocation: !a.Has(FactorNewCountry) && !a.Has(FactorNewCity) && !a.Has(FactorImpossibleTravel),
@@ -374,5 +327,5 @@ func TrustFor(a Assessment, mfa bool, d *gatehouse.Device, now time.Time) int {
 // User-Agent alone could be anybody's with a browser of that family, so
 // it counts as new and its trust and age count for nothing.
 func knownDevice(d *gatehouse.Device) bool {
-	return d != nil && !device.ByUserAgent(d.Fingerprint, d.UserAgent)
+	return d != nil && !fingerprint.ByUserAgent(d.Fingerprint, d.UserAgent)
 }

@@ -73,7 +73,7 @@ func berlinProfile() risk.Profile {
 	return risk.Profile{Countries: []string{"DE"}, Cities: []string{"DE/Berlin"}, Logins: 1}
 }
 
-func names(a risk.Assessment) []string { return a.Names() }
+func names(a gatehouse.RiskAssessment) []string { return a.Names() }
 
 func TestTestCityDatabase(t *testing.T) {
 	g := cityDB(t)
@@ -382,8 +382,8 @@ func TestProperty35_NewLocationReducesTrust(t *testing.T) {
 // The profile remembers places and hours, within its caps.
 func TestProfileRecord(t *testing.T) {
 	var p risk.Profile
-	p.Record(t0, risk.Location{Country: "DE", City: "Berlin", Lat: 1, Lon: 2, HasCoords: true}, true)
-	p.Record(t0.Add(time.Hour), risk.Location{}, false)
+	p.Record(t0, gatehouse.Location{Country: "DE", City: "Berlin", Lat: 1, Lon: 2, HasCoords: true}, true)
+	p.Record(t0.Add(time.Hour), gatehouse.Location{}, false)
 	require.Equal(t, []string{"DE"}, p.Countries)
 	require.Equal(t, []string{"DE/Berlin"}, p.Cities)
 	require.Equal(t, 2, p.Logins)

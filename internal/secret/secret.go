@@ -41,6 +41,15 @@ func NewBox(key []byte) (*Box, error) {
 	return &Box{aead: aead}, nil
 }
 
+// Sealer encrypts secrets at rest (a *Box): Seal binds the ciphertext to
+// ad (what the secret belongs to), and Open fails for any other ad.
+type Sealer interface {
+	Seal(plaintext, ad []byte) []byte
+	Open(sealed, ad []byte) ([]byte, error)
+}
+
+var _ Sealer = (*Box)(nil)
+
 // Seal encrypts plaintext, binding it to associated data ad.
 func (b *Box) Seal(plaintext, ad []byte) []byte {
 	out := make([]byte, 1+b.aead.NonceSize(), 1+b.aead.NonceSize()+len(plaintext)+b.aead.Overhead())

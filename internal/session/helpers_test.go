@@ -220,5 +220,5 @@ func quietJobs(t testing.TB, e *apptest.Env) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.NoError(t, e.App.Jobs.Stop(ctx))
+	require.NoError(t, e.App.Worker.Stop(ctx))
 }

@@ -26,11 +26,6 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
 }
 
-// Emitter records events in a transaction (an *events.Bus).
-type Emitter interface {
-	Emit(ctx context.Context, tx store.Tx, e gatehouse.Event) (gatehouse.Event, error)
-}
-
 // Options tune sessions.
 type Options struct {
 	// Lifetime is the absolute life of a session and its refresh family.
@@ -38,8 +33,10 @@ type Options struct {
 	// IdleTimeout ends a session unused (no request, no refresh) this long;
 	// zero disables it.
 	IdleTimeout time.Duration
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Rescorer recomputes the trust score at every refresh (nil keeps it).
+	Rescorer Rescorer
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Service manages sessions.
@@ -47,7 +44,7 @@ type Service struct {
 	store   Store
 	cache   cache.Cache
 	tokens  *token.Service
-	events  Emitter
+	events  store.Emitter
 	opts    Options
 	rescore Rescorer
 
@@ -64,10 +61,6 @@ type Rescorer interface {
 	RescoreTx(ctx context.Context, tx store.Tx, sess gatehouse.Session, meta gatehouse.ClientInfo) (int, error)
 }
 
-// SetRescorer makes refreshes recompute the trust score. Call it before
-// serving; the rescorer itself needs this service, hence the setter.
-func (s *Service) SetRescorer(r Rescorer) { s.rescore = r }
-
 // Cache keys. A revoked session's id stays on the deny list as long as any
 // access token naming it could still be valid; a live session is vouched
 // for briefly so most requests need no database read.
@@ -78,14 +71,14 @@ const (
 )
 
 // New makes a Service.
-func New(st Store, c cache.Cache, tokens *token.Service, ev Emitter, o Options) *Service {
+func New(st Store, c cache.Cache, tokens *token.Service, ev store.Emitter, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Service{store: st, cache: c, tokens: tokens, events: ev, opts: o}
+	return &Service{store: st, cache: c, tokens: tokens, events: ev, rescore: o.Rescorer, opts: o}
 }
 
 // Start creates a session and its first refresh token inside tx.

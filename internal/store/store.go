@@ -21,8 +21,10 @@ var ErrNotFound = errors.New("store: not found")
 // write. Implementations translate driver error codes into it.
 var ErrConflict = errors.New("store: conflict")
 
-// Dialect names a SQL engine.
-type Dialect string
+// Dialect names a SQL engine. It is a string (an alias, not a type of its
+// own) so that infrastructure below the store, such as the job queue, can
+// speak of it without importing this package.
+type Dialect = string
 
 // The supported dialects.
 const (
@@ -409,6 +411,18 @@ type Queries interface {
 	WebAuthn
 	OAuthAccounts
 	Devices
+}
+
+// Emitter records a domain event inside tx (an *events.Bus): its audit
+// row, and its fan-out to the handlers that want it, commit with tx.
+type Emitter interface {
+	Emit(ctx context.Context, tx Tx, e gatehouse.Event) (gatehouse.Event, error)
+}
+
+// Mailer enqueues a templated email inside tx (gatehouse.MailTemplate*,
+// with data under gatehouse.MailKey*): it is sent only if tx commits.
+type Mailer interface {
+	SendTx(ctx context.Context, tx Tx, to, template string, data map[string]any) error
 }
 
 // Tx is a database transaction. Its Queries run inside it; SQLTx exposes the

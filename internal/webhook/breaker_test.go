@@ -70,7 +70,7 @@ func TestProperty101_CircuitBreakerActivation(t *testing.T) {
 	answers := []int32{0, http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusOK, http.StatusNotFound, http.StatusGone}
 	rapid.Check(t, func(rt *rapid.T) {
 		threshold := rapid.IntRange(1, 5).Draw(rt, "threshold")
-		s := New(nil, nil, Options{AllowPrivate: true, BreakerThreshold: uint32(threshold), BreakerOpen: time.Hour, Timeout: 5 * time.Second})
+		s := New(nil, nil, nil, nil, nil, Options{AllowPrivate: true, BreakerThreshold: uint32(threshold), BreakerOpen: time.Hour, Timeout: 5 * time.Second})
 		name := "webhook:" + hostOf(sick.URL)
 		failures, open := 0, false
 		for i := range rapid.IntRange(1, 12).Draw(rt, "attempts") {

@@ -176,7 +176,7 @@ func TestDefaultBackoff(t *testing.T) {
 	require.Equal(t, 32*time.Second, DefaultBackoff(2))
 	require.Greater(t, DefaultBackoff(7), 2*time.Hour)
 	require.Equal(t, 12*time.Hour, DefaultBackoff(30))
-	s := New(nil, nil, Options{})
+	s := New(nil, nil, nil, nil, nil, Options{})
 	for attempt := 1; attempt < 8; attempt++ {
 		d := s.retryDelay("some-delivery", attempt)
 		require.GreaterOrEqual(t, d, DefaultBackoff(attempt)/2)

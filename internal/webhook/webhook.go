@@ -29,6 +29,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/jobs"
+	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -64,25 +66,9 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
 }
 
-// Enqueuer inserts jobs in a transaction (a *jobs.Client).
-type Enqueuer interface {
-	InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) error
-}
-
 // Authorizer answers permission checks (an *authz.Checker).
 type Authorizer interface {
 	Can(ctx context.Context, userID, perm string) (bool, error)
-}
-
-// Mailer enqueues a templated email inside a transaction.
-type Mailer interface {
-	SendTx(ctx context.Context, tx store.Tx, to, template string, data map[string]any) error
-}
-
-// Sealer encrypts secrets at rest (a *secret.Box).
-type Sealer interface {
-	Seal(plaintext, ad []byte) []byte
-	Open(sealed, ad []byte) ([]byte, error)
 }
 
 // Options tune the service; zero values take the defaults.
@@ -114,20 +100,21 @@ type Options struct {
 // Service manages webhooks and delivers their events.
 type Service struct {
 	store    Store
-	jobs     Enqueuer
-	box      Sealer
+	jobs     jobs.Inserter
+	box      secret.Sealer
 	authz    Authorizer
-	mail     Mailer
+	mail     store.Mailer
 	opts     Options
 	backoff  atomic.Pointer[func(int) time.Duration]
 	client   *httpClient
 	breakers atomic.Pointer[breakers]
 }
 
-// New makes the service. Add its worker with Register and its fan-out with
-// Bus.Handle before the job client exists; then Connect the job client,
-// the mailer and the authorizer.
-func New(st Store, box Sealer, o Options) *Service {
+// New makes the service, which enqueues deliveries with ins, emails
+// owners with mail (nil: no email) and checks who may subscribe to every
+// user's events with az. Add its worker with Register and its fan-out with
+// Bus.Handle.
+func New(st Store, box secret.Sealer, ins jobs.Inserter, mail store.Mailer, az Authorizer, o Options) *Service {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
 	}
@@ -152,17 +139,10 @@ func New(st Store, box Sealer, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Service{store: st, box: box, opts: o, client: newHTTPClient(o.AllowPrivate, o.Timeout)}
+	s := &Service{store: st, box: box, jobs: ins, mail: mail, authz: az, opts: o, client: newHTTPClient(o.AllowPrivate, o.Timeout)}
 	s.breakers.Store(newBreakers(o.BreakerThreshold, o.BreakerOpen))
 	s.backoff.Store(&o.Backoff)
 	return s
-}
-
-// Connect sets what exists only after the job client is made: the job
-// client itself, the mailer (which enqueues through it; nil sends no
-// email) and the authorizer.
-func (s *Service) Connect(jobs Enqueuer, mail Mailer, az Authorizer) {
-	s.jobs, s.mail, s.authz = jobs, mail, az
 }
 
 // SetBackoff replaces Options.Backoff while running, so end-to-end tests

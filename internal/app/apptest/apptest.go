@@ -161,7 +161,7 @@ func NewLogged(t testing.TB, engine string, extra map[string]string, logs io.Wri
 	}
 	rec := &emitted{}
 	a.Bus.OnEmit(rec.record) // before anything can emit
-	if err := a.Jobs.Start(ctx); err != nil {
+	if err := a.Worker.Start(ctx); err != nil {
 		t.Fatalf("apptest: start jobs: %v", err)
 	}
 	srv := httptest.NewServer(a.HTTP.Handler())
@@ -169,7 +169,7 @@ func NewLogged(t testing.TB, engine string, extra map[string]string, logs io.Wri
 		srv.Close()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = a.Jobs.Stop(sctx)
+		_ = a.Worker.Stop(sctx)
 		a.Close(sctx)
 	})
 	return &Env{T: t, App: a, Server: srv, Mail: smtp, Clock: clock, URL: srv.URL + "/api/v1", emitted: rec}

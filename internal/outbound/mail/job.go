@@ -52,19 +52,12 @@ func (SendArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: jobs.QueueEmail, MaxAttempts: MaxAttempts}
 }
 
-// Inserter inserts a job inside a transaction; *jobs.Client satisfies it.
-type Inserter interface {
-	// InsertTx enqueues args inside tx, so the job exists only if tx
-	// commits. It returns the insert error, wrapped.
-	InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) error
-}
-
-var _ Inserter = (*jobs.Client)(nil)
+var _ jobs.Inserter = (*jobs.Client)(nil)
 
 // Enqueue inserts an email.send job inside tx: the email goes out only if
 // tx commits. It checks what can be checked now (a recipient, a known
 // template) so a mistake fails the caller's transaction instead of a job.
-func Enqueue(ctx context.Context, ins Inserter, tx store.Tx, to, template string, data map[string]any) error {
+func Enqueue(ctx context.Context, ins jobs.Inserter, tx store.Tx, to, template string, data map[string]any) error {
 	if strings.TrimSpace(to) == "" {
 		return errors.New("mail: enqueue: empty recipient")
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
+	"github.com/gatehouse-auth/gatehouse/internal/jobs/jobstest"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail/mailtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
@@ -34,7 +35,7 @@ type fakeInserter struct {
 	err  error
 }
 
-func (f *fakeInserter) InsertTx(_ context.Context, _ store.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+func (f *fakeInserter) InsertTx(_ context.Context, _ jobs.Tx, args river.JobArgs, opts *river.InsertOpts) error {
 	if opts != nil {
 		return errors.New("Enqueue should rely on SendArgs.InsertOpts")
 	}
@@ -134,7 +135,7 @@ func TestWorkerOutcomes(t *testing.T) {
 // worker, an SMTP sender behind a breaker, and the mailtest server.
 type e2e struct {
 	db     *sqlstore.DB
-	client *jobs.Client
+	client *jobstest.Jobs
 	srv    *mailtest.Server
 	logs   *syncBuffer
 }
@@ -175,11 +176,7 @@ func startE2E(t *testing.T, db *sqlstore.DB) *e2e {
 
 	workers := jobs.NewWorkers()
 	river.AddWorker(workers, mail.NewWorker(mail.NewBreaker(sender, "smtp"), r, logger))
-	e.client, err = jobs.New(jobs.Config{
-		DB: e.db, Workers: workers,
-		PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
-	})
-	require.NoError(t, err)
+	e.client = jobstest.New(t, e.db).Work(t, workers, 20*time.Millisecond)
 	require.NoError(t, e.client.Start(ctx))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

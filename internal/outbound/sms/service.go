@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
 
+	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
@@ -51,14 +51,7 @@ func (SendArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: jobs.QueueSMS, MaxAttempts: MaxAttempts}
 }
 
-// Inserter inserts a job inside a transaction; *jobs.Client satisfies it.
-type Inserter interface {
-	// InsertTx enqueues args inside tx, so the job exists only if tx
-	// commits. It returns the insert error, wrapped.
-	InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) error
-}
-
-var _ Inserter = (*jobs.Client)(nil)
+var _ jobs.Inserter = (*jobs.Client)(nil)
 
 // Options tune a Service; zero values mean the defaults.
 type Options struct {
@@ -75,6 +68,9 @@ type Options struct {
 	// puts around the sender (see NewBreaker).
 	FailureThreshold uint32
 	OpenTimeout      time.Duration
+	// Cache keeps, for TTL, the refs of messages that finally could not be
+	// sent (see Failed); nil keeps none.
+	Cache cache.Cache
 }
 
 // Service enqueues text messages as jobs and sends them from its worker.
@@ -84,16 +80,13 @@ type Service struct {
 	opts   Options
 	log    *slog.Logger
 
-	mu        sync.RWMutex
-	ins       Inserter
-	onFailure func(ctx context.Context, ref string)
+	ins jobs.Inserter
 }
 
 // New returns a Service sending through sender, which it wraps in a
-// Breaker unless it is one already. box seals bodies in job arguments.
-// Call SetInserter before EnqueueTx and Register before the job client is
-// made.
-func New(sender Sender, box *secret.Box, opts Options) *Service {
+// Breaker unless it is one already, enqueueing with ins. box seals bodies
+// in job arguments. Register adds its worker.
+func New(sender Sender, box *secret.Box, ins jobs.Inserter, opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -110,25 +103,22 @@ func New(sender Sender, box *secret.Box, opts Options) *Service {
 	if !ok {
 		b = NewBreaker(sender, "sms", opts.FailureThreshold, opts.OpenTimeout)
 	}
-	return &Service{sender: b, box: box, opts: opts, log: opts.Logger.With("component", "sms")}
+	return &Service{sender: b, box: box, ins: ins, opts: opts, log: opts.Logger.With("component", "sms")}
 }
 
-// SetInserter sets where EnqueueTx inserts jobs (the job client, made after
-// the workers are registered).
-func (s *Service) SetInserter(ins Inserter) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ins = ins
-}
+// failedKey marks a message's ref as finally failed.
+func failedKey(ref string) string { return "sms:failed:" + ref }
 
-// OnFailure registers fn, called with the message's ref when a message
-// finally cannot be sent: its last attempt failed, the provider refused it
-// permanently, or it expired first. fn runs in the worker and should be
-// quick; it replaces any earlier callback.
-func (s *Service) OnFailure(fn func(ctx context.Context, ref string)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onFailure = fn
+// Failed reports whether the message sent for ref finally could not be
+// sent: its last attempt failed, the provider refused it permanently, or
+// it expired first. The mark lasts the messages' TTL; without a Cache,
+// nothing is ever marked.
+func (s *Service) Failed(ctx context.Context, ref string) bool {
+	if s.opts.Cache == nil || ref == "" {
+		return false
+	}
+	_, err := s.opts.Cache.Get(ctx, failedKey(ref))
+	return err == nil
 }
 
 // Available is false while the sender's circuit is open: callers should
@@ -137,11 +127,9 @@ func (s *Service) Available() bool { return s.sender.Available() }
 
 // EnqueueTx inserts an sms.send job inside tx: the message is sent only if
 // tx commits. body is sealed in the job's arguments; ref (a challenge or
-// setup id) comes back to the OnFailure callback.
+// setup id) is what Failed answers for when the message cannot be sent.
 func (s *Service) EnqueueTx(ctx context.Context, tx store.Tx, to, body, ref string) error {
-	s.mu.RLock()
 	ins := s.ins
-	s.mu.RUnlock()
 	switch {
 	case ins == nil:
 		return errors.New("sms: enqueue: no inserter set")
@@ -212,14 +200,13 @@ func (w *worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 }
 
 func (w *worker) giveUp(ctx context.Context, ref string, err error) error {
-	w.s.mu.RLock()
-	fn := w.s.onFailure
-	w.s.mu.RUnlock()
-	if fn != nil {
-		// The job's context may be what timed out; the callback still runs.
+	if c := w.s.opts.Cache; c != nil && ref != "" {
+		// The job's context may be what timed out; the mark is still set.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		fn(cctx, ref)
+		if serr := c.Set(cctx, failedKey(ref), []byte{1}, w.s.opts.TTL); serr != nil {
+			w.s.log.WarnContext(ctx, "cannot mark the SMS as failed", "error", serr)
+		}
 	}
 	return err
 }

@@ -17,7 +17,9 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
+	"github.com/gatehouse-auth/gatehouse/internal/jobs/jobstest"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/sms"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/sms/smstest"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
@@ -30,12 +32,12 @@ import (
 // service with a Twilio sender, and the smstest server.
 type e2e struct {
 	db     *sqlstore.DB
-	client *jobs.Client
+	client *jobstest.Jobs
 	svc    *sms.Service
 	srv    *smstest.Server
-	skew   atomic.Int64 // how far the service's clock is ahead, in ns
-	logs   string       // file the service logs to
-	failed chan string
+	skew   atomic.Int64  // how far the service's clock is ahead, in ns
+	logs   string        // file the service logs to
+	marks  *cache.Memory // where the service marks failed messages
 }
 
 func forEngine(t *testing.T, fn func(t *testing.T, e *e2e)) {
@@ -48,24 +50,19 @@ func newE2E(t *testing.T, db *sqlstore.DB) *e2e {
 	t.Helper()
 	box, err := secret.NewBox(bytes.Repeat([]byte{9}, 32))
 	require.NoError(t, err)
-	e := &e2e{db: db, srv: smstest.Start(t), logs: filepath.Join(t.TempDir(), "log"), failed: make(chan string, 10)}
+	e := &e2e{db: db, srv: smstest.Start(t), logs: filepath.Join(t.TempDir(), "log"), marks: cache.NewMemory()}
 	f, err := os.Create(e.logs)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = f.Close() })
 	logger := slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.svc = sms.New(twilio(t, e.srv, e.srv.Token), box, sms.Options{
+	e.client = jobstest.New(t, db)
+	e.svc = sms.New(twilio(t, e.srv, e.srv.Token), box, e.client, sms.Options{
 		Logger: logger, Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) },
-		Backoff: func(int) time.Duration { return time.Millisecond },
+		Backoff: func(int) time.Duration { return time.Millisecond }, Cache: e.marks,
 	})
-	e.svc.OnFailure(func(_ context.Context, ref string) { e.failed <- ref })
 	workers := jobs.NewWorkers()
 	e.svc.Register(workers)
-	e.client, err = jobs.New(jobs.Config{
-		DB: db, Workers: workers,
-		PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
-	})
-	require.NoError(t, err)
-	e.svc.SetInserter(e.client)
+	e.client.Work(t, workers, 20*time.Millisecond)
 	return e
 }
 
@@ -110,11 +107,11 @@ func (e *e2e) waitJob(t *testing.T, state rivertype.JobState) *rivertype.JobRow 
 	return rows[0]
 }
 
-// givenUp waits for OnFailure to hear of ref and its job to be cancelled
-// with a reason containing why.
+// givenUp waits for ref's message to be marked failed and its job to be
+// cancelled with a reason containing why.
 func (e *e2e) givenUp(t *testing.T, ref, why string) *rivertype.JobRow {
 	t.Helper()
-	require.Equal(t, ref, <-e.failed)
+	require.Eventually(t, func() bool { return e.svc.Failed(context.Background(), ref) }, 15*time.Second, 10*time.Millisecond)
 	row := e.waitJob(t, rivertype.JobStateCancelled)
 	require.Contains(t, row.Errors[0].Error, why)
 	return row
@@ -153,7 +150,8 @@ func TestE2ESendsOnlyCommittedAndSealsBody(t *testing.T) {
 		done := e.waitJob(t, rivertype.JobStateCompleted)
 		require.NotContains(t, string(done.EncodedArgs), "493817")
 		require.Len(t, e.srv.Messages(), 1, "exactly one message: none for the rolled-back transaction")
-		require.Empty(t, e.failed)
+		require.False(t, e.svc.Failed(context.Background(), "chal-1"))
+		require.False(t, e.svc.Failed(context.Background(), "chal-2"))
 		e.requireNoCodeLogged(t)
 		require.True(t, e.svc.Available())
 	})
@@ -173,18 +171,20 @@ func TestE2ERetriesThenSucceeds(t *testing.T) {
 			require.NotContains(t, je.Error, "493817")
 		}
 		require.Len(t, e.srv.Messages(), 1)
-		require.Empty(t, e.failed)
+		require.False(t, e.svc.Failed(context.Background(), "chal-1"))
+		require.False(t, e.svc.Failed(context.Background(), "chal-2"))
 	})
 }
 
-// Five failed attempts give the message up, tell OnFailure its ref, and
-// (five consecutive failures) open the breaker.
-func TestE2EFinalFailureCallsOnFailureAndOpensBreaker(t *testing.T) {
+// Five failed attempts give the message up, mark its ref failed, and (five
+// consecutive failures) open the breaker.
+func TestE2EFinalFailureMarksItFailedAndOpensBreaker(t *testing.T) {
 	forEngine(t, func(t *testing.T, e *e2e) {
 		e.srv.FailNext(sms.MaxAttempts, http.StatusInternalServerError)
 		e.enqueue(t, alice, body, "chal-3", false)
 		e.start(t)
-		require.Equal(t, "chal-3", <-e.failed)
+		require.Eventually(t, func() bool { return e.svc.Failed(context.Background(), "chal-3") }, 15*time.Second, 10*time.Millisecond)
+		require.False(t, e.svc.Failed(context.Background(), "chal-other"))
 		row := e.waitJob(t, rivertype.JobStateDiscarded)
 		require.Equal(t, sms.MaxAttempts, row.Attempt)
 		require.False(t, e.svc.Available(), "the breaker is open after five failures")
@@ -233,9 +233,8 @@ func TestE2EMovedSealedBodyIsRefused(t *testing.T) {
 func TestEnqueueChecks(t *testing.T) {
 	box, err := secret.NewBox(make([]byte, 32))
 	require.NoError(t, err)
-	svc := sms.New(sms.NewLogSender(nil), box, sms.Options{})
-	require.ErrorContains(t, svc.EnqueueTx(context.Background(), nil, alice, body, "r"), "no inserter")
-	svc.SetInserter(&jobs.Client{})
+	require.ErrorContains(t, sms.New(sms.NewLogSender(nil), box, nil, sms.Options{}).EnqueueTx(context.Background(), nil, alice, body, "r"), "no inserter")
+	svc := sms.New(sms.NewLogSender(nil), box, &jobs.Client{}, sms.Options{})
 	require.ErrorContains(t, svc.EnqueueTx(context.Background(), nil, " ", body, "r"), "empty recipient")
 	require.ErrorContains(t, svc.EnqueueTx(context.Background(), nil, alice, "", "r"), "empty recipient or body")
 }

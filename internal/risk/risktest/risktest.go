@@ -23,7 +23,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
-	"github.com/gatehouse-auth/gatehouse/internal/device"
+	"github.com/gatehouse-auth/gatehouse/internal/fingerprint"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -157,7 +157,7 @@ func (b *Browser) Do(env *apptest.Env, method, path string, body any, bearer str
 		h["X-Forwarded-For"] = b.IP
 	}
 	if b.Cookie != "" {
-		h["Cookie"] = device.CookieName + "=" + b.Cookie
+		h["Cookie"] = fingerprint.CookieName + "=" + b.Cookie
 	}
 	r, err := env.Send(method, path, body, bearer, h)
 	if err != nil {
@@ -172,7 +172,7 @@ func (b *Browser) Do(env *apptest.Env, method, path string, body any, bearer str
 // SetCookie is the device cookie an answer sets, or nil.
 func SetCookie(r *apptest.Response) *http.Cookie {
 	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
-		if c.Name == device.CookieName {
+		if c.Name == fingerprint.CookieName {
 			return c
 		}
 	}

@@ -1,4 +1,4 @@
-package device_test
+package fingerprint_test
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
-	"github.com/gatehouse-auth/gatehouse/internal/device"
+	"github.com/gatehouse-auth/gatehouse/internal/fingerprint"
 )
 
 const (
@@ -22,7 +22,7 @@ const (
 )
 
 func TestParseUA(t *testing.T) {
-	for ua, want := range map[string]device.UA{
+	for ua, want := range map[string]fingerprint.UA{
 		firefoxLinux:  {Browser: "Firefox", OS: "Linux", Platform: "desktop"},
 		chromeWindows: {Browser: "Chrome", OS: "Windows", Platform: "desktop"},
 		safariIPhone:  {Browser: "Safari", OS: "iOS", Platform: "mobile"},
@@ -33,9 +33,9 @@ func TestParseUA(t *testing.T) {
 		"curl/8.5.0":  {Browser: "curl", OS: "Other", Platform: "desktop"},
 		"":            {Browser: "Other", OS: "Other", Platform: "desktop"},
 	} {
-		require.Equal(t, want, device.ParseUA(ua), ua)
+		require.Equal(t, want, fingerprint.ParseUA(ua), ua)
 	}
-	require.Equal(t, "Firefox on Linux", device.ParseUA(firefoxLinux).Name())
+	require.Equal(t, "Firefox on Linux", fingerprint.ParseUA(firefoxLinux).Name())
 }
 
 var agents = []string{firefoxLinux, firefoxLinuxV2, chromeWindows, safariIPhone, safariMac, edgeWindows, chromeAndroid, androidTablet, "curl/8.5.0"}
@@ -48,32 +48,32 @@ var agents = []string{firefoxLinux, firefoxLinuxV2, chromeWindows, safariIPhone,
 func TestProperty80_FingerprintComposition(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		id := rapid.StringMatching(`[A-Za-z0-9._:-]{1,128}`).Draw(t, "device_id")
-		cookie := device.NewCookie()
-		other := device.NewCookie()
+		cookie := fingerprint.NewCookie()
+		other := fingerprint.NewCookie()
 		junk := rapid.StringMatching(`[A-Za-z0-9]{0,70}`).Draw(t, "junk_cookie")
 		ua := rapid.SampledFrom(agents).Draw(t, "ua")
 		ua2 := rapid.SampledFrom(agents).Draw(t, "ua2")
 
 		fp := func(id, cookie, ua string, strong bool) string {
-			f := device.Fingerprint(id, cookie, ua)
+			f := fingerprint.Fingerprint(id, cookie, ua)
 			require.Regexp(t, `^[0-9a-f]{64}$`, f)
-			require.Equal(t, !strong, device.ByUserAgent(f, ua))
+			require.Equal(t, !strong, fingerprint.ByUserAgent(f, ua))
 			return f
 		}
 		// The client id wins over the cookie and the User-Agent.
 		require.Equal(t, fp(id, cookie, ua, true), fp(id, "", ua2, true))
 		require.Equal(t, fp(id, other, ua, true), fp(id, junk+"x", ua, true))
 		// A valid cookie is hashed and wins over the User-Agent; a
-		// different cookie is a different device.
+		// different cookie is a different fingerprint.
 		require.NotEqual(t, cookie, fp("", cookie, ua, true))
 		require.Equal(t, fp("", cookie, ua, true), fp("", cookie, ua2, true))
 		require.NotEqual(t, fp("", cookie, ua, true), fp("", other, ua, true))
 		require.NotEqual(t, fp("", cookie, ua, true), fp(cookie, "", ua, true), "an id and a cookie never collide")
 		// Else the User-Agent's families, versions aside.
-		if !device.ValidCookie(junk) {
+		if !fingerprint.ValidCookie(junk) {
 			require.Equal(t, fp("", junk, ua, false), fp("", "", ua, false))
 		}
-		sameFamily := device.ParseUA(ua) == device.ParseUA(ua2)
+		sameFamily := fingerprint.ParseUA(ua) == fingerprint.ParseUA(ua2)
 		require.Equal(t, sameFamily, fp("", "", ua, false) == fp("", "", ua2, false))
 	})
 }
@@ -84,14 +84,14 @@ func TestProperty80_FingerprintComposition(t *testing.T) {
 func TestDeviceCookieShape(t *testing.T) {
 	seen := map[string]bool{}
 	for range 100 {
-		c := device.NewCookie()
+		c := fingerprint.NewCookie()
 		require.Len(t, c, 43)
-		require.True(t, device.ValidCookie(c), c)
+		require.True(t, fingerprint.ValidCookie(c), c)
 		require.False(t, seen[c])
 		seen[c] = true
 	}
 	for _, bad := range []string{"", "not-a-fingerprint", strings.Repeat("a", 64), strings.Repeat("a", 42),
 		strings.Repeat("a", 44), strings.Repeat("a", 42) + "=", strings.Repeat("a", 42) + "+", strings.Repeat("a", 42) + "B"} {
-		require.False(t, device.ValidCookie(bad), bad)
+		require.False(t, fingerprint.ValidCookie(bad), bad)
 	}
 }

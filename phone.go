@@ -1,11 +1,9 @@
-package account
+package gatehouse
 
 import (
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
-
-	"github.com/gatehouse-auth/gatehouse"
 )
 
 // ParsePhoneNumber accepts a phone number in E.164 form (+ and the country
@@ -14,14 +12,14 @@ import (
 func ParsePhoneNumber(field, s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if !strings.HasPrefix(s, "+") {
-		return "", gatehouse.InvalidField(field, "phone number must be in E.164 form, starting with + and the country code, e.g. +14155550100")
+		return "", InvalidField(field, "phone number must be in E.164 form, starting with + and the country code, e.g. +14155550100")
 	}
 	if strings.IndexFunc(s[1:], func(r rune) bool { return !strings.ContainsRune("0123456789 -().", r) }) >= 0 {
-		return "", gatehouse.InvalidField(field, "phone number may hold only digits, spaces and - ( ) . after the +")
+		return "", InvalidField(field, "phone number may hold only digits, spaces and - ( ) . after the +")
 	}
 	n, err := phonenumbers.Parse(s, "")
 	if err != nil || !phonenumbers.IsValidNumber(n) {
-		return "", gatehouse.InvalidField(field, "phone number is not a valid number; use E.164 form, e.g. +14155550100")
+		return "", InvalidField(field, "phone number is not a valid number; use E.164 form, e.g. +14155550100")
 	}
 	return phonenumbers.Format(n, phonenumbers.E164), nil
 }

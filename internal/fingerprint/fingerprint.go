@@ -1,4 +1,9 @@
-package device
+// Package fingerprint names the devices clients sign in from: the device
+// cookie a browser keeps, the parsed User-Agent, and the fingerprint a
+// device is stored under (from the client's own device id, else its
+// cookie, else its User-Agent alone, which never counts as a known
+// device).
+package fingerprint
 
 import (
 	"context"
