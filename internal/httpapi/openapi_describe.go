@@ -320,8 +320,10 @@ func (s *Server) describe(oapi *huma.OpenAPI, op *huma.Operation, docs []problem
 	if op.Responses == nil {
 		op.Responses = map[string]*huma.Response{}
 	}
-	problem := map[string]*huma.MediaType{problemContentType: {
-		Schema: oapi.Components.Schemas.Schema(reflect.TypeFor[ProblemDetails](), true, "")}}
+	schema := oapi.Components.Schemas.Schema(reflect.TypeFor[ProblemDetails](), true, "")
+	problem := func() map[string]*huma.MediaType { // one map per response: none shares another's
+		return map[string]*huma.MediaType{problemContentType: {Schema: schema}}
+	}
 
 	var statuses []int
 	byStatus := map[int][]problemDoc{}
@@ -346,7 +348,7 @@ func (s *Server) describe(oapi *huma.OpenAPI, op *huma.Operation, docs []problem
 			op.Responses[key] = r
 		}
 		r.Description = describeStatus(status, byStatus[status])
-		r.Content = problem
+		r.Content = problem()
 		if status == http.StatusServiceUnavailable {
 			if r.Headers == nil {
 				r.Headers = map[string]*huma.Param{}
@@ -355,9 +357,9 @@ func (s *Server) describe(oapi *huma.OpenAPI, op *huma.Operation, docs []problem
 		}
 	}
 	internal := "Any other error, such as 500 `internal_error`: its detail names the request id (also in X-Request-ID) to quote."
-	op.Responses["default"] = &huma.Response{Description: internal, Content: problem}
+	op.Responses["default"] = &huma.Response{Description: internal, Content: problem()}
 	if r := op.Responses["500"]; r != nil {
-		r.Description, r.Content = internal, problem
+		r.Description, r.Content = internal, problem()
 	}
 }
 
