@@ -55,7 +55,6 @@ type chainPool struct {
 	alive     int           // chains free, in use, or being replaced
 	dead      chan struct{} // closed when alive reaches 0
 	wg        sync.WaitGroup
-	replaced  atomic.Int64
 	lostCount atomic.Int64
 	maxRelog  int64
 }
@@ -99,8 +98,7 @@ func (p *chainPool) put(c *chain) { p.free <- c }
 // lose drops a chain whose token is in an unknown state and signs its
 // account in again in the background for a replacement.
 func (p *chainPool) lose(c *chain) {
-	p.lostCount.Add(1)
-	if p.replaced.Add(1) > p.maxRelog {
+	if p.lostCount.Add(1) > p.maxRelog {
 		p.die()
 		return
 	}
@@ -186,9 +184,11 @@ type bearer struct {
 	refresh string
 }
 
-// renewals counts background renewals of access tokens.
+// renewer renews bearers' access tokens in the background.
 type renewer struct {
-	api      *api
+	api *api
+	// after is time.After; tests make it fire at once.
+	after    func(time.Duration) <-chan time.Time
 	renewed  atomic.Int64
 	failures atomic.Int64
 }
@@ -196,14 +196,15 @@ type renewer struct {
 // keep renews b until ctx ends; expiresIn is the lifetime of the token
 // b holds.
 func (r *renewer) keep(ctx context.Context, b *bearer, expiresIn int) {
+	after := r.after
+	if after == nil {
+		after = time.After
+	}
 	for {
-		wait := max(time.Duration(expiresIn)*time.Second*4/5, time.Second)
-		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
-		case <-t.C:
+		case <-after(max(time.Duration(expiresIn)*time.Second*4/5, time.Second)):
 		}
 		next, err := r.api.refresh(ctx, b.refresh)
 		if err != nil {

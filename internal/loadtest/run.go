@@ -149,7 +149,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if pool != nil {
 		res.ChainsLost = pool.lostCount.Load()
 	}
-	res.TokensRenewed = rn.renewed.Load()
+	res.TokensRenewed, res.RenewalsFailed = rn.renewed.Load(), rn.failures.Load()
 	return res, nil
 }
 
