@@ -117,6 +117,9 @@ type Deps struct {
 	MagicLinks MagicLinks
 	// OAuth serves social login and linked accounts.
 	OAuth OAuth
+	// ServiceName brands the docs page (GATEHOUSE_SERVICE_NAME); empty
+	// means DefaultServiceName.
+	ServiceName string
 }
 
 // Server is the HTTP API: a ServeMux with the Huma API on it, wrapped in
@@ -150,6 +153,7 @@ type Server struct {
 	devices     Devices
 	confirm     SignInConfirmer
 	features    map[string]string
+	serviceName string
 
 	mux     *http.ServeMux
 	api     huma.API // operations under BasePath
@@ -185,6 +189,7 @@ func New(deps Deps) *Server {
 		devices:     deps.Devices,
 		confirm:     deps.Confirm,
 		features:    deps.Features,
+		serviceName: deps.ServiceName,
 		mux:         http.NewServeMux(),
 	}
 	if s.logger == nil {
@@ -197,7 +202,7 @@ func New(deps Deps) *Server {
 		s.clock = time.Now
 	}
 	if s.version == "" {
-		s.version = "dev"
+		s.version = gatehouse.Version()
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
@@ -255,6 +260,7 @@ func (s *Server) registerRoutes() {
 	s.registerPasswordless()
 	s.registerOAuth()
 	s.registerDevices()
+	s.registerDocs()
 }
 
 // applyBodyLimit lifts Huma's own 1 MiB body cap above ours for operations
