@@ -13,6 +13,7 @@ package storetest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"slices"
 	"sync"
@@ -122,6 +123,7 @@ const racers = 16
 // fails the test.
 func raceAll[T any](t *testing.T, s store.Store, loss error, fn func(ctx context.Context, q store.Queries, i int) (T, error)) []T {
 	t.Helper()
+	warmPool(t, s)
 	var (
 		wg    sync.WaitGroup
 		start = make(chan struct{})
@@ -154,6 +156,31 @@ func raceAll[T any](t *testing.T, s store.Store, loss error, fn func(ctx context
 		require.NoError(t, err, "racer %d", i)
 	}
 	return got
+}
+
+// warmPool opens up to racers connections at once and hands them back to
+// the pool idle, so that racers do not queue behind connection set-up,
+// which would let them through one by one. It is best effort and bounded:
+// what it cannot get quickly (SQLite has one connection; other cases hold
+// some) it goes without.
+func warmPool(t *testing.T, s store.Store) {
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	n := racers
+	if max := s.DB().Stats().MaxOpenConnections; max > 0 {
+		n = min(n, max)
+	}
+	conns := make([]*sql.Conn, n)
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Go(func() { conns[i], _ = s.DB().Conn(ctx) })
+	}
+	wg.Wait()
+	for _, c := range conns {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
 }
 
 // race is raceAll for calls that win or lose: it returns the indexes of
