@@ -149,13 +149,19 @@ func testMFAActivate(t *testing.T, s store.Store) {
 	requireMFAFactor(t, want, factor(t, s, u.ID, totp.ID))
 
 	// Step 0 (an SMS factor, proved by a code that has no step) leaves
-	// LastUsedStep alone.
+	// LastUsedStep alone; so does a step below it: it never moves back.
 	sms := newMFAFactor(u.ID, gatehouse.MFAMethodSMS)
 	sms.LastUsedStep = 7
 	require.NoError(t, s.CreateMFAFactor(ctx, sms))
 	require.NoError(t, s.ActivateMFAFactor(ctx, u.ID, sms.ID, 0, now))
 	sms.ActivatedAt = &now
 	requireMFAFactor(t, sms, factor(t, s, u.ID, sms.ID))
+	ahead := newMFAFactor(u.ID, gatehouse.MFAMethodTOTP)
+	ahead.LastUsedStep = 50
+	require.NoError(t, s.CreateMFAFactor(ctx, ahead))
+	require.NoError(t, s.ActivateMFAFactor(ctx, u.ID, ahead.ID, 42, now))
+	ahead.ActivatedAt = &now
+	requireMFAFactor(t, ahead, factor(t, s, u.ID, ahead.ID))
 
 	// Another user's pending factor, or none at all, is not found.
 	theirs := createMFAFactor(t, s, other.ID, gatehouse.MFAMethodTOTP)
