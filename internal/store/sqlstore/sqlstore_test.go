@@ -398,7 +398,7 @@ func TestOpenPostgresPool(t *testing.T) {
 	for _, c := range []struct{ maxConns, want int }{{0, 20}, {7, 7}} {
 		db, err := sqlstore.Open(t.Context(), sqlstore.Config{Dialect: store.Postgres, DSN: url, MaxConns: c.maxConns})
 		require.NoError(t, err)
-		require.Equal(t, c.want, db.DB().Stats().MaxOpenConnections)
+		require.EqualValues(t, c.want, db.Pool().Config().MaxConns, "the pgx pool owns the connections")
 		require.Equal(t, store.Postgres, db.Dialect())
 		require.NoError(t, db.Ping(t.Context()))
 		require.NoError(t, db.Close())
