@@ -158,17 +158,17 @@ func raceAll[T any](t *testing.T, s store.Store, loss error, fn func(ctx context
 	return got
 }
 
-// warmPool opens up to racers connections at once and hands them back to
-// the pool idle, so that racers do not queue behind connection set-up,
-// which would let them through one by one. It is best effort and bounded:
-// what it cannot get quickly (SQLite has one connection; other cases hold
-// some) it goes without.
+// warmPool opens half as many connections as there are racers at once
+// and hands them back to the pool idle, so that racers do not queue behind
+// connection set-up, which would let them through one by one. It is best
+// effort and bounded: what it cannot get quickly (SQLite has one
+// connection; other cases hold some) it goes without.
 func warmPool(t *testing.T, s store.Store) {
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	n := racers
-	if max := s.DB().Stats().MaxOpenConnections; max > 0 {
-		n = min(n, max)
+	n := racers / 2
+	if limit := s.DB().Stats().MaxOpenConnections; limit > 0 {
+		n = min(n, limit)
 	}
 	conns := make([]*sql.Conn, n)
 	var wg sync.WaitGroup
