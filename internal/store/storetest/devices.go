@@ -305,6 +305,22 @@ func testDevicesDeleteStale(t *testing.T, s store.Store) {
 	gone, err = s.DeleteStaleDevices(ctx, cutoff)
 	require.NoError(t, err)
 	require.Empty(t, gone)
+
+	// Sweepers on several instances at once delete each device once: what
+	// they return is disjoint, and together every stale device.
+	var want []string
+	for range 10 {
+		want = append(want, createDevice(t, s, u.ID, cutoff.Add(-time.Hour)).ID)
+	}
+	var swept []string
+	for _, ds := range raceAll(t, s, nil, func(ctx context.Context, q store.Queries, _ int) ([]store.Device, error) {
+		return q.DeleteStaleDevices(ctx, cutoff)
+	}) {
+		swept = append(swept, idsOf(ds, func(d store.Device) string { return d.ID })...)
+	}
+	slices.Sort(want)
+	slices.Sort(swept)
+	require.Equal(t, want, swept, "each stale device swept once")
 }
 
 func testDevicesDeletedWithUser(t *testing.T, s store.Store) {

@@ -152,6 +152,13 @@ func testSigningKeysDeleteExpired(t *testing.T, s store.Store) {
 	n, err = s.DeleteExpiredSigningKeys(ctx, now)
 	require.NoError(t, err)
 	require.Zero(t, n)
+
+	for range 5 {
+		mk(time.Hour, true, ptr(now.Add(-time.Minute)))
+	}
+	requireSweptOnce(t, s, 5, func(ctx context.Context, q store.Queries) (int64, error) {
+		return q.DeleteExpiredSigningKeys(ctx, now)
+	})
 }
 
 // testSigningKeysRetireRace: instances rotating keys at once retire a key

@@ -423,6 +423,13 @@ func testSessionsDeleteStale(t *testing.T, s store.Store) {
 	n, err = s.DeleteStaleSessions(ctx, cutoff)
 	require.NoError(t, err)
 	require.Zero(t, n)
+
+	for range 10 {
+		mk(cutoff.Add(-time.Hour), nil)
+	}
+	requireSweptOnce(t, s, 10, func(ctx context.Context, q store.Queries) (int64, error) {
+		return q.DeleteStaleSessions(ctx, cutoff)
+	})
 }
 
 // --- refresh tokens ---

@@ -205,6 +205,18 @@ func requireOneWinner(t *testing.T, s store.Store, what string, loss error, fn f
 	return wins[0]
 }
 
+// requireSweptOnce races a cleanup that reports how many rows it deleted:
+// sweepers on several instances at once delete each row once, so their
+// counts add up to want.
+func requireSweptOnce(t *testing.T, s store.Store, want int64, sweep func(ctx context.Context, q store.Queries) (int64, error)) {
+	t.Helper()
+	var total int64
+	for _, n := range raceAll(t, s, nil, func(ctx context.Context, q store.Queries, _ int) (int64, error) { return sweep(ctx, q) }) {
+		total += n
+	}
+	require.Equal(t, want, total, "each row deleted by one sweeper")
+}
+
 // won reads a call that reports losing as an error: it won when err is nil.
 func won(err error) (bool, error) { return err == nil, err }
 

@@ -228,4 +228,11 @@ func testOneTimeTokensDeleteStale(t *testing.T, s store.Store) {
 	n, err = s.DeleteStaleOneTimeTokens(ctx, cutoff.Add(-24*time.Hour))
 	require.NoError(t, err)
 	require.Zero(t, n)
+
+	for range 10 {
+		mk(cutoff.Add(-time.Hour), nil)
+	}
+	requireSweptOnce(t, s, 10, func(ctx context.Context, q store.Queries) (int64, error) {
+		return q.DeleteStaleOneTimeTokens(ctx, cutoff)
+	})
 }
