@@ -343,6 +343,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		MFA:            a.MFA,
 		MagicLinks:     a.MagicLinks,
 		OAuth:          a.OAuth,
+		ServiceName:    cfg.ServiceName,
 		Passkeys:       a.Passkeys,
 		Devices:        a.Devices,
 		SignIn:         a.SignIn,

@@ -1,6 +1,21 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"crypto/sha512"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"html/template"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
 	"github.com/danielgtaylor/huma/v2"
 )
 
@@ -16,14 +31,13 @@ const (
 //	Security: []map[string][]string{{httpapi.SecurityBearer: {}}}
 const SecurityBearer = "bearer"
 
+// DefaultServiceName brands the docs page when Deps.ServiceName is empty.
+const DefaultServiceName = "Gatehouse"
+
 // apiConfig is the Huma configuration: OpenAPI 3.1 at BasePath/openapi.json
-// (and .yaml), the docs page at BasePath/docs, our problem+json errors.
-//
-// The docs page is Huma's Stoplight Elements page. It loads its script and
-// styles from unpkg.com, pinned by integrity hashes, and sets its own
-// Content-Security-Policy allowing exactly that (the API's policy is
-// default-src 'none'); the security headers middleware sets ours first and
-// the docs handler replaces it.
+// (and .yaml), our problem+json errors. Huma's docs page is off: it loads
+// its renderer from a public CDN, so it is a blank page on a machine
+// without internet; registerDocs serves ours from the binary instead.
 //
 // Huma's default create hook (a transformer adding "$schema" to every
 // response body and Link headers) and the /schemas route are left out: the
@@ -33,8 +47,7 @@ func apiConfig(version string) huma.Config {
 	cfg.CreateHooks = nil
 	cfg.SchemasPath = ""
 	cfg.OpenAPIPath = "/openapi"
-	cfg.DocsPath = "/docs"
-	cfg.DocsRenderer = huma.DocsRendererStoplightElements
+	cfg.DocsPath = ""
 	cfg.Transformers = []huma.Transformer{transformProblems}
 	cfg.Info.Description = "Gatehouse is a self-hosted authentication and authorization server. " +
 		"Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`. " +
@@ -56,4 +69,174 @@ func apiConfig(version string) huma.Config {
 		{Name: TagKeys, Description: "Public keys that verify Gatehouse access tokens."},
 	}
 	return cfg
+}
+
+// The docs page: Swagger UI (swagger-ui-dist, vendored under docsui/ with
+// its license; docsui/README.md says which release and how to update it),
+// started by docsui/docs.js, all served from the binary. Nothing is
+// fetched from another host, so the page works offline, and its policy
+// allows scripts and styles from this origin only: no inline script, no
+// eval, no inline style.
+//
+//go:embed docsui/index.html docsui/docs.js docsui/docs.css docsui/swagger-ui-dist/swagger-ui-bundle.js docsui/swagger-ui-dist/swagger-ui.css
+var docsFS embed.FS
+
+// DocsCSP is the docs page's Content-Security-Policy. img-src allows data:
+// because Swagger UI's stylesheet draws its icons as data: URIs.
+const DocsCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// docsAssetPath is where the page's scripts and styles are served; each
+// name carries a hash of its content, so they can be cached for good.
+const docsAssetPath = BasePath + "/docs/assets/"
+
+// docsAsset is one embedded file of the docs page.
+type docsAsset struct {
+	// URL is the absolute path it is served at (with its content hash).
+	URL string
+	// Integrity is its Subresource Integrity value (sha384-...).
+	Integrity string
+
+	contentType string
+	body        []byte
+	etag        string
+
+	gzOnce sync.Once
+	gz     []byte
+}
+
+// gzipped compresses the asset on first use: the bundle shrinks about
+// fourfold, and a process that never serves the page never pays for it.
+func (a *docsAsset) gzipped() []byte {
+	a.gzOnce.Do(func() {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // a valid level cannot fail
+		_, _ = zw.Write(a.body)                                  // writes to a bytes.Buffer do not fail
+		_ = zw.Close()
+		a.gz = buf.Bytes()
+	})
+	return a.gz
+}
+
+// docsPageAssets are the files the page links, by role.
+type docsPageAssets struct {
+	Bundle, CSS, PageJS, PageCSS *docsAsset
+	byName                       map[string]*docsAsset
+}
+
+var (
+	docsAssets   = loadDocsAssets()
+	docsTemplate = template.Must(template.ParseFS(docsFS, "docsui/index.html"))
+)
+
+func loadDocsAssets() *docsPageAssets {
+	all := &docsPageAssets{byName: map[string]*docsAsset{}}
+	load := func(file, contentType string) *docsAsset {
+		body, err := docsFS.ReadFile(file)
+		if err != nil {
+			panic("docs page asset missing from the binary: " + err.Error())
+		}
+		sum := sha256.Sum256(body)
+		hash := hex.EncodeToString(sum[:8])
+		base := path.Base(file)
+		ext := path.Ext(base)
+		name := strings.TrimSuffix(base, ext) + "." + hash + ext
+		sri := sha512.Sum384(body)
+		a := &docsAsset{
+			URL:         docsAssetPath + name,
+			Integrity:   "sha384-" + base64.StdEncoding.EncodeToString(sri[:]),
+			contentType: contentType,
+			body:        body,
+			etag:        `"` + hash + `"`,
+		}
+		all.byName[name] = a
+		return a
+	}
+	const js, css = "text/javascript; charset=utf-8", "text/css; charset=utf-8"
+	all.Bundle = load("docsui/swagger-ui-dist/swagger-ui-bundle.js", js)
+	all.CSS = load("docsui/swagger-ui-dist/swagger-ui.css", css)
+	all.PageJS = load("docsui/docs.js", js)
+	all.PageCSS = load("docsui/docs.css", css)
+	return all
+}
+
+// registerDocs serves the docs page and its assets. They are plain routes,
+// not operations: the OpenAPI document describes the API, not its docs.
+func (s *Server) registerDocs() {
+	serviceName := s.serviceName
+	if strings.TrimSpace(serviceName) == "" {
+		serviceName = DefaultServiceName
+	}
+	var page bytes.Buffer
+	err := docsTemplate.Execute(&page, struct {
+		*docsPageAssets
+		Name, SpecURL string
+	}{docsAssets, serviceName, BasePath + "/openapi.json"})
+	if err != nil {
+		panic("render the docs page: " + err.Error()) // only a broken template, caught by any test
+	}
+	body := page.Bytes()
+	s.mux.HandleFunc("GET "+BasePath+"/docs", func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", DocsCSP)
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		// The page names the assets by hash: it must be revalidated so an
+		// upgrade's new assets are picked up; it carries nothing secret.
+		h.Set("Cache-Control", "no-cache")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	})
+	s.mux.HandleFunc("GET "+docsAssetPath+"{name}", serveDocsAsset)
+}
+
+// serveDocsAsset answers one asset, compressed when the client takes gzip.
+// A name whose hash is not the current one is 404, never an old or a
+// different file under a cacheable name.
+func serveDocsAsset(w http.ResponseWriter, r *http.Request) {
+	a := docsAssets.byName[r.PathValue("name")]
+	if a == nil {
+		writeProblem(w, r, newProblem(http.StatusNotFound, "no such resource"))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.contentType)
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Add("Vary", "Accept-Encoding")
+	body, etag := a.body, a.etag
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		body = a.gzipped()
+		etag = strings.TrimSuffix(etag, `"`) + `-gzip"`
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", etag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+}
+
+// acceptsGzip reports whether an Accept-Encoding value takes gzip: named
+// (gzip or x-gzip), or else covered by "*", with a q-value above 0.
+func acceptsGzip(header string) bool {
+	named, star := -1.0, -1.0 // -1: not listed
+	for part := range strings.SplitSeq(header, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		q := 1.0
+		for p := range strings.SplitSeq(params, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.EqualFold(strings.TrimSpace(k), "q") {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					f = 0 // a q-value we cannot read does not count as consent
+				}
+				q = f
+			}
+		}
+		switch strings.ToLower(strings.TrimSpace(coding)) {
+		case "gzip", "x-gzip":
+			named = max(named, q)
+		case "*":
+			star = max(star, q)
+		}
+	}
+	if named >= 0 {
+		return named > 0
+	}
+	return star > 0
 }

@@ -112,13 +112,6 @@ func (s *Server) finishConfirmed(ctx context.Context, challengeID string) (*veri
 	return out, nil
 }
 
-// errorResponse documents problem+json errors on an operation that lists
-// several answers of its own, for which Huma adds no default one.
-func (s *Server) errorResponse() *huma.Response {
-	return &huma.Response{Description: "Error", Content: map[string]*huma.MediaType{problemContentType: {
-		Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[ProblemDetails](), true, "")}}}
-}
-
 type backupCodesOutput struct {
 	Body struct {
 		BackupCodes []string `json:"backup_codes" doc:"Ten single-use codes, shown only now."`
@@ -258,7 +251,6 @@ func (s *Server) registerMFA() {
 				Content: map[string]*huma.MediaType{"application/json": {
 					Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[MFAChallenge](), true, "")}},
 			},
-			"default": s.errorResponse(),
 		},
 	}, func(ctx context.Context, in *struct {
 		Body struct {

@@ -312,8 +312,7 @@ func (s *Server) registerOAuth() {
 		Responses: map[string]*huma.Response{
 			"200": {Description: "Signed in.", Content: map[string]*huma.MediaType{"application/json": {
 				Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[SignInResponse](), true, "")}}},
-			"302":     {Description: "To the flow's redirect_uri with ?code= (Location), or with ?error= and error_description when it failed."},
-			"default": s.errorResponse(),
+			"302": {Description: "To the flow's redirect_uri with ?code= (Location), or with ?error= and error_description when it failed."},
 		},
 		Middlewares: huma.Middlewares{s.bindState},
 	}, func(ctx context.Context, in *struct {

@@ -117,6 +117,9 @@ type Deps struct {
 	MagicLinks MagicLinks
 	// OAuth serves social login and linked accounts.
 	OAuth OAuth
+	// ServiceName brands the docs page (GATEHOUSE_SERVICE_NAME); empty
+	// means DefaultServiceName.
+	ServiceName string
 }
 
 // Server is the HTTP API: a ServeMux with the Huma API on it, wrapped in
@@ -150,6 +153,7 @@ type Server struct {
 	devices     Devices
 	signIn      SignIn
 	features    map[string]string
+	serviceName string
 
 	mux     *http.ServeMux
 	api     huma.API // operations under BasePath
@@ -185,6 +189,7 @@ func New(deps Deps) *Server {
 		devices:     deps.Devices,
 		signIn:      deps.SignIn,
 		features:    deps.Features,
+		serviceName: deps.ServiceName,
 		mux:         http.NewServeMux(),
 	}
 	if s.logger == nil {
@@ -197,7 +202,7 @@ func New(deps Deps) *Server {
 		s.clock = time.Now
 	}
 	if s.version == "" {
-		s.version = "dev"
+		s.version = gatehouse.Version()
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
@@ -220,7 +225,8 @@ func New(deps Deps) *Server {
 	s.api = humago.NewWithPrefix(s.mux, BasePath, apiConfig(s.version))
 	oapi := s.api.OpenAPI()
 	s.rl = newRateLimiting(deps, s.metrics)
-	oapi.OnAddOperation = append(oapi.OnAddOperation, s.applyBodyLimit, s.applyRateLimit, s.applyJSONBody, s.applySideEffects)
+	oapi.OnAddOperation = append(oapi.OnAddOperation, s.applyBodyLimit, s.applyRateLimit, s.applyJSONBody, s.applySideEffects,
+		s.describeOperation) // last: it documents what the others add
 	s.rootAPI = humago.New(s.mux, huma.Config{
 		OpenAPI:       oapi, // one document for both
 		Formats:       huma.DefaultFormats,
@@ -229,6 +235,7 @@ func New(deps Deps) *Server {
 	})
 
 	s.registerRoutes()
+	s.describeAPI()
 	s.handler = deviceCookie(s.chain())
 	return s
 }
@@ -253,6 +260,7 @@ func (s *Server) registerRoutes() {
 	s.registerPasswordless()
 	s.registerOAuth()
 	s.registerDevices()
+	s.registerDocs()
 }
 
 // applyBodyLimit lifts Huma's own 1 MiB body cap above ours for operations

@@ -277,7 +277,7 @@ func (f *Flow) refuse(ctx context.Context, userID string, client gatehouse.Clien
 //     user.login_failed row);
 //   - risk scores the attempt (the device is named by the client's device
 //     id, else the device cookie, else the User-Agent: see
-//     device.Fingerprint). Unless a step-up was met already, a score at or
+//     fingerprint.Fingerprint). Unless a step-up was met already, a score at or
 //     above the high threshold, or a blocklisted address, holds it behind a
 //     challenge (MFA when the account has it, else an emailed
 //     confirmation) and raises security.alert; so do the alerting factors,

@@ -65,7 +65,8 @@ type Users interface {
 	// GetUser returns the user with Roles filled (role names, sorted in
 	// byte order; nil when it has none). NotificationPreferences reads back
 	// nil when none are set (nil and empty are stored alike); MFAMethods is
-	// the methods of the active factors when MFAEnabled. ErrNotFound when there is none.
+	// the methods of the active factors, each once, when MFAEnabled.
+	// ErrNotFound when there is none.
 	GetUser(ctx context.Context, id string) (gatehouse.User, error)
 	// GetUserForUpdate is GetUser that, inside a transaction on PostgreSQL,
 	// locks the row (SELECT ... FOR UPDATE) so read-modify-write of counters
@@ -285,20 +286,21 @@ type MFA interface {
 	// first; empty when none.
 	ListMFAFactors(ctx context.Context, userID string) ([]gatehouse.MFAFactor, error)
 	// ActivateMFAFactor sets ActivatedAt = now (and LastUsedStep = step when
-	// step > 0) on the user's pending factor. ErrNotFound when there is no
-	// such pending factor.
+	// step is above it) on the user's pending factor. ErrNotFound when there
+	// is no such pending factor.
 	ActivateMFAFactor(ctx context.Context, userID, id string, step int64, now time.Time) error
 	// DeleteMFAFactor removes the user's factor. ErrNotFound.
 	DeleteMFAFactor(ctx context.Context, userID, id string) error
 	// AdvanceTOTPStep sets LastUsedStep = step when it is below step, and
 	// reports whether this call did: of concurrent callers presenting one
-	// code exactly one gets true.
+	// code exactly one gets true. False, not an error, for an unknown id.
 	AdvanceTOTPStep(ctx context.Context, id string, step int64) (bool, error)
 	// ReplaceBackupCodes deletes the user's backup codes and stores these
 	// hashes as the new, unused set.
 	ReplaceBackupCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error
 	// UseBackupCode marks the user's unused code with this hash used and
 	// reports whether this call did (exactly one of concurrent callers).
+	// False, not an error, when the user has no such unused code.
 	UseBackupCode(ctx context.Context, userID string, hash []byte, now time.Time) (bool, error)
 	// CountBackupCodes returns how many of the user's codes are unused.
 	CountBackupCodes(ctx context.Context, userID string) (int, error)
@@ -392,7 +394,9 @@ type Devices interface {
 	// user's sign-ins. ErrNotFound when none was stored.
 	GetLoginProfile(ctx context.Context, userID string) ([]byte, error)
 	// PutLoginProfile stores (inserts or replaces) the profile; data must
-	// be a JSON object. ErrNotFound when the user does not exist.
+	// be a JSON object (anything else is an error that is neither
+	// ErrNotFound nor ErrConflict). ErrNotFound when the user does not
+	// exist.
 	PutLoginProfile(ctx context.Context, userID string, data []byte, now time.Time) error
 }
 
@@ -428,6 +432,11 @@ type Mailer interface {
 // Tx is a database transaction. Its Queries run inside it; SQLTx exposes the
 // underlying *sql.Tx so the job queue can insert jobs atomically with the
 // change that causes them.
+//
+// After one of its methods fails, ErrConflict and ErrNotFound included, a
+// Tx may refuse every further statement: PostgreSQL aborts the transaction
+// on a failed statement (SQLite does not). Return the error so InTx rolls
+// back, and retry, if at all, in a new transaction.
 type Tx interface {
 	Queries
 	SQLTx() *sql.Tx

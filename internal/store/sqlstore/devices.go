@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -158,6 +159,9 @@ func (q *queries) PutLoginProfile(ctx context.Context, userID string, data []byt
 	var probe map[string]any
 	if err := json.Unmarshal(data, &probe); err != nil {
 		return fmt.Errorf("put login profile: not a JSON object: %w", err)
+	}
+	if probe == nil { // "null" unmarshals into a map without error
+		return errors.New("put login profile: not a JSON object: null")
 	}
 	_, err := q.exec(ctx,
 		`INSERT INTO login_profiles (user_id, data, updated_at) VALUES (?, ?, ?) `+

@@ -19,33 +19,33 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
-// auditTests cover AuditLogs: writing rows and every way of reading them.
-var auditTests = []struct {
-	name string
-	fn   func(t *testing.T, s store.Store)
-}{
-	{"Audit/CreateList", testAuditCreateList},
-	{"Audit/CreateDuplicate", testAuditCreateDuplicate},
-	{"Audit/OptionalFieldsEmpty", testAuditOptionalFieldsEmpty},
-	{"Audit/RiskScoreOutOfRange", testAuditRiskScoreOutOfRange},
-	{"Audit/Filters", testAuditFilters},
-	{"Audit/FiltersProperty", testAuditFiltersProperty},
-	{"Audit/OrderIsByID", testAuditOrderIsByID},
-	{"Audit/Pagination", testAuditPagination},
-	{"Audit/TimeWindowBounds", testAuditTimeWindowBounds},
-	{"Audit/MinRisk", testAuditMinRisk},
-	{"Audit/MetadataRoundTrip", testAuditMetadataRoundTrip},
-	{"Audit/MetadataProperty", testAuditMetadataProperty},
-	{"Audit/Empty", testAuditEmpty},
-	{"Audit/InvalidLimit", testAuditInvalidLimit},
-	{"Audit/OutlivesUser", testAuditOutlivesUser},
-	{"Audit/InTx", testAuditInTx},
-	{"Audit/Chain", testAuditChain},
-	{"Audit/ChainRollback", testAuditChainRollback},
-	{"Audit/ChainConcurrentWriters", testAuditChainConcurrentWriters},
-	{"Audit/ListBySeq", testAuditListBySeq},
-	{"Audit/AppendOnly", testAuditAppendOnly},
-	{"Audit/Prune", testAuditPrune},
+// auditCases cover AuditLogs. The audit log and its hash chain are one
+// per database, so almost every case has a store of its own.
+var auditCases = []testCase{
+	{name: "Audit/CreateList", fresh: true, covers: []string{"CreateAuditLog", "ListAuditLogs"}, fn: testAuditCreateList},
+	{name: "Audit/CreateDuplicate", fresh: true, covers: []string{"CreateAuditLog"}, fn: testAuditCreateDuplicate},
+	{name: "Audit/OptionalFieldsEmpty", fresh: true, covers: []string{"CreateAuditLog", "ListAuditLogs"}, fn: testAuditOptionalFieldsEmpty},
+	{name: "Audit/RiskScoreOutOfRange", covers: []string{"CreateAuditLog"}, fn: testAuditRiskScoreOutOfRange},
+	{name: "Audit/Filters", fresh: true, covers: []string{"ListAuditLogs"}, fn: testAuditFilters},
+	{name: "Audit/FiltersProperty", fresh: true, covers: []string{"ListAuditLogs"}, fn: testAuditFiltersProperty},
+	{name: "Audit/OrderIsByID", fresh: true, covers: []string{"ListAuditLogs"}, fn: testAuditOrderIsByID},
+	{name: "Audit/Pagination", fresh: true, covers: []string{"ListAuditLogs"}, fn: testAuditPagination},
+	{name: "Audit/TimeWindowBounds", fresh: true, covers: []string{"ListAuditLogs"}, fn: testAuditTimeWindowBounds},
+	{name: "Audit/MinRisk", fresh: true, covers: []string{"ListAuditLogs"}, fn: testAuditMinRisk},
+	{name: "Audit/MetadataRoundTrip", fresh: true, covers: []string{"CreateAuditLog", "ListAuditLogs"}, fn: testAuditMetadataRoundTrip},
+	{name: "Audit/MetadataProperty", covers: []string{"CreateAuditLog", "ListAuditLogs"}, fn: testAuditMetadataProperty},
+	{name: "Audit/Empty", fresh: true, covers: []string{"ListAuditLogs"}, fn: testAuditEmpty},
+	{name: "Audit/InvalidLimit", covers: []string{"ListAuditLogs"}, fn: testAuditInvalidLimit},
+	{name: "Audit/OutlivesUser", covers: []string{"CreateAuditLog", "ListAuditLogs"}, fn: testAuditOutlivesUser},
+	{name: "Audit/InTx", fresh: true, covers: []string{"CreateAuditLog", "ListAuditLogs"}, fn: testAuditInTx},
+	{name: "Audit/Chain", fresh: true, covers: []string{"CreateAuditLog", "ListAuditLogsBySeq"}, fn: testAuditChain},
+	{name: "Audit/ChainRollback", fresh: true, covers: []string{"CreateAuditLog", "ListAuditLogsBySeq"}, fn: testAuditChainRollback},
+	{name: "Audit/ChainConcurrentWriters", fresh: true, covers: []string{"CreateAuditLog", "ListAuditLogsBySeq"}, fn: testAuditChainConcurrentWriters},
+	{name: "Audit/ListBySeq", fresh: true, covers: []string{"ListAuditLogsBySeq"}, fn: testAuditListBySeq},
+	{name: "Audit/AppendOnly", fresh: true, covers: []string{"DB", "SQLTx"}, fn: testAuditAppendOnly},
+	{name: "Audit/Prune", fresh: true, covers: []string{"PruneAuditLogs"}, fn: testAuditPrune},
+	{name: "Audit/LinkNothingWaiting", fresh: true, covers: []string{"LinkAuditLogs"}, fn: testAuditLinkNothingWaiting},
+	{name: "Audit/LinkRace", fresh: true, covers: []string{"LinkAuditLogs"}, fn: testAuditLinkRace},
 }
 
 // sortedIDs returns n fresh ids in ascending order. NewID orders ids only
@@ -97,11 +97,7 @@ func requireAuditLog(t *testing.T, want, got gatehouse.AuditLog) {
 }
 
 func auditIDs(logs []gatehouse.AuditLog) []string {
-	ids := make([]string, len(logs))
-	for i, l := range logs {
-		ids[i] = l.ID
-	}
-	return ids
+	return idsOf(logs, func(x gatehouse.AuditLog) string { return x.ID })
 }
 
 // listAudit is ListAuditLogs that fails the test on error.
@@ -723,4 +719,49 @@ func testAuditPrune(t *testing.T, s store.Store) {
 	})
 	require.ErrorIs(t, err, errRollback)
 	require.Len(t, requireChain(t, s, 4), 3)
+}
+
+// testAuditLinkNothingWaiting: rows written through the interface are
+// linked by the time their write (or transaction) returns, so LinkAuditLogs
+// finds nothing to do and leaves the chain as it was.
+func testAuditLinkNothingWaiting(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	n, err := s.LinkAuditLogs(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n, "an empty log")
+	require.NoError(t, s.CreateAuditLog(ctx, newAuditLog(gatehouse.NewID())))
+	require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		return tx.CreateAuditLog(ctx, newAuditLog(gatehouse.NewID()))
+	}))
+	before := requireChain(t, s, 1)
+	require.Len(t, before, 2)
+	n, err = s.LinkAuditLogs(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Equal(t, before, requireChain(t, s, 1))
+}
+
+// testAuditLinkRace: linkers running while transactions write audit rows
+// (the periodic job beside every committing writer) link each row once:
+// one chain, no seq twice, none skipped.
+func testAuditLinkRace(t *testing.T, s store.Store) {
+	links := raceAll(t, s, nil, func(ctx context.Context, q store.Queries, i int) (int, error) {
+		if i%4 == 2 {
+			// An even racer runs on the Store, which alone links: this
+			// one is the periodic job.
+			return s.LinkAuditLogs(ctx)
+		}
+		return 0, q.CreateAuditLog(ctx, newAuditLog(gatehouse.NewID()))
+	})
+	var linked int
+	for _, n := range links {
+		require.GreaterOrEqual(t, n, 0)
+		linked += n
+	}
+	rows := requireChain(t, s, 1)
+	require.Len(t, rows, racers-racers/4)
+	require.LessOrEqual(t, linked, len(rows), "no row linked twice")
+	n, err := s.LinkAuditLogs(t.Context())
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing left waiting")
 }

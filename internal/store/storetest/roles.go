@@ -16,58 +16,28 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
-// roleTests cover Roles: role CRUD, permissions per user and listing users.
-var roleTests = []struct {
-	name string
-	fn   func(t *testing.T, s store.Store)
-}{
-	{"Roles/SystemRoles", withRoles(testRolesSystemRoles)},
-	{"Roles/CreateGet", withRoles(testRolesCreateGet)},
-	{"Roles/ListOrder", withRoles(testRolesListOrder)},
-	{"Roles/GetNotFound", withRoles(testRolesGetNotFound)},
-	{"Roles/CreateDuplicate", withRoles(testRolesCreateDuplicate)},
-	{"Roles/Update", withRoles(testRolesUpdate)},
-	{"Roles/UpdateNotFound", withRoles(testRolesUpdateNotFound)},
-	{"Roles/Delete", withRoles(testRolesDelete)},
-	{"Roles/DeleteNotFound", withRoles(testRolesDeleteNotFound)},
-	{"Roles/UserPermissions", withRoles(testRolesUserPermissions)},
-	{"Roles/CountUsersWithRole", withRoles(testRolesCountUsersWithRole)},
-	{"Roles/CountUsersWithRoleSerializes", withRoles(testRolesCountUsersWithRoleSerializes)},
-	{"Roles/Rollback", withRoles(testRolesRollback)},
-	{"ListUsers/Pagination", withRoles(testListUsersPagination)},
-	{"ListUsers/Empty", withRoles(testListUsersEmpty)},
-	{"ListUsers/Search", withRoles(testListUsersSearch)},
-	{"ListUsers/SearchLiteralWildcards", withRoles(testListUsersSearchLiteralWildcards)},
-	{"ListUsers/SearchPagination", withRoles(testListUsersSearchPagination)},
-	{"ListUsers/InvalidLimit", withRoles(testListUsersInvalidLimit)},
-}
-
-// rolesStore is a Store with the Roles methods. store.Queries includes
-// Roles, which makes the assertion in withRoles a formality; it keeps the
-// suite building while an implementation (or a fake) is being brought up to
-// the whole contract.
-type rolesStore interface {
-	store.Store
-	store.Roles
-}
-
-// withRoles adapts a Roles case to the suite's signature, failing the case
-// when the store does not implement Roles.
-func withRoles(fn func(t *testing.T, s rolesStore)) func(t *testing.T, s store.Store) {
-	return func(t *testing.T, s store.Store) {
-		t.Helper()
-		rs, ok := s.(rolesStore)
-		require.Truef(t, ok, "%T does not implement store.Roles", s)
-		fn(t, rs)
-	}
-}
-
-// txRoles is withRoles for a transaction.
-func txRoles(t *testing.T, tx store.Tx) store.Roles {
-	t.Helper()
-	r, ok := tx.(store.Roles)
-	require.Truef(t, ok, "%T does not implement store.Roles", tx)
-	return r
+// roleCases cover Roles. They list every role (or user) or create roles by
+// fixed names, so each has a store of its own.
+var roleCases = []testCase{
+	{name: "Roles/SystemRoles", fresh: true, covers: []string{"ListRoles", "GetRole"}, fn: testRolesSystemRoles},
+	{name: "Roles/CreateGet", fresh: true, covers: []string{"CreateRole", "GetRole", "ListRoles"}, fn: testRolesCreateGet},
+	{name: "Roles/ListOrder", fresh: true, covers: []string{"ListRoles"}, fn: testRolesListOrder},
+	{name: "Roles/GetNotFound", fresh: true, covers: []string{"GetRole"}, fn: testRolesGetNotFound},
+	{name: "Roles/CreateDuplicate", fresh: true, covers: []string{"CreateRole"}, fn: testRolesCreateDuplicate},
+	{name: "Roles/Update", fresh: true, covers: []string{"UpdateRole"}, fn: testRolesUpdate},
+	{name: "Roles/UpdateNotFound", fresh: true, covers: []string{"UpdateRole"}, fn: testRolesUpdateNotFound},
+	{name: "Roles/Delete", fresh: true, covers: []string{"DeleteRole"}, fn: testRolesDelete},
+	{name: "Roles/DeleteNotFound", fresh: true, covers: []string{"DeleteRole"}, fn: testRolesDeleteNotFound},
+	{name: "Roles/UserPermissions", fresh: true, covers: []string{"UserPermissions"}, fn: testRolesUserPermissions},
+	{name: "Roles/CountUsersWithRole", fresh: true, covers: []string{"CountUsersWithRoleForUpdate"}, fn: testRolesCountUsersWithRole},
+	{name: "Roles/CountUsersWithRoleRace", fresh: true, covers: []string{"CountUsersWithRoleForUpdate"}, fn: testRolesCountUsersWithRoleRace},
+	{name: "Roles/Rollback", fresh: true, covers: []string{"CreateRole", "UpdateRole", "DeleteRole", "UserPermissions", "ListUsers", "ListRoles"}, fn: testRolesRollback},
+	{name: "ListUsers/Pagination", fresh: true, covers: []string{"ListUsers"}, fn: testListUsersPagination},
+	{name: "ListUsers/Empty", fresh: true, covers: []string{"ListUsers"}, fn: testListUsersEmpty},
+	{name: "ListUsers/Search", fresh: true, covers: []string{"ListUsers"}, fn: testListUsersSearch},
+	{name: "ListUsers/SearchLiteralWildcards", fresh: true, covers: []string{"ListUsers"}, fn: testListUsersSearchLiteralWildcards},
+	{name: "ListUsers/SearchPagination", fresh: true, covers: []string{"ListUsers"}, fn: testListUsersSearchPagination},
+	{name: "ListUsers/InvalidLimit", fresh: true, covers: []string{"ListUsers"}, fn: testListUsersInvalidLimit},
 }
 
 // systemRoles is what the migrations seed, in name order.
@@ -88,7 +58,7 @@ func newRole(name string, perms ...string) gatehouse.Role {
 	}
 }
 
-func createRole(t *testing.T, s rolesStore, name string, perms ...string) gatehouse.Role {
+func createRole(t *testing.T, s store.Store, name string, perms ...string) gatehouse.Role {
 	t.Helper()
 	r := newRole(name, perms...)
 	require.NoError(t, s.CreateRole(t.Context(), r))
@@ -130,7 +100,7 @@ func roleNames(roles []gatehouse.Role) []string {
 	return names
 }
 
-func testRolesSystemRoles(t *testing.T, s rolesStore) {
+func testRolesSystemRoles(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	got, err := s.ListRoles(ctx)
 	require.NoError(t, err)
@@ -146,7 +116,7 @@ func testRolesSystemRoles(t *testing.T, s rolesStore) {
 	require.NoError(t, s.SetUserRoles(ctx, u.ID, []string{gatehouse.RoleAdmin, gatehouse.RoleModerator, gatehouse.RoleUser}))
 }
 
-func testRolesCreateGet(t *testing.T, s rolesStore) {
+func testRolesCreateGet(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	r := newRole("editor", "posts:read", "posts:write", "comments:*")
 	require.NoError(t, s.CreateRole(ctx, r))
@@ -183,7 +153,7 @@ func testRolesCreateGet(t *testing.T, s rolesStore) {
 	requireRole(t, r, all[i])
 }
 
-func testRolesListOrder(t *testing.T, s rolesStore) {
+func testRolesListOrder(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	// Inserted out of order, and with punctuation a linguistic collation
 	// would ignore: the order is by name, in byte order ('-' < '.' < letters).
@@ -199,7 +169,7 @@ func testRolesListOrder(t *testing.T, s rolesStore) {
 	require.Equal(t, []string{"0day", "a-z", "a.z", "a_z", "admin", "az", "moderator", "moderators", "user", "zeta"}, names)
 }
 
-func testRolesGetNotFound(t *testing.T, s rolesStore) {
+func testRolesGetNotFound(t *testing.T, s store.Store) {
 	_, err := s.GetRole(t.Context(), gatehouse.NewID())
 	require.ErrorIs(t, err, store.ErrNotFound)
 	require.NotErrorIs(t, err, store.ErrConflict)
@@ -208,7 +178,7 @@ func testRolesGetNotFound(t *testing.T, s rolesStore) {
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
 
-func testRolesCreateDuplicate(t *testing.T, s rolesStore) {
+func testRolesCreateDuplicate(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	r := createRole(t, s, "editor", "posts:write")
 
@@ -239,7 +209,7 @@ func testRolesCreateDuplicate(t *testing.T, s rolesStore) {
 	requireSystemRole(t, systemRoles[2], all[3])
 }
 
-func testRolesUpdate(t *testing.T, s rolesStore) {
+func testRolesUpdate(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	r := createRole(t, s, "editor", "posts:read")
 	other := createRole(t, s, "viewer", "posts:read")
@@ -288,7 +258,7 @@ func testRolesUpdate(t *testing.T, s rolesStore) {
 	requireRole(t, other, got)
 }
 
-func testRolesUpdateNotFound(t *testing.T, s rolesStore) {
+func testRolesUpdateNotFound(t *testing.T, s store.Store) {
 	err := s.UpdateRole(t.Context(), newRole("ghost"))
 	require.ErrorIs(t, err, store.ErrNotFound)
 	require.NotErrorIs(t, err, store.ErrConflict)
@@ -297,7 +267,7 @@ func testRolesUpdateNotFound(t *testing.T, s rolesStore) {
 	require.Len(t, all, len(systemRoles), "an update never inserts")
 }
 
-func testRolesDelete(t *testing.T, s rolesStore) {
+func testRolesDelete(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	doomed := createRole(t, s, "editor", "posts:write")
 	kept := createRole(t, s, "viewer", "posts:read")
@@ -347,7 +317,7 @@ func testRolesDelete(t *testing.T, s rolesStore) {
 	require.NoError(t, s.DeleteRole(ctx, lonely.ID))
 }
 
-func testRolesDeleteNotFound(t *testing.T, s rolesStore) {
+func testRolesDeleteNotFound(t *testing.T, s store.Store) {
 	err := s.DeleteRole(t.Context(), gatehouse.NewID())
 	require.ErrorIs(t, err, store.ErrNotFound)
 	require.NotErrorIs(t, err, store.ErrConflict)
@@ -358,7 +328,7 @@ func testRolesDeleteNotFound(t *testing.T, s rolesStore) {
 	require.Len(t, all, len(systemRoles))
 }
 
-func testRolesUserPermissions(t *testing.T, s rolesStore) {
+func testRolesUserPermissions(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	editor := createRole(t, s, "editor", "posts:read", "posts:write")
 	createRole(t, s, "viewer", "posts:read")
@@ -393,25 +363,24 @@ func testRolesUserPermissions(t *testing.T, s rolesStore) {
 	require.ElementsMatch(t, []string{"posts:*", "posts:read", "users:read", "users:lock", "audit:read"}, got)
 }
 
-func testRolesRollback(t *testing.T, s rolesStore) {
+func testRolesRollback(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := createUser(t, s)
 	r := newRole("editor", "posts:write")
 	err := s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		rtx := txRoles(t, tx)
-		require.NoError(t, rtx.CreateRole(ctx, r))
+		require.NoError(t, tx.CreateRole(ctx, r))
 		require.NoError(t, tx.SetUserRoles(ctx, u.ID, []string{"editor"}))
-		require.NoError(t, rtx.UpdateRole(ctx, gatehouse.Role{ID: "role_user", Description: "changed", UpdatedAt: base}))
-		require.NoError(t, rtx.DeleteRole(ctx, "role_moderator"))
+		require.NoError(t, tx.UpdateRole(ctx, gatehouse.Role{ID: "role_user", Description: "changed", UpdatedAt: base}))
+		require.NoError(t, tx.DeleteRole(ctx, "role_moderator"))
 		// The transaction sees its own writes.
-		got, err := rtx.UserPermissions(ctx, u.ID)
+		got, err := tx.UserPermissions(ctx, u.ID)
 		require.NoError(t, err)
 		require.Equal(t, []string{"posts:write"}, got)
-		page, err := rtx.ListUsers(ctx, store.UserQuery{Limit: 5})
+		page, err := tx.ListUsers(ctx, store.UserQuery{Limit: 5})
 		require.NoError(t, err)
 		require.Len(t, page, 1)
 		require.Equal(t, []string{"editor"}, page[0].Roles)
-		all, err := rtx.ListRoles(ctx)
+		all, err := tx.ListRoles(ctx)
 		require.NoError(t, err)
 		require.Equal(t, []string{"admin", "editor", "user"}, roleNames(all))
 		return errBoom
@@ -434,7 +403,7 @@ func testRolesRollback(t *testing.T, s rolesStore) {
 // collectUsers pages through ListUsers with q.Search and page size limit
 // until a page comes back short, checking every page is full but the last.
 // It returns the pages' sizes and the users in the order they came.
-func collectUsers(t *testing.T, s rolesStore, search string, limit int) ([]int, []gatehouse.User) {
+func collectUsers(t *testing.T, s store.Store, search string, limit int) ([]int, []gatehouse.User) {
 	t.Helper()
 	var (
 		sizes []int
@@ -457,11 +426,7 @@ func collectUsers(t *testing.T, s rolesStore, search string, limit int) ([]int, 
 }
 
 func userIDs(users []gatehouse.User) []string {
-	ids := make([]string, len(users))
-	for i, u := range users {
-		ids[i] = u.ID
-	}
-	return ids
+	return idsOf(users, func(x gatehouse.User) string { return x.ID })
 }
 
 // requireAscendingIDs checks ids are strictly ascending in byte order, so a
@@ -473,7 +438,7 @@ func requireAscendingIDs(t *testing.T, users []gatehouse.User) {
 	}
 }
 
-func testListUsersPagination(t *testing.T, s rolesStore) {
+func testListUsersPagination(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	// Ids ascend opposite to names (ids are time-ordered), so an engine
 	// returning assignments in key order would hand back unsorted names.
@@ -542,7 +507,7 @@ func testListUsersPagination(t *testing.T, s rolesStore) {
 	require.Empty(t, page)
 }
 
-func testListUsersEmpty(t *testing.T, s rolesStore) {
+func testListUsersEmpty(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	page, err := s.ListUsers(ctx, store.UserQuery{Limit: 10})
 	require.NoError(t, err)
@@ -559,7 +524,7 @@ func testListUsersEmpty(t *testing.T, s rolesStore) {
 
 // searchUser creates a user with this email (local part; the domain is
 // fixed) and name.
-func searchUser(t *testing.T, s rolesStore, local, name string) gatehouse.User {
+func searchUser(t *testing.T, s store.Store, local, name string) gatehouse.User {
 	t.Helper()
 	u := minimalUser()
 	u.Email = gatehouse.Email(local + "@search.example")
@@ -577,7 +542,7 @@ func matches(u gatehouse.User, search string) bool {
 
 // requireSearch checks ListUsers with search returns exactly wantIDs (in
 // id order), agreeing with the oracle over users.
-func requireSearch(t *testing.T, s rolesStore, users []gatehouse.User, search string, want ...gatehouse.User) {
+func requireSearch(t *testing.T, s store.Store, users []gatehouse.User, search string, want ...gatehouse.User) {
 	t.Helper()
 	page, err := s.ListUsers(t.Context(), store.UserQuery{Limit: 100, Search: search})
 	require.NoError(t, err)
@@ -594,7 +559,7 @@ func requireSearch(t *testing.T, s rolesStore, users []gatehouse.User, search st
 	require.Equalf(t, oracle, wantIDs, "search %q: test expectation disagrees with the oracle", search)
 }
 
-func testListUsersSearch(t *testing.T, s rolesStore) {
+func testListUsersSearch(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	grace := searchUser(t, s, "grace.hopper", "Grace Hopper")
 	ada := searchUser(t, s, "ada", "Ada Lovelace")
@@ -625,7 +590,7 @@ func testListUsersSearch(t *testing.T, s rolesStore) {
 	requireUser(t, grace, page[0])
 }
 
-func testListUsersSearchLiteralWildcards(t *testing.T, s rolesStore) {
+func testListUsersSearchLiteralWildcards(t *testing.T, s store.Store) {
 	percent := searchUser(t, s, "promo", "50%_off")
 	plain := searchUser(t, s, "five", "5000")
 	under := searchUser(t, s, "snake_case", "Snake")
@@ -647,7 +612,7 @@ func testListUsersSearchLiteralWildcards(t *testing.T, s rolesStore) {
 	requireSearch(t, s, users, "5", percent, plain)
 }
 
-func testListUsersSearchPagination(t *testing.T, s rolesStore) {
+func testListUsersSearchPagination(t *testing.T, s store.Store) {
 	var users, hits []gatehouse.User
 	for i := range 9 {
 		name := fmt.Sprintf("Other %d", i)
@@ -680,7 +645,7 @@ func testListUsersSearchPagination(t *testing.T, s rolesStore) {
 	}
 }
 
-func testListUsersInvalidLimit(t *testing.T, s rolesStore) {
+func testListUsersInvalidLimit(t *testing.T, s store.Store) {
 	createUser(t, s)
 	for _, limit := range []int{0, -1} {
 		_, err := s.ListUsers(t.Context(), store.UserQuery{Limit: limit})
@@ -690,7 +655,7 @@ func testListUsersInvalidLimit(t *testing.T, s rolesStore) {
 	}
 }
 
-func testRolesCountUsersWithRole(t *testing.T, s rolesStore) {
+func testRolesCountUsersWithRole(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	n, err := s.CountUsersWithRoleForUpdate(ctx, gatehouse.RoleAdmin)
 	require.NoError(t, err)
@@ -711,7 +676,7 @@ func testRolesCountUsersWithRole(t *testing.T, s rolesStore) {
 	errRollback := errors.New("roll back")
 	err = s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		require.NoError(t, tx.SetUserRoles(ctx, c.ID, []string{gatehouse.RoleAdmin}))
-		n, err := txRoles(t, tx).CountUsersWithRoleForUpdate(ctx, gatehouse.RoleAdmin)
+		n, err := tx.CountUsersWithRoleForUpdate(ctx, gatehouse.RoleAdmin)
 		require.NoError(t, err)
 		require.Equal(t, 3, n)
 		return errRollback
@@ -722,10 +687,10 @@ func testRolesCountUsersWithRole(t *testing.T, s rolesStore) {
 	require.Equal(t, 2, n)
 }
 
-// Transactions that count a role's holders and, finding none, assign it
-// run one after the other: however many race, exactly one assigns.
-func testRolesCountUsersWithRoleSerializes(t *testing.T, s rolesStore) {
-	const racers = 4
+// testRolesCountUsersWithRoleRace: transactions that count a role's
+// holders and, finding none, assign it (the first administrator) run one
+// after the other: however many race, exactly one assigns.
+func testRolesCountUsersWithRoleRace(t *testing.T, s store.Store) {
 	users := make([]gatehouse.User, racers)
 	for i := range users {
 		users[i] = createUser(t, s)
@@ -733,26 +698,35 @@ func testRolesCountUsersWithRoleSerializes(t *testing.T, s rolesStore) {
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	errs := make([]error, racers)
+	assigned := make([]bool, racers)
 	for i := range racers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			<-start
 			errs[i] = s.InTx(t.Context(), func(ctx context.Context, tx store.Tx) error {
-				n, err := txRoles(t, tx).CountUsersWithRoleForUpdate(ctx, gatehouse.RoleAdmin)
+				assigned[i] = false // afresh if InTx runs fn again
+				n, err := tx.CountUsersWithRoleForUpdate(ctx, gatehouse.RoleAdmin)
 				if err != nil || n > 0 {
 					return err
 				}
+				assigned[i] = true
 				return tx.SetUserRoles(ctx, users[i].ID, []string{gatehouse.RoleAdmin})
 			})
-		}()
+		})
 	}
 	close(start)
 	wg.Wait()
-	for _, err := range errs {
-		require.NoError(t, err)
+	var winners []int
+	for i, err := range errs {
+		require.NoError(t, err, "racer %d", i)
+		if assigned[i] {
+			winners = append(winners, i)
+		}
 	}
+	require.Len(t, winners, 1, "exactly one transaction found no administrator")
 	n, err := s.CountUsersWithRoleForUpdate(t.Context(), gatehouse.RoleAdmin)
 	require.NoError(t, err)
 	require.Equal(t, 1, n, "exactly one transaction assigned the role")
+	got, err := s.GetUser(t.Context(), users[winners[0]].ID)
+	require.NoError(t, err)
+	require.Equal(t, []string{gatehouse.RoleAdmin}, got.Roles)
 }
