@@ -554,7 +554,7 @@ func TestZeroDeps(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code)
 	var body httpapi.HealthBody
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
-	require.Equal(t, "dev", body.Version)
+	require.Equal(t, gatehouse.Version(), body.Version)
 	require.Equal(t, "ok", body.Status)
 	require.NotNil(t, s.API())
 

@@ -196,7 +196,7 @@ func TestClientIPKeys(t *testing.T) {
 // limiter on env's clock.
 func servedBy(env *apptest.Env, limits httpapi.RateLimits, trust func(context.Context, gatehouse.Principal) int) http.Handler {
 	return httpapi.New(httpapi.Deps{
-		Accounts: env.App.Accounts, Sessions: env.App.Sessions, Now: env.Clock.Now,
+		Accounts: env.App.Accounts, Sessions: env.App.Sessions, SignIn: env.App.SignIn, Now: env.Clock.Now,
 		RateLimiter: ratelimit.NewMemory(ratelimit.WithClock(env.Clock.Now)), RateLimits: limits, SessionTrust: trust,
 	}).Handler()
 }
@@ -351,7 +351,7 @@ func TestProperty74_MFAVerificationLimit(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		lim := drawLimit(t)
 		h := httpapi.New(httpapi.Deps{
-			Accounts: env.App.Accounts, Sessions: env.App.Sessions, MFA: env.App.MFA, Now: env.Clock.Now,
+			Accounts: env.App.Accounts, Sessions: env.App.Sessions, MFA: env.App.MFA, SignIn: env.App.SignIn, Now: env.Clock.Now,
 			RateLimiter: ratelimit.NewMemory(ratelimit.WithClock(env.Clock.Now)), RateLimits: httpapi.RateLimits{MFA: lim},
 		}).Handler()
 		ip := drawIP(t, "ip")
