@@ -15,6 +15,9 @@ type Column struct {
 	// Where, when set, is a constant SQL condition selecting the rows
 	// that hold sealed values (e.g. one job kind, or a non-NULL column).
 	Where string
+	// JSON marks a JSON column (jsonb on PostgreSQL; on SQLite, binary
+	// JSONB as River writes it): Rewrite gets and returns JSON text.
+	JSON bool
 	// Rewrite passes every sealed value inside a stored value through f,
 	// with its associated data, and returns the stored value rebuilt from
 	// what f returned. row is the ID column's value, then the Context

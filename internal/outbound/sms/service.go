@@ -164,7 +164,7 @@ func sealContext(to, ref string) []byte { return []byte(JobKind + "\x00" + to + 
 // of sms.send jobs in River's table, whatever their state. Only the body
 // is rewritten; the other fields are kept as they are.
 func SealedColumn() secret.Column {
-	return secret.Column{Table: "river_job", Name: "args", ID: "id", Where: "kind = '" + JobKind + "'",
+	return secret.Column{Table: "river_job", Name: "args", ID: "id", Where: "kind = '" + JobKind + "'", JSON: true,
 		Rewrite: func(stored []byte, _ []string, f func(sealed, ad []byte) ([]byte, error)) ([]byte, error) {
 			var fields map[string]json.RawMessage
 			var a SendArgs

@@ -119,10 +119,9 @@ var ErrDatabaseInUse = errors.New("the database is open in another process")
 
 // InstallSQLite makes the SQLite database file src (in the same directory
 // as target) the database at target, replacing what is there. It refuses
-// with ErrDatabaseInUse when another process has target open: it takes
-// SQLite's exclusive lock first, which every open connection prevents
-// (even an idle one, in WAL mode). The stale -wal and -shm files of the
-// old database are removed, so they are never applied to the new one.
+// with ErrDatabaseInUse when another connection has target open (see
+// checkSQLiteUnused). The stale -wal and -shm files of the old database
+// are removed, so they are never applied to the new one.
 func InstallSQLite(ctx context.Context, src, target string) error {
 	if _, err := os.Stat(target); err == nil {
 		if err := checkSQLiteUnused(ctx, target); err != nil {
@@ -146,7 +145,10 @@ func InstallSQLite(ctx context.Context, src, target string) error {
 	return nil
 }
 
-// checkSQLiteUnused takes and releases SQLite's exclusive lock on path.
+// checkSQLiteUnused makes sure no connection has the database at path
+// open: it takes SQLite's exclusive lock (in exclusive locking mode, which
+// every other connection to a WAL database refuses, even an idle one, in
+// this process or another) and releases it.
 func checkSQLiteUnused(ctx context.Context, path string) error {
 	connector, err := newSQLiteConnector(path + "?_pragma=busy_timeout(0)&_pragma=locking_mode(EXCLUSIVE)")
 	if err != nil {

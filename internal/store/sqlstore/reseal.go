@@ -102,7 +102,11 @@ func (d *DB) resealBatch(ctx context.Context, tx store.Tx, col secret.Column, bo
 	if err != nil || len(rows) == 0 {
 		return st, nil, 0, err
 	}
-	update := rebind(d.dialect, "UPDATE "+col.Table+" SET "+col.Name+" = ? WHERE "+col.ID+" = ?")
+	value := "?"
+	if col.JSON && d.dialect == store.SQLite {
+		value = "jsonb(?)" // River keeps SQLite's binary JSON
+	}
+	update := rebind(d.dialect, "UPDATE "+col.Table+" SET "+col.Name+" = "+value+" WHERE "+col.ID+" = ?")
 	for _, r := range rows {
 		st.Rows++
 		resealed, failed := 0, false
@@ -164,7 +168,11 @@ func (d *DB) readSealedRows(ctx context.Context, tx store.Tx, col secret.Column,
 		conds = append(conds, col.ID+" > ?")
 		args = append(args, after)
 	}
-	q := "SELECT " + strings.Join(append(append([]string{col.ID}, col.Context...), col.Name), ", ") + " FROM " + col.Table
+	value := col.Name
+	if col.JSON && d.dialect == store.SQLite {
+		value = "json(" + col.Name + ")"
+	}
+	q := "SELECT " + strings.Join(append(append([]string{col.ID}, col.Context...), value), ", ") + " FROM " + col.Table
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}
