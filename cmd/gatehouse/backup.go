@@ -95,7 +95,7 @@ func newBackupCmd() *cobra.Command {
 			if out == "-" {
 				msgs = cmd.ErrOrStderr()
 			}
-			m, err := writeBackup(cmd.Context(), cfg, out, pgBin, cmd.OutOrStdout())
+			m, err := writeBackup(cmd.Context(), cfg, out, pgBin, cmd.OutOrStdout(), msgs)
 			if err != nil {
 				return err
 			}
@@ -116,7 +116,8 @@ func newBackupCmd() *cobra.Command {
 }
 
 // writeBackup dumps the configured database and writes the backup file.
-func writeBackup(ctx context.Context, cfg *config.Config, out, pgBin string, stdout io.Writer) (backupManifest, error) {
+// The archive goes to stdout when out is "-"; warnings go to msgs.
+func writeBackup(ctx context.Context, cfg *config.Config, out, pgBin string, stdout, msgs io.Writer) (backupManifest, error) {
 	var m backupManifest
 	box, err := masterBox(cfg)
 	if err != nil {
@@ -127,15 +128,17 @@ func writeBackup(ctx context.Context, cfg *config.Config, out, pgBin string, std
 		return m, err
 	}
 	defer db.Close()
-	// A backup whose key ring does not open under the configured key
-	// would be refused at restore: say so now.
+	// The manifest's key check is sealed under the configured key; if the
+	// key ring does not open under it, restoring with that key would leave
+	// the secrets unreadable. Say so, but still back up: after a master key
+	// loss a backup of what is left is still worth having.
 	st, err := db.Reseal(ctx, keys.SealedColumn(), box, sqlstore.ResealOptions{CheckOnly: true})
 	if err != nil {
 		return m, err
 	}
 	if len(st.Failed) > 0 {
-		return m, fmt.Errorf("signing keys %s do not open under the configured master key %s: is GATEHOUSE_SECRET_KEY the one this database uses?",
-			rowList(st.Failed), box.CurrentID())
+		fmt.Fprintf(msgs, "warning: signing keys %s do not open under the configured master key %s: is GATEHOUSE_SECRET_KEY the one this database uses? "+
+			"A restore with this key will not read them\n", rowList(st.Failed), box.CurrentID())
 	}
 
 	tmpParent := os.TempDir()
