@@ -196,6 +196,15 @@ func TestRestoreRefusals(t *testing.T) {
 	require.ErrorContains(t, err, "is damaged")
 	require.Empty(t, tablesOf(t, empty))
 
+	// Through standard output and standard input.
+	piped, err := run(t, lite, "backup", "--out", "-")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(piped, "\x1f\x8b"), "the archive itself, messages elsewhere")
+	fromStdin := roundTripEnv(t, string(store.SQLite), key)
+	out, err := runIn(t, fromStdin, piped, "restore", "--in", "-")
+	require.NoError(t, err, out)
+	require.Contains(t, tablesOf(t, fromStdin), "users")
+
 	// A database open in another process (the server) is never replaced.
 	s := roundTripServer(t, lite)
 	_, err = run(t, lite, "restore", "--in", file, "--force")
