@@ -32,6 +32,10 @@ const (
 	CodeWeakPassword  Code = "weak_password"
 	CodeAccountLocked Code = "account_locked"
 	CodeRateLimited   Code = "rate_limited"
+	// CodeAccessDenied refuses a sign-in from an address the operator
+	// blocked (GATEHOUSE_IP_BLOCKLIST with GATEHOUSE_IP_BLOCKLIST_ACTION=deny),
+	// whatever the credentials.
+	CodeAccessDenied Code = "access_denied"
 	// Social login (API.md "OAuth"): the person or the provider refused
 	// the sign-in; the state is unknown, used, expired or from another
 	// flow; the provider failed or answered something that does not

@@ -230,7 +230,7 @@ func TestBadConfigurationStopsStartup(t *testing.T) {
 	if u := os.Getenv("GATEHOUSE_TEST_REDIS_URL"); u != "" {
 		// An unreachable Redis is an outage to ride out (the server starts
 		// degraded); credentials it refuses are a configuration error.
-		wrong := strings.Replace(u, "redis://", "redis://:hunter2secret@", 1)
+		wrong := strings.Replace(u, "redis://", "redis://nosuchuser:hunter2secret@", 1)
 		cases = append(cases, struct {
 			name string
 			env  []string
@@ -251,25 +251,19 @@ func TestBadConfigurationStopsStartup(t *testing.T) {
 // one "gatehouse: ..." line, and all it wrote.
 func startFails(t *testing.T, env []string) (last, stderr string) {
 	t.Helper()
-	cmd := exec.Command(binary)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary) // killed when ctx ends
 	cmd.Env = env
 	cmd.Dir = t.TempDir()
 	var out bytes.Buffer
 	cmd.Stderr = &out
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Run() }()
-	select {
-	case err := <-done:
-		require.Error(t, err, "must exit non-zero")
-		var exit *exec.ExitError
-		require.ErrorAs(t, err, &exit)
-		require.NotEqual(t, 0, exit.ExitCode())
-	case <-ctx.Done():
-		_ = cmd.Process.Kill()
-		t.Fatal("start-up did not stop")
-	}
+	err := cmd.Run()
+	require.NoError(t, ctx.Err(), "start-up did not stop")
+	require.Error(t, err, "must exit non-zero")
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	require.NotEqual(t, 0, exit.ExitCode())
 	last = lastLine(out.String())
 	require.True(t, strings.HasPrefix(last, "gatehouse: "), last)
 	return last, out.String()

@@ -155,6 +155,7 @@ var (
 	errInvalidCredentials = gatehouse.Errorf(gatehouse.CodeInvalidCredentials, "the email or password is wrong")
 	errAccountLocked      = gatehouse.Errorf(gatehouse.CodeAccountLocked, "the account is locked")
 	errInvalidToken       = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the link is invalid, expired or already used")
+	errAddressDenied      = gatehouse.Errorf(gatehouse.CodeAccessDenied, "sign-in from this network address is not allowed")
 )
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }

@@ -25,6 +25,19 @@ func (s *Service) Login(ctx context.Context, email, password string, meta sessio
 		return Tokens{}, errInvalidCredentials
 	}
 	u, err := s.store.GetUserByEmail(ctx, addr)
+	if s.guard != nil && s.guard.Denies(meta.IP) {
+		// Before the password is checked, and the same answer for every
+		// account and password: a blocked address learns nothing, not
+		// even whether it guessed right.
+		if err == nil {
+			if err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				return s.emitLoginFailed(ctx, tx, u.ID, meta, reasonBlocklisted)
+			}); err != nil {
+				return Tokens{}, err
+			}
+		}
+		return Tokens{}, errAddressDenied
+	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !u.HasPassword()) {
 		_ = s.hasher.VerifyDummy(ctx, password)
 		s.countFailure(ctx, meta.IP, "")
@@ -75,20 +88,36 @@ func (s *Service) SignInVerified(ctx context.Context, userID string, meta sessio
 	return s.signIn(ctx, userID, meta, amr, method, proofMFA, nil)
 }
 
-// ConfirmSignIn completes a sign-in that was held for an emailed
-// confirmation (the step-up of a high-risk sign-in without MFA): the
-// link's token is single-use and lives 15 minutes. The session belongs to
-// the client that signed in (its address, agent and device), not to the
-// one that opened the link, unless the cache lost that context.
-func (s *Service) ConfirmSignIn(ctx context.Context, secret string, meta session.Meta) (Tokens, error) {
+// ConfirmSignIn is the click on an emailed confirmation link (the
+// step-up of a high-risk sign-in without MFA): the link's token is
+// single-use and lives 15 minutes. It only marks the held sign-in
+// confirmed; whoever clicked gets no tokens. The client that signed in
+// gets them from FinishConfirmedSignIn.
+func (s *Service) ConfirmSignIn(ctx context.Context, secret string) error {
 	if s.guard == nil {
-		return Tokens{}, errInvalidToken
+		return errInvalidToken
 	}
-	userID, held, amr, method, err := s.guard.Confirmed(ctx, secret, meta)
+	return s.guard.Confirm(ctx, secret)
+}
+
+// FinishConfirmedSignIn is the waiting client's poll of a sign-in held
+// for an emailed confirmation (POST /auth/mfa/verify with method
+// email_confirmation). Before the click it answers Tokens whose Challenge
+// is the open challenge; after it, the session, once: the held sign-in is
+// taken atomically, so concurrent polls start one session. The session is
+// the client's that signed in (its address, agent and device).
+func (s *Service) FinishConfirmedSignIn(ctx context.Context, challengeID string) (Tokens, error) {
+	if s.guard == nil {
+		return Tokens{}, gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the sign-in challenge is unknown or expired; sign in again")
+	}
+	h, err := s.guard.TakeConfirmed(ctx, challengeID)
 	if err != nil {
 		return Tokens{}, err
 	}
-	return s.signIn(ctx, userID, held, amr, method, proofConfirmed, nil)
+	if h.Challenge != nil {
+		return Tokens{Challenge: h.Challenge}, nil
+	}
+	return s.signIn(ctx, h.UserID, h.Meta, h.AMR, h.Method, proofConfirmed, nil)
 }
 
 // Guard scores sign-ins, registers their devices and raises alerts (a
@@ -99,10 +128,18 @@ type Guard interface {
 	Alerting(a risk.Assessment) bool
 	AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a risk.Assessment, what, stepUp string) error
 	ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a risk.Assessment, amr []string, method string) (*gatehouse.MFAChallenge, error)
-	Confirmed(ctx context.Context, secret string, fallback session.Meta) (string, session.Meta, []string, string, error)
+	Confirm(ctx context.Context, secret string) error
+	TakeConfirmed(ctx context.Context, challengeID string) (risk.Held, error)
 	RecordFailure(ctx context.Context, ip, userID string)
-	High() int
+	// StepUp reports whether an assessed sign-in must step up first.
+	StepUp(a risk.Assessment) bool
+	// Denies reports whether every sign-in from ip is refused.
+	Denies(ip string) bool
 }
+
+// reasonBlocklisted is the user.login_failed reason of a sign-in refused
+// because its address is on the blocklist (GATEHOUSE_IP_BLOCKLIST_ACTION=deny).
+const reasonBlocklisted = "ip_blocklisted"
 
 // SetGuard makes sign-ins risk-scored and device-aware: each is scored,
 // one at or above the high threshold must step up (an MFA challenge, else
@@ -132,8 +169,10 @@ func (s *Service) countFailure(ctx context.Context, ip, userID string) {
 // and only update (a rehash) is written.
 //
 // With a guard, the sign-in is scored first (in the transaction: one
-// device and one profile read). Unless a step-up was already met, a score
-// at or above the high threshold answers a challenge instead (MFA when
+// device and one profile read). An address the guard denies is refused
+// (access_denied, with a user.login_failed row). Unless a step-up was
+// already met, a score at or above the high threshold, or an address on
+// the blocklist, answers a challenge instead (MFA when
 // the account has it, else an emailed confirmation) and raises a
 // security.alert; so do the alerting factors (risk.Guard.Alerting) without
 // stopping the sign-in. A completed sign-in registers its device, and its
@@ -142,6 +181,7 @@ func (s *Service) countFailure(ctx context.Context, ip, userID string) {
 func (s *Service) signIn(ctx context.Context, userID string, meta session.Meta, amr []string, method string, pr proof, update func(*gatehouse.User)) (Tokens, error) {
 	mfaDone := pr == proofMFA
 	var out Tokens
+	denied := false
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		u, err := tx.GetUserForUpdate(ctx, userID)
 		if err != nil {
@@ -171,7 +211,13 @@ func (s *Service) signIn(ctx context.Context, userID string, meta session.Meta, 
 			if meta, assessed, err = s.guard.Begin(ctx, tx, u, meta); err != nil {
 				return err
 			}
-			if pr == proofNone && assessed.Score >= s.guard.High() {
+			if s.guard.Denies(meta.IP) {
+				// Every way in, not only passwords: the refusal and its
+				// audit row commit, nothing else does.
+				denied = true
+				return s.emitLoginFailed(ctx, tx, u.ID, meta, reasonBlocklisted)
+			}
+			if pr == proofNone && s.guard.StepUp(assessed) {
 				ch, how, err := s.stepUp(ctx, tx, u, meta, assessed, amr, method)
 				if err != nil {
 					return err
@@ -226,6 +272,9 @@ func (s *Service) signIn(ctx context.Context, userID string, meta session.Meta, 
 	})
 	if err != nil {
 		return Tokens{}, err
+	}
+	if denied {
+		return Tokens{}, errAddressDenied
 	}
 	if out.Challenge != nil {
 		return out, nil

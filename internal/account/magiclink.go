@@ -63,6 +63,7 @@ func (m *MagicLinks) SignIn(ctx context.Context, secret string, meta session.Met
 	s := m.acc
 	var userID string
 	var revoked []string
+	denied := false
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		ott, err := tx.ConsumeOneTimeToken(ctx, gatehouse.PurposeMagicLink, token.Hash(secret), s.now())
 		if errors.Is(err, store.ErrNotFound) {
@@ -72,11 +73,20 @@ func (m *MagicLinks) SignIn(ctx context.Context, secret string, meta session.Met
 			return err
 		}
 		userID = ott.UserID
+		if s.guard != nil && s.guard.Denies(meta.IP) {
+			// Refused before the link proves the mailbox: a blocked
+			// address claims no account (the link is spent).
+			denied = true
+			return s.emitLoginFailed(ctx, tx, userID, meta, reasonBlocklisted)
+		}
 		revoked, err = s.markVerifiedTx(ctx, tx, userID)
 		return err
 	})
 	if err != nil {
 		return Tokens{}, err
+	}
+	if denied {
+		return Tokens{}, errAddressDenied
 	}
 	s.sessions.Forget(ctx, revoked...)
 	return s.SignInWith(ctx, userID, meta, []string{"email"}, "magic_link")

@@ -381,6 +381,7 @@ func (a *App) buildRisk(cfg *config.Config, log *slog.Logger, now func() time.Ti
 	engine := risk.New(a.Cache, geo, blocklist, risk.Options{High: cfg.RiskHigh, Medium: cfg.RiskMedium, Now: now, Logger: log})
 	a.Risk = risk.NewGuard(engine, a.DB, a.Devices, a.Bus, mailer{a.Jobs}, a.Cache, risk.GuardOptions{
 		ConfirmURL: strings.TrimRight(cfg.PublicURL, "/") + httpapi.ConfirmSignInPage, ServiceName: cfg.ServiceName, Now: now,
+		DenyBlocklisted: cfg.IPBlocklistAction == "deny",
 	})
 	a.Accounts.SetGuard(a.Risk)
 	a.Sessions.SetRescorer(a.Risk)

@@ -151,6 +151,9 @@ type Config struct {
 	// on, a sign-in must step up and raises a security alert.
 	RiskHigh   int `env:"RISK_HIGH" envDefault:"70"`
 	RiskMedium int `env:"RISK_MEDIUM" envDefault:"40"`
+	// IPBlocklistAction is what a sign-in from an address on IP_BLOCKLIST
+	// gets: step_up (an MFA challenge or an emailed confirmation) or deny.
+	IPBlocklistAction string `env:"IP_BLOCKLIST_ACTION" envDefault:"step_up"`
 
 	// BootstrapAdminEmail and BootstrapAdminPasswordFile make the first
 	// administrator at start-up when no account holds the admin role (for
@@ -454,6 +457,9 @@ func (c *Config) validate() error {
 	}
 	if c.RiskMedium < 1 || c.RiskMedium >= c.RiskHigh {
 		return invalid("RISK_MEDIUM", "must be at least 1 and below GATEHOUSE_RISK_HIGH")
+	}
+	if c.IPBlocklistAction != "step_up" && c.IPBlocklistAction != "deny" {
+		return invalid("IP_BLOCKLIST_ACTION", fmt.Sprintf("%q is not step_up or deny", c.IPBlocklistAction))
 	}
 	for name, path := range map[string]string{"GEOIP_DB": c.GeoIPDB, "IP_BLOCKLIST": c.IPBlocklist} {
 		if path == "" {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/device"
-	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -25,10 +24,14 @@ type Devices interface {
 	Remove(ctx context.Context, userID, id string) error
 }
 
-// SignInConfirmer completes a sign-in held for an emailed confirmation (an
-// *account.Service).
+// SignInConfirmer runs the emailed confirmation of a held sign-in (an
+// *account.Service): the link's click marks it confirmed, and the client
+// that signed in then finishes it (POST /auth/mfa/verify).
 type SignInConfirmer interface {
-	ConfirmSignIn(ctx context.Context, token string, meta session.Meta) (account.Tokens, error)
+	ConfirmSignIn(ctx context.Context, token string) error
+	// FinishConfirmedSignIn answers the session once the sign-in was
+	// confirmed, and Tokens with Challenge set while it waits.
+	FinishConfirmedSignIn(ctx context.Context, challengeID string) (account.Tokens, error)
 }
 
 // Device is the API's view of a device.
@@ -118,27 +121,27 @@ func (s *Server) registerDevices() {
 
 	// The emailed link opens ConfirmSignInPage (registerPages), which posts
 	// the token here only when the person clicks, so mail scanners that
-	// open links cannot complete the sign-in.
+	// open links cannot confirm the sign-in.
 	huma.Register(s.api, huma.Operation{
 		OperationID: "confirm-sign-in", Method: http.MethodPost, Path: "/auth/login/confirm", Tags: []string{TagAuth},
 		Summary: "Confirm a risky sign-in",
-		Description: "A sign-in whose risk score reaches GATEHOUSE_RISK_HIGH on an account without MFA answers an MFAChallenge " +
-			"with methods [\"email_confirmation\"] and emails the user a link (single use, 15 minutes) to the built-in page " +
-			ConfirmSignInPage + "?token=..., which posts the token here only when the person clicks its button, so a mail " +
-			"scanner that opens the link spends nothing. Posting it completes that sign-in: the session is the signing-in " +
-			"client's (its address, agent and device). There is no GET: nothing spends the token by merely opening a URL. " +
-			"Errors: 400 invalid_token.",
+		Description: "A sign-in whose risk score reaches GATEHOUSE_RISK_HIGH (or that comes from a blocklisted address) on an account " +
+			"without MFA answers an MFAChallenge with methods [\"email_confirmation\"] and emails the user a link (single use, 15 minutes) " +
+			"to the built-in page " + ConfirmSignInPage + "?token=..., which posts the token here only when the person clicks its button, " +
+			"so a mail scanner that opens the link spends nothing. Posting it marks the held sign-in confirmed and answers 204: " +
+			"no tokens go to whoever clicked. The client that signed in finishes its own sign-in with POST /auth/mfa/verify " +
+			"{challenge_id, method: \"email_confirmation\"}. There is no GET: nothing spends the token by merely opening a URL. " +
+			"Errors: 400 invalid_token (unknown, used or expired token, or a sign-in challenge that expired).",
+		DefaultStatus: http.StatusNoContent,
 	}, func(ctx context.Context, in *struct {
 		Body struct {
 			Token string `json:"token" minLength:"1" maxLength:"256" doc:"The token from the emailed link."`
 		}
-		UserAgent string `header:"User-Agent"`
-	}) (*signInOutput, error) {
-		t, err := s.confirm.ConfirmSignIn(ctx, in.Body.Token, clientMeta(ctx, in.UserAgent, ""))
-		if err != nil {
+	}) (*noContent, error) {
+		if err := s.confirm.ConfirmSignIn(ctx, in.Body.Token); err != nil {
 			return nil, Problem(err)
 		}
-		return signInBody(t, s.now()), nil
+		return &noContent{}, nil
 	})
 }
 
@@ -149,7 +152,7 @@ const ConfirmSignInPage = "/confirm-sign-in"
 // signInPaths are where a session can start; the device cookie is set on
 // them when the browser has none.
 var signInPaths = map[string]bool{
-	BasePath + "/auth/login": true, BasePath + "/auth/login/confirm": true, BasePath + "/auth/mfa/verify": true,
+	BasePath + "/auth/login": true, BasePath + "/auth/mfa/verify": true,
 	BasePath + "/auth/magic-link/verify": true, BasePath + "/auth/webauthn/authenticate/finish": true,
 }
 

@@ -28,6 +28,7 @@ var statusByCode = map[gatehouse.Code]int{
 	gatehouse.CodeRefreshTokenReused:  http.StatusUnauthorized,
 	gatehouse.CodeMFAInvalidCode:      http.StatusUnauthorized,
 	gatehouse.CodePermissionDenied:    http.StatusForbidden,
+	gatehouse.CodeAccessDenied:        http.StatusForbidden,
 	gatehouse.CodeRecentAuthRequired:  http.StatusForbidden,
 	gatehouse.CodeNotFound:            http.StatusNotFound,
 	gatehouse.CodeEmailTaken:          http.StatusConflict,
@@ -162,8 +163,11 @@ func (p *ProblemDetails) ContentType(ct string) string {
 }
 
 // TransformSchema lists every code in the documented schema, from the same
-// table the answers use.
+// table the answers use, and leaves the object open: RFC 9457 lets a
+// problem carry extension members, so a client validating answers must
+// not refuse one that gains a member (Huma closes struct schemas).
 func (p *ProblemDetails) TransformSchema(_ huma.Registry, s *huma.Schema) *huma.Schema {
+	s.AdditionalProperties = true
 	if c := s.Properties["code"]; c != nil {
 		codes := make([]string, 0, len(statusByCode))
 		for code := range statusByCode {

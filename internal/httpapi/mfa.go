@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,8 +12,10 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/risk"
 )
 
 // TagMFA groups the multi-factor operations.
@@ -35,7 +38,7 @@ type MFA interface {
 type MFAChallenge struct {
 	MFARequired bool     `json:"mfa_required" enum:"true"`
 	ChallengeID string   `json:"challenge_id" doc:"Opaque; send it with the code. Dies after 5 wrong codes."`
-	Methods     []string `json:"methods" doc:"What the code may be: totp, sms, backup_code."`
+	Methods     []string `json:"methods" doc:"What the code may be: totp, sms, backup_code; or email_confirmation alone: no code, the emailed link confirms the sign-in and POST /auth/mfa/verify with that method finishes it."`
 	ExpiresIn   int      `json:"expires_in" doc:"Seconds until the challenge expires."`
 }
 
@@ -74,6 +77,44 @@ func signInBody(t account.Tokens, now time.Time) *signInOutput {
 	}
 	tb := tokenBody(t, now)
 	return &signInOutput{Body: SignInResponse{Tokens: &tb}}
+}
+
+// verifyBody is what POST /auth/mfa/verify answers: a TokenResponse, or
+// (202, email_confirmation) the challenge still waiting. The schema is the
+// 200 answer's; the operation documents the 202 one.
+// MarshalJSON comes with SignInResponse; Schema is its own.
+type verifyBody struct{ SignInResponse }
+
+// Schema documents the 200 answer.
+func (verifyBody) Schema(reg huma.Registry) *huma.Schema {
+	return reg.Schema(reflect.TypeFor[TokenResponse](), true, "")
+}
+
+type verifyOutput struct {
+	Status int
+	Body   verifyBody
+}
+
+// finishConfirmed is POST /auth/mfa/verify for a sign-in held for an
+// emailed confirmation: 202 with Retry-After while it waits, then the
+// tokens, once. There is no push: the client signing in has no session,
+// so no WebSocket can reach it (the socket needs a user's ticket).
+func (s *Server) finishConfirmed(ctx context.Context, challengeID string) (*verifyOutput, error) {
+	if s.confirm == nil {
+		return nil, Problem(gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the sign-in challenge is unknown or expired; sign in again"))
+	}
+	t, err := s.confirm.FinishConfirmedSignIn(ctx, challengeID)
+	if err != nil {
+		return nil, Problem(err)
+	}
+	out := &verifyOutput{Status: http.StatusOK, Body: verifyBody{signInBody(t, s.now()).Body}}
+	if t.Challenge != nil {
+		out.Status = http.StatusAccepted
+		if h, ok := ctx.Value(headerKey{}).(http.Header); ok {
+			h.Set("Retry-After", strconv.Itoa(int(risk.ConfirmPoll/time.Second)))
+		}
+	}
+	return out, nil
 }
 
 type backupCodesOutput struct {
@@ -127,7 +168,8 @@ func (s *Server) registerMFA() {
 		OperationID: "mfa-setup", Method: http.MethodPost, Path: "/auth/mfa/setup", Tags: []string{TagMFA},
 		Summary: "Start enrolling a second factor",
 		Description: "TOTP: answers the secret, an otpauth:// URL and a QR code (PNG data URI) for an authenticator app. " +
-			"SMS: texts a code to phone_number (E.164). Nothing changes until /auth/mfa/activate proves a code. " +
+			"SMS: texts a code to phone_number (E.164); calling it again with the same number while that code lives texts the same code again. " +
+			"Nothing changes until /auth/mfa/activate proves a code. " +
 			"Errors: 409 conflict when the method is already enabled, 422 validation_failed, " +
 			"429 rate_limited (with Retry-After) after 5 texted codes to the account within an hour, 503 service_unavailable when texts cannot be sent.",
 	}), func(ctx context.Context, in *struct {
@@ -166,7 +208,8 @@ func (s *Server) registerMFA() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "mfa-send", Method: http.MethodPost, Path: "/auth/mfa/send", Tags: []string{TagMFA},
 		Summary: "Text a sign-in code",
-		Description: "Sends a code by SMS for an open sign-in challenge; a new code replaces the earlier one. " +
+		Description: "Sends a code by SMS for an open sign-in challenge. While the code already sent lives, the same code is texted " +
+			"again, so whichever text arrives first or last works; after it expired a new code is sent. " +
 			"Signed-in callers may leave challenge_id out to get a code for confirming /auth/mfa/disable or backup-code regeneration; " +
 			"such codes count with /auth/mfa/setup's toward 5 texts per account per hour. " +
 			"Errors: 401 mfa_invalid_code (unknown or expired challenge), 429 rate_limited (5 codes for one challenge, or the account's texts used up), 503 service_unavailable.",
@@ -200,19 +243,38 @@ func (s *Server) registerMFA() {
 		Summary: "Meet a sign-in challenge",
 		Description: "Answers tokens for a new session marked mfa, whose access token's amr adds otp (TOTP or backup code) or sms. " +
 			"method may be left out: six digits are tried as TOTP then SMS, anything else as a backup code. " +
-			"Errors: 401 mfa_invalid_code (wrong, expired or used code; the challenge dies after 5), 503 service_unavailable when the SMS could not be delivered.",
+			"method email_confirmation (a challenge whose methods are [\"email_confirmation\"]: the step-up of a risky sign-in " +
+			"without MFA) takes no code: the client that signed in polls until the person clicks the emailed link; it answers 202 " +
+			"with the challenge and Retry-After (seconds) while the link was not clicked, then 200 with tokens, once (amr adds email). " +
+			"Errors: 401 mfa_invalid_code (wrong, expired or used code; the challenge dies after 5; an unknown, expired or " +
+			"already finished challenge), 422 validation_failed (no code for a method that needs one), " +
+			"503 service_unavailable when the SMS could not be delivered.",
+		Responses: map[string]*huma.Response{
+			"202": {
+				Description: "email_confirmation only: the emailed link was not clicked yet; ask again after Retry-After seconds.",
+				Headers:     map[string]*huma.Param{"Retry-After": {Description: "Seconds to wait before polling again.", Schema: &huma.Schema{Type: huma.TypeInteger}}},
+				Content: map[string]*huma.MediaType{"application/json": {
+					Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[MFAChallenge](), true, "")}},
+			},
+		},
 	}, func(ctx context.Context, in *struct {
 		Body struct {
 			ChallengeID string `json:"challenge_id" minLength:"1" maxLength:"256"`
-			Code        string `json:"code" minLength:"1" maxLength:"32"`
-			Method      string `json:"method,omitempty" enum:"totp,sms,backup_code"`
+			Code        string `json:"code,omitempty" minLength:"1" maxLength:"32" doc:"Required, except for email_confirmation."`
+			Method      string `json:"method,omitempty" enum:"totp,sms,backup_code,email_confirmation"`
 		}
-	}) (*tokenOutput, error) {
+	}) (*verifyOutput, error) {
+		if in.Body.Method == risk.MethodEmailConfirmation {
+			return s.finishConfirmed(ctx, in.Body.ChallengeID)
+		}
+		if in.Body.Code == "" {
+			return nil, Problem(gatehouse.InvalidField("body.code", "code is required for method "+cmp.Or(in.Body.Method, "totp, sms or backup_code")))
+		}
 		t, err := s.mfa.Verify(ctx, in.Body.ChallengeID, in.Body.Method, in.Body.Code)
 		if err != nil {
 			return nil, Problem(err)
 		}
-		return &tokenOutput{Body: tokenBody(t, s.now())}, nil
+		return &verifyOutput{Status: http.StatusOK, Body: verifyBody{signInBody(t, s.now()).Body}}, nil
 	})
 
 	huma.Register(s.api, s.bearer(huma.Operation{

@@ -36,9 +36,15 @@ type oauthEnv struct {
 	// redis is set when the cache is Redis, whose expiry follows the real
 	// clock rather than the test's.
 	redis bool
+	// logs holds the server's warnings and errors (JSON lines).
+	logs *syncBuffer
 }
 
-func newOAuthEnv(t *testing.T, engine string) *oauthEnv {
+func newOAuthEnv(t *testing.T, engine string) *oauthEnv { return newOAuthEnvWith(t, engine, nil) }
+
+// newOAuthEnvWith is newOAuthEnv with more configuration, made from the
+// fakes (extra may be nil).
+func newOAuthEnvWith(t *testing.T, engine string, extra func(e *oauthEnv) map[string]string) *oauthEnv {
 	var env *apptest.Env
 	now := func() time.Time { return env.Clock.Now() }
 	e := &oauthEnv{google: oauthtest.Start(t, oauthtest.OIDC, now), microsoft: oauthtest.Start(t, oauthtest.Microsoft, now),
@@ -53,7 +59,13 @@ func newOAuthEnv(t *testing.T, engine string) *oauthEnv {
 	if u := os.Getenv("GATEHOUSE_TEST_REDIS_URL"); u != "" && engine == "postgres" {
 		vars["GATEHOUSE_REDIS_URL"], e.redis = u, true
 	}
-	env = apptest.New(t, engine, vars)
+	if extra != nil {
+		for k, v := range extra(e) {
+			vars[k] = v
+		}
+	}
+	e.logs = &syncBuffer{}
+	env = apptest.NewLogged(t, engine, vars, e.logs)
 	e.Env = env
 	e.browser = newBrowser(t)
 	return e
@@ -80,12 +92,16 @@ func (e *oauthEnv) get(t helperT, raw, bearer string) *apptest.Response {
 	return e.getIn(t, e.browser, raw, bearer)
 }
 
-// getIn is get from another browser.
+// getIn is get from another browser. Requests to the test server carry
+// the public URL's host (gatehouse.test), as a browser on it sends them.
 func (e *oauthEnv) getIn(t helperT, browser *http.Client, raw, bearer string) *apptest.Response {
 	t.Helper()
 	raw = strings.Replace(raw, "http://gatehouse.test", e.Server.URL, 1)
 	req, err := http.NewRequest(http.MethodGet, raw, nil)
 	require.NoError(t, err)
+	if strings.HasPrefix(raw, e.Server.URL) {
+		req.Host = "gatehouse.test"
+	}
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}

@@ -94,21 +94,16 @@ func newRateLimiting(deps Deps, m *telemetry.Metrics) rateLimiting {
 // knows its user) and before the body is read. The 429 answer is
 // documented on each limited operation.
 func (s *Server) applyRateLimit(_ *huma.OpenAPI, op *huma.Operation) {
-	for _, p := range unlimitedPrefixes {
-		if strings.HasPrefix(op.Path, p) {
-			return
-		}
-	}
-	name := limitedRoutes[op.Method+" "+op.Path]
+	name := operationLimit(op)
 	if name == "" {
-		name = limitAPI
+		return
 	}
 	op.Middlewares = append(op.Middlewares, s.rateLimit(name))
 	if op.Responses == nil {
 		op.Responses = map[string]*huma.Response{}
 	}
 	resp := &huma.Response{
-		Description: "Rate limited (code rate_limited): wait Retry-After seconds.",
+		Description: "Rate limited (code rate_limited): wait Retry-After seconds.", // describeOperation says which limit
 		Headers: map[string]*huma.Param{
 			"Retry-After":         {Description: "Seconds until a retry can pass.", Schema: &huma.Schema{Type: huma.TypeInteger}},
 			"RateLimit-Limit":     {Description: "Requests allowed per window.", Schema: &huma.Schema{Type: huma.TypeInteger}},
@@ -120,6 +115,19 @@ func (s *Server) applyRateLimit(_ *huma.OpenAPI, op *huma.Operation) {
 		resp.Content = def.Content
 	}
 	op.Responses[strconv.Itoa(http.StatusTooManyRequests)] = resp
+}
+
+// operationLimit names the limit an operation is under, "" for none.
+func operationLimit(op *huma.Operation) string {
+	for _, p := range unlimitedPrefixes {
+		if strings.HasPrefix(op.Path, p) {
+			return ""
+		}
+	}
+	if name := limitedRoutes[op.Method+" "+op.Path]; name != "" {
+		return name
+	}
+	return limitAPI
 }
 
 type headerKey struct{}

@@ -220,7 +220,8 @@ func New(deps Deps) *Server {
 	s.api = humago.NewWithPrefix(s.mux, BasePath, apiConfig(s.version))
 	oapi := s.api.OpenAPI()
 	s.rl = newRateLimiting(deps, s.metrics)
-	oapi.OnAddOperation = append(oapi.OnAddOperation, s.applyBodyLimit, s.applyRateLimit, s.applyJSONBody, s.applySideEffects)
+	oapi.OnAddOperation = append(oapi.OnAddOperation, s.applyBodyLimit, s.applyRateLimit, s.applyJSONBody, s.applySideEffects,
+		s.describeOperation) // last: it documents what the others add
 	s.rootAPI = humago.New(s.mux, huma.Config{
 		OpenAPI:       oapi, // one document for both
 		Formats:       huma.DefaultFormats,
@@ -229,6 +230,7 @@ func New(deps Deps) *Server {
 	})
 
 	s.registerRoutes()
+	s.describeAPI()
 	s.handler = deviceCookie(s.chain())
 	return s
 }

@@ -75,6 +75,32 @@ func (s *Server) registerWS() {
 		return out, nil
 	})
 	s.mux.HandleFunc("GET "+BasePath+"/ws", s.serveWS)
+	s.documentWS()
+}
+
+// documentWS describes the socket, a plain route, in the OpenAPI document:
+// the ticket is a security scheme of its own, since browsers cannot send
+// the bearer token on a WebSocket.
+func (s *Server) documentWS() {
+	s.api.OpenAPI().Components.SecuritySchemes[SecurityWSTicket] = &huma.SecurityScheme{
+		Type: "apiKey", In: "query", Name: "ticket",
+		Description: "A single-use ticket from POST " + BasePath + "/ws/ticket (valid 30 s), for browsers, which cannot set Authorization on a WebSocket.",
+	}
+	s.documentRoute(&huma.Operation{
+		OperationID: "open-ws", Method: http.MethodGet, Path: "/ws", Tags: []string{TagNotifications},
+		Summary:     "Open the notification WebSocket",
+		Description: wsDescription,
+		Security:    []map[string][]string{{SecurityBearer: {}}, {SecurityWSTicket: {}}},
+		Parameters: []*huma.Param{{Name: "ticket", In: "query", Description: "A ticket from POST /ws/ticket; or send a bearer token instead.",
+			Schema: &huma.Schema{Type: huma.TypeString}}},
+		Responses: map[string]*huma.Response{"101": {Description: "Switching Protocols: the WebSocket is open (RFC 6455); " +
+			"the server sends JSON text messages {\"type\", \"data\", \"created_at\"}."}},
+	},
+		problemDoc{gatehouse.CodeBadRequest, "the request is not a WebSocket upgrade (no Upgrade: websocket); a ticket stays unspent"},
+		problemDoc{gatehouse.CodeUnauthorized, "no ticket or bearer token; the ticket is unknown, spent or expired, the token is not valid, or the session ended"},
+		problemDoc{gatehouse.CodePermissionDenied, "the Origin header names an origin not in GATEHOUSE_CORS_ORIGINS"},
+		problemDoc{gatehouse.CodeUnavailable, "live notifications are off on this server, or the cache or the database failed"},
+	)
 }
 
 // serveWS opens the notification socket: the Origin, then the ticket or

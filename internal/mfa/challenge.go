@@ -86,7 +86,7 @@ func (s *Service) Challenge(ctx context.Context, tx store.Tx, u gatehouse.User, 
 		if _, err := s.cache.Incr(ctx, sendsKey(key), 1, s.opts.ChallengeTTL); err != nil {
 			return nil, err
 		}
-		if err := s.sendCodeTx(ctx, tx, u.ID, c.Phone, key, newSMSCode()); err != nil {
+		if _, err := s.sendCodeTx(ctx, tx, u.ID, c.Phone, key); err != nil {
 			return nil, err
 		}
 	}
@@ -113,8 +113,9 @@ func (s *Service) load(ctx context.Context, id string) (string, challenge, error
 	return key, c, nil
 }
 
-// Send texts a sign-in code for the challenge (POST /auth/mfa/send). A new
-// code supersedes the earlier ones; a challenge sends at most five.
+// Send texts a sign-in code for the challenge (POST /auth/mfa/send): the
+// code already sent, while it lives, so that whichever text arrives works;
+// else a new one. A challenge sends at most five texts.
 func (s *Service) Send(ctx context.Context, challengeID, method string) error {
 	if method != gatehouse.MFAMethodSMS {
 		return gatehouse.InvalidField("body.method", `only "sms" codes are sent`)
@@ -241,6 +242,7 @@ func (s *Service) spend(ctx context.Context, userID string, factors []gatehouse.
 	case gatehouse.MFAMethodSMS:
 		_, err := s.store.ConsumeOneTimeToken(ctx, gatehouse.PurposeMFASMS, smsHash(ref, code), now)
 		if err == nil {
+			s.forgetCode(ctx, userID)
 			return true, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -262,37 +264,6 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-// sendCode texts a fresh code for ref in its own transaction.
-func (s *Service) sendCode(ctx context.Context, userID, phone, ref string) error {
-	if s.sms == nil || !s.sms.Available() {
-		return errSMSDown
-	}
-	return s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		return s.sendCodeTx(ctx, tx, userID, phone, ref, newSMSCode())
-	})
-}
-
-// sendCodeTx stores code (hashed, bound to ref, superseding the user's
-// earlier SMS codes) and enqueues the text, both in tx.
-func (s *Service) sendCodeTx(ctx context.Context, tx store.Tx, userID, phone, ref, code string) error {
-	now := s.now()
-	if err := tx.SupersedeOneTimeTokens(ctx, userID, gatehouse.PurposeMFASMS, now); err != nil {
-		return err
-	}
-	err := tx.CreateOneTimeToken(ctx, gatehouse.OneTimeToken{ID: gatehouse.NewID(), UserID: userID, Purpose: gatehouse.PurposeMFASMS,
-		Hash: smsHash(ref, code), CreatedAt: now, ExpiresAt: now.Add(s.opts.CodeTTL)})
-	if errors.Is(err, store.ErrConflict) {
-		// The same six digits for the same ref earlier: pick again.
-		return s.sendCodeTx(ctx, tx, userID, phone, ref, newSMSCode())
-	}
-	if err != nil {
-		return err
-	}
-	body := fmt.Sprintf("%s is your %s verification code. It expires in %d minutes. Do not share it.",
-		code, s.opts.Issuer, int(s.opts.CodeTTL.Minutes()))
-	return s.sms.EnqueueTx(ctx, tx, phone, body, ref)
 }
 
 // SMSFailed is the SMS sender's final-failure callback: the challenge or

@@ -140,7 +140,9 @@ type SetupResult struct {
 
 // Setup starts enrolling a factor; nothing protects the account until
 // Activate proves a code from it. A new setup replaces a pending one of the
-// same method; a method already active must be disabled first (409).
+// same method; a method already active must be disabled first (409). An
+// SMS setup for the number already pending is a resend: it texts the code
+// already sent while that lives.
 func (s *Service) Setup(ctx context.Context, userID, method, phone string) (SetupResult, error) {
 	u, err := s.store.GetUser(ctx, userID)
 	if err != nil {
@@ -157,7 +159,7 @@ func (s *Service) Setup(ctx context.Context, userID, method, phone string) (Setu
 	}
 	f := gatehouse.MFAFactor{ID: gatehouse.NewID(), UserID: userID, Method: method, CreatedAt: s.now()}
 	var res SetupResult
-	var code string
+	kept := false
 	switch method {
 	case gatehouse.MFAMethodTOTP:
 		key, err := newTOTPKey(s.opts.Issuer, u.Email.String())
@@ -183,12 +185,12 @@ func (s *Service) Setup(ctx context.Context, userID, method, phone string) (Setu
 		if err := s.countText(ctx, userID); err != nil {
 			return SetupResult{}, err
 		}
-		code = newSMSCode()
 		res = SetupResult{Method: method, PhoneNumber: f.PhoneNumber}
 	default:
 		return SetupResult{}, gatehouse.InvalidField("body.method", `method must be "totp" or "sms"`)
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		s.retrying(ctx, userID, &kept)
 		// Under the user's lock, so a concurrent Activate cannot turn the
 		// pending factor this replaces on meanwhile.
 		if _, err := tx.GetUserForUpdate(ctx, userID); err != nil {
@@ -198,6 +200,7 @@ func (s *Service) Setup(ctx context.Context, userID, method, phone string) (Setu
 		if err != nil {
 			return err
 		}
+		resend := false
 		for _, old := range factors {
 			if old.Method != method {
 				continue
@@ -205,19 +208,30 @@ func (s *Service) Setup(ctx context.Context, userID, method, phone string) (Setu
 			if old.Active() {
 				return gatehouse.Errorf(gatehouse.CodeConflict, "%s is already enabled; disable it before setting it up again", method)
 			}
+			if method == gatehouse.MFAMethodSMS && old.PhoneNumber == f.PhoneNumber {
+				// A resend: the same setup, so the same code while it
+				// lives (sendCodeTx); whichever text arrives works.
+				f, resend = old, true
+				continue
+			}
 			if err := tx.DeleteMFAFactor(ctx, userID, old.ID); err != nil {
 				return err
 			}
 		}
-		if err := tx.CreateMFAFactor(ctx, f); err != nil {
-			return err
+		if !resend {
+			if err := tx.CreateMFAFactor(ctx, f); err != nil {
+				return err
+			}
 		}
 		if method == gatehouse.MFAMethodSMS {
-			return s.sendCodeTx(ctx, tx, userID, f.PhoneNumber, setupRef(f.ID), code)
+			kept, err = s.sendCodeTx(ctx, tx, userID, f.PhoneNumber, setupRef(f.ID))
 		}
-		return nil
+		return err
 	})
 	if err != nil {
+		if kept {
+			s.forgetCode(ctx, userID) // its row rolled back
+		}
 		return SetupResult{}, err
 	}
 	return res, nil
@@ -255,6 +269,7 @@ func (s *Service) Activate(ctx context.Context, userID, method, code string) ([]
 			if _, err := s.store.ConsumeOneTimeToken(ctx, gatehouse.PurposeMFASMS, smsHash(setupRef(pending.ID), code), s.now()); err != nil {
 				return codeError(err)
 			}
+			s.forgetCode(ctx, userID)
 		}
 		return nil
 	})

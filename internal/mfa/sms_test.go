@@ -16,23 +16,21 @@ import (
 )
 
 // TestSMSFlow runs SMS through the fake Twilio: enrolment, a sign-in that
-// texts at once, a resend that supersedes the first code, codes bound to
-// their challenge, and disabling with a code texted to the session.
+// texts at once, a resend of the same code, codes bound to their
+// challenge, and disabling with a code texted to the session.
 func TestSMSFlow(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
 		u := newUser(t, s)
 		u.enrolSMS(t, s)
 		require.Equal(t, []string{"sms"}, strs(t, s.me(t, u.access)["mfa_methods"]))
 
-		// SMS only: the sign-in texts a code at once; a resend supersedes it.
+		// SMS only: the sign-in texts a code at once; a resend texts it again.
 		ch := u.challenge(t, s)
 		require.Equal(t, []string{"sms", "backup_code"}, strs(t, ch.JSON["methods"]))
 		first := u.nextText(t, s)
 		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"challenge_id": ch.Str("challenge_id"), "method": "sms"}, ""), http.StatusAccepted, "")
 		second := u.nextText(t, s)
-		if first != second {
-			apptest.Expect(t, s.verify(t, ch.Str("challenge_id"), "sms", first), http.StatusUnauthorized, "mfa_invalid_code")
-		}
+		require.Equal(t, first, second)
 		r := s.verify(t, ch.Str("challenge_id"), "sms", second)
 		apptest.Expect(t, r, http.StatusOK, "")
 		require.Equal(t, []any{"pwd", "sms"}, claims(t, r.Str("access_token"))["amr"])
@@ -56,6 +54,73 @@ func TestSMSFlow(t *testing.T) {
 		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/disable", map[string]any{"method": "sms", "code": code}, u.access), http.StatusNoContent, "")
 		require.Equal(t, false, s.me(t, u.access)["mfa_enabled"])
 		require.Zero(t, s.remaining(t, u.access))
+	})
+}
+
+// TestSMSResendTextsTheSameCode: texts may arrive in any order, so while
+// a code lives every resend (of a sign-in challenge, of a setup, to a
+// session) texts that same code, and whichever text arrives works. The
+// per-challenge and per-account caps still count each text. A code for
+// something else in between supersedes it, and so does expiry: the next
+// resend then makes a new code.
+func TestSMSResendTextsTheSameCode(t *testing.T) {
+	forEachEngine(t, nil, func(t *testing.T, s *suite) {
+		u := newUser(t, s)
+
+		// Setup: a second setup for the same number is a resend.
+		setup := map[string]any{"method": "sms", "phone_number": u.phone}
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/setup", setup, u.access), http.StatusOK, "")
+		first := u.nextText(t, s)
+		s.Clock.Advance(time.Minute)
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/setup", setup, u.access), http.StatusOK, "")
+		require.Equal(t, first, u.nextText(t, s), "a setup resend texts the same code")
+		require.Contains(t, textsTo(s, u.phone)[1].Body, "expires in 4 minutes")
+		u.activate(t, s, "sms", first)
+
+		// A sign-in: the code texted at once, then two resends; the last
+		// text received works.
+		ch := u.challenge(t, s).Str("challenge_id")
+		codes := []string{u.nextText(t, s)}
+		for range 2 {
+			apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"challenge_id": ch, "method": "sms"}, ""), http.StatusAccepted, "")
+			codes = append(codes, u.nextText(t, s))
+		}
+		require.Equal(t, []string{codes[0], codes[0], codes[0]}, codes, "every resend texts the same code")
+		apptest.Expect(t, s.verify(t, ch, "sms", codes[2]), http.StatusOK, "")
+
+		// Still five texts per challenge, resends included.
+		ch = u.challenge(t, s).Str("challenge_id")
+		code := u.nextText(t, s)
+		for range 4 {
+			apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"challenge_id": ch, "method": "sms"}, ""), http.StatusAccepted, "")
+			require.Equal(t, code, u.nextText(t, s))
+		}
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"challenge_id": ch, "method": "sms"}, ""), http.StatusTooManyRequests, "rate_limited")
+
+		// Another account (each may have 5 setup and session texts an
+		// hour). A code texted for something else, the session, supersedes
+		// the challenge's: its resend makes a new code, which works.
+		v := newUser(t, s)
+		v.enrolSMS(t, s)
+		ch = v.challenge(t, s).Str("challenge_id")
+		old := v.nextText(t, s)
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"method": "sms"}, v.access), http.StatusAccepted, "")
+		v.nextText(t, s)
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"challenge_id": ch, "method": "sms"}, ""), http.StatusAccepted, "")
+		fresh := v.nextText(t, s)
+		require.NotEqual(t, old, fresh, "the superseded code is not texted again")
+		apptest.Expect(t, s.verify(t, ch, "sms", old), http.StatusUnauthorized, "mfa_invalid_code")
+		apptest.Expect(t, s.verify(t, ch, "sms", fresh), http.StatusOK, "")
+
+		// To a session: the same code while it lives, a new one after.
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"method": "sms"}, v.access), http.StatusAccepted, "")
+		a := v.nextText(t, s)
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"method": "sms"}, v.access), http.StatusAccepted, "")
+		require.Equal(t, a, v.nextText(t, s))
+		s.Clock.Advance(5*time.Minute + time.Second)
+		apptest.Expect(t, s.call(t, "POST", "/auth/mfa/send", map[string]any{"method": "sms"}, v.access), http.StatusAccepted, "")
+		b := v.nextText(t, s)
+		require.NotEqual(t, a, b, "after expiry a resend makes a new code")
 	})
 }
 

@@ -47,6 +47,8 @@ import (
 const (
 	StateTTL = 10 * time.Minute // from Authorize to Callback
 	CodeTTL  = 60 * time.Second // the one-time code handed to redirect_uri
+	// TicketTTL is how long a link URL (LinkURL) works.
+	TicketTTL = 60 * time.Second
 	// DefaultTimeout bounds every call to a provider.
 	DefaultTimeout = 10 * time.Second
 )
@@ -146,15 +148,29 @@ type grant struct {
 	Meta   session.Meta `json:"meta"`
 }
 
+// ticket is what the cache holds for a link ticket, under its hash: who
+// links which provider, and where the browser goes afterwards.
+type ticket struct {
+	Provider    string `json:"provider"`
+	UserID      string `json:"user_id"`
+	RedirectURI string `json:"redirect_uri,omitempty"`
+}
+
 func stateKey(state string) string { return "oauth:state:" + hex.EncodeToString(token.Hash(state)) }
 func codeKey(code string) string   { return "oauth:code:" + hex.EncodeToString(token.Hash(code)) }
+func ticketKey(t string) string    { return "oauth:ticket:" + hex.EncodeToString(token.Hash(t)) }
+
+// LinkTicketParam is the query parameter of /authorize that carries a
+// link ticket.
+const LinkTicketParam = "link_ticket"
 
 var (
 	errUnknownProvider = gatehouse.Errorf(gatehouse.CodeNotFound, "no such identity provider")
 	errInvalidState    = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the sign-in state is unknown, expired or already used; start the sign-in again")
 	errOtherBrowser    = gatehouse.Errorf(gatehouse.CodeInvalidToken,
 		"the sign-in state was not started in this browser (its cookie is missing or does not match); start the sign-in again")
-	errInvalidCode = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the code is invalid, expired or already used")
+	errInvalidCode   = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the code is invalid, expired or already used")
+	errInvalidTicket = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the link is invalid, expired or already used; ask for a new one")
 )
 
 // Binding is what the browser that started the flow with state must
@@ -165,8 +181,10 @@ func Binding(state string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
+// provider finds a provider by name, whatever its case: names are
+// configured upper-case (GATEHOUSE_OAUTH_<NAME>_*) and kept lower-case.
 func (s *Service) provider(name string) (*provider, error) {
-	p, ok := s.providers[name]
+	p, ok := s.providers[strings.ToLower(name)]
 	if !ok {
 		return nil, errUnknownProvider
 	}
@@ -234,6 +252,59 @@ func (s *Service) Authorize(ctx context.Context, providerName, redirectURI, link
 	return Start{URL: cfg.AuthCodeURL(state, opts...), State: state, Callback: cfg.RedirectURL}, nil
 }
 
+// LinkURL begins linking an external account to the signed-in userID for
+// a client that cannot send a bearer token when the browser navigates (a
+// single-page app): it answers the public URL of the provider's
+// /authorize with a link ticket, which the browser opens. The ticket is
+// 256 random bits, kept hashed in the cache for TicketTTL, bound to the
+// user, the provider and redirectURI ("" for none, else allow-listed: the
+// body's redirect_uri), and spent by the first AuthorizeLink. The caller
+// checks that the user signed in recently.
+func (s *Service) LinkURL(ctx context.Context, providerName, redirectURI, userID string) (string, error) {
+	p, err := s.provider(providerName)
+	if err != nil {
+		return "", err
+	}
+	if redirectURI != "" && !s.allowed(redirectURI) {
+		return "", gatehouse.InvalidField("body.redirect_uri", "redirect_uri is not in GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST")
+	}
+	raw, err := json.Marshal(ticket{Provider: p.name, UserID: userID, RedirectURI: redirectURI})
+	if err != nil {
+		return "", err
+	}
+	t := random()
+	if err := s.cache.Set(ctx, ticketKey(t), raw, TicketTTL); err != nil {
+		return "", fmt.Errorf("oauth: store link ticket: %w", err)
+	}
+	authorize := strings.TrimSuffix(p.oauth2.RedirectURL, "/callback") + "/authorize"
+	return withQuery(authorize, LinkTicketParam, t), nil
+}
+
+// AuthorizeLink spends a link ticket (once: of concurrent uses one wins)
+// and starts its flow, as Authorize does for a bearer token: the
+// external account will be linked to the ticket's user. A ticket unknown,
+// used, expired or of another provider is invalid_token.
+func (s *Service) AuthorizeLink(ctx context.Context, providerName, linkTicket string) (Start, error) {
+	p, err := s.provider(providerName)
+	if err != nil {
+		return Start{}, err
+	}
+	if linkTicket == "" {
+		return Start{}, errInvalidTicket
+	}
+	raw, err := s.cache.Take(ctx, ticketKey(linkTicket))
+	if errors.Is(err, cache.ErrMiss) {
+		return Start{}, errInvalidTicket
+	} else if err != nil {
+		return Start{}, fmt.Errorf("oauth: take link ticket: %w", err)
+	}
+	var t ticket
+	if err := json.Unmarshal(raw, &t); err != nil || t.Provider != p.name || t.UserID == "" {
+		return Start{}, errInvalidTicket
+	}
+	return s.Authorize(ctx, p.name, t.RedirectURI, t.UserID)
+}
+
 // allowed reports whether redirectURI starts with an allow-listed prefix:
 // the same scheme and host, and a path at or under the prefix's path.
 func (s *Service) allowed(redirectURI string) bool {
@@ -270,12 +341,28 @@ type Result struct {
 	Redirect string // redirect_uri with ?code=; empty when Tokens are set
 }
 
+// RedirectError is a failure of a flow that was started with a
+// redirect_uri, after its state proved valid: the browser goes back to the
+// app at RedirectURI with the error (the HTTP layer adds ?error=<code> and
+// error_description), never to an error page of Gatehouse's.
+type RedirectError struct {
+	RedirectURI string
+	Err         error
+}
+
+// Error implements error.
+func (e *RedirectError) Error() string { return e.Err.Error() }
+
+// Unwrap exposes the failure.
+func (e *RedirectError) Unwrap() error { return e.Err }
+
 // Callback finishes a flow: spends the state, checks that the browser
 // started it (in.Binding is Binding(in.State)), exchanges the code,
 // verifies who signed in and links or creates the local account. A state
 // that is unknown, used, expired, another provider's or not this
 // browser's is invalid_token; a new account needs an email the provider
-// verified (oauth_email_not_verified otherwise).
+// verified (oauth_email_not_verified otherwise). Once the state is valid,
+// every failure of a flow with a redirect_uri is a *RedirectError.
 func (s *Service) Callback(ctx context.Context, providerName string, in CallbackInput, meta session.Meta) (Result, error) {
 	p, err := s.provider(providerName)
 	if err != nil {
@@ -298,6 +385,15 @@ func (s *Service) Callback(ctx context.Context, providerName string, in Callback
 	if subtle.ConstantTimeCompare([]byte(in.Binding), []byte(Binding(in.State))) != 1 {
 		return Result{}, errOtherBrowser
 	}
+	res, err := s.finish(ctx, p, f, in, meta)
+	if err != nil && f.RedirectURI != "" {
+		return Result{}, &RedirectError{RedirectURI: f.RedirectURI, Err: err}
+	}
+	return res, err
+}
+
+// finish is Callback once the flow f is known to be this browser's.
+func (s *Service) finish(ctx context.Context, p *provider, f flow, in CallbackInput, meta session.Meta) (Result, error) {
 	if in.Error != "" {
 		return Result{}, gatehouse.Errorf(gatehouse.CodeOAuthDenied, "the sign-in at %s did not complete (%s)", p.name, clip(in.Error, 64))
 	}

@@ -171,9 +171,14 @@ func (p *provider) exchange(ctx context.Context, code, verifier, nonce string) (
 	tok, err := cfg.Exchange(p.ctx(ctx), code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
-			return profile{}, gatehouse.WrapError(gatehouse.CodeOAuthDenied, err,
-				"the provider refused the authorization code; start the sign-in again")
+		if errors.As(err, &re) {
+			if cause := p.misconfigured(re.ErrorCode); cause != nil {
+				return profile{}, providerError(p.name, cause)
+			}
+			if re.Response != nil && re.Response.StatusCode < 500 {
+				return profile{}, gatehouse.WrapError(gatehouse.CodeOAuthDenied, err,
+					"the provider refused the authorization code; start the sign-in again")
+			}
 		}
 		return profile{}, providerError(p.name, fmt.Errorf("token exchange: %w", err))
 	}
@@ -294,6 +299,25 @@ func (p *provider) getJSON(ctx context.Context, url, bearer string, v any) error
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
+}
+
+// misconfigured names the setting to fix when the token endpoint refused
+// Gatehouse itself rather than the person's code (RFC 6749 5.2
+// invalid_client and unauthorized_client, GitHub's
+// incorrect_client_credentials and redirect_uri_mismatch); nil otherwise.
+// Starting again cannot help then: the operator must fix the setting, so
+// this is a provider error (502, logged at WARN), not oauth_denied.
+func (p *provider) misconfigured(code string) error {
+	setting := "GATEHOUSE_OAUTH_" + strings.ToUpper(p.name) // config's GATEHOUSE_OAUTH_<NAME>_* variables
+	switch code {
+	case "invalid_client", "unauthorized_client", "incorrect_client_credentials":
+		return fmt.Errorf("token exchange: %s refused Gatehouse's client credentials (%s): check %s_CLIENT_ID and %s_CLIENT_SECRET",
+			p.name, code, setting, setting)
+	case "redirect_uri_mismatch":
+		return fmt.Errorf("token exchange: %s refused the redirect URI (%s): register %s at the provider, or fix GATEHOUSE_PUBLIC_URL",
+			p.name, code, p.oauth2.RedirectURL)
+	}
+	return nil
 }
 
 // providerError is a provider failure: unreachable, slow, 5xx, or an

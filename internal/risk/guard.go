@@ -51,7 +51,11 @@ type GuardOptions struct {
 	// appended as ?token=.
 	ConfirmURL  string
 	ServiceName string
-	Now         func() time.Time
+	// DenyBlocklisted refuses every sign-in from an address on the
+	// blocklist (GATEHOUSE_IP_BLOCKLIST_ACTION=deny) instead of stepping
+	// it up.
+	DenyBlocklisted bool
+	Now             func() time.Time
 }
 
 // Guard runs the risk side of signing in: it fixes the device
@@ -191,20 +195,35 @@ func (g *Guard) AlertTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta
 	})
 }
 
-// pending is a sign-in waiting for its emailed confirmation.
-type pending struct {
-	UserID string       `json:"user_id"`
-	Meta   session.Meta `json:"meta"`
-	AMR    []string     `json:"amr"`
-	Method string       `json:"method"`
+// held is a sign-in waiting for its emailed confirmation, kept in the
+// cache under its challenge id's hash (heldKey) until it expires. The
+// confirmation link only marks it Confirmed; the client that signed in
+// takes it (TakeConfirmed) and gets the session.
+type held struct {
+	UserID    string       `json:"user_id"`
+	Meta      session.Meta `json:"meta"`
+	AMR       []string     `json:"amr"`
+	Method    string       `json:"method"`
+	ExpiresAt time.Time    `json:"expires_at"`
+	Confirmed bool         `json:"confirmed,omitempty"`
 }
 
-func pendingKey(hash []byte) string { return "risk:confirm:" + hex.EncodeToString(hash) }
+// heldKey is where a held sign-in waits, by its challenge id; linkKey
+// leads from the emailed token's hash to it. Neither key holds a secret.
+func heldKey(challengeID string) string {
+	return "risk:held:" + hex.EncodeToString(token.Hash(challengeID))
+}
+func linkKey(hash []byte) string { return "risk:confirm:" + hex.EncodeToString(hash) }
+
+// ConfirmPoll is how often the waiting client should ask whether the
+// sign-in was confirmed (the Retry-After of the pending answer).
+const ConfirmPoll = 5 * time.Second
 
 // ConfirmTx holds a high-risk sign-in of u without MFA until the user
 // confirms it: it stores a single-use token (only its hash, 15 minutes)
-// in tx, keeps the sign-in's context in the cache, and emails the link.
-// The answer is the challenge the client shows ("check your email").
+// in tx, keeps the sign-in's context in the cache under a new challenge
+// id, and emails the link. The answer is the challenge the client shows
+// ("check your email") and polls with (TakeConfirmed).
 func (g *Guard) ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, meta session.Meta, a Assessment, amr []string, method string) (*gatehouse.MFAChallenge, error) {
 	now := g.now()
 	secret, hash := token.NewOpaque()
@@ -215,11 +234,15 @@ func (g *Guard) ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, me
 		Hash: hash, CreatedAt: now, ExpiresAt: now.Add(ConfirmTTL)}); err != nil {
 		return nil, err
 	}
-	raw, err := json.Marshal(pending{UserID: u.ID, Meta: meta, AMR: amr, Method: method})
+	id, _ := token.NewOpaque()
+	raw, err := json.Marshal(held{UserID: u.ID, Meta: meta, AMR: amr, Method: method, ExpiresAt: now.Add(ConfirmTTL)})
 	if err != nil {
 		return nil, err
 	}
-	if err := g.cache.Set(ctx, pendingKey(hash), raw, ConfirmTTL); err != nil {
+	if err := g.cache.Set(ctx, heldKey(id), raw, ConfirmTTL); err != nil {
+		return nil, fmt.Errorf("hold sign-in for confirmation: %w", err)
+	}
+	if err := g.cache.Set(ctx, linkKey(hash), []byte(heldKey(id)), ConfirmTTL); err != nil {
 		return nil, fmt.Errorf("hold sign-in for confirmation: %w", err)
 	}
 	data := device.MailData(u, device.ParseUA(meta.UserAgent).Name(), meta.IP, a.Location.String(), now)
@@ -227,7 +250,6 @@ func (g *Guard) ConfirmTx(ctx context.Context, tx store.Tx, u gatehouse.User, me
 	if err := g.mail.SendTx(ctx, tx, u.Email.String(), mail.TemplateNewDevice, data); err != nil {
 		return nil, err
 	}
-	id, _ := token.NewOpaque()
 	return &gatehouse.MFAChallenge{ID: id, Methods: []string{MethodEmailConfirmation}, ExpiresAt: now.Add(ConfirmTTL)}, nil
 }
 
@@ -239,18 +261,23 @@ func link(base, secret string) string {
 	return base + sep + "token=" + url.QueryEscape(secret)
 }
 
-var errInvalidConfirmation = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the confirmation link is invalid, expired or already used")
+var (
+	errInvalidConfirmation = gatehouse.Errorf(gatehouse.CodeInvalidToken, "the confirmation link is invalid, expired or already used")
+	errUnknownHeld         = gatehouse.Errorf(gatehouse.CodeMFAInvalidCode, "the sign-in challenge is unknown, expired or already used; sign in again")
+)
 
-// Confirmed consumes a confirmation token (atomically: one use) and
-// returns the held sign-in: the user, its client, the factors it proved
-// plus "email", and its method. When the cache lost the context, fallback
-// (the confirming request's client) stands in.
-func (g *Guard) Confirmed(ctx context.Context, secret string, fallback session.Meta) (userID string, meta session.Meta, amr []string, method string, err error) {
+// Confirm spends a confirmation link's token (atomically: one use) and
+// marks the sign-in it holds confirmed. It starts no session: the client
+// that signed in does, with TakeConfirmed, so whoever opens the link gets
+// no tokens. A token whose held sign-in is gone (expired, or lost with the
+// cache) is invalid_token too.
+func (g *Guard) Confirm(ctx context.Context, secret string) error {
 	if secret == "" || len(secret) > 256 {
-		return "", meta, nil, "", errInvalidConfirmation
+		return errInvalidConfirmation
 	}
 	hash := token.Hash(secret)
-	err = g.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+	var userID string
+	err := g.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		t, err := tx.ConsumeOneTimeToken(ctx, PurposeConfirmSignIn, hash, g.now())
 		if errors.Is(err, store.ErrNotFound) {
 			return errInvalidConfirmation
@@ -259,15 +286,96 @@ func (g *Guard) Confirmed(ctx context.Context, secret string, fallback session.M
 		return err
 	})
 	if err != nil {
-		return "", meta, nil, "", err
+		return err
 	}
-	meta, amr, method = fallback, []string{"pwd"}, "password"
-	raw, err := g.cache.Take(ctx, pendingKey(hash))
-	var p pending
-	if err == nil && json.Unmarshal(raw, &p) == nil && p.UserID == userID {
-		meta, amr, method = p.Meta, p.AMR, p.Method
+	key, err := g.cache.Take(ctx, linkKey(hash))
+	if errors.Is(err, cache.ErrMiss) {
+		return errInvalidConfirmation
+	} else if err != nil {
+		return fmt.Errorf("confirm sign-in: %w", err)
 	}
-	return userID, meta, append(amr, "email"), method, nil
+	h, err := g.held(ctx, string(key))
+	if err != nil {
+		if errors.Is(err, errUnknownHeld) {
+			return errInvalidConfirmation
+		}
+		return err
+	}
+	if h.UserID != userID {
+		return errInvalidConfirmation
+	}
+	h.Confirmed = true
+	raw, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	// Only the link's one use writes the entry; TakeConfirmed takes it
+	// only once it is confirmed, so this cannot revive a taken one.
+	if err := g.cache.Set(ctx, string(key), raw, h.ExpiresAt.Sub(g.now())); err != nil {
+		return fmt.Errorf("confirm sign-in: %w", err)
+	}
+	return nil
+}
+
+// held reads a held sign-in; a missing or expired one is errUnknownHeld.
+func (g *Guard) held(ctx context.Context, key string) (held, error) {
+	raw, err := g.cache.Get(ctx, key)
+	if errors.Is(err, cache.ErrMiss) {
+		return held{}, errUnknownHeld
+	} else if err != nil {
+		return held{}, fmt.Errorf("read held sign-in: %w", err)
+	}
+	var h held
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return held{}, fmt.Errorf("read held sign-in: %w", err)
+	}
+	if !g.now().Before(h.ExpiresAt) {
+		return held{}, errUnknownHeld
+	}
+	return h, nil
+}
+
+// Held is a sign-in held for an emailed confirmation, as TakeConfirmed
+// answers it.
+type Held struct {
+	// Challenge is set while the sign-in waits for the click: nothing was
+	// taken, ask again after ConfirmPoll.
+	Challenge *gatehouse.MFAChallenge
+	// The confirmed sign-in, taken (once): the user, its client, the
+	// factors it proved plus "email", and its method.
+	UserID string
+	Meta   session.Meta
+	AMR    []string
+	Method string
+}
+
+// TakeConfirmed is the waiting client's side of an emailed confirmation:
+// before the click it answers the challenge, still open; after it, the
+// held sign-in, taken atomically, so of any number of concurrent polls
+// exactly one gets it. An unknown, expired or already taken challenge is
+// mfa_invalid_code.
+func (g *Guard) TakeConfirmed(ctx context.Context, challengeID string) (Held, error) {
+	if challengeID == "" {
+		return Held{}, errUnknownHeld
+	}
+	key := heldKey(challengeID)
+	h, err := g.held(ctx, key)
+	if err != nil {
+		return Held{}, err
+	}
+	if !h.Confirmed {
+		return Held{Challenge: &gatehouse.MFAChallenge{ID: challengeID, Methods: []string{MethodEmailConfirmation}, ExpiresAt: h.ExpiresAt}}, nil
+	}
+	raw, err := g.cache.Take(ctx, key)
+	if errors.Is(err, cache.ErrMiss) {
+		return Held{}, errUnknownHeld
+	} else if err != nil {
+		return Held{}, fmt.Errorf("take held sign-in: %w", err)
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return Held{}, fmt.Errorf("take held sign-in: %w", err)
+	}
+	return Held{UserID: h.UserID, Meta: h.Meta, AMR: append(h.AMR, "email"), Method: h.Method}, nil
 }
 
 // RescoreTx recomputes a session's trust at a refresh (session.Rescorer):
@@ -313,5 +421,12 @@ func (g *Guard) RecordFailure(ctx context.Context, ip, userID string) {
 	g.Engine.RecordFailure(ctx, ip, userID)
 }
 
-// High is the step-up threshold.
-func (g *Guard) High() int { return g.Engine.High() }
+// StepUp reports whether an assessed sign-in must step up before it gets
+// tokens: its score reaches the high threshold, or its address is on the
+// operator's blocklist, whatever the score. An operator lists an address
+// to stop it, so its points alone (40) must not decide.
+func (g *Guard) StepUp(a Assessment) bool { return a.Score >= g.Engine.High() || a.Blocklisted }
+
+// Denies reports whether sign-ins from ip are refused outright: it is on
+// the blocklist and GATEHOUSE_IP_BLOCKLIST_ACTION is deny.
+func (g *Guard) Denies(ip string) bool { return g.opts.DenyBlocklisted && g.Engine.Blocklisted(ip) }

@@ -74,6 +74,10 @@ type Assessment struct {
 	// Location is where the IP is (zero when unknown or GeoIP is off).
 	Location Location
 	Located  bool
+	// Blocklisted is set when the address is on the operator's blocklist
+	// (GATEHOUSE_IP_BLOCKLIST): such a sign-in steps up whatever its score
+	// (Guard.StepUp).
+	Blocklisted bool
 	// profile is the login profile Guard.Begin read, for Admit to extend
 	// in the same transaction without reading it again.
 	profile *Profile
@@ -191,6 +195,12 @@ func failUserKey(id string) string           { return "risk:fail:user:" + id }
 func burstIPKey(ip string) string            { return "risk:burst:ip:" + counterNetwork(ip) }
 func (e *Engine) burstWindow() time.Duration { return 4 * e.opts.FailureWindow }
 
+// Blocklisted reports whether ip is on the operator's blocklist.
+func (e *Engine) Blocklisted(ip string) bool {
+	a, _ := netip.ParseAddr(ip)
+	return e.blocklist.Contains(a)
+}
+
 // RecordFailure counts a failed sign-in from ip against userID (empty for
 // an unknown account). A cache failure is logged: the counters are a
 // signal, not a lock.
@@ -291,6 +301,7 @@ func (e *Engine) Assess(ctx context.Context, in Input) Assessment {
 	}
 	switch {
 	case e.blocklist.Contains(ip):
+		a.Blocklisted = true
 		add(FactorIPReputation, "the address is on the IP blocklist")
 	case burst >= e.opts.BurstFailures:
 		add(FactorIPReputation, fmt.Sprintf("the address sent %d failed sign-ins in the last %s", burst, e.burstWindow()))

@@ -105,6 +105,13 @@ func Engines(t testing.TB) []string {
 // overrides configuration variables (full GATEHOUSE_* names).
 func New(t testing.TB, engine string, extra map[string]string) *Env {
 	t.Helper()
+	return NewLogged(t, engine, extra, io.Discard)
+}
+
+// NewLogged is New with the server's log written to logs as JSON lines,
+// from warnings up, for tests about what an operator reads there.
+func NewLogged(t testing.TB, engine string, extra map[string]string, logs io.Writer) *Env {
+	t.Helper()
 	smtp := mailtest.Start(t)
 	vars := map[string]string{
 		"GATEHOUSE_DATA_DIR":           t.TempDir(),
@@ -143,7 +150,10 @@ func New(t testing.TB, engine string, extra map[string]string) *Env {
 		t.Fatalf("apptest: config: %v", err)
 	}
 	clock := &Clock{t: time.Now().UTC().Truncate(time.Second)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
+	if logs != io.Discard {
+		log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	ctx := context.Background()
 	a, err := app.Build(ctx, cfg, log, app.Options{Migrate: true, Jobs: true, PollInterval: poll, Now: clock.Now})
 	if err != nil {
