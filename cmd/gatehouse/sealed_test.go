@@ -31,7 +31,7 @@ var notSealed = map[string]string{
 // live in ("" when they are not stored in the database).
 var sealers = map[string]string{
 	"internal/keys":         "signing_keys",
-	"internal/mfa":          "mfa_factors",
+	"internal/mfa":          "mfa_factors", // and the live SMS code in the cache, which expires within minutes
 	"internal/webhook":      "webhooks",
 	"internal/outbound/sms": "river_job",
 	"cmd/gatehouse":         "", // the backup manifest's master key check
