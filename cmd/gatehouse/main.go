@@ -51,7 +51,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.Flags().AddFlagSet(serve.Flags())
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serve, newMigrateCmd(), newKeysCmd(), newUsersCmd(), newRolesCmd(), newAuditCmd(), newOpenAPICmd(), newVersionCmd(), newHealthcheckCmd(), newLoadtestCmd())
+	root.AddCommand(serve, newMigrateCmd(), newKeysCmd(), newUsersCmd(), newRolesCmd(), newAuditCmd(), newOpenAPICmd(), newVersionCmd(), newHealthcheckCmd(),
+		newLoadtestCmd(), newBackupCmd(), newRestoreCmd())
 	return root
 }
 

@@ -6,7 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 )
 
 func newMigrateCmd() *cobra.Command {
@@ -22,16 +23,7 @@ func newMigrateCmd() *cobra.Command {
 			Short: short,
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				cfg, _, err := loadConfig()
-				if err != nil {
-					return err
-				}
-				db, err := app.OpenStore(cmd.Context(), cfg)
-				if err != nil {
-					return err
-				}
-				defer db.Close()
-				return do(cmd, db)
+				return withStore(cmd, func(_ *config.Config, db *sqlstore.DB) error { return do(cmd, db) })
 			},
 		}
 	}

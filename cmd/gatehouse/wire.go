@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
@@ -34,4 +35,19 @@ func withApp(cmd *cobra.Command, fn func(a *app.App) error) error {
 	}
 	defer a.Close(cmd.Context())
 	return fn(a)
+}
+
+// withStore opens the configured database for a one-shot command (not
+// migrated, no workers), runs fn with it and closes it.
+func withStore(cmd *cobra.Command, fn func(cfg *config.Config, db *sqlstore.DB) error) error {
+	cfg, _, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	db, err := app.OpenStore(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(cfg, db)
 }

@@ -188,9 +188,14 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	}
 	a.closers = append(a.closers, func(context.Context) error { return a.Cache.Close() })
 
-	box, err := secret.NewBox(cfg.MasterKey)
+	// During a master key rotation the old key still opens what the
+	// rotation has not re-sealed yet; new secrets are sealed under the new.
+	box, err := secret.NewKeyring(cfg.MasterKey, cfg.OldMasterKey)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.OldMasterKey != nil {
+		log.Warn("GATEHOUSE_SECRET_KEY_OLD is set: secrets sealed under the old master key still open. Run `gatehouse keys rotate-master`, then restart without GATEHOUSE_SECRET_KEY_OLD")
 	}
 	a.Ring = keys.NewRing(a.DB, box, keys.Options{Bits: cfg.RSAKeyBits, MaxTokenTTL: cfg.AccessTokenTTL, Now: opts.Now})
 	created, err := a.Ring.Ensure(ctx)

@@ -52,6 +52,9 @@ type Config struct {
 	RedisURL            string        `env:"REDIS_URL"`
 	RedisPrefix         string        `env:"REDIS_PREFIX"`
 	SecretKey           string        `env:"SECRET_KEY"`
+	// SecretKeyOld is the previous master key during a master key
+	// rotation: secrets sealed under it still open (see OldMasterKey).
+	SecretKeyOld string `env:"SECRET_KEY_OLD"`
 
 	SMTPURL     string `env:"SMTP_URL"`
 	MailFrom    string `env:"MAIL_FROM" envDefault:"Gatehouse <no-reply@localhost>"`
@@ -168,7 +171,9 @@ type Config struct {
 	Database     Database       `env:"-"`
 	TrustedCIDRs []netip.Prefix `env:"-"`
 	MasterKey    []byte         `env:"-"`
-	GeneratedKey bool           `env:"-"` // the master key was made for dev
+	// OldMasterKey is derived from SecretKeyOld; nil when it is unset.
+	OldMasterKey []byte `env:"-"`
+	GeneratedKey bool   `env:"-"` // the master key was made for dev
 	// TracingEnabled is true when an OTLP endpoint is configured through the
 	// standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT variables.
 	TracingEnabled bool              `env:"-"`
@@ -192,7 +197,7 @@ const Prefix = "GATEHOUSE_"
 
 // secretVars may be given as NAME_FILE pointing at a file holding the value.
 var secretVars = []string{
-	"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "TWILIO_AUTH_TOKEN",
+	"SECRET_KEY", "SECRET_KEY_OLD", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "TWILIO_AUTH_TOKEN",
 }
 
 // examples are shown with a validation error.
@@ -383,6 +388,9 @@ func (c *Config) validate() error {
 			return invalid("SECRET_KEY", fmt.Sprintf("is %d characters; at least 32 are required", len(c.SecretKey)))
 		}
 		c.MasterKey = DeriveMasterKey(c.SecretKey)
+	}
+	if err := c.validateOldKey(); err != nil {
+		return err
 	}
 	for _, d := range []struct {
 		name string
@@ -810,6 +818,22 @@ func ParseDatabaseURL(raw, dataDir string) (Database, error) {
 	default:
 		return Database{}, fmt.Errorf("unknown database scheme %q; use postgres:// or sqlite://", scheme)
 	}
+}
+
+// validateOldKey checks GATEHOUSE_SECRET_KEY_OLD: it only makes sense next
+// to a new GATEHOUSE_SECRET_KEY, different from it.
+func (c *Config) validateOldKey() error {
+	switch {
+	case c.SecretKeyOld == "":
+		return nil
+	case c.SecretKey == "":
+		return invalid("SECRET_KEY_OLD", "is set but GATEHOUSE_SECRET_KEY is not: give the new master key in GATEHOUSE_SECRET_KEY and the previous one here")
+	case c.SecretKeyOld == c.SecretKey:
+		return invalid("SECRET_KEY_OLD", "equals GATEHOUSE_SECRET_KEY: it must be the previous master key (or unset once the rotation is done)")
+	}
+	// Its length is not checked again: it was accepted as the current key.
+	c.OldMasterKey = DeriveMasterKey(c.SecretKeyOld)
+	return nil
 }
 
 // DeriveMasterKey turns the configured secret into the 32-byte AES-256 key

@@ -163,6 +163,27 @@ func TestSecretFromFileAndMasterKey(t *testing.T) {
 	require.Equal(t, other, cfg.SecretKey)
 }
 
+// GATEHOUSE_SECRET_KEY_OLD (or its _FILE) gives the previous master key
+// during a rotation; alone, or equal to the new key, it is refused.
+func TestOldMasterKey(t *testing.T) {
+	newKey, oldKey := strings.Repeat("n", 40), strings.Repeat("o", 40)
+	cfg, err := load(t, "GATEHOUSE_SECRET_KEY", newKey)
+	require.NoError(t, err)
+	require.Nil(t, cfg.OldMasterKey)
+
+	path := filepath.Join(t.TempDir(), "old")
+	require.NoError(t, os.WriteFile(path, []byte(oldKey+"\n"), 0o600))
+	cfg, err = load(t, "GATEHOUSE_SECRET_KEY", newKey, "GATEHOUSE_SECRET_KEY_OLD_FILE", path)
+	require.NoError(t, err)
+	require.Equal(t, config.DeriveMasterKey(oldKey), cfg.OldMasterKey)
+	require.Equal(t, config.DeriveMasterKey(newKey), cfg.MasterKey)
+
+	_, err = load(t, "GATEHOUSE_SECRET_KEY_OLD", oldKey)
+	require.ErrorContains(t, err, "GATEHOUSE_SECRET_KEY_OLD: is set but GATEHOUSE_SECRET_KEY is not")
+	_, err = load(t, "GATEHOUSE_SECRET_KEY", newKey, "GATEHOUSE_SECRET_KEY_OLD", newKey)
+	require.ErrorContains(t, err, "GATEHOUSE_SECRET_KEY_OLD: equals GATEHOUSE_SECRET_KEY")
+}
+
 func TestDevMasterKeyIsGeneratedOnceAndKept(t *testing.T) {
 	cfg, err := load(t)
 	require.NoError(t, err)

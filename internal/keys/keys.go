@@ -493,3 +493,10 @@ func (r *Ring) generate() (gatehouse.SigningKey, error) {
 }
 
 func sealContext(kid string) []byte { return []byte("signing_key:" + kid) }
+
+// SealedColumn is where the ring keeps sealed private keys, for master key
+// rotation.
+func SealedColumn() secret.Column {
+	return secret.Column{Table: "signing_keys", Name: "private_key_enc", ID: "id",
+		Rewrite: secret.Plain(func(row []string) []byte { return sealContext(row[0]) })}
+}

@@ -441,6 +441,13 @@ func (s *Service) openSecret(f gatehouse.MFAFactor) (string, error) {
 // another row does not open.
 func factorAD(f gatehouse.MFAFactor) []byte { return []byte("mfa-factor:" + f.ID + ":" + f.UserID) }
 
+// SealedColumn is where TOTP secrets are kept sealed (SMS factors have
+// none), for master key rotation.
+func SealedColumn() secret.Column {
+	return secret.Column{Table: "mfa_factors", Name: "secret", ID: "id", Context: []string{"user_id"}, Where: "secret IS NOT NULL",
+		Rewrite: secret.Plain(func(row []string) []byte { return factorAD(gatehouse.MFAFactor{ID: row[0], UserID: row[1]}) })}
+}
+
 func setupRef(factorID string) string    { return "setup:" + factorID }
 func sessionRef(sessionID string) string { return "session:" + sessionID }
 

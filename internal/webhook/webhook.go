@@ -364,3 +364,10 @@ func (s *Service) enqueue(ctx context.Context, tx store.Tx, deliveryID string) e
 
 // secretAD binds a sealed secret to its webhook.
 func secretAD(id string) []byte { return []byte("webhook-secret:" + id) }
+
+// SealedColumn is where webhook signing secrets are kept sealed, for master
+// key rotation.
+func SealedColumn() secret.Column {
+	return secret.Column{Table: "webhooks", Name: "secret_enc", ID: "id",
+		Rewrite: secret.Plain(func(row []string) []byte { return secretAD(row[0]) })}
+}

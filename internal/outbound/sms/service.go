@@ -2,6 +2,7 @@ package sms
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,6 +147,31 @@ func (s *Service) EnqueueTx(ctx context.Context, tx store.Tx, to, body, ref stri
 // sealContext binds a sealed body to its recipient and ref, so it cannot be
 // moved to another job.
 func sealContext(to, ref string) []byte { return []byte(JobKind + "\x00" + to + "\x00" + ref) }
+
+// SealedColumn is where queued messages keep their sealed bodies: the args
+// of sms.send jobs in River's table, whatever their state. Only the body
+// is rewritten; the other fields are kept as they are.
+func SealedColumn() secret.Column {
+	return secret.Column{Table: "river_job", Name: "args", ID: "id", Where: "kind = '" + JobKind + "'", JSON: true,
+		Rewrite: func(stored []byte, _ []string, f func(sealed, ad []byte) ([]byte, error)) ([]byte, error) {
+			var fields map[string]json.RawMessage
+			var a SendArgs
+			if err := json.Unmarshal(stored, &fields); err != nil {
+				return nil, fmt.Errorf("sms job args: %w", err)
+			}
+			if err := json.Unmarshal(stored, &a); err != nil {
+				return nil, fmt.Errorf("sms job args: %w", err)
+			}
+			body, err := f(a.Body, sealContext(a.To, a.Ref))
+			if err != nil {
+				return nil, err
+			}
+			if fields["body_sealed"], err = json.Marshal(body); err != nil {
+				return nil, err
+			}
+			return json.Marshal(fields)
+		}}
+}
 
 // Register adds the sms.send worker to workers.
 func (s *Service) Register(workers *river.Workers) { river.AddWorker(workers, &worker{s: s}) }
