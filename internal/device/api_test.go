@@ -16,7 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/device"
 	"github.com/gatehouse-auth/gatehouse/internal/fingerprint"
-	"github.com/gatehouse-auth/gatehouse/internal/risk/risktest"
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest/risktest"
 )
 
 // A device is registered on the first sign-in and reused on the next; a

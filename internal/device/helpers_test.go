@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
-	"github.com/gatehouse-auth/gatehouse/internal/risk/risktest"
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest/risktest"
 )
 
 // forEachEngine runs fn on a fresh server per engine, in parallel.

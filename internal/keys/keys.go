@@ -27,13 +27,14 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
 // Algorithm is the only signing algorithm the ring makes and accepts.
 const Algorithm = "RS256"
 
 // ErrUnknownKey means a token names a kid that is not in the ring.
-var ErrUnknownKey = errors.New("keys: unknown key id")
+var ErrUnknownKey = token.ErrUnknownKey
 
 const (
 	// JWKSMaxAge is how long verifiers may cache the JWKS (the max-age of

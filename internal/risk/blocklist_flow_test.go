@@ -12,7 +12,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
-	"github.com/gatehouse-auth/gatehouse/internal/risk/risktest"
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest/risktest"
 )
 
 // blockedPrivate is on blocklistConfig's list and in no city of the test

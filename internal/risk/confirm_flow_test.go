@@ -14,7 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
-	"github.com/gatehouse-auth/gatehouse/internal/risk/risktest"
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest/risktest"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 

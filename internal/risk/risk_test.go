@@ -15,7 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
-	"github.com/gatehouse-auth/gatehouse/internal/risk/risktest"
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest/risktest"
 )
 
 // clock is a settable test clock.

@@ -18,7 +18,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/keys"
 )
 
 // Type is the JWT "typ" header of access tokens (RFC 9068).
@@ -39,11 +38,15 @@ const DefaultClientID = "gatehouse"
 // of the server, not of the token.
 var ErrInvalid = errors.New("token: invalid access token")
 
+// ErrUnknownKey means a token names a kid that is not in the key ring: the
+// Keys' PublicKey answers it (wrapped) for such a kid.
+var ErrUnknownKey = errors.New("keys: unknown key id")
+
 // Keys is the key ring (a *keys.Ring).
 type Keys interface {
 	Signer(ctx context.Context) (kid string, key *rsa.PrivateKey, err error)
 	// PublicKey returns the key of kid, or an error wrapping
-	// keys.ErrUnknownKey (or ErrInvalid) when there is no such key; any
+	// ErrUnknownKey (or ErrInvalid) when there is no such key; any
 	// other error means the ring could not look.
 	PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
 }
@@ -183,7 +186,7 @@ func (s *Service) Verify(ctx context.Context, raw string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: no kid", ErrInvalid)
 	}
 	pub, err := s.keys.PublicKey(ctx, h.KeyID)
-	if errors.Is(err, keys.ErrUnknownKey) || errors.Is(err, ErrInvalid) {
+	if errors.Is(err, ErrUnknownKey) || errors.Is(err, ErrInvalid) {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if err != nil {
