@@ -330,8 +330,10 @@ func TestRedisDownAtBoot(t *testing.T) {
 		_, body, _ := get(t, s.base+"/api/v1/health/ready")
 		return strings.Contains(body, `"status":"ok"`)
 	})
-	_, body, _ = get(t, s.base+"/api/v1/metrics")
-	require.Contains(t, body, `gatehouse_circuit_breaker_state{name="redis"} 0`)
+	eventually(t, "the breaker gauge to say closed", 5*time.Second, func() bool {
+		_, body, _ := get(t, s.base+"/api/v1/metrics")
+		return strings.Contains(body, `gatehouse_circuit_breaker_state{name="redis"} 0`)
+	})
 	s.stop(t)
 	require.Contains(t, s.logs.String(), "Redis is unreachable: degraded mode")
 }

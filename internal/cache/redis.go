@@ -412,6 +412,7 @@ func (r *Redis) Ping(ctx context.Context) error {
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		return wrap("ping", "", r.failed(ctx, err))
 	}
+	r.setDown(false, nil) // an answer is an answer, whoever asked
 	return nil
 }
 

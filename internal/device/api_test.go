@@ -14,9 +14,9 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest/risktest"
 	"github.com/gatehouse-auth/gatehouse/internal/device"
 	"github.com/gatehouse-auth/gatehouse/internal/fingerprint"
-	"github.com/gatehouse-auth/gatehouse/internal/app/apptest/risktest"
 )
 
 // A device is registered on the first sign-in and reused on the next; a

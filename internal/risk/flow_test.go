@@ -15,9 +15,9 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest/risktest"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
-	"github.com/gatehouse-auth/gatehouse/internal/app/apptest/risktest"
 )
 
 // blocked is on the test blocklist: Sydney's addresses.

@@ -13,9 +13,9 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest/risktest"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
-	"github.com/gatehouse-auth/gatehouse/internal/app/apptest/risktest"
 )
 
 // clock is a settable test clock.
