@@ -50,7 +50,7 @@ var emailIDNA = idna.New(
 // field.
 func invalidEmail(format string, args ...any) *Error {
 	msg := fmt.Sprintf(format, args...)
-	return &Error{Code: CodeInvalidEmail, Message: msg, Fields: []FieldError{{Location: "body.email", Message: msg}}}
+	return &Error{Code: CodeInvalidEmail, Message: msg, Fields: []FieldError{{Location: "email", Message: msg}}}
 }
 
 // ParseEmail validates and normalises s. An empty s is validation_failed
@@ -76,7 +76,7 @@ func invalidEmail(format string, args ...any) *Error {
 func ParseEmail(s string) (Email, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return "", InvalidField("body.email", "email is required")
+		return "", InvalidField("email", "email is required")
 	}
 	if len(s) > maxRawEmail {
 		return "", invalidEmail("email must be at most 254 characters")

@@ -44,7 +44,7 @@ func TestParseEmailRefusesLookAlikes(t *testing.T) {
 		require.Equal(t, gatehouse.CodeInvalidEmail, gatehouse.ErrorCode(err), "%s: %v", why, err)
 		var ge *gatehouse.Error
 		require.ErrorAs(t, err, &ge)
-		require.Equal(t, []string{"body.email"}, locations(ge), why)
+		require.Equal(t, []string{"email"}, locations(ge), why)
 	}
 }
 

@@ -9,8 +9,9 @@ import (
 // Clients branch on it; it never changes once published.
 type Code string
 
-// The error codes of the HTTP contract (API.md) plus the generic ones every
-// HTTP error needs.
+// The error codes services answer with: those of the HTTP contract
+// (API.md) plus the generic ones. The codes only the transport can give (a
+// body that is not JSON, a wrong method or media type) belong to httpapi.
 const (
 	CodeInvalidToken        Code = "invalid_token"
 	CodeUnauthorized        Code = "unauthorized"
@@ -44,18 +45,19 @@ const (
 	CodeOAuthProviderError   Code = "oauth_provider_error"
 	CodeOAuthEmailUnverified Code = "oauth_email_not_verified"
 
-	CodeBadRequest       Code = "bad_request"
-	CodeMalformedJSON    Code = "malformed_json"
-	CodeMethodNotAllowed Code = "method_not_allowed"
-	CodeConflict         Code = "conflict"
-	CodePayloadTooLarge  Code = "payload_too_large"
-	CodeUnsupportedMedia Code = "unsupported_media_type"
-	CodeUnavailable      Code = "service_unavailable"
-	CodeInternal         Code = "internal_error"
+	CodeBadRequest  Code = "bad_request"
+	CodeConflict    Code = "conflict"
+	CodeUnavailable Code = "service_unavailable"
+	CodeInternal    Code = "internal_error"
 )
 
 // FieldError names one invalid input and what is wrong with it.
-// Location follows Huma's convention: "body.email", "query.limit", "path.id".
+//
+// Services name the input plainly, as the client spelled it: "password",
+// "events[2]", "notification_preferences.security.new_device". The HTTP
+// layer says where it was sent, in Huma's convention ("body.password",
+// "query.redirect_uri", "path.id"); a Location that already starts with
+// one of those places is left as it is.
 type FieldError struct {
 	Location string `json:"location"`
 	Message  string `json:"message"`

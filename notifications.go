@@ -50,7 +50,7 @@ func ValidateNotificationPreferences(prefs map[string][]string) error {
 	}
 	sort.Strings(keys) // the first bad field is the same on every call
 	for _, k := range keys {
-		field := "body.notification_preferences." + k
+		field := "notification_preferences." + k
 		if !slices.Contains(NotificationTypes, k) {
 			return InvalidField(field, "unknown alert type; the types are "+strings.Join(NotificationTypes, ", "))
 		}

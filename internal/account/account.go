@@ -142,7 +142,7 @@ func (s *Service) Register(ctx context.Context, email, password, name string) (g
 	if name, err = cleanName(name); err != nil {
 		return gatehouse.User{}, err
 	}
-	if err := s.checkPassword("body.password", password, addr.String(), name); err != nil {
+	if err := s.checkPassword("password", password, addr.String(), name); err != nil {
 		return gatehouse.User{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, password)

@@ -57,7 +57,7 @@ func (s *Service) ResetPassword(ctx context.Context, secret, password string) er
 		if err != nil {
 			return err
 		}
-		if err := s.checkPassword("body.password", password, u.Email.String(), u.Name); err != nil {
+		if err := s.checkPassword("password", password, u.Email.String(), u.Name); err != nil {
 			return err
 		}
 		if u.PasswordHash, err = s.hasher.Hash(ctx, password); err != nil {
@@ -138,7 +138,7 @@ func (s *Service) RequireRecentAuth(ctx context.Context, userID string, authTime
 		}
 		return &gatehouse.Error{Code: gatehouse.CodeRecentAuthRequired,
 			Message: "this action needs a sign-in within the last 5 minutes, or the account's password in the body",
-			Fields:  []gatehouse.FieldError{{Location: "body.password", Message: "required unless you signed in within the last 5 minutes"}}}
+			Fields:  []gatehouse.FieldError{{Location: "password", Message: "required unless you signed in within the last 5 minutes"}}}
 	}
 	u, err := s.GetUser(ctx, userID)
 	if err != nil {
@@ -156,7 +156,7 @@ func (s *Service) requirePassword(ctx context.Context, u gatehouse.User, passwor
 	}
 	if !ok {
 		return &gatehouse.Error{Code: gatehouse.CodeRecentAuthRequired, Message: message,
-			Fields: []gatehouse.FieldError{{Location: "body.password", Message: "the password is wrong"}}}
+			Fields: []gatehouse.FieldError{{Location: "password", Message: "the password is wrong"}}}
 	}
 	return nil
 }
@@ -174,12 +174,12 @@ func (s *Service) ChangePassword(ctx context.Context, userID, currentSession, cu
 	}
 	if !ok {
 		return &gatehouse.Error{Code: gatehouse.CodeInvalidCredentials, Message: "the current password is wrong",
-			Fields: []gatehouse.FieldError{{Location: "body.current_password", Message: "the current password is wrong"}}}
+			Fields: []gatehouse.FieldError{{Location: "current_password", Message: "the current password is wrong"}}}
 	}
 	if next == current {
-		return gatehouse.InvalidField("body.new_password", "the new password must differ from the current one")
+		return gatehouse.InvalidField("new_password", "the new password must differ from the current one")
 	}
-	if err := s.checkPassword("body.new_password", next, u.Email.String(), u.Name); err != nil {
+	if err := s.checkPassword("new_password", next, u.Email.String(), u.Name); err != nil {
 		return err
 	}
 	hash, err := s.hasher.Hash(ctx, next)

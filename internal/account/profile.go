@@ -29,7 +29,7 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpd
 		p.Name = &n
 	}
 	if p.PhoneNumber != nil && *p.PhoneNumber != "" {
-		n, err := gatehouse.ParsePhoneNumber("body.phone_number", *p.PhoneNumber)
+		n, err := gatehouse.ParsePhoneNumber("phone_number", *p.PhoneNumber)
 		if err != nil {
 			return gatehouse.User{}, err
 		}
@@ -66,10 +66,10 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpd
 func cleanName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if utf8.RuneCountInString(name) > 200 {
-		return "", gatehouse.InvalidField("body.name", "name must be at most 200 characters")
+		return "", gatehouse.InvalidField("name", "name must be at most 200 characters")
 	}
 	if strings.ContainsFunc(name, unicode.IsControl) {
-		return "", gatehouse.InvalidField("body.name", "name must not contain control characters such as line breaks")
+		return "", gatehouse.InvalidField("name", "name must not contain control characters such as line breaks")
 	}
 	return name, nil
 }

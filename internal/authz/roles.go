@@ -144,9 +144,9 @@ func (s *Service) ListRoles(ctx context.Context) ([]gatehouse.Role, error) {
 func (s *Service) CreateRole(ctx context.Context, actorID, name, description string, perms []string) (gatehouse.Role, error) {
 	name = strings.TrimSpace(name)
 	if !gatehouse.ValidRoleName(name) {
-		return gatehouse.Role{}, gatehouse.InvalidField("body.name", "a role name is 1 to 64 lower-case letters, digits, '_', '-' or '.'")
+		return gatehouse.Role{}, gatehouse.InvalidField("name", "a role name is 1 to 64 lower-case letters, digits, '_', '-' or '.'")
 	}
-	perms, err := validatePermissions("body.permissions", perms)
+	perms, err := validatePermissions("permissions", perms)
 	if err != nil {
 		return gatehouse.Role{}, err
 	}
@@ -182,7 +182,7 @@ func (s *Service) UpdateRole(ctx context.Context, actorID, id string, descriptio
 	}
 	if permissions != nil {
 		var err error
-		if perms, err = validatePermissions("body.permissions", *permissions); err != nil {
+		if perms, err = validatePermissions("permissions", *permissions); err != nil {
 			return r, err
 		}
 	}
@@ -271,7 +271,7 @@ func (s *Service) SetUserRoles(ctx context.Context, actorID, userID string, name
 	for i, n := range names {
 		n = strings.TrimSpace(n)
 		if !gatehouse.ValidRoleName(n) {
-			return gatehouse.User{}, gatehouse.InvalidField(fmt.Sprintf("body.roles[%d]", i), fmt.Sprintf("%q is not a role name", n))
+			return gatehouse.User{}, gatehouse.InvalidField(fmt.Sprintf("roles[%d]", i), fmt.Sprintf("%q is not a role name", n))
 		}
 		if _, seen := index[n]; !seen {
 			index[n] = i
@@ -312,7 +312,7 @@ func (s *Service) SetUserRoles(ctx context.Context, actorID, userID string, name
 		for _, n := range clean {
 			r, ok := byName[n]
 			if !ok {
-				return gatehouse.InvalidField(fmt.Sprintf("body.roles[%d]", index[n]), fmt.Sprintf("no role is named %q", n))
+				return gatehouse.InvalidField(fmt.Sprintf("roles[%d]", index[n]), fmt.Sprintf("no role is named %q", n))
 			}
 			if !slices.Contains(before.Roles, n) {
 				touched = append(touched, r.Permissions...)

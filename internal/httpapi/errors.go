@@ -17,6 +17,15 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
+// The codes only the transport answers: the request could not be taken as
+// an operation's input at all. Services never see these requests.
+const (
+	CodeMalformedJSON    gatehouse.Code = "malformed_json"
+	CodeMethodNotAllowed gatehouse.Code = "method_not_allowed"
+	CodePayloadTooLarge  gatehouse.Code = "payload_too_large"
+	CodeUnsupportedMedia gatehouse.Code = "unsupported_media_type"
+)
+
 // statusByCode is the one place a domain error code becomes an HTTP status.
 // A code missing here answers 500, so adding a code to the domain without
 // adding it here is loud rather than silently wrong.
@@ -41,10 +50,10 @@ var statusByCode = map[gatehouse.Code]int{
 	gatehouse.CodeAccountLocked:       http.StatusLocked,
 	gatehouse.CodeRateLimited:         http.StatusTooManyRequests,
 	gatehouse.CodeBadRequest:          http.StatusBadRequest,
-	gatehouse.CodeMalformedJSON:       http.StatusBadRequest,
-	gatehouse.CodeMethodNotAllowed:    http.StatusMethodNotAllowed,
-	gatehouse.CodePayloadTooLarge:     http.StatusRequestEntityTooLarge,
-	gatehouse.CodeUnsupportedMedia:    http.StatusUnsupportedMediaType,
+	CodeMalformedJSON:                 http.StatusBadRequest,
+	CodeMethodNotAllowed:              http.StatusMethodNotAllowed,
+	CodePayloadTooLarge:               http.StatusRequestEntityTooLarge,
+	CodeUnsupportedMedia:              http.StatusUnsupportedMediaType,
 	gatehouse.CodeUnavailable:         http.StatusServiceUnavailable,
 	gatehouse.CodeInternal:            http.StatusInternalServerError,
 
@@ -75,13 +84,13 @@ func codeForStatus(status int) gatehouse.Code {
 	case http.StatusNotFound:
 		return gatehouse.CodeNotFound
 	case http.StatusMethodNotAllowed:
-		return gatehouse.CodeMethodNotAllowed
+		return CodeMethodNotAllowed
 	case http.StatusConflict:
 		return gatehouse.CodeConflict
 	case http.StatusRequestEntityTooLarge:
-		return gatehouse.CodePayloadTooLarge
+		return CodePayloadTooLarge
 	case http.StatusUnsupportedMediaType:
-		return gatehouse.CodeUnsupportedMedia
+		return CodeUnsupportedMedia
 	case http.StatusUnprocessableEntity:
 		return gatehouse.CodeValidationFailed
 	case http.StatusLocked:
@@ -327,7 +336,7 @@ func newHumaError(status int, msg string, errs ...error) huma.StatusError {
 		// Huma says "validation failed" for every body problem; say which.
 		switch status {
 		case http.StatusBadRequest:
-			p.Code = gatehouse.CodeMalformedJSON
+			p.Code = CodeMalformedJSON
 			p.Detail = "request body is not valid JSON"
 		case http.StatusUnsupportedMediaType:
 			p.Detail = "unsupported content type; send application/json"
@@ -421,9 +430,46 @@ func transformProblems(ctx huma.Context, _ string, v any) (any, error) {
 				w.Header().Set("Retry-After", retryAfterUnavailable)
 			}
 		}
-		return finalize(ctx.Context(), p), nil
+		out := finalize(ctx.Context(), p)
+		out.Errors = locate(ctx.Operation(), out.Errors)
+		return out, nil
 	}
 	return v, nil
+}
+
+// requestPlaces are the parts of a request a field location may name
+// first, in Huma's convention.
+var requestPlaces = []string{"body", "query", "path", "header", "cookie"}
+
+// locate says where each field a service named plainly was sent.
+// Services name inputs as the client spelled them ("password",
+// "events[2]"); only here is it known which part of the request carried
+// them: a parameter of op with that name, or else the body. Locations that
+// name their place already (Huma's own) are kept. fields is not modified:
+// it may belong to an error value shared between requests.
+func locate(op *huma.Operation, fields []gatehouse.FieldError) []gatehouse.FieldError {
+	if len(fields) == 0 {
+		return fields
+	}
+	out := slices.Clone(fields)
+	for i, f := range out {
+		name, _, _ := strings.Cut(f.Location, ".")
+		name, _, _ = strings.Cut(name, "[")
+		if name == "" || slices.Contains(requestPlaces, name) {
+			continue
+		}
+		place := "body"
+		if op != nil {
+			for _, param := range op.Parameters {
+				if param.Name == name {
+					place = param.In
+					break
+				}
+			}
+		}
+		out[i].Location = place + "." + f.Location
+	}
+	return out
 }
 
 // WriteProblem writes err as a problem+json answer from a plain net/http
@@ -434,6 +480,7 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, err error) {
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p *ProblemDetails) {
 	out := finalize(r.Context(), p)
+	out.Errors = locate(nil, out.Errors)
 	body, err := json.Marshal(out)
 	if err != nil { // cannot happen: only strings and ints
 		body = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"internal error","code":"internal_error"}`)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -49,7 +50,7 @@ func TestProblemHelper(t *testing.T) {
 	// Oversized bodies.
 	p4 := httpapi.Problem(fmt.Errorf("read: %w", &http.MaxBytesError{Limit: 10})).(*httpapi.ProblemDetails)
 	require.Equal(t, 413, p4.Status)
-	require.Equal(t, gatehouse.CodePayloadTooLarge, p4.Code)
+	require.Equal(t, httpapi.CodePayloadTooLarge, p4.Code)
 
 	// Unknown errors.
 	p5 := httpapi.Problem(errors.New("boom")).(*httpapi.ProblemDetails)
@@ -120,6 +121,75 @@ func TestQueryValidationNamesLocation(t *testing.T) {
 		require.Len(t, p.Errors, 1)
 		require.Equal(t, "query.limit", p.Errors[0].Location)
 	}
+}
+
+// Services name fields plainly; the operation says where each was sent.
+func TestServiceFieldNamesArePlacedByTheOperation(t *testing.T) {
+	e := newEnv(t, nil)
+	shared := gatehouse.InvalidField("events[2]", "unknown event type")
+	type input struct {
+		ID          string `path:"id"`
+		RedirectURI string `query:"redirect_uri"`
+		Body        struct {
+			Events []string `json:"events,omitempty"`
+		}
+	}
+	answers := map[string]error{
+		"redirect_uri": gatehouse.InvalidField("redirect_uri", "not allowed"),
+		"id":           gatehouse.InvalidField("id", "no such thing"),
+		"events":       shared,
+		"nested": &gatehouse.Error{Code: gatehouse.CodeValidationFailed, Message: "bad", Fields: []gatehouse.FieldError{
+			{Location: "notification_preferences.security.new_device", Message: "unknown channel"},
+			{Location: "body.already", Message: "kept"},
+			{Message: "no location"},
+		}},
+	}
+	huma.Register(e.srv.API(), huma.Operation{OperationID: "test-locate", Method: http.MethodPost, Path: "/test/locate/{id}"},
+		func(_ context.Context, in *input) (*struct{}, error) { return nil, answers[in.ID] })
+	locations := func(id string) []string {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/test/locate/"+id+"?redirect_uri=x", strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		p := requireProblem(t, e.do(req), http.StatusUnprocessableEntity, gatehouse.CodeValidationFailed)
+		var out []string
+		for _, f := range p.Errors {
+			out = append(out, f.Location)
+		}
+		return out
+	}
+	require.Equal(t, []string{"query.redirect_uri"}, locations("redirect_uri"))
+	require.Equal(t, []string{"path.id"}, locations("id"))
+	require.Equal(t, []string{"body.events[2]"}, locations("events"))
+	require.Equal(t, []string{"body.events[2]"}, locations("events"), "placed twice")
+	require.Equal(t, "events[2]", shared.Fields[0].Location, "the shared error value is not changed")
+	require.Equal(t, []string{"body.notification_preferences.security.new_device", "body.already", ""}, locations("nested"))
+}
+
+// The answers depend on three strings of Huma's: when an upgrade changes
+// one, this fails rather than the answers silently losing their codes and
+// field names.
+func TestHumaMessagesWeDependOnArePinned(t *testing.T) {
+	e := newEnv(t, nil)
+	type input struct {
+		Body struct {
+			Email string `json:"email"`
+		}
+	}
+	huma.Register(e.srv.API(), huma.Operation{OperationID: "test-pinned", Method: http.MethodPost, Path: "/test/pinned"},
+		func(context.Context, *input) (*struct{}, error) {
+			return nil, gatehouse.Errorf(gatehouse.CodeConflict, "taken")
+		})
+	post := func(body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/test/pinned", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return e.do(req)
+	}
+	// "expected required property email to be present" at "body".
+	p := requireProblem(t, post(`{}`), http.StatusUnprocessableEntity, gatehouse.CodeValidationFailed)
+	require.Equal(t, []gatehouse.FieldError{{Location: "body.email", Message: "expected required property email to be present"}}, p.Errors)
+	// "validation failed" with a 400 for a body that is not JSON.
+	requireProblem(t, post(`{"email":`), http.StatusBadRequest, httpapi.CodeMalformedJSON)
+	// "unexpected error occurred" around a handler's own (domain) error.
+	requireProblem(t, post(`{"email":"a@b.c"}`), http.StatusConflict, gatehouse.CodeConflict)
 }
 
 func TestResolverDomainErrorsBecomeFields(t *testing.T) {

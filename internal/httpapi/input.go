@@ -158,7 +158,7 @@ func strictJSONBody(ctx huma.Context, next func(huma.Context)) {
 		next(ctx)
 		return
 	case !declaredJSON(r):
-		WriteProblem(w, r, gatehouse.Errorf(gatehouse.CodeUnsupportedMedia, "send the body as JSON with Content-Type: application/json"))
+		WriteProblem(w, r, gatehouse.Errorf(CodeUnsupportedMedia, "send the body as JSON with Content-Type: application/json"))
 		return
 	}
 	body, err := io.ReadAll(r.Body)
@@ -169,7 +169,7 @@ func strictJSONBody(ctx huma.Context, next func(huma.Context)) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if at, key, ok := duplicateKey(body); ok {
 		msg := fmt.Sprintf("the key %q appears twice in one object; send it once", key)
-		WriteProblem(w, r, &gatehouse.Error{Code: gatehouse.CodeMalformedJSON, Message: msg,
+		WriteProblem(w, r, &gatehouse.Error{Code: CodeMalformedJSON, Message: msg,
 			Fields: []gatehouse.FieldError{{Location: at, Message: msg}}})
 		return
 	}
@@ -207,7 +207,7 @@ func bodyReadError(w http.ResponseWriter, err error) error {
 		w.Header().Set("Connection", "close")
 		return err
 	}
-	return gatehouse.Errorf(gatehouse.CodeMalformedJSON, "the request body could not be read")
+	return gatehouse.Errorf(CodeMalformedJSON, "the request body could not be read")
 }
 
 // maxEchoedKey bounds a key quoted back in an error.

@@ -122,12 +122,12 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 	requireProblem(t, e.get("/"), http.StatusNotFound, gatehouse.CodeNotFound)
 
 	rec := e.do(httptest.NewRequest(http.MethodDelete, "/api/v1/health", nil))
-	requireProblem(t, rec, http.StatusMethodNotAllowed, gatehouse.CodeMethodNotAllowed)
+	requireProblem(t, rec, http.StatusMethodNotAllowed, httpapi.CodeMethodNotAllowed)
 	require.Equal(t, "GET, HEAD", rec.Header().Get("Allow"))
 
 	// Huma's own routes are covered the same way.
 	rec = e.do(httptest.NewRequest(http.MethodPost, "/api/v1/openapi.json", nil))
-	requireProblem(t, rec, http.StatusMethodNotAllowed, gatehouse.CodeMethodNotAllowed)
+	requireProblem(t, rec, http.StatusMethodNotAllowed, httpapi.CodeMethodNotAllowed)
 
 	// The ServeMux's path cleaning still redirects, without its HTML.
 	rec = e.get("/api/v1//health")
@@ -140,7 +140,7 @@ func TestBodyProblems(t *testing.T) {
 	e := newEnv(t, nil)
 
 	t.Run("malformed JSON", func(t *testing.T) {
-		p := requireProblem(t, e.postJSON("/api/v1/test/echo", `{"email": "a@b.c",`), http.StatusBadRequest, gatehouse.CodeMalformedJSON)
+		p := requireProblem(t, e.postJSON("/api/v1/test/echo", `{"email": "a@b.c",`), http.StatusBadRequest, httpapi.CodeMalformedJSON)
 		require.NotEmpty(t, p.Errors)
 		require.Equal(t, "body", p.Errors[0].Location)
 		// The body is never echoed back.
@@ -177,13 +177,13 @@ func TestBodyProblems(t *testing.T) {
 	t.Run("unsupported media type", func(t *testing.T) {
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/test/echo", strings.NewReader(`email=a`))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		requireProblem(t, e.do(req), http.StatusUnsupportedMediaType, gatehouse.CodeUnsupportedMedia)
+		requireProblem(t, e.do(req), http.StatusUnsupportedMediaType, httpapi.CodeUnsupportedMedia)
 	})
 
 	big := `{"email":"a@example.com","name":"` + strings.Repeat("x", 2000) + `"}`
 
 	t.Run("too large with Content-Length", func(t *testing.T) {
-		p := requireProblem(t, e.postJSON("/api/v1/test/echo", big), http.StatusRequestEntityTooLarge, gatehouse.CodePayloadTooLarge)
+		p := requireProblem(t, e.postJSON("/api/v1/test/echo", big), http.StatusRequestEntityTooLarge, httpapi.CodePayloadTooLarge)
 		require.Contains(t, p.Detail, "1024")
 	})
 
@@ -191,13 +191,13 @@ func TestBodyProblems(t *testing.T) {
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/test/echo", io.NopCloser(strings.NewReader(big)))
 		req.ContentLength = -1
 		req.Header.Set("Content-Type", "application/json")
-		requireProblem(t, e.do(req), http.StatusRequestEntityTooLarge, gatehouse.CodePayloadTooLarge)
+		requireProblem(t, e.do(req), http.StatusRequestEntityTooLarge, httpapi.CodePayloadTooLarge)
 	})
 
 	t.Run("too large without Content-Length (plain handler)", func(t *testing.T) {
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/test/raw", io.NopCloser(strings.NewReader(big)))
 		req.ContentLength = -1
-		requireProblem(t, e.do(req), http.StatusRequestEntityTooLarge, gatehouse.CodePayloadTooLarge)
+		requireProblem(t, e.do(req), http.StatusRequestEntityTooLarge, httpapi.CodePayloadTooLarge)
 	})
 
 	t.Run("at the limit is fine", func(t *testing.T) {
@@ -307,7 +307,7 @@ func TestCORS(t *testing.T) {
 
 	t.Run("plain OPTIONS is routed", func(t *testing.T) {
 		rec := e.do(httptest.NewRequest(http.MethodOptions, "/api/v1/health", nil))
-		requireProblem(t, rec, http.StatusMethodNotAllowed, gatehouse.CodeMethodNotAllowed)
+		requireProblem(t, rec, http.StatusMethodNotAllowed, httpapi.CodeMethodNotAllowed)
 	})
 
 	t.Run("no origins configured: no Vary", func(t *testing.T) {
@@ -442,8 +442,8 @@ func TestDomainErrors(t *testing.T) {
 		gatehouse.CodeEmailTaken: 409, gatehouse.CodeSystemRole: 409, gatehouse.CodeLastLoginMethod: 409,
 		gatehouse.CodeConflict: 409, gatehouse.CodeValidationFailed: 422, gatehouse.CodeWeakPassword: 422,
 		gatehouse.CodeAccountLocked: 423, gatehouse.CodeRateLimited: 429, gatehouse.CodeBadRequest: 400,
-		gatehouse.CodeMalformedJSON: 400, gatehouse.CodeMethodNotAllowed: 405, gatehouse.CodePayloadTooLarge: 413,
-		gatehouse.CodeUnsupportedMedia: 415, gatehouse.CodeUnavailable: 503, gatehouse.CodeInternal: 500,
+		httpapi.CodeMalformedJSON: 400, httpapi.CodeMethodNotAllowed: 405, httpapi.CodePayloadTooLarge: 413,
+		httpapi.CodeUnsupportedMedia: 415, gatehouse.CodeUnavailable: 503, gatehouse.CodeInternal: 500,
 	}
 	for code, status := range want {
 		require.Equal(t, status, httpapi.HTTPStatus(code), code)
@@ -591,17 +591,17 @@ func TestStrictJSONBodies(t *testing.T) {
 
 	t.Run("a repeated key is malformed", func(t *testing.T) {
 		rec := e.postJSON("/api/v1/test/echo", `{"email":"a@example.com","name":"Al","name":"Bob"}`)
-		p := requireProblem(t, rec, http.StatusBadRequest, gatehouse.CodeMalformedJSON)
+		p := requireProblem(t, rec, http.StatusBadRequest, httpapi.CodeMalformedJSON)
 		require.Equal(t, []gatehouse.FieldError{{Location: "body.name", Message: p.Detail}}, p.Errors)
 		p = requireProblem(t, e.postJSON("/api/v1/test/echo", `{"email":"a@example.com","name":"Al","n\u0061me":"Bob"}`),
-			http.StatusBadRequest, gatehouse.CodeMalformedJSON)
+			http.StatusBadRequest, httpapi.CodeMalformedJSON)
 		require.Equal(t, "body.name", p.Errors[0].Location, "an escaped spelling is the same key")
 	})
 
 	t.Run("a body must be declared JSON", func(t *testing.T) {
 		for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/cbor", "not a media type"} {
-			requireProblem(t, post(valid, ct, int64(len(valid))), http.StatusUnsupportedMediaType, gatehouse.CodeUnsupportedMedia)
-			requireProblem(t, post(valid, ct, -1), http.StatusUnsupportedMediaType, gatehouse.CodeUnsupportedMedia)
+			requireProblem(t, post(valid, ct, int64(len(valid))), http.StatusUnsupportedMediaType, httpapi.CodeUnsupportedMedia)
+			requireProblem(t, post(valid, ct, -1), http.StatusUnsupportedMediaType, httpapi.CodeUnsupportedMedia)
 		}
 		for _, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON"} {
 			rec := post(valid, ct, -1)

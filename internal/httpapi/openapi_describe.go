@@ -236,9 +236,9 @@ func derivedProblems(op *huma.Operation) []problemDoc {
 	if op.RequestBody != nil {
 		validated = append(validated, "the body")
 		out = append(out,
-			problemDoc{gatehouse.CodeMalformedJSON, "the body is not JSON, repeats a key within one object, or could not be read"},
-			problemDoc{gatehouse.CodePayloadTooLarge, "the body is larger than GATEHOUSE_MAX_BODY_BYTES (1 MiB by default)"},
-			problemDoc{gatehouse.CodeUnsupportedMedia, "a body without Content-Type: application/json"})
+			problemDoc{CodeMalformedJSON, "the body is not JSON, repeats a key within one object, or could not be read"},
+			problemDoc{CodePayloadTooLarge, "the body is larger than GATEHOUSE_MAX_BODY_BYTES (1 MiB by default)"},
+			problemDoc{CodeUnsupportedMedia, "a body without Content-Type: application/json"})
 		if op.RequestBody.Required {
 			out = append(out, problemDoc{gatehouse.CodeBadRequest, "the body is missing"})
 		}
@@ -290,7 +290,7 @@ func derivedProblems(op *huma.Operation) []problemDoc {
 // to HEAD (see sideEffectGETs).
 func sideEffectProblems(op *huma.Operation) []problemDoc {
 	if what := sideEffectGETs[op.Method+" "+BasePath+op.Path]; what != "" {
-		return []problemDoc{{gatehouse.CodeMethodNotAllowed, "a HEAD request: this GET " + what + ", so only GET is served"}}
+		return []problemDoc{{CodeMethodNotAllowed, "a HEAD request: this GET " + what + ", so only GET is served"}}
 	}
 	return nil
 }

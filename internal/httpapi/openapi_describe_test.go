@@ -157,9 +157,9 @@ func TestOpenAPIDescribesSecurityAndErrors(t *testing.T) {
 			}
 			if op.RequestBody != nil {
 				require.Contains(t, op.RequestBody.Content, "application/json", where)
-				needs(http.StatusBadRequest, gatehouse.CodeMalformedJSON, "body")
-				needs(http.StatusRequestEntityTooLarge, gatehouse.CodePayloadTooLarge, "body")
-				needs(http.StatusUnsupportedMediaType, gatehouse.CodeUnsupportedMedia, "body")
+				needs(http.StatusBadRequest, httpapi.CodeMalformedJSON, "body")
+				needs(http.StatusRequestEntityTooLarge, httpapi.CodePayloadTooLarge, "body")
+				needs(http.StatusUnsupportedMediaType, httpapi.CodeUnsupportedMedia, "body")
 				needs(http.StatusUnprocessableEntity, gatehouse.CodeValidationFailed, "body")
 				if op.RequestBody.Required {
 					needs(http.StatusBadRequest, gatehouse.CodeBadRequest, "required body")
@@ -263,10 +263,10 @@ func TestOpenAPIErrorsAreAnswered(t *testing.T) {
 			case op.RequestBody != nil && !bearer:
 				status, code := call(strings.ToUpper(method), path, "text/plain", "x")
 				require.Equal(t, http.StatusUnsupportedMediaType, status, where)
-				require.Equal(t, string(gatehouse.CodeUnsupportedMedia), code, where)
+				require.Equal(t, string(httpapi.CodeUnsupportedMedia), code, where)
 				status, code = call(strings.ToUpper(method), path, "application/json", `{"a":1,"a":2}`)
 				require.Equal(t, http.StatusBadRequest, status, where)
-				require.Equal(t, string(gatehouse.CodeMalformedJSON), code, where)
+				require.Equal(t, string(httpapi.CodeMalformedJSON), code, where)
 				if op.RequestBody.Required {
 					status, code = call(strings.ToUpper(method), path, "", "")
 					require.Equal(t, http.StatusBadRequest, status, where)

@@ -114,14 +114,14 @@ func (s *Service) load(ctx context.Context, id string) (string, challenge, error
 // else a new one. A challenge sends at most five texts.
 func (s *Service) Send(ctx context.Context, challengeID, method string) error {
 	if method != gatehouse.MFAMethodSMS {
-		return gatehouse.InvalidField("body.method", `only "sms" codes are sent`)
+		return gatehouse.InvalidField("method", `only "sms" codes are sent`)
 	}
 	key, c, err := s.load(ctx, challengeID)
 	if err != nil {
 		return err
 	}
 	if c.Phone == "" {
-		return gatehouse.InvalidField("body.method", "this account has no phone number for codes")
+		return gatehouse.InvalidField("method", "this account has no phone number for codes")
 	}
 	if s.sms == nil || !s.sms.Available() {
 		return errSMSDown
@@ -147,7 +147,7 @@ func (s *Service) Verify(ctx context.Context, challengeID, method, code string) 
 		return gatehouse.PendingSignIn{}, err
 	}
 	if method != "" && !slices.Contains(c.Methods, method) {
-		return gatehouse.PendingSignIn{}, gatehouse.InvalidField("body.method", fmt.Sprintf("this sign-in accepts %v", c.Methods))
+		return gatehouse.PendingSignIn{}, gatehouse.InvalidField("method", fmt.Sprintf("this sign-in accepts %v", c.Methods))
 	}
 	if method == gatehouse.MFAMethodSMS {
 		if _, err := s.cache.Get(ctx, smsFailedKey(key)); err == nil || (s.sms != nil && s.sms.Failed(ctx, key)) {

@@ -107,7 +107,7 @@ var (
 	// errSMSOff answers an SMS setup on a server without an SMS sender
 	// (GATEHOUSE_SMS_PROVIDER=none): not a passing outage but a method
 	// this server does not offer.
-	errSMSOff = gatehouse.InvalidField("body.method", `text messages are off on this server; use "totp"`)
+	errSMSOff = gatehouse.InvalidField("method", `text messages are off on this server; use "totp"`)
 )
 
 // SetupResult is the answer to a setup: the TOTP secret and how to enrol
@@ -158,7 +158,7 @@ func (s *Service) Setup(ctx context.Context, userID, method, phone string) (Setu
 		if s.sms == nil {
 			return SetupResult{}, errSMSOff
 		}
-		if f.PhoneNumber, err = gatehouse.ParsePhoneNumber("body.phone_number", phone); err != nil {
+		if f.PhoneNumber, err = gatehouse.ParsePhoneNumber("phone_number", phone); err != nil {
 			return SetupResult{}, err
 		}
 		if s.sms == nil || !s.sms.Available() {
@@ -169,7 +169,7 @@ func (s *Service) Setup(ctx context.Context, userID, method, phone string) (Setu
 		}
 		res = SetupResult{Method: method, PhoneNumber: f.PhoneNumber}
 	default:
-		return SetupResult{}, gatehouse.InvalidField("body.method", `method must be "totp" or "sms"`)
+		return SetupResult{}, gatehouse.InvalidField("method", `method must be "totp" or "sms"`)
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		s.retrying(ctx, userID, &kept)
@@ -234,7 +234,7 @@ func (s *Service) Activate(ctx context.Context, userID, method, code string) ([]
 		}
 	}
 	if pending == nil {
-		return nil, gatehouse.InvalidField("body.method", "no "+method+" setup is waiting for activation; call /auth/mfa/setup first")
+		return nil, gatehouse.InvalidField("method", "no "+method+" setup is waiting for activation; call /auth/mfa/setup first")
 	}
 	var step int64
 	err = s.limitWrongCodes(ctx, userID, func() error {

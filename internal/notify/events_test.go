@@ -162,9 +162,9 @@ func TestWantsAndValidatePreferences(t *testing.T) {
 		prefs map[string][]string
 		field string
 	}{
-		{map[string][]string{"security.nope": {"email"}}, "body.notification_preferences.security.nope"},
-		{map[string][]string{gatehouse.NotifyPasswordChanged: {"email", "sms"}}, "body.notification_preferences." + gatehouse.NotifyPasswordChanged},
-		{map[string][]string{gatehouse.NotifyPasswordChanged: {"", "websocket"}}, "body.notification_preferences." + gatehouse.NotifyPasswordChanged},
+		{map[string][]string{"security.nope": {"email"}}, "notification_preferences.security.nope"},
+		{map[string][]string{gatehouse.NotifyPasswordChanged: {"email", "sms"}}, "notification_preferences." + gatehouse.NotifyPasswordChanged},
+		{map[string][]string{gatehouse.NotifyPasswordChanged: {"", "websocket"}}, "notification_preferences." + gatehouse.NotifyPasswordChanged},
 	} {
 		err := gatehouse.ValidateNotificationPreferences(tc.prefs)
 		require.Equal(t, gatehouse.CodeValidationFailed, gatehouse.ErrorCode(err))

@@ -222,7 +222,7 @@ func (s *Service) Authorize(ctx context.Context, providerName, redirectURI, link
 		return Start{}, err
 	}
 	if redirectURI != "" && !s.allowed(redirectURI) {
-		return Start{}, gatehouse.InvalidField("query.redirect_uri", "redirect_uri is not in GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST")
+		return Start{}, gatehouse.InvalidField("redirect_uri", "redirect_uri is not in GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST")
 	}
 	cfg, err := p.config(ctx)
 	if err != nil {
@@ -259,7 +259,7 @@ func (s *Service) LinkURL(ctx context.Context, providerName, redirectURI, userID
 		return "", err
 	}
 	if redirectURI != "" && !s.allowed(redirectURI) {
-		return "", gatehouse.InvalidField("body.redirect_uri", "redirect_uri is not in GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST")
+		return "", gatehouse.InvalidField("redirect_uri", "redirect_uri is not in GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST")
 	}
 	raw, err := json.Marshal(ticket{Provider: p.name, UserID: userID, RedirectURI: redirectURI})
 	if err != nil {
@@ -391,7 +391,7 @@ func (s *Service) finish(ctx context.Context, p *provider, f flow, in CallbackIn
 		return Result{}, gatehouse.Errorf(gatehouse.CodeOAuthDenied, "the sign-in at %s did not complete (%s)", p.name, clip(in.Error, 64))
 	}
 	if in.Code == "" {
-		return Result{}, gatehouse.InvalidField("query.code", "the provider sent no code")
+		return Result{}, gatehouse.InvalidField("code", "the provider sent no code")
 	}
 	pr, err := p.exchange(ctx, in.Code, f.Verifier, f.Nonce)
 	if err != nil {

@@ -240,7 +240,7 @@ func malformed(err error) error {
 	if errors.As(err, &pe) && pe.DevInfo != "" {
 		msg += ": " + truncate(pe.DevInfo, 200)
 	}
-	return gatehouse.InvalidField("body.credential", msg)
+	return gatehouse.InvalidField("credential", msg)
 }
 
 func truncate(s string, n int) string {
@@ -258,7 +258,7 @@ func truncate(s string, n int) string {
 func NormalizeName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) {
-		return "", gatehouse.InvalidField("body.name", "name must be 1 to 100 characters")
+		return "", gatehouse.InvalidField("name", "name must be 1 to 100 characters")
 	}
 	return name, nil
 }

@@ -83,7 +83,7 @@ func dialControl(_, address string, _ syscall.RawConn) error {
 // checks each address with the same Blocked. Errors are validation_failed
 // naming body.url.
 func ValidateURL(raw string, allowPrivate bool) (*url.URL, error) {
-	bad := func(msg string) (*url.URL, error) { return nil, gatehouse.InvalidField("body.url", msg) }
+	bad := func(msg string) (*url.URL, error) { return nil, gatehouse.InvalidField("url", msg) }
 	if len(raw) > maxURLLength {
 		return bad(fmt.Sprintf("must be at most %d characters", maxURLLength))
 	}

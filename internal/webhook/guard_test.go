@@ -32,7 +32,7 @@ func TestValidateURL(t *testing.T) {
 		var ge *gatehouse.Error
 		require.True(t, errors.As(err, &ge), u)
 		require.Equal(t, gatehouse.CodeValidationFailed, ge.Code)
-		require.Equal(t, "body.url", ge.Fields[0].Location)
+		require.Equal(t, "url", ge.Fields[0].Location)
 		_, err = ValidateURL(u, true)
 		require.NoError(t, err, "allowed with allow-private: %s", u)
 	}
@@ -64,7 +64,7 @@ func TestValidateURLRefusesEverySpellingOfAnAddress(t *testing.T) {
 		var ge *gatehouse.Error
 		require.True(t, errors.As(err, &ge), u)
 		require.Equal(t, gatehouse.CodeValidationFailed, ge.Code, u)
-		require.Equal(t, "body.url", ge.Fields[0].Location, u)
+		require.Equal(t, "url", ge.Fields[0].Location, u)
 		_, err = ValidateURL(u, true)
 		require.NoError(t, err, "allowed with allow-private: %s", u)
 	}

@@ -163,8 +163,11 @@ type Input struct {
 // which is shown this once and stored only sealed. A user who already owns
 // MaxWebhooksPerUser webhooks gets a conflict.
 func (s *Service) Create(ctx context.Context, userID string, in Input) (gatehouse.Webhook, string, error) {
-	if in.URL == nil || in.Events == nil {
-		return gatehouse.Webhook{}, "", gatehouse.InvalidField("body", "url and events are required")
+	switch {
+	case in.URL == nil:
+		return gatehouse.Webhook{}, "", gatehouse.InvalidField("url", "url is required")
+	case in.Events == nil:
+		return gatehouse.Webhook{}, "", gatehouse.InvalidField("events", "events is required")
 	}
 	now := s.opts.Now().UTC()
 	w := gatehouse.Webhook{ID: gatehouse.NewID(), UserID: userID, Active: true, CreatedAt: now, UpdatedAt: now}
@@ -219,7 +222,7 @@ func (s *Service) apply(ctx context.Context, w *gatehouse.Webhook, in Input) err
 	}
 	if in.Description != nil {
 		if len(*in.Description) > maxDescription || strings.ContainsRune(*in.Description, 0) {
-			return gatehouse.InvalidField("body.description", fmt.Sprintf("must be at most %d bytes, without NUL characters", maxDescription))
+			return gatehouse.InvalidField("description", fmt.Sprintf("must be at most %d bytes, without NUL characters", maxDescription))
 		}
 		w.Description = *in.Description
 	}
@@ -245,12 +248,12 @@ func (s *Service) apply(ctx context.Context, w *gatehouse.Webhook, in Input) err
 // drops repeats, keeping the order.
 func validEvents(events []string) ([]string, error) {
 	if len(events) == 0 || len(events) > maxEvents {
-		return nil, gatehouse.InvalidField("body.events", fmt.Sprintf("must list 1 to %d event types", maxEvents))
+		return nil, gatehouse.InvalidField("events", fmt.Sprintf("must list 1 to %d event types", maxEvents))
 	}
 	out := make([]string, 0, len(events))
 	for i, e := range events {
 		if e != AllEvents && !gatehouse.EventType(e).Valid() {
-			return nil, gatehouse.InvalidField(fmt.Sprintf("body.events[%d]", i), "unknown event type; see GET /webhooks/event-types")
+			return nil, gatehouse.InvalidField(fmt.Sprintf("events[%d]", i), "unknown event type; see GET /webhooks/event-types")
 		}
 		if !slices.Contains(out, e) {
 			out = append(out, e)
