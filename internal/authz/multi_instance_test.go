@@ -23,7 +23,7 @@ func TestTwoInstancesSeeRoleChangesWithinASecond(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	shared := map[string]string{"GATEHOUSE_DATABASE_URL": sqltest.PostgresURL(t), "GATEHOUSE_REDIS_URL": redisURL, "GATEHOUSE_REDIS_PREFIX": "test:" + t.Name() + ":"}
+	shared := map[string]string{"GATEHOUSE_DATABASE_URL": sqltest.MigratedPostgresURL(t), "GATEHOUSE_REDIS_URL": redisURL, "GATEHOUSE_REDIS_PREFIX": "test:" + t.Name() + ":"}
 	a := newFixture(t, "postgres", shared)
 	b := apptest.New(t, "postgres", shared)
 	require.NoError(t, b.App.Worker.Stop(ctx))

@@ -196,7 +196,7 @@ func TestWSTwoInstances(t *testing.T) {
 	if os.Getenv(sqltest.PostgresURLEnv) == "" || redisURL == "" {
 		t.Skip("needs GATEHOUSE_TEST_POSTGRES_URL and GATEHOUSE_TEST_REDIS_URL")
 	}
-	shared := map[string]string{"GATEHOUSE_DATABASE_URL": sqltest.PostgresURL(t), "GATEHOUSE_REDIS_URL": redisURL, "GATEHOUSE_REDIS_PREFIX": "test:" + t.Name() + ":"}
+	shared := map[string]string{"GATEHOUSE_DATABASE_URL": sqltest.MigratedPostgresURL(t), "GATEHOUSE_REDIS_URL": redisURL, "GATEHOUSE_REDIS_PREFIX": "test:" + t.Name() + ":"}
 	a := apptest.New(t, "postgres", shared)
 	b := apptest.New(t, "postgres", shared)
 	require.NoError(t, b.App.Worker.Stop(context.Background())) // A's workers fan the events out

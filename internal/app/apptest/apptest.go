@@ -17,7 +17,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -137,9 +136,9 @@ func NewLogged(t testing.TB, engine string, extra map[string]string, logs io.Wri
 	poll := 50 * time.Millisecond
 	switch engine {
 	case "postgres":
-		vars["GATEHOUSE_DATABASE_URL"] = sqltest.PostgresURL(t)
+		vars["GATEHOUSE_DATABASE_URL"] = sqltest.MigratedPostgresURL(t)
 	default:
-		vars["GATEHOUSE_DATABASE_URL"] = "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
+		vars["GATEHOUSE_DATABASE_URL"] = "sqlite://" + sqltest.SQLitePath(t)
 		poll = time.Second
 	}
 	for k, v := range extra {

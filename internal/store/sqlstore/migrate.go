@@ -2,9 +2,11 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -323,4 +325,32 @@ func (d *DB) withMigrationLock(ctx context.Context, fn func(m *DB) error) (err e
 		_ = conn.Close()
 	}()
 	return fn(m)
+}
+
+// SchemaDigest names the schema MigrateUp builds on a dialect: a hash of
+// River's migrations and ours. Two binaries with the same digest build the
+// same database, so a migrated copy made by one (a test template) serves
+// the other.
+func SchemaDigest(dialect store.Dialect) (string, error) {
+	d := &DB{dialect: dialect} // the migrators only read their embedded files
+	rm, err := d.riverMigrator()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, m := range rm.AllVersions() {
+		fmt.Fprintf(h, "river %d\n%s\n", m.Version, m.SQLUp)
+	}
+	err = fs.WalkDir(migrationsFS, migrationDir(dialect), func(name string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := migrationsFS.ReadFile(name)
+		fmt.Fprintf(h, "%s\n%s\n", name, b)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

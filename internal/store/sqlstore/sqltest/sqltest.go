@@ -64,14 +64,7 @@ func Engines(t testing.TB) []Engine {
 // so it is exactly what MigrateUp produces, without paying for it each time.
 func SQLite(t testing.TB) *sqlstore.DB {
 	t.Helper()
-	tmpl, err := sqliteTemplate()
-	if err != nil {
-		t.Fatalf("sqltest: migrated SQLite template: %v", err)
-	}
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	if err := os.WriteFile(path, tmpl, 0o600); err != nil {
-		t.Fatalf("sqltest: write SQLite database: %v", err)
-	}
+	path := SQLitePath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
 	db, err := sqlstore.Open(ctx, sqlstore.Config{Dialect: store.SQLite, DSN: path})
@@ -80,6 +73,21 @@ func SQLite(t testing.TB) *sqlstore.DB {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// SQLitePath writes a migrated SQLite database to a fresh file under
+// t.TempDir() and returns its path, for tests that start a whole server.
+func SQLitePath(t testing.TB) string {
+	t.Helper()
+	tmpl, err := sqliteTemplate()
+	if err != nil {
+		t.Fatalf("sqltest: migrated SQLite template: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	if err := os.WriteFile(path, tmpl, 0o600); err != nil {
+		t.Fatalf("sqltest: write SQLite database: %v", err)
+	}
+	return path
 }
 
 // sqliteTemplate returns the bytes of a freshly migrated SQLite database,
@@ -121,9 +129,31 @@ var sqliteTemplate = sync.OnceValues(func() ([]byte, error) {
 })
 
 // PostgresURL creates an empty database just for this test (dropped when t
-// ends) and returns its URL, for tests that start a whole server process.
-// It skips the test when PostgresURLEnv is unset.
+// ends) and returns its URL, for tests of migrating itself. It skips the
+// test when PostgresURLEnv is unset.
 func PostgresURL(t testing.TB) string {
+	t.Helper()
+	return postgresDatabase(t, "")
+}
+
+// MigratedPostgresURL creates a migrated database just for this test
+// (dropped when t ends) and returns its URL, for tests that start a whole
+// server. It skips the test when PostgresURLEnv is unset.
+func MigratedPostgresURL(t testing.TB) string {
+	t.Helper()
+	if os.Getenv(PostgresURLEnv) == "" {
+		t.Skipf("sqltest: %s not set", PostgresURLEnv)
+	}
+	tmpl, err := postgresTemplate()
+	if err != nil {
+		t.Fatalf("sqltest: migrated PostgreSQL template: %v", err)
+	}
+	return postgresDatabase(t, tmpl)
+}
+
+// postgresDatabase creates a database for t, a copy of template when it is
+// not empty, dropped when t ends, and returns its URL.
+func postgresDatabase(t testing.TB, template string) string {
 	t.Helper()
 	adminURL := os.Getenv(PostgresURLEnv)
 	if adminURL == "" {
@@ -132,7 +162,11 @@ func PostgresURL(t testing.TB) string {
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
 	name := "gh_test_" + randomSuffix(t)
-	if err := adminExec(ctx, adminURL, "CREATE DATABASE "+name); err != nil {
+	create := "CREATE DATABASE " + name
+	if template != "" {
+		create += " TEMPLATE " + template
+	}
+	if err := adminExec(ctx, adminURL, create); err != nil {
 		t.Fatalf("sqltest: create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -154,7 +188,7 @@ func PostgresURL(t testing.TB) string {
 // test when the variable is unset.
 func Postgres(t testing.TB) *sqlstore.DB {
 	t.Helper()
-	dsn := PostgresURL(t) // its cleanup drops the database after the pool's Close below
+	dsn := MigratedPostgresURL(t) // its cleanup drops the database after the pool's Close below
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
 	db, err := sqlstore.Open(ctx, sqlstore.Config{Dialect: store.Postgres, DSN: dsn, MaxConns: 10})
@@ -162,11 +196,69 @@ func Postgres(t testing.TB) *sqlstore.DB {
 		t.Fatalf("sqltest: open PostgreSQL: %v", err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	if err := db.MigrateUp(ctx); err != nil {
-		t.Fatalf("sqltest: migrate PostgreSQL: %v", err)
-	}
 	return db
 }
+
+// postgresTemplate returns the name of a migrated database to copy test
+// databases from (CREATE DATABASE ... TEMPLATE takes milliseconds where
+// migrating takes most of a second under the race detector). It is named
+// by sqlstore.SchemaDigest, so it is built once per schema on the server
+// and shared by every test binary and run with the same migrations; an
+// advisory lock makes concurrent binaries build it once.
+var postgresTemplate = sync.OnceValues(func() (string, error) {
+	adminURL := os.Getenv(PostgresURLEnv)
+	digest, err := sqlstore.SchemaDigest(store.Postgres)
+	if err != nil {
+		return "", err
+	}
+	name := "gh_template_" + digest[:16]
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	// Session-level: held across the statements below, released with the
+	// connection if this process dies.
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtext('gatehouse sqltest template'))"); err != nil {
+		return "", err
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if exists {
+		return name, nil
+	}
+	// Built under another name and renamed when complete, so a template
+	// that exists is always whole.
+	building := name + "_building"
+	for _, stmt := range []string{"DROP DATABASE IF EXISTS " + building + " WITH (FORCE)", "CREATE DATABASE " + building} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return "", err
+		}
+	}
+	dsn, err := withDatabase(adminURL, building)
+	if err != nil {
+		return "", err
+	}
+	db, err := sqlstore.Open(ctx, sqlstore.Config{Dialect: store.Postgres, DSN: dsn, MaxConns: 2})
+	if err != nil {
+		return "", err
+	}
+	err = db.MigrateUp(ctx)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+building+" RENAME TO "+name); err != nil {
+		return "", err
+	}
+	return name, nil
+})
 
 // randomSuffix is a lowercase hex token, safe as part of an unquoted
 // identifier.
