@@ -192,6 +192,7 @@ func New(deps Deps) *Server {
 		serviceName: deps.ServiceName,
 		mux:         http.NewServeMux(),
 	}
+	s.logger = telemetry.WithContextIDs(s.logger)
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
