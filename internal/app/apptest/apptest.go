@@ -35,31 +35,17 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
+	"github.com/gatehouse-auth/gatehouse/internal/testclock"
 )
 
-// Clock is a settable clock shared by every service of an Env.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the current test time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// Clock is the settable clock shared by every service of an Env.
+type Clock = testclock.Clock
 
 // Env is a running server.
 type Env struct {
-	T      testing.TB
+	T testing.TB
+	// Engine is the database engine it runs on: "sqlite" or "postgres".
+	Engine string
 	App    *app.App
 	Server *httptest.Server
 	Mail   *mailtest.Server
@@ -175,7 +161,7 @@ func NewWith(t testing.TB, engine string, o Options) *Env {
 	if err != nil {
 		t.Fatalf("apptest: config: %v", err)
 	}
-	clock := &Clock{t: time.Now().UTC().Truncate(time.Second)}
+	clock := testclock.New(time.Now().UTC().Truncate(time.Second))
 	log := slog.New(slog.DiscardHandler)
 	if logs != io.Discard {
 		level := slog.LevelWarn
@@ -203,7 +189,7 @@ func NewWith(t testing.TB, engine string, o Options) *Env {
 		_ = a.Worker.Stop(sctx)
 		a.Close(sctx)
 	})
-	return &Env{T: t, App: a, Server: srv, Mail: smtp, Clock: clock, URL: srv.URL + "/api/v1", emitted: rec}
+	return &Env{T: t, Engine: engine, App: a, Server: srv, Mail: smtp, Clock: clock, URL: srv.URL + "/api/v1", emitted: rec}
 }
 
 // Response is a decoded answer.
@@ -367,6 +353,38 @@ func CheckN(t *testing.T, n int, prop func(*rapid.T)) {
 		ok = true
 		passed.Add(1)
 	})
+}
+
+// Whole-server property tests run this many passing cases per engine
+// (each case drives HTTP requests through a real server); -rapid.checks
+// runs the number given instead. PostgreSQL cases cost about twice as
+// much, and the SQLite run already explores the inputs.
+const (
+	SQLiteChecks   = 30
+	PostgresChecks = 10
+)
+
+// Check runs a whole-server property against e with its engine's case
+// budget (SQLiteChecks, PostgresChecks).
+func (e *Env) Check(t *testing.T, prop func(*rapid.T)) {
+	t.Helper()
+	n := SQLiteChecks
+	if e.Engine == "postgres" {
+		n = PostgresChecks
+	}
+	CheckN(t, n, prop)
+}
+
+// ForEachEngine runs fn as a parallel subtest per engine (Engines), each
+// with its own server started with extra configuration.
+func ForEachEngine(t *testing.T, extra map[string]string, fn func(t *testing.T, env *Env)) {
+	t.Helper()
+	for _, eng := range Engines(t) {
+		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
+			fn(t, New(t, eng, extra))
+		})
+	}
 }
 
 // StrongPassword is accepted by the default policy.
