@@ -8,8 +8,11 @@ import (
 	"io"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // Hasher hashes and verifies passwords with Argon2id under a concurrency
@@ -20,6 +23,8 @@ type Hasher struct {
 	rand   io.Reader
 	sem    chan struct{}
 	dummy  string
+	// metrics times the computations (nil: not timed).
+	metrics *telemetry.Metrics
 
 	// inFlight counts operations holding a slot; testHookAcquired, when
 	// set by tests in this package, runs while a slot is held so they can
@@ -40,6 +45,20 @@ func WithMaxConcurrent(n int) Option {
 			h.sem = make(chan struct{}, n)
 		}
 	}
+}
+
+// WithMetrics records the time of each Argon2id computation (hash or
+// verification, not the wait for a slot) in gatehouse_password_hash_seconds.
+func WithMetrics(m *telemetry.Metrics) Option {
+	return func(h *Hasher) { h.metrics = m }
+}
+
+// timed derives like derive, recording how long it took.
+func (h *Hasher) timed(password string, salt []byte, p Params) []byte {
+	start := time.Now()
+	key := derive(password, salt, p)
+	h.metrics.PasswordHashed(time.Since(start))
+	return key
 }
 
 // WithRand replaces crypto/rand as the salt source, so tests can make salt
@@ -90,7 +109,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 		return "", err
 	}
 	defer h.release()
-	return encodePHC(h.params, salt, derive(password, salt, h.params)), nil
+	return encodePHC(h.params, salt, h.timed(password, salt, h.params)), nil
 }
 
 // Verify reports whether password matches the PHC string phc, comparing in
@@ -108,7 +127,7 @@ func (h *Hasher) Verify(ctx context.Context, password, phc string) (ok, needsReh
 		return false, false, err
 	}
 	defer h.release()
-	key := derive(password, d.salt, d.params)
+	key := h.timed(password, d.salt, d.params)
 	if subtle.ConstantTimeCompare(key, d.key) != 1 {
 		return false, false, nil
 	}
