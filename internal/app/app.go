@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,11 +39,13 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/oidcprovider"
 	"github.com/gatehouse-auth/gatehouse/internal/signin"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/web"
 	"github.com/gatehouse-auth/gatehouse/internal/webhook"
 )
 
@@ -83,6 +86,13 @@ type App struct {
 	Passkeys *passkey.Service
 	// SignIn runs every sign-in.
 	SignIn *signin.Flow
+	// Clients manages the OpenID Provider's registered clients; Consents
+	// users' consents to them.
+	Clients  *oidcprovider.Clients
+	Consents *oidcprovider.Consents
+	// Pages are the hosted pages; Pages.Sessions() answers who is signed
+	// in on a browser.
+	Pages *web.Pages
 	// Worker works the jobs (nil unless Options.Jobs).
 	Worker *jobs.Worker
 
@@ -315,6 +325,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, Risk: a.Risk, Devices: a.Devices,
 		Sessions: a.Sessions, Events: a.Bus, Passkeys: a.Passkeys, OAuth: a.OAuth, Metrics: a.Metrics, Now: opts.Now,
 	})
+	a.Clients = oidcprovider.NewClients(a.DB, a.Bus, a.Sessions, opts.Now)
+	a.Consents = oidcprovider.NewConsents(a.DB, a.Bus, a.Sessions, opts.Now)
 	if opts.Jobs {
 		a.Worker, err = jobs.NewWorker(a.Jobs, jobs.WorkerConfig{
 			Workers: workers, PollInterval: opts.PollInterval,
@@ -326,6 +338,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		}
 	}
 
+	rateLimiter := newRateLimiter(cfg, a.Cache, a.Metrics, log, opts.Now)
 	a.Metrics.RegisterDBStats(a.DB.DB(), string(a.DB.Dialect()))
 	if err := a.Metrics.RegisterDBPool(a.poolStats); err != nil {
 		return nil, err
@@ -336,7 +349,29 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if err := a.Notify.RegisterMetrics(a.Metrics.Registry()); err != nil {
 		return nil, err
 	}
+	pages, err := web.New(web.Deps{
+		PublicURL: cfg.PublicURL, ServiceName: cfg.ServiceName, ReturnAllowlist: cfg.OAuthRedirectAllowlist,
+		APIBase: httpapi.BasePath, IdleTimeout: cfg.SessionIdleTimeout,
+		ClientIP: func(ctx context.Context) string {
+			if ip := httpapi.ClientIPFrom(ctx); ip.IsValid() {
+				return ip.String()
+			}
+			return ""
+		},
+		SignIn: a.SignIn, Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, OAuth: a.OAuth,
+		Sessions: a.Sessions, Devices: a.Devices, Passkeys: passkeysForPages(cfg, a.Passkeys),
+		Admin:   web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions},
+		Limiter: rateLimiter,
+		Limits: web.Limits{Login: ratelimit.Limit(cfg.RateLimitLogin), Register: ratelimit.Limit(cfg.RateLimitRegister),
+			Email: ratelimit.Limit(cfg.RateLimitEmail), MFA: ratelimit.Limit(cfg.RateLimitMFA)},
+		Now: opts.Now, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	a.Pages = pages
 	a.HTTP = httpapi.New(httpapi.Deps{
+		Pages:          pages,
 		Logger:         log,
 		Metrics:        a.Metrics,
 		Version:        gatehouse.Version(),
@@ -352,6 +387,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		Roles:          a.Roles,
 		Admin:          a.Accounts,
 		Audit:          a.Audit,
+		Clients:        a.Clients,
+		Consents:       a.Consents,
 		Webhooks:       a.Webhooks,
 		Notify:         a.Notify,
 		MFA:            a.MFA,
@@ -363,7 +400,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		SignIn:         a.SignIn,
 		Features:       map[string]string{"geoip": geoipFeature(cfg)},
 		SessionTrust:   func(_ context.Context, p gatehouse.Principal) int { return p.TrustScore },
-		RateLimiter:    newRateLimiter(cfg, a.Cache, a.Metrics, log, opts.Now),
+		RateLimiter:    rateLimiter,
 		RateLimits: httpapi.RateLimits{
 			Login: ratelimit.Limit(cfg.RateLimitLogin), Register: ratelimit.Limit(cfg.RateLimitRegister),
 			Email: ratelimit.Limit(cfg.RateLimitEmail), MFA: ratelimit.Limit(cfg.RateLimitMFA), API: ratelimit.Limit(cfg.RateLimitAPI),
@@ -414,9 +451,17 @@ func (a *App) newRisk(cfg *config.Config, log *slog.Logger, now func() time.Time
 	}
 	engine := risk.New(a.Cache, geo, blocklist, risk.Options{High: cfg.RiskHigh, Medium: cfg.RiskMedium, Now: now, Logger: log})
 	return risk.NewGuard(engine, a.DB, a.Bus, mailer{a.Jobs}, a.Cache, risk.GuardOptions{
-		ConfirmURL: strings.TrimRight(cfg.PublicURL, "/") + httpapi.ConfirmSignInPage, ServiceName: cfg.ServiceName, Now: now,
+		ConfirmURL: strings.TrimRight(cfg.PublicURL, "/") + web.ConfirmSignInPath, ServiceName: cfg.ServiceName, Now: now,
 		DenyBlocklisted: cfg.IPBlocklistAction == "deny",
 	}), nil
+}
+
+// passkeysForPages hides the pages' passkey buttons when passkeys are off.
+func passkeysForPages(cfg *config.Config, p *passkey.Service) web.Passkeys {
+	if cfg.PasskeysOff {
+		return nil
+	}
+	return p
 }
 
 // geoipFeature is the health answer's geoip entry.
@@ -434,7 +479,9 @@ func newOAuth(cfg *config.Config, a *App, now func() time.Time) (*oauth.Service,
 		providers = append(providers, oauth.ProviderConfig{Name: p.Name, ClientID: p.ClientID, ClientSecret: p.ClientSecret, Issuer: p.Issuer})
 	}
 	return oauth.New(a.DB, a.Cache, a.Accounts, a.Bus, providers, oauth.Options{
-		CallbackBase: cfg.PublicURL + httpapi.BasePath + "/oauth", RedirectAllowlist: cfg.OAuthRedirectAllowlist, Now: now,
+		CallbackBase: cfg.PublicURL + httpapi.BasePath + "/oauth", Now: now,
+		// The hosted pages' social sign-in comes back to them.
+		RedirectAllowlist: append(slices.Clone(cfg.OAuthRedirectAllowlist), web.SocialDoneURL(cfg.PublicURL)),
 	})
 }
 

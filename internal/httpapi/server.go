@@ -89,6 +89,10 @@ type Deps struct {
 	Admin AccountAdmin
 	// Audit serves the audit-log query.
 	Audit AuditReader
+	// Clients manages the OpenID Provider's registered clients.
+	Clients ClientAdmin
+	// Consents lists and revokes the signed-in user's consents to clients.
+	Consents ConsentManager
 	// Notify serves the live notification socket (nil: 503).
 	Notify Notifier
 	// MFA serves the second-factor operations.
@@ -120,6 +124,15 @@ type Deps struct {
 	// ServiceName brands the docs page (GATEHOUSE_SERVICE_NAME); empty
 	// means DefaultServiceName.
 	ServiceName string
+	// Pages are the hosted pages (an *web.Pages), served at the root of
+	// the public URL through the same middleware; nil serves none.
+	Pages Pages
+}
+
+// Pages registers the hosted pages' routes (sign-in, the emailed-link
+// pages, account, admin) on the server's router.
+type Pages interface {
+	Register(mux *http.ServeMux)
 }
 
 // Server is the HTTP API: a ServeMux with the Huma API on it, wrapped in
@@ -143,6 +156,8 @@ type Server struct {
 	roles       RoleAdmin
 	admin       AccountAdmin
 	audit       AuditReader
+	clients     ClientAdmin
+	consents    ConsentManager
 	notify      Notifier
 	mfa         MFA
 	webhooks    Webhooks
@@ -154,6 +169,7 @@ type Server struct {
 	signIn      SignIn
 	features    map[string]string
 	serviceName string
+	pages       Pages
 
 	mux     *http.ServeMux
 	api     huma.API // operations under BasePath
@@ -180,6 +196,8 @@ func New(deps Deps) *Server {
 		roles:       deps.Roles,
 		admin:       deps.Admin,
 		audit:       deps.Audit,
+		clients:     deps.Clients,
+		consents:    deps.Consents,
 		notify:      deps.Notify,
 		mfa:         deps.MFA,
 		webhooks:    deps.Webhooks,
@@ -190,6 +208,7 @@ func New(deps Deps) *Server {
 		signIn:      deps.SignIn,
 		features:    deps.Features,
 		serviceName: deps.ServiceName,
+		pages:       deps.Pages,
 		mux:         http.NewServeMux(),
 	}
 	if s.logger == nil {
@@ -249,10 +268,14 @@ func (s *Server) registerRoutes() {
 	s.registerProfile()
 	s.registerMFA()
 	s.registerSessions()
-	s.registerPages()
+	if s.pages != nil {
+		s.pages.Register(s.mux)
+	}
 	s.registerAdminUsers()
 	s.registerAdminRoles()
 	s.registerAdminAudit()
+	s.registerAdminClients()
+	s.registerConsents()
 	s.registerAuthzCheck()
 	s.registerWS()
 	s.registerWebhooks()
