@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 	"pgregory.net/rapid"
 
 	"github.com/gatehouse-auth/gatehouse"
@@ -33,6 +34,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail/mailtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 	"github.com/gatehouse-auth/gatehouse/internal/testclock"
 )
 
@@ -97,6 +99,31 @@ func New(t testing.TB, engine string, extra map[string]string) *Env {
 // from warnings up, for tests about what an operator reads there.
 func NewLogged(t testing.TB, engine string, extra map[string]string, logs io.Writer) *Env {
 	t.Helper()
+	level := slog.LevelWarn
+	return NewWith(t, engine, Options{Extra: extra, Logs: logs, LogLevel: &level})
+}
+
+// Options are NewWith's choices beyond the engine.
+type Options struct {
+	// Extra overrides configuration variables (full GATEHOUSE_* names).
+	Extra map[string]string
+	// Logs receives the server's log as JSON lines (nil: discarded), from
+	// LogLevel up (nil: warnings), through the production handler (request
+	// and trace ids from the context, sampling of repetitive lines).
+	Logs     io.Writer
+	LogLevel *slog.Level
+	// TracerProvider records the server's spans (for example one with a
+	// tracetest.InMemoryExporter); nil: none.
+	TracerProvider trace.TracerProvider
+}
+
+// NewWith starts a server on the named engine with o.
+func NewWith(t testing.TB, engine string, o Options) *Env {
+	t.Helper()
+	extra, logs := o.Extra, o.Logs
+	if logs == nil {
+		logs = io.Discard
+	}
 	smtp := mailtest.Start(t)
 	vars := map[string]string{
 		"GATEHOUSE_DATA_DIR":           t.TempDir(),
@@ -137,10 +164,15 @@ func NewLogged(t testing.TB, engine string, extra map[string]string, logs io.Wri
 	clock := testclock.New(time.Now().UTC().Truncate(time.Second))
 	log := slog.New(slog.DiscardHandler)
 	if logs != io.Discard {
-		log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		level := slog.LevelWarn
+		if o.LogLevel != nil {
+			level = *o.LogLevel
+		}
+		log = telemetry.NewLoggerWith(logs, telemetry.LogOptions{Level: level, SamplePerSecond: cfg.LogSamplePerSecond})
 	}
 	ctx := context.Background()
-	a, err := app.Build(ctx, cfg, log, app.Options{Migrate: true, Jobs: true, PollInterval: poll, Now: clock.Now})
+	a, err := app.Build(ctx, cfg, log, app.Options{Migrate: true, Jobs: true, PollInterval: poll, Now: clock.Now,
+		TracerProvider: o.TracerProvider})
 	if err != nil {
 		t.Fatalf("apptest: build: %v", err)
 	}
