@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
@@ -112,6 +113,10 @@ type Options struct {
 	PollInterval time.Duration
 	// Now is the clock of every service (default time.Now); tests move it.
 	Now func() time.Time
+	// TracerProvider records the spans instead of the one the
+	// configuration makes (tests pass one with an in-memory exporter);
+	// nil means the configured one, or none when tracing is off.
+	TracerProvider trace.TracerProvider
 }
 
 // OpenStore opens the database named by the configuration, for a
@@ -165,11 +170,22 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 			cfg.DataDir + "/" + config.DevKeyFile + " can decrypt the secrets in the database. Set GATEHOUSE_SECRET_KEY in production.")
 	}
 
-	shutdownTracing, err := telemetry.SetupTracing(ctx, cfg.TracingEnabled, "gatehouse", gatehouse.Version())
-	if err != nil {
-		return nil, fmt.Errorf("tracing: %w", err)
+	// First: every service counts what it does in it.
+	a.Metrics = telemetry.NewMetrics()
+
+	tp := opts.TracerProvider
+	if tp == nil {
+		sdkTP, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{
+			Enabled: cfg.TracingEnabled, Endpoint: cfg.Tracing.Endpoint, Headers: cfg.Tracing.Headers,
+			Gzip: cfg.Tracing.Gzip, Timeout: cfg.Tracing.Timeout, SampleRatio: cfg.TraceSampleRatio,
+			Service: "gatehouse", Version: gatehouse.Version(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tracing: %w", err)
+		}
+		a.closers = append(a.closers, shutdownTracing)
+		tp = telemetry.TracerProviderOrNil(sdkTP)
 	}
-	a.closers = append(a.closers, shutdownTracing)
 
 	a.DB, err = openStore(ctx, cfg, opts.Jobs)
 	if err != nil {
@@ -239,6 +255,10 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.Bus.Register(workers)
 	a.Audit = audit.New(a.DB, opts.Now)
 	a.Bus.OnEmit(a.Audit.RecordEvent)
+	a.Bus.OnEmit(func(_ context.Context, tx store.Tx, e gatehouse.Event) error {
+		tx.AfterCommit(func() { a.Metrics.CountEvent(e) })
+		return nil
+	})
 	river.AddWorker(workers, &audit.PruneWorker{Store: a.DB, Dir: cfg.AuditExportDir, Retention: cfg.AuditRetention, Now: opts.Now, Logger: log})
 	river.AddWorker(workers, &audit.LinkWorker{Store: a.DB, Logger: log})
 	a.Notify = notify.NewHub(a.Cache, notify.Options{Logger: log, Now: opts.Now})
@@ -247,12 +267,12 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	}
 	a.closers = append(a.closers, func(context.Context) error { return a.Notify.Close() })
 	a.Bus.Handle("notify", a.Notify.HandleEvent, a.Notify.WantsEvent)
-	river.AddWorker(workers, mail.NewWorker(sender, renderer, log))
+	river.AddWorker(workers, mail.NewWorker(sender, renderer, log, a.Metrics))
 	smsSender, err := newSMSSender(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	a.SMS = sms.New(smsSender, box, a.Jobs, sms.Options{Logger: log, Now: opts.Now, Cache: a.Cache})
+	a.SMS = sms.New(smsSender, box, a.Jobs, sms.Options{Logger: log, Now: opts.Now, Cache: a.Cache, Metrics: a.Metrics})
 	a.SMS.Register(workers)
 	river.AddWorker(workers, &session.CleanupWorker{Store: a.DB, Logger: log, Now: opts.Now})
 
@@ -263,7 +283,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.closers = append(a.closers, func(context.Context) error { return a.Authz.Close() })
 	a.Roles = authz.NewService(a.DB, a.Authz, a.Bus, opts.Now)
 	a.Webhooks = webhook.New(a.DB, box, a.Jobs, mails, a.Authz, webhook.Options{
-		AllowPrivate: cfg.WebhookAllowPrivate, DisabledTemplate: gatehouse.MailTemplateWebhookDisabled, Logger: log, Now: opts.Now,
+		AllowPrivate: cfg.WebhookAllowPrivate, DisabledTemplate: gatehouse.MailTemplateWebhookDisabled, Metrics: a.Metrics, Logger: log, Now: opts.Now,
 	})
 	a.Webhooks.Register(workers)
 	a.Bus.Handle("webhooks", a.Webhooks.FanOut, a.Webhooks.WantsEvent)
@@ -275,7 +295,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	}
 	tokens := token.New(a.Ring, token.Options{Issuer: cfg.PublicURL, Audience: cfg.TokenAudience, ClientID: cfg.TokenClientID, TTL: cfg.AccessTokenTTL, Now: opts.Now})
 	a.Sessions = session.New(a.DB, a.Cache, tokens, a.Bus, session.Options{
-		Lifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdleTimeout, Rescorer: a.Risk, Logger: log, Now: opts.Now,
+		Lifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdleTimeout, Rescorer: a.Risk, Metrics: a.Metrics, Logger: log, Now: opts.Now,
 	})
 	a.Devices = device.New(a.DB, a.Sessions, a.Bus, mails, device.Options{
 		MaxAge: cfg.DeviceMaxAge, ServiceName: cfg.ServiceName, Now: opts.Now, Logger: log,
@@ -288,7 +308,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if err := params.Validate(); err != nil {
 		return nil, fmt.Errorf("config: GATEHOUSE_ARGON2_*: %w", err)
 	}
-	hasher := password.NewHasher(params)
+	hasher := password.NewHasher(params, password.WithMetrics(a.Metrics))
 	a.Accounts = account.New(a.DB, hasher, passwordPolicy(cfg), mails, a.Bus, a.Sessions, account.Options{
 		LockoutThreshold: cfg.LockoutThreshold, LockoutDuration: cfg.LockoutDuration,
 		VerifyURL: cfg.EmailVerifyURL, ResetURL: cfg.PasswordResetURL, ServiceName: cfg.ServiceName,
@@ -300,7 +320,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		textsForMFA = nil
 	}
 	a.MFA = mfa.New(a.DB, a.Cache, box, textsForMFA, mails, a.Bus, a.Accounts, mfa.Options{
-		Issuer: cfg.ServiceName, Logger: log, Now: opts.Now,
+		Issuer: cfg.ServiceName, Metrics: a.Metrics, Logger: log, Now: opts.Now,
 	})
 	if a.OAuth, err = newOAuth(cfg, a, opts.Now); err != nil {
 		return nil, err
@@ -318,13 +338,13 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	}
 	a.SignIn = signin.New(signin.Deps{
 		Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, Risk: a.Risk, Devices: a.Devices,
-		Sessions: a.Sessions, Events: a.Bus, Passkeys: a.Passkeys, OAuth: a.OAuth, Now: opts.Now,
+		Sessions: a.Sessions, Events: a.Bus, Passkeys: a.Passkeys, OAuth: a.OAuth, Metrics: a.Metrics, Now: opts.Now,
 	})
 	a.Clients = oidcprovider.NewClients(a.DB, a.Bus, a.Sessions, opts.Now)
 	a.Consents = oidcprovider.NewConsents(a.DB, a.Bus, a.Sessions, opts.Now)
 	if opts.Jobs {
 		a.Worker, err = jobs.NewWorker(a.Jobs, jobs.WorkerConfig{
-			Workers: workers, PollInterval: opts.PollInterval,
+			Workers: workers, PollInterval: opts.PollInterval, TracerProvider: tp,
 			PeriodicJobs: append([]*river.PeriodicJob{session.CleanupPeriodic(), device.CleanupPeriodic(), webhook.CleanupPeriodic(),
 				events.CleanupPeriodic()}, auditPeriodic(cfg, a.DB.Dialect())...),
 		})
@@ -333,9 +353,11 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		}
 	}
 
-	a.Metrics = telemetry.NewMetrics()
 	rateLimiter := newRateLimiter(cfg, a.Cache, a.Metrics, log, opts.Now)
 	a.Metrics.RegisterDBStats(a.DB.DB(), string(a.DB.Dialect()))
+	if err := a.Metrics.RegisterDBPool(a.poolStats); err != nil {
+		return nil, err
+	}
 	if err := a.Jobs.RegisterMetrics(a.Metrics.Registry()); err != nil {
 		return nil, err
 	}
@@ -353,7 +375,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		},
 		SignIn: a.SignIn, Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, OAuth: a.OAuth,
 		Sessions: a.Sessions, Devices: a.Devices, Passkeys: passkeysForPages(cfg, a.Passkeys),
-		Admin:   web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions},
+		Admin:   web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions, Keys: a.Ring},
 		Limiter: rateLimiter,
 		Limits: web.Limits{Login: ratelimit.Limit(cfg.RateLimitLogin), Register: ratelimit.Limit(cfg.RateLimitRegister),
 			Email: ratelimit.Limit(cfg.RateLimitEmail), MFA: ratelimit.Limit(cfg.RateLimitMFA)},
@@ -377,6 +399,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		return nil, err
 	}
 	a.HTTP = httpapi.New(httpapi.Deps{
+		TracerProvider: tp,
 		Pages:          pages,
 		OIDC:           a.OIDC,
 		Logger:         log,
@@ -419,6 +442,20 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		},
 	})
 	return a, nil
+}
+
+// poolStats reads the connection pool: pgx's on PostgreSQL (database/sql
+// only borrows from it there), database/sql's on SQLite.
+func (a *App) poolStats() telemetry.DBPoolStats {
+	if p := a.DB.Pool(); p != nil {
+		st := p.Stat()
+		return telemetry.DBPoolStats{
+			InUse: int(st.AcquiredConns()), Idle: int(st.IdleConns()), Max: int(st.MaxConns()),
+			Waits: st.EmptyAcquireCount(), WaitTime: st.EmptyAcquireWaitTime(),
+		}
+	}
+	st := a.DB.DB().Stats()
+	return telemetry.DBPoolStats{InUse: st.InUse, Idle: st.Idle, Max: st.MaxOpenConnections, Waits: st.WaitCount, WaitTime: st.WaitDuration}
 }
 
 // newRisk makes the risk guard of sign-ins and refreshes: the GeoIP

@@ -216,6 +216,7 @@ func New(deps Deps) *Server {
 		oidc:        deps.OIDC,
 		mux:         http.NewServeMux(),
 	}
+	s.logger = telemetry.WithContextIDs(s.logger)
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}

@@ -8,8 +8,13 @@ import (
 	"io"
 	"runtime"
 	"sync/atomic"
+	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/crypto/argon2"
+
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // Hasher hashes and verifies passwords with Argon2id under a concurrency
@@ -20,6 +25,8 @@ type Hasher struct {
 	rand   io.Reader
 	sem    chan struct{}
 	dummy  string
+	// metrics times the computations (nil: not timed).
+	metrics *telemetry.Metrics
 
 	// inFlight counts operations holding a slot; testHookAcquired, when
 	// set by tests in this package, runs while a slot is held so they can
@@ -40,6 +47,20 @@ func WithMaxConcurrent(n int) Option {
 			h.sem = make(chan struct{}, n)
 		}
 	}
+}
+
+// WithMetrics records the time of each Argon2id computation (hash or
+// verification, not the wait for a slot) in gatehouse_password_hash_seconds.
+func WithMetrics(m *telemetry.Metrics) Option {
+	return func(h *Hasher) { h.metrics = m }
+}
+
+// timed derives like derive, recording how long it took.
+func (h *Hasher) timed(password string, salt []byte, p Params) []byte {
+	start := time.Now()
+	key := derive(password, salt, p)
+	h.metrics.PasswordHashed(time.Since(start))
+	return key
 }
 
 // WithRand replaces crypto/rand as the salt source, so tests can make salt
@@ -86,11 +107,11 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if _, err := io.ReadFull(h.rand, salt); err != nil {
 		return "", fmt.Errorf("password: read salt: %w", err)
 	}
-	if err := h.acquire(ctx); err != nil {
+	var key []byte
+	if err := h.run(ctx, "argon2id hash", h.params, func() { key = h.timed(password, salt, h.params) }); err != nil {
 		return "", err
 	}
-	defer h.release()
-	return encodePHC(h.params, salt, derive(password, salt, h.params)), nil
+	return encodePHC(h.params, salt, key), nil
 }
 
 // Verify reports whether password matches the PHC string phc, comparing in
@@ -104,11 +125,10 @@ func (h *Hasher) Verify(ctx context.Context, password, phc string) (ok, needsReh
 	if err != nil {
 		return false, false, err
 	}
-	if err := h.acquire(ctx); err != nil {
+	var key []byte
+	if err := h.run(ctx, "argon2id verify", d.params, func() { key = h.timed(password, d.salt, d.params) }); err != nil {
 		return false, false, err
 	}
-	defer h.release()
-	key := derive(password, d.salt, d.params)
 	if subtle.ConstantTimeCompare(key, d.key) != 1 {
 		return false, false, nil
 	}
@@ -123,6 +143,24 @@ func (h *Hasher) Verify(ctx context.Context, password, phc string) (ok, needsReh
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	_, _, err := h.Verify(ctx, password, h.dummy)
 	return err
+}
+
+// run runs fn (one Argon2 derivation) in a slot, inside a span that
+// covers the wait for the slot and the derivation, so a trace shows where
+// a slow login spent its time.
+func (h *Hasher) run(ctx context.Context, name string, p Params, fn func()) error {
+	ctx, span := telemetry.StartSpan(ctx, name, trace.WithAttributes(
+		attribute.Int("argon2.memory_kib", int(p.Memory)),
+		attribute.Int("argon2.iterations", int(p.Iterations)),
+		attribute.Int("argon2.parallelism", int(p.Parallelism))))
+	if err := h.acquire(ctx); err != nil {
+		telemetry.EndSpan(span, err)
+		return err
+	}
+	defer h.release()
+	defer span.End()
+	fn()
+	return nil
 }
 
 // acquire takes a slot, preferring to fail when ctx is already done so a

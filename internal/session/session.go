@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
@@ -35,8 +36,10 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Rescorer recomputes the trust score at every refresh (nil keeps it).
 	Rescorer Rescorer
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Metrics counts refreshes in gatehouse_refresh_total (nil: none).
+	Metrics *telemetry.Metrics
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Service manages sessions.
@@ -145,6 +148,19 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta gatehouse.Cl
 // another client's family is refused as unknown before anything is
 // spent, so presenting it elsewhere neither rotates nor ends the family.
 func (s *Service) RefreshFor(ctx context.Context, clientID, refresh string, meta gatehouse.ClientInfo) (Refreshed, error) {
+	out, err := s.refresh(ctx, clientID, refresh, meta)
+	switch code := gatehouse.ErrorCode(err); {
+	case err == nil:
+		s.opts.Metrics.Refresh("success")
+	case code == gatehouse.CodeRefreshTokenReused:
+		s.opts.Metrics.Refresh("reused")
+	case code == gatehouse.CodeInvalidRefreshToken:
+		s.opts.Metrics.Refresh("invalid")
+	}
+	return out, err
+}
+
+func (s *Service) refresh(ctx context.Context, clientID, refresh string, meta gatehouse.ClientInfo) (Refreshed, error) {
 	if refresh == "" || len(refresh) > 256 {
 		return Refreshed{}, errInvalidRefresh
 	}

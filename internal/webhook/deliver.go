@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // UserAgent is sent with every delivery.
@@ -198,6 +199,19 @@ func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	return w.s.deliver(ctx, job)
 }
 
+// attemptLabel is the gatehouse_webhook_deliveries_total result of an
+// attempt.
+func attemptLabel(res attemptResult) string {
+	switch {
+	case res.err == nil:
+		return "success"
+	case res.status == http.StatusGone:
+		return "gone"
+	default:
+		return "failure"
+	}
+}
+
 // attemptResult is what one HTTP attempt came to.
 type attemptResult struct {
 	status int
@@ -260,6 +274,7 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		if err := tx.CreateWebhookAttempt(ctx, a); err != nil {
 			return err
 		}
+		tx.AfterCommit(func() { s.opts.Metrics.WebhookDelivery(attemptLabel(res)) })
 		switch {
 		case res.err == nil:
 			d.Status, d.DeliveredAt, d.NextAttemptAt = gatehouse.DeliverySucceeded, &now, nil
@@ -350,7 +365,7 @@ func newHTTPClient(allowPrivate bool, timeout time.Duration) *httpClient {
 		ResponseHeaderTimeout: timeout,
 	}
 	return &httpClient{c: &http.Client{
-		Transport: tr,
+		Transport: telemetry.Transport(tr), // trace context out, a client span
 		Timeout:   timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse

@@ -193,6 +193,7 @@ func openPostgres(ctx context.Context, cfg Config) (*sql.DB, *pgxpool.Pool, erro
 		return nil, nil, errors.New("sqlstore: parse PostgreSQL DSN: invalid connection string (check its syntax; it is not repeated here because it may hold a password)")
 	}
 	pgCfg := poolCfg.ConnConfig
+	pgCfg.Tracer = pgTracer{}
 	if pgCfg.ConnectTimeout == 0 {
 		pgCfg.ConnectTimeout = defaultConnectTimeout
 	}
@@ -342,6 +343,9 @@ func (d *DB) inTxOnce(ctx context.Context, fn func(ctx context.Context, tx store
 	if t.auditPending {
 		d.linkAfterCommit(ctx)
 	}
+	for _, fn := range t.afterCommit {
+		fn()
+	}
 	return phaseCommit, nil
 }
 
@@ -365,7 +369,8 @@ func noGuard(context.Context) error { return nil }
 // tx is one transaction; its queries run on the *sql.Tx.
 type tx struct {
 	queries
-	tx *sql.Tx
+	tx          *sql.Tx
+	afterCommit []func()
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -375,6 +380,9 @@ func (t *tx) SQLTx() *sql.Tx { return t.tx }
 
 // Dialect names the engine.
 func (t *tx) Dialect() store.Dialect { return t.dialect }
+
+// AfterCommit runs fn after a successful commit (see store.Tx).
+func (t *tx) AfterCommit(fn func()) { t.afterCommit = append(t.afterCommit, fn) }
 
 // Ping checks the database answers.
 func (d *DB) Ping(ctx context.Context) error {
