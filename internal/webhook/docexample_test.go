@@ -127,10 +127,15 @@ func TestDocsGoVerifierOnRealDeliveries(t *testing.T) {
 		}
 		return docVerify(secret, h, body, now)
 	}
-	require.Error(t, forged(func(http.Header) []byte { return append([]byte(nil), append(d.body[:len(d.body)-1:len(d.body)-1], ' ', '}')...) }), "changed body")
+	require.Error(t, forged(func(http.Header) []byte {
+		return append([]byte(nil), append(d.body[:len(d.body)-1:len(d.body)-1], ' ', '}')...)
+	}), "changed body")
 	require.Error(t, forged(func(h http.Header) []byte { h.Set("webhook-id", "other"); return nil }), "other id")
 	require.Error(t, forged(func(h http.Header) []byte { h.Del("webhook-timestamp"); return nil }), "no timestamp")
-	require.Error(t, forged(func(h http.Header) []byte { h.Set("webhook-signature", "v2,"+strings.TrimPrefix(h.Get("webhook-signature"), "v1,")); return nil }), "no v1 signature")
+	require.Error(t, forged(func(h http.Header) []byte {
+		h.Set("webhook-signature", "v2,"+strings.TrimPrefix(h.Get("webhook-signature"), "v1,"))
+		return nil
+	}), "no v1 signature")
 	require.Error(t, docVerify(secret, d.h, d.body, now.Add(6*time.Minute)), "stale")
 	require.Error(t, docVerify(secret, d.h, d.body, now.Add(-6*time.Minute)), "from the future")
 	require.Error(t, docVerify("whsec_"+base64.StdEncoding.EncodeToString([]byte("another secret, 32 bytes long..")), d.h, d.body, now), "wrong secret")
