@@ -91,6 +91,8 @@ type App struct {
 	// users' consents to them.
 	Clients  *oidcprovider.Clients
 	Consents *oidcprovider.Consents
+	// OIDC is the OpenID Provider.
+	OIDC *oidcprovider.Provider
 	// Pages are the hosted pages; Pages.Sessions() answers who is signed
 	// in on a browser.
 	Pages *web.Pages
@@ -386,9 +388,23 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	a.Pages = pages
+	a.OIDC, err = oidcprovider.New(oidcprovider.Deps{
+		Issuer: cfg.PublicURL, Store: a.DB, Keys: a.Ring, Tokens: tokens, Sessions: a.Sessions, Browser: pages.Sessions(),
+		Events: a.Bus, Key: cfg.MasterKey, Now: opts.Now, Logger: log,
+		ClientIP: func(ctx context.Context) string {
+			if ip := httpapi.ClientIPFrom(ctx); ip.IsValid() {
+				return ip.String()
+			}
+			return ""
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
 	a.HTTP = httpapi.New(httpapi.Deps{
 		TracerProvider: tp,
 		Pages:          pages,
+		OIDC:           a.OIDC,
 		Logger:         log,
 		Metrics:        a.Metrics,
 		Version:        gatehouse.Version(),
