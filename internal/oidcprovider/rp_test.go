@@ -448,3 +448,23 @@ func TestClientCredentials(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, status, out)
 	require.Equal(t, "invalid_client", out["error"])
 }
+
+// Discovery names what the provider does, with the fields OpenID Connect
+// Discovery 1.0 §3 requires.
+func TestDiscovery(t *testing.T) {
+	e, _ := setup(t, "sqlite")
+	r := newRP(t, e, "x", "")
+	var d map[string]any
+	require.NoError(t, r.provider.Claims(&d))
+	for _, f := range []string{"issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported",
+		"subject_types_supported", "id_token_signing_alg_values_supported", "userinfo_endpoint", "end_session_endpoint",
+		"revocation_endpoint", "introspection_endpoint", "code_challenge_methods_supported"} {
+		require.Contains(t, d, f)
+	}
+	require.Equal(t, issuer, d["issuer"])
+	require.Equal(t, issuer+"/.well-known/jwks.json", d["jwks_uri"])
+	require.Equal(t, []any{"code"}, d["response_types_supported"])
+	require.Equal(t, []any{"authorization_code", "refresh_token", "client_credentials"}, d["grant_types_supported"])
+	require.Equal(t, []any{"S256"}, d["code_challenge_methods_supported"])
+	require.Equal(t, []any{"RS256"}, d["id_token_signing_alg_values_supported"])
+}

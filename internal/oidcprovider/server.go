@@ -335,3 +335,21 @@ func (s *server) Revocation(ctx context.Context, r *op.ClientRequest[oidc.Revoca
 	}
 	return op.NewResponse(struct{}{}), nil
 }
+
+// Discovery is the library's document, narrowed to what this provider
+// does: the code flow only, and the three grants clients can be allowed.
+func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
+	resp, err := s.LegacyServer.Discovery(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := resp.Data.(*oidc.DiscoveryConfiguration); ok {
+		d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+		d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)}
+		d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+		d.ACRValuesSupported = []string{ACRSingleFactor, ACRMultiFactor}
+		d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+		d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
+	}
+	return resp, nil
+}
