@@ -276,7 +276,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.SMS.Register(workers)
 	river.AddWorker(workers, &session.CleanupWorker{Store: a.DB, Logger: log, Now: opts.Now})
 
-	a.Authz = authz.NewChecker(a.DB, a.Cache, authz.CheckerOptions{Now: opts.Now, Logger: log})
+	a.Authz = authz.NewChecker(a.DB, a.Cache, authz.CheckerOptions{Now: opts.Now, Logger: log, Metrics: a.Metrics})
 	if err := a.Authz.Start(ctx); err != nil {
 		return nil, err
 	}
