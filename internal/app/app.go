@@ -359,6 +359,9 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if err := a.Metrics.RegisterDBPool(a.poolStats); err != nil {
 		return nil, err
 	}
+	if err := a.Metrics.RegisterSigningKey(a.signingKeySince); err != nil {
+		return nil, err
+	}
 	if err := a.Jobs.RegisterMetrics(a.Metrics.Registry()); err != nil {
 		return nil, err
 	}
@@ -457,6 +460,21 @@ func (a *App) poolStats() telemetry.DBPoolStats {
 	}
 	st := a.DB.DB().Stats()
 	return telemetry.DBPoolStats{InUse: st.InUse, Idle: st.Idle, Max: st.MaxOpenConnections, Waits: st.WaitCount, WaitTime: st.WaitDuration}
+}
+
+// signingKeySince is when the key that signs new tokens was made.
+func (a *App) signingKeySince(ctx context.Context) (time.Time, error) {
+	ks, err := a.Ring.List(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var newest time.Time
+	for _, k := range ks {
+		if k.Active() && k.CreatedAt.After(newest) {
+			newest = k.CreatedAt
+		}
+	}
+	return newest, nil
 }
 
 // newRisk makes the risk guard of sign-ins and refreshes: the GeoIP
