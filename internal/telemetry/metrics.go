@@ -34,7 +34,8 @@ type Metrics struct {
 //	http_requests_in_flight
 //
 // and the circuit breakers' gatehouse_circuit_breaker_state (see
-// TrackBreaker).
+// TrackBreaker) and the in-process caches' gatehouse_cache_requests_total
+// (see CacheCounters).
 //
 // A registry of our own (not prometheus.DefaultRegisterer) keeps tests
 // independent and lets several servers live in one process.
@@ -62,7 +63,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.duration, m.inFlight,
-		breakerState,
+		breakerState, cacheRequests,
 	)
 	return m
 }
