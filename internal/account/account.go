@@ -89,8 +89,9 @@ type Options struct {
 	Logger    *slog.Logger
 }
 
-// UserCacheName labels the in-process user cache's metrics.
-const UserCacheName = "user"
+// UserCacheName names the in-process user cache (its metrics and
+// invalidations).
+const UserCacheName = "users"
 
 // Service runs the account lifecycle.
 type Service struct {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/web"
 	"github.com/gatehouse-auth/gatehouse/internal/webhook"
 )
 
@@ -85,6 +87,9 @@ type App struct {
 	Passkeys *passkey.Service
 	// SignIn runs every sign-in.
 	SignIn *signin.Flow
+	// Pages are the hosted pages; Pages.Sessions() answers who is signed
+	// in on a browser.
+	Pages *web.Pages
 	// Worker works the jobs (nil unless Options.Jobs).
 	Worker *jobs.Worker
 
@@ -170,6 +175,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	}
 	a.closers = append(a.closers, shutdownTracing)
 
+	a.Metrics = telemetry.NewMetrics()
 	if cfg.RedisURL == "" {
 		// The in-process cache follows the services' clock, so expiry of
 		// cached marks agrees with the clock tests move.
@@ -195,7 +201,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		localSize = -1 // off
 	}
 	a.Users = cache.NewLocal[gatehouse.User](a.Cache, account.UserCacheName, cache.LocalOptions{
-		Size: localSize, Now: opts.Now, Logger: log,
+		Size: localSize, Now: opts.Now, Logger: log, Stats: a.Metrics.Cache(account.UserCacheName),
 	})
 	if err := a.Users.Start(ctx); err != nil {
 		return nil, err
@@ -268,7 +274,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.SMS.Register(workers)
 	river.AddWorker(workers, &session.CleanupWorker{Store: a.DB, Logger: log, Now: opts.Now})
 
-	a.Authz = authz.NewChecker(a.DB, a.Cache, authz.CheckerOptions{Now: opts.Now, Logger: log})
+	a.Authz = authz.NewChecker(a.DB, a.Cache, authz.CheckerOptions{Now: opts.Now, Logger: log, Stats: a.Metrics.Cache("permissions")})
 	if err := a.Authz.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -288,7 +294,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	tokens := token.New(a.Ring, token.Options{Issuer: cfg.PublicURL, Audience: cfg.TokenAudience, ClientID: cfg.TokenClientID, TTL: cfg.AccessTokenTTL, Now: opts.Now})
 	a.Sessions = session.New(a.DB, a.Cache, tokens, a.Bus, session.Options{
 		Lifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdleTimeout, Rescorer: a.Risk, Logger: log, Now: opts.Now,
-		LocalSize: localSize,
+		LocalSize: localSize, CacheStats: a.Metrics.Cache(session.LocalCacheName),
 	})
 	if err := a.Sessions.Listen(ctx); err != nil {
 		return nil, err
@@ -349,7 +355,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		}
 	}
 
-	a.Metrics = telemetry.NewMetrics()
+	rateLimiter := newRateLimiter(cfg, a.Cache, a.Metrics, log, opts.Now)
 	a.Metrics.RegisterDBStats(a.DB.DB(), string(a.DB.Dialect()))
 	if err := a.Jobs.RegisterMetrics(a.Metrics.Registry()); err != nil {
 		return nil, err
@@ -357,7 +363,29 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if err := a.Notify.RegisterMetrics(a.Metrics.Registry()); err != nil {
 		return nil, err
 	}
+	pages, err := web.New(web.Deps{
+		PublicURL: cfg.PublicURL, ServiceName: cfg.ServiceName, ReturnAllowlist: cfg.OAuthRedirectAllowlist,
+		APIBase: httpapi.BasePath, IdleTimeout: cfg.SessionIdleTimeout,
+		ClientIP: func(ctx context.Context) string {
+			if ip := httpapi.ClientIPFrom(ctx); ip.IsValid() {
+				return ip.String()
+			}
+			return ""
+		},
+		SignIn: a.SignIn, Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, OAuth: a.OAuth,
+		Sessions: a.Sessions, Devices: a.Devices, Passkeys: passkeysForPages(cfg, a.Passkeys),
+		Admin:   web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions},
+		Limiter: rateLimiter,
+		Limits: web.Limits{Login: ratelimit.Limit(cfg.RateLimitLogin), Register: ratelimit.Limit(cfg.RateLimitRegister),
+			Email: ratelimit.Limit(cfg.RateLimitEmail), MFA: ratelimit.Limit(cfg.RateLimitMFA)},
+		Now: opts.Now, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	a.Pages = pages
 	a.HTTP = httpapi.New(httpapi.Deps{
+		Pages:          pages,
 		Logger:         log,
 		Metrics:        a.Metrics,
 		Version:        gatehouse.Version(),
@@ -384,7 +412,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		SignIn:         a.SignIn,
 		Features:       map[string]string{"geoip": geoipFeature(cfg)},
 		SessionTrust:   func(_ context.Context, p gatehouse.Principal) int { return p.TrustScore },
-		RateLimiter:    newRateLimiter(cfg, a.Cache, a.Metrics, log, opts.Now),
+		RateLimiter:    rateLimiter,
 		RateLimits: httpapi.RateLimits{
 			Login: ratelimit.Limit(cfg.RateLimitLogin), Register: ratelimit.Limit(cfg.RateLimitRegister),
 			Email: ratelimit.Limit(cfg.RateLimitEmail), MFA: ratelimit.Limit(cfg.RateLimitMFA), API: ratelimit.Limit(cfg.RateLimitAPI),
@@ -421,9 +449,17 @@ func (a *App) newRisk(cfg *config.Config, log *slog.Logger, now func() time.Time
 	}
 	engine := risk.New(a.Cache, geo, blocklist, risk.Options{High: cfg.RiskHigh, Medium: cfg.RiskMedium, Now: now, Logger: log})
 	return risk.NewGuard(engine, a.DB, a.Bus, mailer{a.Jobs}, a.Cache, risk.GuardOptions{
-		ConfirmURL: strings.TrimRight(cfg.PublicURL, "/") + httpapi.ConfirmSignInPage, ServiceName: cfg.ServiceName, Now: now,
+		ConfirmURL: strings.TrimRight(cfg.PublicURL, "/") + web.ConfirmSignInPath, ServiceName: cfg.ServiceName, Now: now,
 		DenyBlocklisted: cfg.IPBlocklistAction == "deny",
 	}), nil
+}
+
+// passkeysForPages hides the pages' passkey buttons when passkeys are off.
+func passkeysForPages(cfg *config.Config, p *passkey.Service) web.Passkeys {
+	if cfg.PasskeysOff {
+		return nil
+	}
+	return p
 }
 
 // geoipFeature is the health answer's geoip entry.
@@ -441,7 +477,9 @@ func newOAuth(cfg *config.Config, a *App, now func() time.Time) (*oauth.Service,
 		providers = append(providers, oauth.ProviderConfig{Name: p.Name, ClientID: p.ClientID, ClientSecret: p.ClientSecret, Issuer: p.Issuer})
 	}
 	return oauth.New(a.DB, a.Cache, a.Accounts, a.Bus, providers, oauth.Options{
-		CallbackBase: cfg.PublicURL + httpapi.BasePath + "/oauth", RedirectAllowlist: cfg.OAuthRedirectAllowlist, Now: now,
+		CallbackBase: cfg.PublicURL + httpapi.BasePath + "/oauth", Now: now,
+		// The hosted pages' social sign-in comes back to them.
+		RedirectAllowlist: append(slices.Clone(cfg.OAuthRedirectAllowlist), web.SocialDoneURL(cfg.PublicURL)),
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // InvalidationChannel carries "user:<id>" or "all" whenever permissions
@@ -27,6 +28,7 @@ type Checker struct {
 	ttl    time.Duration
 	now    func() time.Time
 	logger *slog.Logger
+	stats  telemetry.CacheStats
 
 	mu      sync.RWMutex
 	entries map[string]entry
@@ -49,6 +51,8 @@ type CheckerOptions struct {
 	TTL    time.Duration // default 5m
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Stats counts hits and misses of the in-process sets.
+	Stats telemetry.CacheStats
 }
 
 // NewChecker makes a Checker; Start subscribes it to invalidations.
@@ -62,7 +66,7 @@ func NewChecker(st PermissionStore, c cache.Cache, o CheckerOptions) *Checker {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Checker{store: st, cache: c, ttl: o.TTL, now: o.Now, logger: o.Logger, entries: map[string]entry{}}
+	return &Checker{store: st, cache: c, ttl: o.TTL, now: o.Now, logger: o.Logger, stats: o.Stats, entries: map[string]entry{}}
 }
 
 // Start listens for invalidations from every instance (this one included)
@@ -126,8 +130,10 @@ func (c *Checker) Set(ctx context.Context, userID string) (*Set, error) {
 	e, ok := c.entries[userID]
 	c.mu.RUnlock()
 	if ok && live && e.cgen == cgen && c.now().Before(e.expires) {
+		c.stats.Hit()
 		return e.set, nil
 	}
+	c.stats.Miss()
 	gen := c.gen.Load()
 	perms, err := c.store.UserPermissions(ctx, userID)
 	if err != nil {

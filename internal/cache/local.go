@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
@@ -52,7 +50,7 @@ type Local[V any] struct {
 	// stored, so a load racing a change never caches what it replaced.
 	seq atomic.Uint64
 
-	hits, misses prometheus.Counter
+	stats telemetry.CacheStats
 
 	sub     Subscription
 	done    chan struct{}
@@ -76,10 +74,13 @@ type LocalOptions struct {
 	TTL    time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Stats counts hits and misses (gatehouse_cache_requests_total); the
+	// zero value counts nothing.
+	Stats telemetry.CacheStats
 }
 
-// NewLocal makes a Local named name (unique per process: it labels the
-// metrics and addresses invalidations) over shared. Start subscribes it.
+// NewLocal makes a Local named name (unique per process: it addresses
+// invalidations) over shared. Start subscribes it.
 func NewLocal[V any](shared Cache, name string, o LocalOptions) *Local[V] {
 	if o.Size == 0 {
 		o.Size = DefaultLocalSize
@@ -93,10 +94,9 @@ func NewLocal[V any](shared Cache, name string, o LocalOptions) *Local[V] {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	hit, miss := telemetry.CacheCounters(name)
 	return &Local[V]{
 		name: name, shared: shared, ttl: o.TTL, size: o.Size, now: o.Now, logger: o.Logger,
-		items: map[string]*localItem[V]{}, hits: hit, misses: miss,
+		items: map[string]*localItem[V]{}, stats: o.Stats,
 	}
 }
 
@@ -153,11 +153,11 @@ func (l *Local[V]) Get(key string) (V, bool) {
 		l.toFront(it)
 		v := it.val
 		l.mu.Unlock()
-		l.hits.Inc()
+		l.stats.Hit()
 		return v, true
 	}
 	l.mu.Unlock()
-	l.misses.Inc()
+	l.stats.Miss()
 	var zero V
 	return zero, false
 }

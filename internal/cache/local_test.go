@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -145,14 +146,19 @@ func TestLocalInvalidationReachesOtherInstances(t *testing.T) {
 }
 
 func TestLocalMetrics(t *testing.T) {
-	l := startedLocal(t, cache.NewMemory(), "t-metrics", cache.LocalOptions{})
-	hit, miss := telemetry.CacheCounters("t-metrics")
+	m := telemetry.NewMetrics()
+	l := startedLocal(t, cache.NewMemory(), "t-metrics", cache.LocalOptions{Stats: m.Cache("t-metrics")})
 	l.Get("a")
 	l.Add(l.Version(), "a", "1", 0)
 	l.Get("a")
 	l.Get("a")
-	require.Equal(t, 2.0, testutil.ToFloat64(hit))
-	require.Equal(t, 1.0, testutil.ToFloat64(miss))
+	want := `
+# HELP gatehouse_cache_requests_total Lookups in the in-process caches, by cache and result (hit, miss).
+# TYPE gatehouse_cache_requests_total counter
+gatehouse_cache_requests_total{cache="t-metrics",result="hit"} 2
+gatehouse_cache_requests_total{cache="t-metrics",result="miss"} 1
+`
+	require.NoError(t, testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "gatehouse_cache_requests_total"))
 }
 
 func TestLocalConcurrentUse(t *testing.T) {

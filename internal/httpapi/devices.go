@@ -108,15 +108,16 @@ func (s *Server) registerDevices() {
 		return &noContent{}, nil
 	})
 
-	// The emailed link opens ConfirmSignInPage (registerPages), which posts
-	// the token here only when the person clicks, so mail scanners that
-	// open links cannot confirm the sign-in.
+	// The emailed link opens ConfirmSignInPage (internal/web), which
+	// confirms only when the person presses its button, so mail scanners
+	// that open links cannot confirm the sign-in. This operation does the
+	// same for apps that serve their own page.
 	huma.Register(s.api, huma.Operation{
 		OperationID: "confirm-sign-in", Method: http.MethodPost, Path: "/auth/login/confirm", Tags: []string{TagAuth},
 		Summary: "Confirm a risky sign-in",
 		Description: "A sign-in whose risk score reaches GATEHOUSE_RISK_HIGH (or that comes from a blocklisted address) on an account " +
 			"without MFA answers an MFAChallenge with methods [\"email_confirmation\"] and emails the user a link (single use, 15 minutes) " +
-			"to the built-in page " + ConfirmSignInPage + "?token=..., which posts the token here only when the person clicks its button, " +
+			"to the built-in page " + ConfirmSignInPage + "?token=..., which confirms (as this operation does) only when the person presses its button, " +
 			"so a mail scanner that opens the link spends nothing. Posting it marks the held sign-in confirmed and answers 204: " +
 			"no tokens go to whoever clicked. The client that signed in finishes its own sign-in with POST /auth/mfa/verify " +
 			"{challenge_id, method: \"email_confirmation\"}. There is no GET: nothing spends the token by merely opening a URL. " +

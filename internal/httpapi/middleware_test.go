@@ -419,7 +419,7 @@ func TestMetricsUseRoutePatterns(t *testing.T) {
 	require.Contains(t, body, `http_requests_total{method="GET",route="GET /api/v1/test/users/{id}",status="200"} 3`)
 	require.Contains(t, body, `http_requests_total{method="GET",route="unmatched",status="404"} 1`)
 	require.Contains(t, body, `http_requests_total{method="OTHER",route="unmatched",status="405"} 1`)
-	require.Contains(t, body, `http_request_duration_seconds_bucket{method="GET",route="GET /api/v1/test/users/{id}"`)
+	require.Contains(t, body, `http_server_request_duration_seconds_bucket{method="GET",route="GET /api/v1/test/users/{id}",status="200"`)
 	require.Contains(t, body, "http_requests_in_flight 1") // the scrape itself
 	require.Contains(t, body, "go_goroutines")
 	for _, l := range strings.Split(body, "\n") {

@@ -16,10 +16,6 @@ type MagicLinks interface {
 }
 
 func (s *Server) registerPasswordless() {
-	// The emailed link opens this page; the token is spent only when the
-	// person clicks, so mail scanners that open links cannot use it.
-	s.mux.HandleFunc("GET /magic-link", s.page("magic-link.html"))
-
 	huma.Register(s.api, huma.Operation{
 		OperationID: "magic-link-request", Method: http.MethodPost, Path: "/auth/magic-link", Tags: []string{TagPasswordless},
 		Summary: "Email a sign-in link",

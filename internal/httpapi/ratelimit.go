@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"math"
 	"net/http"
 	"net/netip"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
@@ -71,21 +69,12 @@ type rateLimiting struct {
 	limiter ratelimit.Limiter
 	limits  RateLimits
 	trust   func(ctx context.Context, p gatehouse.Principal) int
-	limited *prometheus.CounterVec
+	// metrics counts refusals in gatehouse_rate_limited_total{limit}.
+	metrics *telemetry.Metrics
 }
 
 func newRateLimiting(deps Deps, m *telemetry.Metrics) rateLimiting {
-	limited := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gatehouse_rate_limited_total",
-		Help: "Requests refused with 429 rate_limited, by limit.",
-	}, []string{"limit"})
-	if err := m.Registry().Register(limited); err != nil {
-		var dup prometheus.AlreadyRegisteredError
-		if errors.As(err, &dup) {
-			limited = dup.ExistingCollector.(*prometheus.CounterVec)
-		}
-	}
-	return rateLimiting{limiter: deps.RateLimiter, limits: deps.RateLimits, trust: deps.SessionTrust, limited: limited}
+	return rateLimiting{limiter: deps.RateLimiter, limits: deps.RateLimits, trust: deps.SessionTrust, metrics: m}
 }
 
 // applyRateLimit gives every operation its limit when it is added: the
@@ -232,7 +221,7 @@ func (s *Server) checkLimit(ctx context.Context, h http.Header, name, key string
 	if res.Allowed {
 		return nil
 	}
-	s.rl.limited.WithLabelValues(name).Inc()
+	s.rl.metrics.RateLimited(name)
 	retry := max(seconds(res.RetryAfter), 1)
 	h.Set("Retry-After", strconv.Itoa(retry))
 	return gatehouse.Errorf(gatehouse.CodeRateLimited, "too many requests; retry in %d seconds", retry)

@@ -120,6 +120,15 @@ type Deps struct {
 	// ServiceName brands the docs page (GATEHOUSE_SERVICE_NAME); empty
 	// means DefaultServiceName.
 	ServiceName string
+	// Pages are the hosted pages (an *web.Pages), served at the root of
+	// the public URL through the same middleware; nil serves none.
+	Pages Pages
+}
+
+// Pages registers the hosted pages' routes (sign-in, the emailed-link
+// pages, account, admin) on the server's router.
+type Pages interface {
+	Register(mux *http.ServeMux)
 }
 
 // Server is the HTTP API: a ServeMux with the Huma API on it, wrapped in
@@ -154,6 +163,7 @@ type Server struct {
 	signIn      SignIn
 	features    map[string]string
 	serviceName string
+	pages       Pages
 
 	mux     *http.ServeMux
 	api     huma.API // operations under BasePath
@@ -190,6 +200,7 @@ func New(deps Deps) *Server {
 		signIn:      deps.SignIn,
 		features:    deps.Features,
 		serviceName: deps.ServiceName,
+		pages:       deps.Pages,
 		mux:         http.NewServeMux(),
 	}
 	if s.logger == nil {
@@ -249,7 +260,9 @@ func (s *Server) registerRoutes() {
 	s.registerProfile()
 	s.registerMFA()
 	s.registerSessions()
-	s.registerPages()
+	if s.pages != nil {
+		s.pages.Register(s.mux)
+	}
 	s.registerAdminUsers()
 	s.registerAdminRoles()
 	s.registerAdminAudit()

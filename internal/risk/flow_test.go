@@ -483,9 +483,9 @@ func TestConfirmSignInPageSpendsNothing(t *testing.T) {
 			page.Body.Close()
 			require.Equal(t, http.StatusOK, page.StatusCode)
 			require.Contains(t, page.Header.Get("Content-Type"), "text/html")
-			require.Contains(t, page.Header.Get("Content-Security-Policy"), "script-src 'nonce-")
-			require.Contains(t, string(body), `/auth/login/confirm", {method: "POST"`)
-			require.Contains(t, string(body), "Return to the device where you were signing in", "the clicker is sent back to the waiting device")
+			require.Contains(t, page.Header.Get("Content-Security-Policy"), "default-src 'none'")
+			require.Contains(t, string(body), `action="/confirm-sign-in"`, "a button confirms, not the opening")
+			require.Contains(t, string(body), "continues where it started", "the clicker is sent back to the waiting device")
 		}
 		require.Len(t, audits(t, env, uid, string(gatehouse.EventUserLogin)), 1, "nothing completed the held sign-in")
 

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
@@ -39,8 +40,10 @@ type Options struct {
 	// LocalSize bounds the sessions vouched for in memory (see
 	// Authenticate): cache.DefaultLocalSize when 0, none when negative.
 	LocalSize int
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// CacheStats counts the in-process cache's hits and misses.
+	CacheStats telemetry.CacheStats
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // Service manages sessions.
@@ -86,8 +89,9 @@ const (
 	// without asking the shared cache. Revocations reach it at once through
 	// pub/sub; the TTL only bounds the damage of a lost message.
 	localAliveTTL = 15 * time.Second
-	// LocalCacheName labels the in-process session cache's metrics.
-	LocalCacheName = "session"
+	// LocalCacheName names the in-process session cache (its metrics and
+	// invalidations).
+	LocalCacheName = "sessions"
 )
 
 // New makes a Service.
@@ -100,7 +104,7 @@ func New(st Store, c cache.Cache, tokens *token.Service, ev store.Emitter, o Opt
 	}
 	return &Service{store: st, cache: c, tokens: tokens, events: ev, rescore: o.Rescorer, opts: o,
 		alive: cache.NewLocal[aliveMark](c, LocalCacheName, cache.LocalOptions{
-			Size: o.LocalSize, TTL: localAliveTTL, Now: o.Now, Logger: o.Logger,
+			Size: o.LocalSize, TTL: localAliveTTL, Now: o.Now, Logger: o.Logger, Stats: o.CacheStats,
 		})}
 }
 

@@ -400,6 +400,83 @@ type Devices interface {
 	PutLoginProfile(ctx context.Context, userID string, data []byte, now time.Time) error
 }
 
+// ClientQuery selects a page of clients, in id order.
+type ClientQuery struct {
+	After string // id of the last client of the previous page ("" first page)
+	Limit int    // ≥ 1; less is an error that is neither ErrNotFound nor ErrConflict
+}
+
+// Clients persists the OpenID Provider's registered clients, its
+// authorization requests and codes, users' consents, and the grants that
+// tie a session to the client it was issued to.
+type Clients interface {
+	// CreateClient inserts c (nil lists stored as none). ErrConflict when
+	// the id exists.
+	CreateClient(ctx context.Context, c gatehouse.Client) error
+	// GetClient returns one client; empty lists read back nil.
+	// ErrNotFound.
+	GetClient(ctx context.Context, id string) (gatehouse.Client, error)
+	// ListClients returns a page of clients in id order; empty when none
+	// is left.
+	ListClients(ctx context.Context, q ClientQuery) ([]gatehouse.Client, error)
+	// UpdateClient writes Name, the URI lists, GrantTypes, Scopes,
+	// FirstParty and UpdatedAt (not the secret nor Public). ErrNotFound.
+	UpdateClient(ctx context.Context, c gatehouse.Client) error
+	// SetClientSecret replaces the secret's hash. ErrNotFound.
+	SetClientSecret(ctx context.Context, id string, hash []byte, now time.Time) error
+	// DeleteClient removes the client with its authorization requests,
+	// consents and grants. ErrNotFound.
+	DeleteClient(ctx context.Context, id string) error
+
+	// CreateAuthRequest inserts r. ErrConflict when the id exists;
+	// ErrNotFound when the client does not.
+	CreateAuthRequest(ctx context.Context, r gatehouse.AuthRequest) error
+	// GetAuthRequest returns one request whatever its state (empty lists
+	// read back nil). ErrNotFound.
+	GetAuthRequest(ctx context.Context, id string) (gatehouse.AuthRequest, error)
+	// SetAuthRequestLogin sets LoginAt. ErrNotFound.
+	SetAuthRequestLogin(ctx context.Context, id string, at time.Time) error
+	// CompleteAuthRequest records who signed in for the request (UserID,
+	// SessionID, AuthTime, AMR) while it has no code yet. ErrNotFound when
+	// there is no such request without a code (or the user does not
+	// exist).
+	CompleteAuthRequest(ctx context.Context, r gatehouse.AuthRequest) error
+	// SetAuthRequestCode gives a completed request its code hash and the
+	// code's expiry, once: ErrNotFound when the request does not exist,
+	// is not completed or has a code already.
+	SetAuthRequestCode(ctx context.Context, id string, hash []byte, expiresAt time.Time) error
+	// ConsumeAuthCode atomically marks the request with this code hash
+	// used, when unused and CodeExpiresAt is after now, and returns it. Of
+	// concurrent callers exactly one succeeds. ErrNotFound when the code
+	// is unknown, used or expired.
+	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (gatehouse.AuthRequest, error)
+	// DeleteStaleAuthRequests deletes requests that expired before cutoff
+	// and reports how many went.
+	DeleteStaleAuthRequests(ctx context.Context, cutoff time.Time) (int64, error)
+
+	// PutConsent inserts c, or replaces the scopes and UpdatedAt of the
+	// user's consent to that client. ErrNotFound when the user or client
+	// does not exist.
+	PutConsent(ctx context.Context, c gatehouse.Consent) error
+	// GetConsent returns the user's consent to the client. ErrNotFound.
+	GetConsent(ctx context.Context, userID, clientID string) (gatehouse.Consent, error)
+	// ListConsents returns the user's consents in client id order; empty
+	// when none.
+	ListConsents(ctx context.Context, userID string) ([]gatehouse.Consent, error)
+	// DeleteConsent removes the user's consent to the client. ErrNotFound.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+
+	// CreateClientGrant inserts g. ErrConflict when the session has a
+	// grant already; ErrNotFound when the session, user or client does
+	// not exist.
+	CreateClientGrant(ctx context.Context, g gatehouse.ClientGrant) error
+	// GetClientGrant returns the grant of a session. ErrNotFound.
+	GetClientGrant(ctx context.Context, sessionID string) (gatehouse.ClientGrant, error)
+	// ListClientGrants returns the client's grants, only userID's when it
+	// is not empty, in session id order; empty when none.
+	ListClientGrants(ctx context.Context, clientID, userID string) ([]gatehouse.ClientGrant, error)
+}
+
 // Queries is every data operation; both Store and Tx offer it.
 type Queries interface {
 	SigningKeys
@@ -415,6 +492,7 @@ type Queries interface {
 	WebAuthn
 	OAuthAccounts
 	Devices
+	Clients
 }
 
 // Emitter records a domain event inside tx (an *events.Bus): its audit

@@ -42,7 +42,7 @@ func TestMetricsHTTP(t *testing.T) {
 	body := scrape(t, m)
 	require.Contains(t, body, `http_requests_total{method="GET",route="GET /api/v1/admin/users/{id}",status="200"} 1`)
 	require.Contains(t, body, `http_requests_total{method="OTHER",route="unmatched",status="404"} 1`)
-	require.Contains(t, body, `http_request_duration_seconds_count{method="GET",route="GET /api/v1/admin/users/{id}"} 1`)
+	require.Contains(t, body, `http_server_request_duration_seconds_count{method="GET",route="GET /api/v1/admin/users/{id}",status="200"} 1`)
 	require.Contains(t, body, "go_goroutines")
 	require.Contains(t, body, "process_") // the process collector (start time at least, on any OS)
 }

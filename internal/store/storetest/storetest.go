@@ -43,7 +43,7 @@ type testCase struct {
 // allCases is every case of the suite, in the order Run starts them.
 func allCases() []testCase {
 	return slices.Concat(txCases, keyCases, eventCases, userCases, sessionCases, refreshTokenCases,
-		oneTimeTokenCases, roleCases, auditCases, mfaCases, webhookCases, webauthnCases, oauthCases, deviceCases)
+		oneTimeTokenCases, roleCases, auditCases, mfaCases, webhookCases, webauthnCases, oauthCases, deviceCases, clientCases)
 }
 
 // exempt names the interface methods no case covers, each with the reason.
