@@ -30,6 +30,15 @@ const (
 	EventRoleUpdated         EventType = "role.updated"
 	EventRoleDeleted         EventType = "role.deleted"
 	EventSecurityAlert       EventType = "security.alert"
+	// OpenID Provider: clients registered, changed (a rotated secret
+	// included) and removed; a user signed in to a client (a code was
+	// issued); tokens granted to a client; a consent revoked.
+	EventClientCreated        EventType = "client.created"
+	EventClientUpdated        EventType = "client.updated"
+	EventClientDeleted        EventType = "client.deleted"
+	EventClientAuthorized     EventType = "client.authorized"
+	EventClientTokenGranted   EventType = "client.token_granted"
+	EventClientConsentRevoked EventType = "client.consent_revoked"
 )
 
 // EventTypes lists every known event type, in catalogue order.
@@ -40,6 +49,8 @@ var EventTypes = []EventType{
 	EventUserOAuthLinked, EventUserOAuthUnlinked, EventUserPasskeyAdded, EventUserPasskeyRemoved,
 	EventSessionRevoked, EventDeviceNew, EventRoleCreated, EventRoleUpdated,
 	EventRoleDeleted, EventSecurityAlert,
+	EventClientCreated, EventClientUpdated, EventClientDeleted, EventClientAuthorized,
+	EventClientTokenGranted, EventClientConsentRevoked,
 }
 
 // Valid reports whether t is in the catalogue.

@@ -52,7 +52,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serve, newMigrateCmd(), newKeysCmd(), newUsersCmd(), newRolesCmd(), newAuditCmd(), newOpenAPICmd(), newVersionCmd(), newHealthcheckCmd(),
-		newLoadtestCmd(), newBackupCmd(), newRestoreCmd())
+		newLoadtestCmd(), newBackupCmd(), newRestoreCmd(), newClientsCmd())
 	return root
 }
 

@@ -39,6 +39,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/oidcprovider"
 	"github.com/gatehouse-auth/gatehouse/internal/signin"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
@@ -87,6 +88,10 @@ type App struct {
 	Passkeys *passkey.Service
 	// SignIn runs every sign-in.
 	SignIn *signin.Flow
+	// Clients manages the OpenID Provider's registered clients; Consents
+	// users' consents to them.
+	Clients  *oidcprovider.Clients
+	Consents *oidcprovider.Consents
 	// Pages are the hosted pages; Pages.Sessions() answers who is signed
 	// in on a browser.
 	Pages *web.Pages
@@ -344,6 +349,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, Risk: a.Risk, Devices: a.Devices,
 		Sessions: a.Sessions, Events: a.Bus, Passkeys: a.Passkeys, OAuth: a.OAuth, Now: opts.Now,
 	})
+	a.Clients = oidcprovider.NewClients(a.DB, a.Bus, a.Sessions, opts.Now)
+	a.Consents = oidcprovider.NewConsents(a.DB, a.Bus, a.Sessions, opts.Now)
 	if opts.Jobs {
 		a.Worker, err = jobs.NewWorker(a.Jobs, jobs.WorkerConfig{
 			Workers: workers, PollInterval: opts.PollInterval,
@@ -401,6 +408,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		Roles:          a.Roles,
 		Admin:          a.Accounts,
 		Audit:          a.Audit,
+		Clients:        a.Clients,
+		Consents:       a.Consents,
 		Webhooks:       a.Webhooks,
 		Notify:         a.Notify,
 		MFA:            a.MFA,

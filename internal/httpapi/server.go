@@ -89,6 +89,10 @@ type Deps struct {
 	Admin AccountAdmin
 	// Audit serves the audit-log query.
 	Audit AuditReader
+	// Clients manages the OpenID Provider's registered clients.
+	Clients ClientAdmin
+	// Consents lists and revokes the signed-in user's consents to clients.
+	Consents ConsentManager
 	// Notify serves the live notification socket (nil: 503).
 	Notify Notifier
 	// MFA serves the second-factor operations.
@@ -152,6 +156,8 @@ type Server struct {
 	roles       RoleAdmin
 	admin       AccountAdmin
 	audit       AuditReader
+	clients     ClientAdmin
+	consents    ConsentManager
 	notify      Notifier
 	mfa         MFA
 	webhooks    Webhooks
@@ -190,6 +196,8 @@ func New(deps Deps) *Server {
 		roles:       deps.Roles,
 		admin:       deps.Admin,
 		audit:       deps.Audit,
+		clients:     deps.Clients,
+		consents:    deps.Consents,
 		notify:      deps.Notify,
 		mfa:         deps.MFA,
 		webhooks:    deps.Webhooks,
@@ -266,6 +274,8 @@ func (s *Server) registerRoutes() {
 	s.registerAdminUsers()
 	s.registerAdminRoles()
 	s.registerAdminAudit()
+	s.registerAdminClients()
+	s.registerConsents()
 	s.registerAuthzCheck()
 	s.registerWS()
 	s.registerWebhooks()

@@ -332,6 +332,19 @@ func (s *Service) RevokeOthers(ctx context.Context, userID, current string) (int
 	return len(ids), nil
 }
 
+// RevokeIDsTx revokes the user's sessions with these ids inside tx,
+// recording why (a deleted OAuth client, a revoked consent). After tx
+// commits the caller must pass the ids to Forget.
+func (s *Service) RevokeIDsTx(ctx context.Context, tx store.Tx, userID string, ids []string, reason string) error {
+	now := s.opts.Now().UTC()
+	for _, id := range ids {
+		if err := s.revokeTx(ctx, tx, userID, id, reason, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Service) revokeTx(ctx context.Context, tx store.Tx, userID, sessionID, reason string, now time.Time) error {
 	did, err := tx.RevokeSession(ctx, sessionID, now)
 	if err != nil {

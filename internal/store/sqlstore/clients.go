@@ -210,10 +210,10 @@ func (q *queries) DeleteStaleAuthRequests(ctx context.Context, cutoff time.Time)
 
 func scanAuthRequest(rw row) (gatehouse.AuthRequest, error) {
 	var (
-		r                                                 gatehouse.AuthRequest
-		scopes, prompt, amr                               []byte
-		maxAge                                            sql.NullInt64
-		userID                                            sql.NullString
+		r                                                gatehouse.AuthRequest
+		scopes, prompt, amr                              []byte
+		maxAge                                           sql.NullInt64
+		userID                                           sql.NullString
 		created, expires, login, authTime, codeExp, used timeScanner
 	)
 	if err := rw.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.ResponseType, &r.ResponseMode,
