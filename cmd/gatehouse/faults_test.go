@@ -311,6 +311,7 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 // degraded, sign-ins work, and it leaves degraded mode by itself once
 // Redis is up.
 func TestRedisDownAtBoot(t *testing.T) {
+	t.Parallel()
 	rd := startPrivateRedis(t)
 	rd.kill()
 	s := start(t, faultEnv(t, "GATEHOUSE_DATABASE_URL="+sqltest.PostgresURL(t), "GATEHOUSE_REDIS_URL="+rd.URL()))
@@ -343,6 +344,7 @@ func TestRedisDownAtBoot(t *testing.T) {
 // arrives, within River's rescue of the jobs the dead process left
 // running, well inside 90 s.
 func TestSIGKILLWithDeliveriesInFlight(t *testing.T) {
+	t.Parallel()
 	pg := sqltest.PostgresURL(t)
 	var (
 		hold     atomic.Bool

@@ -18,6 +18,7 @@ import (
 )
 
 func TestReadyURL(t *testing.T) {
+	t.Parallel()
 	for addr, want := range map[string]string{
 		":8080":          "http://127.0.0.1:8080/api/v1/health/ready",
 		"0.0.0.0:9000":   "http://127.0.0.1:9000/api/v1/health/ready",
@@ -38,6 +39,7 @@ func TestReadyURL(t *testing.T) {
 }
 
 func TestCheckReadyNamesFailingChecks(t *testing.T) {
+	t.Parallel()
 	status := http.StatusServiceUnavailable
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		require.Equal(t, readyPath, r.URL.Path)
@@ -73,6 +75,7 @@ func TestCheckReadyNamesFailingChecks(t *testing.T) {
 // server is ready, exit 1 with one line on stderr once it is gone. Its
 // version is the one /health reports.
 func TestHealthcheckAndVersionCommands(t *testing.T) {
+	t.Parallel()
 	s := start(t, baseEnv(t.TempDir()))
 	u, err := url.Parse(s.base)
 	require.NoError(t, err)
@@ -117,6 +120,7 @@ func TestHealthcheckAndVersionCommands(t *testing.T) {
 // TestMain builds with -buildvcs=true, so the go command stamps the
 // revision it reads from git.
 func TestVersionOfCheckoutBuildNamesRevision(t *testing.T) {
+	t.Parallel()
 	root, err := filepath.Abs("../..")
 	require.NoError(t, err)
 	head, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()

@@ -26,6 +26,11 @@ var binary string
 // TestMain builds the real binary once: the end-to-end tests start it as a
 // process, send it signals and read its exit code. -buildvcs=true stamps the
 // git revision even where GOFLAGS turns that off, as a release build would.
+//
+// Tests that load the machine (the fault tests) or run the CLI in-process
+// (t.Setenv) run one at a time, first; the others, which mostly wait on
+// their processes (a SIGKILL test waits out River's rescue), call
+// t.Parallel and run together afterwards.
 func TestMain(m *testing.M) {
 	if os.Getenv(burnCPUEnv) != "" {
 		burnCPU() // a helper process of a fault test; never returns
@@ -182,6 +187,7 @@ func checkServes(t *testing.T, s *server) {
 }
 
 func TestServeOnSQLiteKeepsKeysAcrossRestart(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	s := start(t, baseEnv(data))
 	checkServes(t, s)
@@ -195,6 +201,7 @@ func TestServeOnSQLiteKeepsKeysAcrossRestart(t *testing.T) {
 }
 
 func TestServeOnPostgresAndRedis(t *testing.T) {
+	t.Parallel()
 	pg := sqltest.PostgresURL(t)
 	redisURL := os.Getenv("GATEHOUSE_TEST_REDIS_URL")
 	if redisURL == "" {
@@ -217,6 +224,7 @@ func TestServeOnPostgresAndRedis(t *testing.T) {
 
 // Bad configuration stops start-up with one clear line and a non-zero exit.
 func TestBadConfigurationStopsStartup(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		env  []string

@@ -62,6 +62,7 @@ func TestProductionModeRefusesUnsafeSettings(t *testing.T) {
 // warning) and makes the bootstrap administrator on its first start only;
 // the password never reaches the log.
 func TestProductionModeStartsOnAnIPAddress(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	s := start(t, productionEnv(t, data))
 	logs := s.logs.String()

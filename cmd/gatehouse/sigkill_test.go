@@ -97,6 +97,7 @@ func eventually(t *testing.T, what string, within time.Duration, cond func() boo
 // kill, so every 2xx comes after the restart, from the jobs committed
 // before it.
 func TestSIGKILLWithDeliveriesPending(t *testing.T) {
+	t.Parallel()
 	pg := sqltest.PostgresURL(t)
 	rc := newHookReceiver(t)
 	env := baseEnv(t.TempDir(), "GATEHOUSE_DATABASE_URL="+pg, "GATEHOUSE_SECRET_KEY="+strings.Repeat("k", 40),

@@ -17,7 +17,7 @@ func loadConfig() (*config.Config, *slog.Logger, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	log := telemetry.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	log := telemetry.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat, cfg.LogSamplePerSecond)
 	slog.SetDefault(log)
 	return cfg, log, nil
 }

@@ -28,7 +28,7 @@ var owaspArgon2 = map[string]string{
 // parallel load. Compare with BenchmarkArgon2Raw: hashing should dominate,
 // so login throughput should be at least 0.9x the raw verification rate.
 func BenchmarkLogin(b *testing.B) {
-	env := newEnv(b, "sqlite", owaspArgon2)
+	env := apptest.New(b, "sqlite", owaspArgon2)
 	email := uniqueEmail("bench")
 	r, err := request(env, "POST", "/auth/register", map[string]any{"email": email, "password": apptest.StrongPassword}, nil)
 	if err != nil || r.Status != http.StatusCreated {
@@ -90,7 +90,7 @@ func BenchmarkLoginVsArgon2(b *testing.B) {
 }
 
 func loginVsArgon2(b *testing.B, eng string) {
-	env := newEnv(b, eng, owaspArgon2)
+	env := apptest.New(b, eng, owaspArgon2)
 	email := uniqueEmail("ratio")
 	r, err := request(env, "POST", "/auth/register", map[string]any{"email": email, "password": apptest.StrongPassword}, nil)
 	if err != nil || r.Status != http.StatusCreated {
@@ -165,7 +165,7 @@ func loginVsArgon2(b *testing.B, eng string) {
 func BenchmarkLoginOverhead(b *testing.B) {
 	for _, eng := range apptest.Engines(b) {
 		b.Run(eng, func(b *testing.B) {
-			env := newEnv(b, eng, nil)
+			env := apptest.New(b, eng, nil)
 			email := uniqueEmail("overhead")
 			register(b, env, email, apptest.StrongPassword, "")
 			body := map[string]any{"email": email, "password": apptest.StrongPassword}

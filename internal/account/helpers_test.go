@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -36,12 +35,9 @@ const (
 // 20 ms, so anything near this means the email is not coming.
 const mailTimeout = 10 * time.Second
 
-// baseConfig turns rate limits off: the properties register and sign in
-// hundreds of accounts from one IP, which is not what they are about.
-var baseConfig = map[string]string{"GATEHOUSE_RATE_LIMIT_ENABLED": "false"}
-
 // forEachEngine runs fn once per database engine, each with one fresh
-// server configured with baseConfig plus extra.
+// server configured with extra (apptest turns rate limits off: the
+// properties register and sign in hundreds of accounts from one IP).
 //
 // Tests and engines run in parallel, as many at once as -parallel
 // (GOMAXPROCS by default) allows. Under -race one SQLite server cannot use
@@ -50,19 +46,7 @@ var baseConfig = map[string]string{"GATEHOUSE_RATE_LIMIT_ENABLED": "false"}
 func forEachEngine(t *testing.T, extra map[string]string, fn func(t *testing.T, env *apptest.Env)) {
 	t.Helper()
 	t.Parallel()
-	for _, eng := range apptest.Engines(t) {
-		t.Run(eng, func(t *testing.T) {
-			t.Parallel()
-			fn(t, newEnv(t, eng, extra))
-		})
-	}
-}
-
-func newEnv(t testing.TB, eng string, extra map[string]string) *apptest.Env {
-	t.Helper()
-	cfg := maps.Clone(baseConfig)
-	maps.Copy(cfg, extra)
-	return apptest.New(t, eng, cfg)
+	apptest.ForEachEngine(t, extra, fn)
 }
 
 // seq makes every generated email address unique within the test binary,

@@ -24,7 +24,7 @@ import (
 func TestProperty1_ValidRegistrationCreatesHashedAccount(t *testing.T) {
 	hasher := password.NewHasher(password.TestParams)
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email := drawEmail(rt, "email")
 			spelled := drawCase(rt, "email_case", email)
 			name := drawName(rt)
@@ -72,7 +72,7 @@ func TestProperty1_ValidRegistrationCreatesHashedAccount(t *testing.T) {
 func TestProperty2_DuplicateEmailRejected(t *testing.T) {
 	hasher := password.NewHasher(password.TestParams)
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email := drawEmail(rt, "email")
 			pw := drawPassword(rt, "password", email)
 			id := register(rt, env, drawCase(rt, "first_case", email), pw, "")["id"]
@@ -104,7 +104,7 @@ func verify(t require.TestingT, env *apptest.Env, tok string) *apptest.Response 
 // Property 6: the emailed token verifies the email, once.
 func TestProperty6_ValidTokenVerifiesEmail(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email := drawEmail(rt, "email")
 			pw := drawPassword(rt, "password", email)
 			id := register(rt, env, email, pw, "")["id"]
@@ -135,7 +135,7 @@ func TestProperty6_ValidTokenVerifiesEmail(t *testing.T) {
 func TestProperty7_TokenRegenerationInvalidatesPrevious(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
 		var unknown []string
-		rapid.Check(t, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email := drawEmail(rt, "email")
 			pw := drawPassword(rt, "password", email)
 			id := register(rt, env, email, pw, "")["id"].(string)
@@ -183,7 +183,7 @@ func TestProperty7_TokenRegenerationInvalidatesPrevious(t *testing.T) {
 // the session is listed, current for its own token.
 func TestProperty8_ValidCredentialsCreateSession(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email := drawEmail(rt, "email")
 			pw := drawPassword(rt, "password", email)
 			id := newAccount(rt, env, email, pw)
@@ -222,7 +222,7 @@ func TestProperty8_ValidCredentialsCreateSession(t *testing.T) {
 // answer, so the answer cannot tell whether an account exists.
 func TestProperty9_InvalidCredentialsRejected(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email := drawEmail(rt, "email")
 			pw := drawPassword(rt, "password", email)
 			newAccount(rt, env, email, pw)
@@ -278,7 +278,7 @@ func setAdminLock(t require.TestingT, env *apptest.Env, id string, locked bool) 
 func TestProperty10_LockedAccountRejected(t *testing.T) {
 	const threshold = 4
 	forEachEngine(t, map[string]string{"GATEHOUSE_LOCKOUT_THRESHOLD": fmt.Sprint(threshold)}, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email := drawEmail(rt, "email")
 			pw := drawPassword(rt, "password", email)
 			wrong := drawOther(rt, "wrong", pw, email)
@@ -320,7 +320,7 @@ func TestProperty12_FailedLoginLockout(t *testing.T) {
 		"GATEHOUSE_LOCKOUT_THRESHOLD": fmt.Sprint(threshold),
 		"GATEHOUSE_LOCKOUT_DURATION":  duration.String(),
 	}, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email := drawEmail(rt, "email")
 			pw := drawPassword(rt, "password", email)
 			wrong := drawOther(rt, "wrong", pw, email)
@@ -379,7 +379,7 @@ func loginUA(t require.TestingT, env *apptest.Env, email, pw, ua, device string)
 // Property 13: a session records the client's IP, User-Agent and device id.
 func TestProperty13_SessionMetadataRecorded(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email := drawEmail(rt, "email")
 			pw := drawPassword(rt, "password", email)
 			newAccount(rt, env, email, pw)
@@ -441,7 +441,7 @@ func waitLink(t require.TestingT, env *apptest.Env, addr, prefix string, n int) 
 func TestProperty48_ResetEmailSent(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
 		var unknown []string
-		rapid.Check(t, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email := drawEmail(rt, "email")
 			pw := drawPassword(rt, "password", email)
 			newAccount(rt, env, email, pw)
@@ -468,7 +468,7 @@ func TestProperty48_ResetEmailSent(t *testing.T) {
 func TestProperty49_ValidResetTokenUpdatesPassword(t *testing.T) {
 	hasher := password.NewHasher(password.TestParams)
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email := drawEmail(rt, "email")
 			pw := drawPassword(rt, "password", email)
 			id := newAccount(rt, env, email, pw)
@@ -508,7 +508,7 @@ func TestProperty49_ValidResetTokenUpdatesPassword(t *testing.T) {
 // access and refresh tokens stop working at once.
 func TestProperty51_ResetTerminatesSessions(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, env *apptest.Env) {
-		rapid.Check(t, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email := drawEmail(rt, "email")
 			pw := drawPassword(rt, "password", email)
 			id := newAccount(rt, env, email, pw)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/account"
@@ -112,6 +113,10 @@ type Options struct {
 	PollInterval time.Duration
 	// Now is the clock of every service (default time.Now); tests move it.
 	Now func() time.Time
+	// TracerProvider records the spans instead of the one the
+	// configuration makes (tests pass one with an in-memory exporter);
+	// nil means the configured one, or none when tracing is off.
+	TracerProvider trace.TracerProvider
 }
 
 // OpenStore opens the database named by the configuration, for a
@@ -174,11 +179,19 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 			cfg.DataDir + "/" + config.DevKeyFile + " can decrypt the secrets in the database. Set GATEHOUSE_SECRET_KEY in production.")
 	}
 
-	shutdownTracing, err := telemetry.SetupTracing(ctx, cfg.TracingEnabled, "gatehouse", gatehouse.Version())
-	if err != nil {
-		return nil, fmt.Errorf("tracing: %w", err)
+	tp := opts.TracerProvider
+	if tp == nil {
+		sdkTP, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{
+			Enabled: cfg.TracingEnabled, Endpoint: cfg.Tracing.Endpoint, Headers: cfg.Tracing.Headers,
+			Gzip: cfg.Tracing.Gzip, Timeout: cfg.Tracing.Timeout, SampleRatio: cfg.TraceSampleRatio,
+			Service: "gatehouse", Version: gatehouse.Version(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tracing: %w", err)
+		}
+		a.closers = append(a.closers, shutdownTracing)
+		tp = telemetry.TracerProviderOrNil(sdkTP)
 	}
-	a.closers = append(a.closers, shutdownTracing)
 
 	a.Metrics = telemetry.NewMetrics()
 	if cfg.RedisURL == "" {
@@ -353,7 +366,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.Consents = oidcprovider.NewConsents(a.DB, a.Bus, a.Sessions, opts.Now)
 	if opts.Jobs {
 		a.Worker, err = jobs.NewWorker(a.Jobs, jobs.WorkerConfig{
-			Workers: workers, PollInterval: opts.PollInterval,
+			Workers: workers, PollInterval: opts.PollInterval, TracerProvider: tp,
 			PeriodicJobs: append([]*river.PeriodicJob{session.CleanupPeriodic(), device.CleanupPeriodic(), webhook.CleanupPeriodic(),
 				events.CleanupPeriodic()}, auditPeriodic(cfg, a.DB.Dialect())...),
 		})
@@ -392,6 +405,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	}
 	a.Pages = pages
 	a.HTTP = httpapi.New(httpapi.Deps{
+		TracerProvider: tp,
 		Pages:          pages,
 		Logger:         log,
 		Metrics:        a.Metrics,

@@ -27,7 +27,7 @@ func TestProperty64_SecurityActionCreatesAuditLog(t *testing.T) {
 			e := apptest.New(t, eng, nil)
 			value := rapid.OneOf(rapid.Just[any](nil), rapid.Bool().AsAny(), rapid.IntRange(-1000, 1000).AsAny(),
 				rapid.StringMatching(`[a-zA-Z0-9 ._:-]{0,20}`).AsAny())
-			rapid.Check(t, func(rt *rapid.T) {
+			e.Check(t, func(rt *rapid.T) {
 				ev := gatehouse.Event{
 					Type:   rapid.SampledFrom(gatehouse.EventTypes).Draw(rt, "type"),
 					UserID: gatehouse.NewID(),
@@ -93,7 +93,7 @@ func TestProperty65_AuditLogCompleteness(t *testing.T) {
 			ctx := t.Context()
 			var users []string
 			denials := 0
-			rapid.Check(t, func(rt *rapid.T) {
+			e.Check(t, func(rt *rapid.T) {
 				for range rapid.IntRange(1, 4).Draw(rt, "ops") {
 					switch op := rapid.IntRange(0, 3).Draw(rt, "op"); {
 					case op == 0 || len(users) == 0:

@@ -22,7 +22,7 @@ import (
 func TestProperty53_AssignmentGrantsPermissions(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f *fixture) {
 		userID, token := f.NewUser(t)
-		rapid.Check(t, func(t *rapid.T) {
+		f.Env.Check(t, func(t *rapid.T) {
 			perms := genPermissions.Draw(t, "perms")
 			_, name := f.CreateRole(t, perms)
 			require.ElementsMatch(t, []string{"user", name}, f.SetRoles(t, userID, name, "user"))
@@ -42,7 +42,7 @@ func TestProperty53_AssignmentGrantsPermissions(t *testing.T) {
 func TestProperty54_RemovalRevokesPermissions(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f *fixture) {
 		userID, token := f.NewUser(t)
-		rapid.Check(t, func(t *rapid.T) {
+		f.Env.Check(t, func(t *rapid.T) {
 			perms := genPermissions.Draw(t, "perms")
 			probes := probesFor(t, perms)
 			roleID, name := f.MakeRole(t, perms)
@@ -68,7 +68,7 @@ func TestProperty54_RemovalRevokesPermissions(t *testing.T) {
 func TestProperty55_MultipleRolesUnion(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f *fixture) {
 		userID, token := f.NewUser(t)
-		rapid.Check(t, func(t *rapid.T) {
+		f.Env.Check(t, func(t *rapid.T) {
 			n := rapid.IntRange(2, 4).Draw(t, "roles")
 			names := []string{"user"}
 			var union []string
@@ -95,7 +95,7 @@ func TestProperty56_PermissionCaching(t *testing.T) {
 	// must outlive the 100 x 5 minutes the clock moves.
 	forEachEngineWith(t, map[string]string{"GATEHOUSE_ACCESS_TOKEN_TTL": "24h"}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		rapid.Check(t, func(t *rapid.T) {
+		f.Env.Check(t, func(t *rapid.T) {
 			before := genPermissions.Draw(t, "before")
 			after := rapid.SliceOfN(genPermission, 0, 5).Draw(t, "after")
 			probes := probesFor(t, before, after)
@@ -128,7 +128,7 @@ func TestProperty56_PermissionCaching(t *testing.T) {
 func TestProperty57_RoleModificationInvalidatesCache(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f *fixture) {
 		userID, token := f.NewUser(t)
-		rapid.Check(t, func(t *rapid.T) {
+		f.Env.Check(t, func(t *rapid.T) {
 			before := genPermissions.Draw(t, "before")
 			after := rapid.SliceOfN(genPermission, 0, 5).Draw(t, "after")
 			probes := probesFor(t, before, after)
@@ -158,7 +158,7 @@ func TestProperty58_SystemRolesPreventDeletion(t *testing.T) {
 			require.Equal(t, true, roles[n]["system"], n)
 		}
 		userID, token := f.NewUser(t)
-		rapid.Check(t, func(t *rapid.T) {
+		f.Env.Check(t, func(t *rapid.T) {
 			sys := rapid.SampledFrom(system).Draw(t, "system role")
 			r := f.Do("DELETE", "/admin/roles/"+roles[sys]["id"].(string), nil, f.AdminToken)
 			require.Equal(t, http.StatusConflict, r.Status, "%s", r.Raw)
@@ -191,7 +191,7 @@ func TestProperty59_ProtectedResourceCheck(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f *fixture) {
 		scene := newAdminScene(t, f)
 		userID, token := f.NewUser(t)
-		rapid.Check(t, func(t *rapid.T) {
+		f.Env.Check(t, func(t *rapid.T) {
 			ep := rapid.SampledFrom(adminEndpoints).Draw(t, "endpoint")
 
 			path, body := ep.req(t, f, scene)
@@ -226,7 +226,7 @@ func TestProperty60_MissingPermissionRejected(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, f *fixture) {
 		scene := newAdminScene(t, f)
 		userID, token := f.NewUser(t)
-		rapid.Check(t, func(t *rapid.T) {
+		f.Env.Check(t, func(t *rapid.T) {
 			ep := rapid.SampledFrom(adminEndpoints).Draw(t, "endpoint")
 			held := rapid.SliceOfN(genPermission.Filter(func(p string) bool { return !grants([]string{p}, ep.perm) }), 1, 6).
 				Draw(t, "held")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/cache/cachetest"
+	"github.com/gatehouse-auth/gatehouse/internal/testclock"
 )
 
 func TestMemory(t *testing.T) {
@@ -35,26 +36,9 @@ func TestOpenEmptyURLIsMemory(t *testing.T) {
 	require.IsType(t, &cache.Memory{}, c)
 }
 
-// fakeClock is a settable clock for WithClock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+// newFakeClock is a settable clock for WithClock.
+func newFakeClock() *testclock.Clock {
+	return testclock.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 func TestMemoryClock(t *testing.T) {

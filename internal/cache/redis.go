@@ -83,6 +83,7 @@ func NewRedis(client redis.UniversalClient) *Redis {
 	r := &Redis{client: client, subs: make(map[*redisSubscription]struct{}),
 		logger: slog.New(slog.DiscardHandler), name: "redis", stop: make(chan struct{}), done: make(chan struct{})}
 	telemetry.BreakerStateChanged(breakerName, 0, 0)
+	client.AddHook(newTracingHook())
 	go r.monitor()
 	return r
 }

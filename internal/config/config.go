@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -134,6 +135,15 @@ type Config struct {
 
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+	// LogSamplePerSecond caps repetitive high-volume log lines (rate-limited
+	// requests, overload answers): per message at most this many a second,
+	// then one line saying how many were dropped. 0 logs every line.
+	LogSamplePerSecond int `env:"LOG_SAMPLE_PER_SECOND" envDefault:"10"`
+
+	// TraceSampleRatio is the share of new traces recorded when tracing is
+	// on (0 to 1); requests arriving with a traceparent follow their
+	// caller's sampling decision.
+	TraceSampleRatio float64 `env:"TRACE_SAMPLE_RATIO" envDefault:"1"`
 
 	// RSAKeyBits is the size of new signing keys.
 	RSAKeyBits int `env:"RSA_KEY_BITS" envDefault:"2048"`
@@ -180,12 +190,31 @@ type Config struct {
 	GeneratedKey bool   `env:"-"` // the master key was made for dev
 	// TracingEnabled is true when an OTLP endpoint is configured through the
 	// standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT variables.
-	TracingEnabled bool              `env:"-"`
-	environment    map[string]string `env:"-"`
+	TracingEnabled bool `env:"-"`
+	// Tracing is the OTLP exporter's settings from the standard
+	// OTEL_EXPORTER_OTLP_* variables (endpoint, headers, compression,
+	// timeout); only OTLP over HTTP with protobuf is spoken.
+	Tracing     Tracing           `env:"-"`
+	environment map[string]string `env:"-"`
 
 	// OAuthProviders are the social login providers configured with
 	// GATEHOUSE_OAUTH_<NAME>_CLIENT_ID, _CLIENT_SECRET and _ISSUER, by name.
 	OAuthProviders []OAuthProvider `env:"-"`
+}
+
+// Tracing is where spans are exported.
+type Tracing struct {
+	// Endpoint is the full URL spans are POSTed to:
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, or
+	// OTEL_EXPORTER_OTLP_ENDPOINT with /v1/traces appended.
+	Endpoint string
+	// Headers are OTEL_EXPORTER_OTLP_HEADERS, then
+	// OTEL_EXPORTER_OTLP_TRACES_HEADERS (key=value,... URL-encoded values).
+	Headers map[string]string
+	// Gzip is OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION=gzip.
+	Gzip bool
+	// Timeout is OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT (milliseconds).
+	Timeout time.Duration
 }
 
 // Database is the parsed GATEHOUSE_DATABASE_URL.
@@ -227,6 +256,7 @@ var examples = map[string]string{
 	"DEVICE_MAX_AGE": "2160h (90 days)", "RISK_HIGH": "70", "RISK_MEDIUM": "40",
 	"GEOIP_DB": "/var/lib/GeoIP/GeoLite2-City.mmdb", "IP_BLOCKLIST": "/etc/gatehouse/blocklist.txt",
 
+	"TRACE_SAMPLE_RATIO": "0.1", "LOG_SAMPLE_PER_SECOND": "10",
 	"ENV": "production", "BOOTSTRAP_ADMIN_EMAIL": "admin@example.com",
 	"BOOTSTRAP_ADMIN_PASSWORD_FILE": "/run/secrets/gatehouse-admin-password",
 }
@@ -287,6 +317,9 @@ func FromMap(environ map[string]string) (*Config, error) {
 	}
 	cfg := &Config{environment: vars}
 	cfg.TracingEnabled = vars["OTEL_EXPORTER_OTLP_ENDPOINT"] != "" || vars["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] != ""
+	if err := cfg.Tracing.load(vars); err != nil {
+		return nil, err
+	}
 	if err := env.ParseWithOptions(cfg, env.Options{Prefix: Prefix, Environment: vars}); err != nil {
 		return nil, explainParse(err)
 	}
@@ -481,6 +514,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return invalid("MAX_BODY_BYTES", "must be at least 1024")
+	}
+	if c.TraceSampleRatio < 0 || c.TraceSampleRatio > 1 || math.IsNaN(c.TraceSampleRatio) {
+		return invalid("TRACE_SAMPLE_RATIO", "must be between 0 and 1")
+	}
+	if c.LogSamplePerSecond < 0 {
+		return invalid("LOG_SAMPLE_PER_SECOND", "must be 0 (log every line) or more")
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
@@ -862,4 +901,61 @@ func redact(raw string) string {
 	}
 	u.RawQuery = ""
 	return u.Redacted()
+}
+
+// load reads the standard OTLP exporter variables; the traces-specific
+// ones win over the general ones.
+func (t *Tracing) load(vars map[string]string) error {
+	pick := func(name string) (string, string) {
+		if v := strings.TrimSpace(vars["OTEL_EXPORTER_OTLP_TRACES_"+name]); v != "" {
+			return v, "OTEL_EXPORTER_OTLP_TRACES_" + name
+		}
+		return strings.TrimSpace(vars["OTEL_EXPORTER_OTLP_"+name]), "OTEL_EXPORTER_OTLP_" + name
+	}
+	if v := strings.TrimSpace(vars["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]); v != "" {
+		t.Endpoint = v
+	} else if v := strings.TrimSpace(vars["OTEL_EXPORTER_OTLP_ENDPOINT"]); v != "" {
+		t.Endpoint = strings.TrimRight(v, "/") + "/v1/traces"
+	}
+	if t.Endpoint != "" {
+		u, err := url.Parse(t.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &Error{Var: "OTEL_EXPORTER_OTLP_ENDPOINT", Problem: fmt.Sprintf("%q is not an http(s) URL (OTLP over HTTP is the only protocol spoken)", t.Endpoint),
+				Example: "http://otel-collector:4318"}
+		}
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} {
+		for _, part := range strings.Split(vars[name], ",") {
+			if strings.TrimSpace(part) == "" {
+				continue
+			}
+			k, v, ok := strings.Cut(part, "=")
+			k = strings.TrimSpace(k)
+			dv, err := url.PathUnescape(strings.TrimSpace(v))
+			if !ok || k == "" || err != nil {
+				return &Error{Var: name, Problem: "must be comma-separated key=value pairs with URL-encoded values", Example: "api-key=secret,tenant=a"}
+			}
+			if t.Headers == nil {
+				t.Headers = map[string]string{}
+			}
+			t.Headers[k] = dv
+		}
+	}
+	if v, name := pick("COMPRESSION"); v != "" {
+		switch strings.ToLower(v) {
+		case "gzip":
+			t.Gzip = true
+		case "none":
+		default:
+			return &Error{Var: name, Problem: fmt.Sprintf("%q is not gzip or none", v)}
+		}
+	}
+	if v, name := pick("TIMEOUT"); v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil || ms <= 0 {
+			return &Error{Var: name, Problem: fmt.Sprintf("%q is not a positive number of milliseconds", v), Example: "10000"}
+		}
+		t.Timeout = time.Duration(ms) * time.Millisecond
+	}
+	return nil
 }

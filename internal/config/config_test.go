@@ -221,6 +221,38 @@ func TestTrustedProxiesAndLookup(t *testing.T) {
 	require.True(t, cfg.TracingEnabled)
 }
 
+func TestTracingSettings(t *testing.T) {
+	cfg, err := load(t)
+	require.NoError(t, err)
+	require.False(t, cfg.TracingEnabled)
+	require.Equal(t, 1.0, cfg.TraceSampleRatio)
+	require.Equal(t, 10, cfg.LogSamplePerSecond)
+
+	cfg, err = load(t, "OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/", "GATEHOUSE_TRACE_SAMPLE_RATIO", "0.25",
+		"OTEL_EXPORTER_OTLP_HEADERS", "api-key=a%20b, tenant=t1", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "tenant=t2",
+		"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2500")
+	require.NoError(t, err)
+	require.True(t, cfg.TracingEnabled)
+	require.Equal(t, 0.25, cfg.TraceSampleRatio)
+	require.Equal(t, config.Tracing{Endpoint: "http://collector:4318/v1/traces",
+		Headers: map[string]string{"api-key": "a b", "tenant": "t2"}, Gzip: true, Timeout: 2500 * time.Millisecond}, cfg.Tracing)
+
+	cfg, err = load(t, "OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://b/custom")
+	require.NoError(t, err)
+	require.Equal(t, "https://b/custom", cfg.Tracing.Endpoint, "the traces endpoint is used as given")
+
+	for _, bad := range [][]string{
+		{"GATEHOUSE_TRACE_SAMPLE_RATIO", "1.5"}, {"GATEHOUSE_TRACE_SAMPLE_RATIO", "-0.1"},
+		{"GATEHOUSE_LOG_SAMPLE_PER_SECOND", "-1"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"}, {"OTEL_EXPORTER_OTLP_HEADERS", "novalue"},
+		{"OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"}, {"OTEL_EXPORTER_OTLP_TIMEOUT", "soon"},
+	} {
+		_, err := load(t, bad...)
+		require.Error(t, err, "%v", bad)
+		require.Contains(t, err.Error(), bad[0])
+	}
+}
+
 func TestLoadReadsDotEnvButRealVariablesWin(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)

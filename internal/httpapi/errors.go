@@ -412,8 +412,9 @@ func finalize(ctx context.Context, p *ProblemDetails) *ProblemDetails {
 		if out.cause != nil {
 			cause = out.cause.Error()
 		}
+		// Overload and outages repeat per request: sampled per code.
 		log.LogAttrs(ctx, slog.LevelWarn, "request failed", slog.String("code", string(out.Code)),
-			slog.String("error", cause))
+			slog.String("error", cause), telemetry.Sample(string(out.Code)))
 	case out.cause != nil:
 		log.LogAttrs(ctx, slog.LevelDebug, "request rejected", slog.String("code", string(out.Code)),
 			slog.String("error", out.cause.Error()))

@@ -84,7 +84,7 @@ func newEnv(t *testing.T, mutate func(*httpapi.Deps)) *testEnv {
 	t.Helper()
 	logs := &syncBuffer{}
 	deps := httpapi.Deps{
-		Logger:       telemetry.NewLogger(logs, "debug", "json"),
+		Logger:       telemetry.NewLogger(logs, "debug", "json", 0),
 		Metrics:      telemetry.NewMetrics(),
 		Version:      "1.2.3",
 		PublicURL:    "http://localhost:8080",

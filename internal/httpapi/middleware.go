@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -12,6 +13,7 @@ import (
 	"path"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -181,7 +183,9 @@ func (s *Server) begin(next http.Handler) http.Handler {
 		ctx = withClientIP(ctx, ClientIP(r, s.trusted))
 		cleanUserAgent(r)
 		ctx = audit.WithRequest(ctx, audit.Meta{IP: clientMeta(ctx, "", "").IP, UserAgent: r.UserAgent()})
-		ctx = telemetry.WithLogger(ctx, s.logger.With(slog.String("request_id", id)))
+		// The logger's handler stamps each line with the ids in the
+		// context (request, user, trace, span), whoever logs.
+		ctx = telemetry.WithLogger(ctx, s.logger)
 		r = r.WithContext(ctx)
 		next.ServeHTTP(rec, r)
 	})
@@ -238,7 +242,14 @@ func (s *Server) traceRequests(next http.Handler) http.Handler {
 				attribute.String("url.path", r.URL.Path),
 				attribute.String("client.address", ClientIPFrom(ctx).String()),
 			))
-		if sc := span.SpanContext(); sc.HasTraceID() && info != nil {
+		if !span.SpanContext().IsValid() {
+			// Tracing is off (or this trace is not recorded here) and the
+			// caller sent no trace context: make one anyway, unsampled, so
+			// the logs of this request and of what it calls (traceparent
+			// goes out on outbound requests) share a trace id.
+			ctx = trace.ContextWithSpanContext(ctx, newSpanContext())
+		}
+		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() && info != nil {
 			info.TraceID = sc.TraceID().String()
 		}
 		defer func() {
@@ -255,6 +266,19 @@ func (s *Server) traceRequests(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r.WithContext(ctx))
 	})
+}
+
+// newSpanContext returns a fresh, unsampled span context.
+func newSpanContext() trace.SpanContext {
+	var tid trace.TraceID
+	var sid trace.SpanID
+	for !tid.IsValid() {
+		_, _ = rand.Read(tid[:])
+	}
+	for !sid.IsValid() {
+		_, _ = rand.Read(sid[:])
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid})
 }
 
 // spanMethod folds unknown methods to "_OTHER" as the OpenTelemetry HTTP
@@ -309,11 +333,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if info == nil { // only when the chain is assembled differently
 			info = &telemetry.RequestInfo{}
 		}
-		attrs := []any{slog.String("request_id", info.RequestID)}
-		if info.TraceID != "" {
-			attrs = append(attrs, slog.String("trace_id", info.TraceID))
-		}
-		log := s.logger.With(attrs...)
+		log := s.logger
 		ctx = telemetry.WithLogger(ctx, log)
 
 		defer func() {
@@ -340,9 +360,14 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				slog.Int64("bytes", rec.bytes),
 				slog.String("client_ip", ClientIPFrom(ctx).String()),
 			}
-			if uid := info.UserID(); uid != "" {
-				line = append(line, slog.String("user_id", uid))
+			switch status {
+			case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+				// A flood of these is one story; sample them (the summary
+				// line counts the rest) so they cannot drown the log.
+				line = append(line, telemetry.Sample("http_"+strconv.Itoa(status)))
 			}
+			// request_id, user_id, trace_id and span_id come from the
+			// context, through the logger's handler.
 			log.LogAttrs(ctx, level, "http request", line...)
 		}()
 		next.ServeHTTP(rec, r.WithContext(ctx))

@@ -399,9 +399,14 @@ func TestTraceIDLoggedWithoutTracing(t *testing.T) {
 	e.do(req)
 	require.Equal(t, "0af7651916cd43dd8448eb211c80319c", e.logs.find(t, "http request")["trace_id"])
 
+	// No trace context either: one is made, so the request's lines (and
+	// whatever it calls) still share a trace id.
 	e2 := newEnv(t, nil)
 	e2.get("/api/v1/health/live")
-	require.NotContains(t, e2.logs.find(t, "http request"), "trace_id")
+	line := e2.logs.find(t, "http request")
+	require.Regexp(t, "^[0-9a-f]{32}$", line["trace_id"])
+	require.Regexp(t, "^[0-9a-f]{16}$", line["span_id"])
+	require.NotEqual(t, "0af7651916cd43dd8448eb211c80319c", line["trace_id"])
 }
 
 func TestMetricsUseRoutePatterns(t *testing.T) {

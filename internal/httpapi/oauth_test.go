@@ -449,7 +449,7 @@ func TestProperty46_OAuthEmailVerification(t *testing.T) {
 			t.Parallel()
 			e := newOAuthEnv(t, engine)
 			var n atomic.Int64
-			rapid.Check(t, func(rt *rapid.T) {
+			e.Check(t, func(rt *rapid.T) {
 				i := n.Add(1)
 				email := fmt.Sprintf("prop46-%d@example.com", i)
 				providerVerified := rapid.Bool().Draw(rt, "provider_verified")

@@ -209,7 +209,8 @@ func (s *Server) limitEmail(ctx context.Context, email string) *gatehouse.Error 
 func (s *Server) checkLimit(ctx context.Context, h http.Header, name, key string, limit ratelimit.Limit) *gatehouse.Error {
 	res, err := s.rl.limiter.Allow(ctx, name+":"+key, limit)
 	if err != nil {
-		telemetry.Logger(ctx).ErrorContext(ctx, "rate limit check failed; request let through", "limit", name, "err", err)
+		telemetry.Logger(ctx).ErrorContext(ctx, "rate limit check failed; request let through", "limit", name, "err", err,
+			telemetry.Sample(name))
 		return nil
 	}
 	if !limit.Valid() {

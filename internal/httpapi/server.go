@@ -211,6 +211,7 @@ func New(deps Deps) *Server {
 		pages:       deps.Pages,
 		mux:         http.NewServeMux(),
 	}
+	s.logger = telemetry.WithContextIDs(s.logger)
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Queue names. Each has its own worker pool so a flood in one (webhooks)
@@ -107,8 +108,9 @@ const RescueStuckJobsAfter = 30 * time.Second
 const JobTimeout = 25 * time.Second
 
 // riverConfig is what every client shares.
-func riverConfig(logger *slog.Logger, poll time.Duration) river.Config {
+func riverConfig(logger *slog.Logger, poll time.Duration, tp trace.TracerProvider) river.Config {
 	return river.Config{
+		Middleware:           []rivertype.Middleware{&tracing{tp: tp}},
 		Logger:               logger.With("component", "jobs"),
 		FetchPollInterval:    poll,
 		FetchCooldown:        min(poll, river.FetchCooldownDefault),
@@ -132,7 +134,7 @@ func NewClient(db Database, logger *slog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := riverConfig(logger, time.Second)
+	cfg := riverConfig(logger, time.Second, nil)
 	rc, err := river.NewClient(drv, &cfg)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: new client: %w", err)
@@ -151,6 +153,9 @@ type WorkerConfig struct {
 	// On PostgreSQL a notification wakes them sooner; polling is the
 	// fallback when the listener's connection is down.
 	PollInterval time.Duration
+	// TracerProvider makes a span per job worked, linked to the span that
+	// enqueued it; nil (tracing off) makes none.
+	TracerProvider trace.TracerProvider
 }
 
 // Worker works jobs. On SQLite it is a second River client on the same
@@ -181,7 +186,7 @@ func NewWorker(c *Client, cfg WorkerConfig) (*Worker, error) {
 	if cfg.Workers == nil {
 		cfg.Workers = river.NewWorkers()
 	}
-	rc := riverConfig(c.logger, cfg.PollInterval)
+	rc := riverConfig(c.logger, cfg.PollInterval, cfg.TracerProvider)
 	rc.Workers = cfg.Workers
 	rc.PeriodicJobs = cfg.PeriodicJobs
 	rc.Queues = map[string]river.QueueConfig{

@@ -8,7 +8,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,15 +16,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
+	"github.com/gatehouse-auth/gatehouse/internal/testclock"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 func box(t *testing.T, fill byte) *secret.Box {
 	b, err := secret.NewBox(bytes.Repeat([]byte{fill}, 32))
@@ -50,8 +42,8 @@ func TestKeyRing(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()
 			db := e.Open(t)
-			clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-			opts := keys.Options{MaxTokenTTL: 15 * time.Minute, Leeway: time.Minute, Now: clk.now}
+			clk := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+			opts := keys.Options{MaxTokenTTL: 15 * time.Minute, Leeway: time.Minute, Now: clk.Now}
 			ring := keys.NewRing(db, box(t, 1), opts)
 
 			created, err := ring.Ensure(ctx)
@@ -115,13 +107,13 @@ func TestKeyRing(t *testing.T) {
 			// kid, and in its JWKS after its reload interval.
 			pub2, err := restarted.PublicKey(ctx, kid2)
 			require.NoError(t, err)
-			clk.add(2 * time.Minute)
+			clk.Advance(2 * time.Minute)
 			kid, _, err = restarted.Signer(ctx)
 			require.NoError(t, err)
 			require.Equal(t, kid1, kid)
 
 			// Once the new key is PublishDelay old, both instances sign with it.
-			clk.add(keys.PublishDelay - 2*time.Minute)
+			clk.Advance(keys.PublishDelay - 2*time.Minute)
 			for _, r := range []*keys.Ring{ring, restarted} {
 				kid, priv2, err := r.Signer(ctx)
 				require.NoError(t, err)
@@ -135,16 +127,16 @@ func TestKeyRing(t *testing.T) {
 
 			// After the longest token lifetime plus leeway from when it
 			// stopped signing, the old key is gone.
-			clk.add(15*time.Minute + time.Minute - time.Second) // 1s before the old key expires
+			clk.Advance(15*time.Minute + time.Minute - time.Second) // 1s before the old key expires
 			_, err = ring.PublicKey(ctx, kid1)
 			require.NoError(t, err, "a token the old key signed last is still live")
-			clk.add(time.Second)
+			clk.Advance(time.Second)
 			_, err = ring.PublicKey(ctx, kid1)
 			require.ErrorIs(t, err, keys.ErrUnknownKey)
 			set, err = ring.JWKS(ctx)
 			require.NoError(t, err)
 			require.Len(t, set.Keys, 1)
-			clk.add(time.Second) // deleted once strictly past its ExpiresAt
+			clk.Advance(time.Second) // deleted once strictly past its ExpiresAt
 			_, err = ring.Rotate(ctx)
 			require.NoError(t, err)
 			all, err := ring.List(ctx)

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
+	"github.com/gatehouse-auth/gatehouse/internal/testclock"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
@@ -43,18 +44,18 @@ func TestReloadFailureKeepsServingLoadedKeys(t *testing.T) {
 			ctx := context.Background()
 			db := e.Open(t)
 			fs := &flaky{DB: db}
-			clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-			opts := keys.Options{MaxTokenTTL: 15 * time.Minute, Now: clk.now}
+			clk := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+			opts := keys.Options{MaxTokenTTL: 15 * time.Minute, Now: clk.Now}
 			ring := keys.NewRing(fs, box(t, 1), opts)
 			_, err := ring.Ensure(ctx)
 			require.NoError(t, err)
-			tokens := token.New(ring, token.Options{Issuer: "https://x", TTL: 15 * time.Minute, Now: clk.now})
+			tokens := token.New(ring, token.Options{Issuer: "https://x", TTL: 15 * time.Minute, Now: clk.Now})
 			raw, _, err := tokens.Issue(ctx, "u", "s", nil, time.Time{})
 			require.NoError(t, err)
 			kid := signerKid(t, ring)
 
 			fs.down.Store(true)
-			clk.add(61 * time.Second) // the reload interval passes; the key is still in memory
+			clk.Advance(61 * time.Second) // the reload interval passes; the key is still in memory
 			before := fs.reads.Load()
 			for range 20 {
 				_, err = tokens.Verify(ctx, raw)
@@ -65,7 +66,7 @@ func TestReloadFailureKeepsServingLoadedKeys(t *testing.T) {
 			require.Equal(t, int64(1), fs.reads.Load()-before, "one failed reload, then a backoff")
 
 			// After the backoff it tries again (once).
-			clk.add(6 * time.Second)
+			clk.Advance(6 * time.Second)
 			_, err = tokens.Verify(ctx, raw)
 			require.NoError(t, err)
 			_, err = tokens.Verify(ctx, raw)
@@ -86,12 +87,12 @@ func TestReloadFailureKeepsServingLoadedKeys(t *testing.T) {
 			rotated, err := other.Rotate(ctx)
 			require.NoError(t, err)
 			fs.down.Store(false)
-			clk.add(6 * time.Second)
+			clk.Advance(6 * time.Second)
 			require.ElementsMatch(t, []string{kid, rotated.ID}, jwksKids(t, ring))
 
 			// Expiry still applies to keys served from memory.
 			fs.down.Store(true)
-			clk.add(keys.PublishDelay + 16*time.Minute + 5*time.Minute)
+			clk.Advance(keys.PublishDelay + 16*time.Minute + 5*time.Minute)
 			require.Equal(t, rotated.ID, signerKid(t, ring))
 			require.Equal(t, []string{rotated.ID}, jwksKids(t, ring))
 			_, err = tokens.Verify(ctx, raw)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
+	"github.com/gatehouse-auth/gatehouse/internal/testclock"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
@@ -52,9 +53,9 @@ func TestRotationPublishesBeforeSigning(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()
 			db := e.Open(t)
-			clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+			clk := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 			const ttl = 15 * time.Minute
-			opts := keys.Options{MaxTokenTTL: ttl, Leeway: time.Minute, Now: clk.now}
+			opts := keys.Options{MaxTokenTTL: ttl, Leeway: time.Minute, Now: clk.Now}
 			a := keys.NewRing(db, box(t, 1), opts)
 			_, err := a.Ensure(ctx)
 			require.NoError(t, err)
@@ -63,17 +64,17 @@ func TestRotationPublishesBeforeSigning(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, keys.PublishDelay, a.PublishDelay())
 			require.GreaterOrEqual(t, keys.PublishDelay, time.Minute+keys.JWKSMaxAge, "reload interval plus JWKS max-age")
-			tokA := token.New(a, token.Options{Issuer: "https://x", TTL: ttl, Now: clk.now})
-			tokB := token.New(b, token.Options{Issuer: "https://x", TTL: ttl, Now: clk.now})
+			tokA := token.New(a, token.Options{Issuer: "https://x", TTL: ttl, Now: clk.Now})
+			tokB := token.New(b, token.Options{Issuer: "https://x", TTL: ttl, Now: clk.Now})
 
 			old := signerKid(t, a)
 			require.Equal(t, old, signerKid(t, b))
 
-			clk.add(10 * time.Second)
+			clk.Advance(10 * time.Second)
 			rotated, err := a.Rotate(ctx)
 			require.NoError(t, err)
 			fresh := rotated.ID
-			rotatedAt := clk.now()
+			rotatedAt := clk.Now()
 
 			// Published at once here, still signing with the old key.
 			require.ElementsMatch(t, []string{fresh, old}, jwksKids(t, a))
@@ -85,14 +86,14 @@ func TestRotationPublishesBeforeSigning(t *testing.T) {
 			// The other instance: its JWKS lists the new key once its reload
 			// interval has passed, and every key either instance signs with
 			// is in both JWKS all along.
-			clk.add(50 * time.Second)
+			clk.Advance(50 * time.Second)
 			require.Contains(t, jwksKids(t, b), signerKid(t, a), "B's JWKS has the key A signs with")
-			clk.add(11 * time.Second)
+			clk.Advance(11 * time.Second)
 			require.ElementsMatch(t, []string{fresh, old}, jwksKids(t, b))
 			require.Equal(t, old, signerKid(t, b))
 
 			// Both sign with the old key until the new one is PublishDelay old...
-			clk.t = rotatedAt.Add(keys.PublishDelay - time.Second)
+			clk.Set(rotatedAt.Add(keys.PublishDelay - time.Second))
 			var lastOld string
 			for _, tok := range []*token.Service{tokA, tokB} {
 				raw, _, err := tok.Issue(ctx, "u", "s", nil, time.Time{})
@@ -101,7 +102,7 @@ func TestRotationPublishesBeforeSigning(t *testing.T) {
 				lastOld = raw
 			}
 			// ... and then both with the new one.
-			clk.add(time.Second)
+			clk.Advance(time.Second)
 			for _, tok := range []*token.Service{tokA, tokB} {
 				raw, _, err := tok.Issue(ctx, "u", "s", nil, time.Time{})
 				require.NoError(t, err)
@@ -127,7 +128,7 @@ func TestRotationPublishesBeforeSigning(t *testing.T) {
 
 			// The last token the old key signed verifies on both instances
 			// until it expires.
-			clk.add(ttl - time.Second)
+			clk.Advance(ttl - time.Second)
 			for _, tok := range []*token.Service{tokA, tokB} {
 				_, err := tok.Verify(ctx, lastOld)
 				require.NoError(t, err)
@@ -136,7 +137,7 @@ func TestRotationPublishesBeforeSigning(t *testing.T) {
 			require.Contains(t, jwksKids(t, b), old)
 
 			// After MaxTokenTTL plus Leeway the old key leaves the JWKS.
-			clk.add(time.Minute + 2*time.Second)
+			clk.Advance(time.Minute + 2*time.Second)
 			require.Equal(t, []string{fresh}, jwksKids(t, a))
 			require.Equal(t, []string{fresh}, jwksKids(t, b))
 			_, err = a.PublicKey(ctx, old)
@@ -152,15 +153,15 @@ func TestRotateTwiceWithinPublishDelay(t *testing.T) {
 	e := sqltest.Engines(t)[0]
 	ctx := context.Background()
 	db := e.Open(t)
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	ring := keys.NewRing(db, box(t, 1), keys.Options{MaxTokenTTL: 15 * time.Minute, Now: clk.now})
+	clk := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	ring := keys.NewRing(db, box(t, 1), keys.Options{MaxTokenTTL: 15 * time.Minute, Now: clk.Now})
 	_, err := ring.Ensure(ctx)
 	require.NoError(t, err)
 	k1 := signerKid(t, ring)
-	t0 := clk.now()
+	t0 := clk.Now()
 	second, err := ring.Rotate(ctx)
 	require.NoError(t, err)
-	clk.add(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	third, err := ring.Rotate(ctx)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{k1, second.ID, third.ID}, jwksKids(t, ring))
@@ -176,11 +177,11 @@ func TestRotateTwiceWithinPublishDelay(t *testing.T) {
 		{2*time.Minute + keys.PublishDelay, third.ID},
 		{time.Hour, third.ID},
 	} {
-		clk.t = t0.Add(step.at)
+		clk.Set(t0.Add(step.at))
 		require.Equal(t, step.want, signerKid(t, ring), "at +%v", step.at)
 	}
 	// A fresh instance (no cached state) agrees.
-	fresh := keys.NewRing(db, box(t, 1), keys.Options{MaxTokenTTL: 15 * time.Minute, Now: clk.now})
+	fresh := keys.NewRing(db, box(t, 1), keys.Options{MaxTokenTTL: 15 * time.Minute, Now: clk.Now})
 	_, err = fresh.Ensure(ctx)
 	require.NoError(t, err)
 	require.Equal(t, third.ID, signerKid(t, fresh))
@@ -193,8 +194,8 @@ func TestConcurrentFirstStartAgree(t *testing.T) {
 	e := sqltest.Engines(t)[0]
 	ctx := context.Background()
 	db := e.Open(t)
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	opts := keys.Options{MaxTokenTTL: 15 * time.Minute, Now: clk.now}
+	clk := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	opts := keys.Options{MaxTokenTTL: 15 * time.Minute, Now: clk.Now}
 	a := keys.NewRing(db, box(t, 1), opts)
 	first, err := a.Rotate(ctx) // what Ensure does on an empty database
 	require.NoError(t, err)
@@ -210,8 +211,8 @@ func TestStatuses(t *testing.T) {
 	e := sqltest.Engines(t)[0]
 	ctx := context.Background()
 	db := e.Open(t)
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	ring := keys.NewRing(db, box(t, 1), keys.Options{MaxTokenTTL: 15 * time.Minute, Leeway: time.Minute, Now: clk.now})
+	clk := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	ring := keys.NewRing(db, box(t, 1), keys.Options{MaxTokenTTL: 15 * time.Minute, Leeway: time.Minute, Now: clk.Now})
 	_, err := ring.Ensure(ctx)
 	require.NoError(t, err)
 	k1 := signerKid(t, ring)
@@ -222,7 +223,7 @@ func TestStatuses(t *testing.T) {
 	require.Equal(t, keys.StateSigning, st[0].State)
 	require.True(t, st[0].SignsUntil.IsZero())
 
-	clk.add(time.Minute)
+	clk.Advance(time.Minute)
 	k2, err := ring.Rotate(ctx)
 	require.NoError(t, err)
 	switchAt := k2.CreatedAt.Add(keys.PublishDelay)
@@ -236,7 +237,7 @@ func TestStatuses(t *testing.T) {
 	require.Equal(t, keys.StateSigning, st[1].State)
 	require.True(t, st[1].SignsUntil.Equal(switchAt))
 
-	clk.t = switchAt
+	clk.Set(switchAt)
 	st, err = ring.Statuses(ctx)
 	require.NoError(t, err)
 	require.Equal(t, keys.StateSigning, st[0].State)

@@ -74,7 +74,7 @@ func (u *user) validNow(t require.TestingT, s *suite) []string {
 // an SMS-only account is texted a code at once.
 func TestProperty11_MFAEnabledLoginReturnsChallenge(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
-		rapid.Check(t, func(rt *rapid.T) {
+		s.Check(t, func(rt *rapid.T) {
 			u, factors := drawEnrolled(rt, s)
 			sessions := s.liveSessions(rt, u.id)
 			texts, jobs := len(textsTo(s, u.phone)), s.smsJobs(rt)
@@ -111,7 +111,7 @@ var base32Secret = regexp.MustCompile(`^[A-Z2-7]+=*$`)
 func TestProperty14_TOTPSetupGeneratesSecret(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
 		seen := map[string]bool{}
-		rapid.Check(t, func(rt *rapid.T) {
+		s.Check(t, func(rt *rapid.T) {
 			u := newUser(rt, s)
 			setups := rapid.IntRange(1, 2).Draw(rt, "setups")
 			var secrets []string
@@ -192,7 +192,7 @@ func drawBadPhone(t *rapid.T) string {
 // body.phone_number and texts nothing.
 func TestProperty15_SMSSetupSendsVerification(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
-		rapid.Check(t, func(rt *rapid.T) {
+		s.Check(t, func(rt *rapid.T) {
 			u := newUser(rt, s)
 			before := len(s.twilio.Messages())
 			bad := drawBadPhone(rt)
@@ -220,7 +220,7 @@ func TestProperty15_SMSSetupSendsVerification(t *testing.T) {
 // user shows it, sign-ins ask for it); a wrong code enables nothing.
 func TestProperty16_VerificationActivates(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
-		rapid.Check(t, func(rt *rapid.T) {
+		s.Check(t, func(rt *rapid.T) {
 			u := newUser(rt, s)
 			method := rapid.SampledFrom([]string{"totp", "sms"}).Draw(rt, "method")
 			body := map[string]any{"method": method}
@@ -267,7 +267,7 @@ var backupCodeFormat = regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-T
 // regeneration (with a code) answers ten new ones and the old ones die.
 func TestProperty17_BackupCodesGeneration(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
-		rapid.Check(t, func(rt *rapid.T) {
+		s.Check(t, func(rt *rapid.T) {
 			u := newUser(rt, s)
 			u.enrolTOTP(rt, s)
 			first := u.backup
@@ -311,7 +311,7 @@ func TestProperty17_BackupCodesGeneration(t *testing.T) {
 // password; after that only the password (the right one) lets it through.
 func TestProperty18_DisableRequiresRecentAuth(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
-		rapid.Check(t, func(rt *rapid.T) {
+		s.Check(t, func(rt *rapid.T) {
 			u := newUser(rt, s)
 			u.enrolTOTP(rt, s)
 			// The sign-in was at most a few seconds ago; the token lives 15
@@ -351,7 +351,7 @@ func TestProperty18_DisableRequiresRecentAuth(t *testing.T) {
 // replayed or used one is refused and leaves MFA on.
 func TestProperty19_DisableRequiresCode(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
-		rapid.Check(t, func(rt *rapid.T) {
+		s.Check(t, func(rt *rapid.T) {
 			u := newUser(rt, s)
 			u.enrolTOTP(rt, s)
 			spent := u.backup[0]
@@ -388,7 +388,7 @@ func TestProperty19_DisableRequiresCode(t *testing.T) {
 // whose amr adds otp (TOTP, backup code) or sms; the challenge is spent.
 func TestProperty20_ValidMFACodeCreatesSession(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
-		rapid.Check(t, func(rt *rapid.T) {
+		s.Check(t, func(rt *rapid.T) {
 			u, factors := drawEnrolled(rt, s)
 			sessions := s.liveSessions(rt, u.id)
 			ch := u.challenge(rt, s).Str("challenge_id")
@@ -444,7 +444,7 @@ func TestProperty20_ValidMFACodeCreatesSession(t *testing.T) {
 // no session and, fewer than five, leave the challenge open.
 func TestProperty21_InvalidCodeRejected(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
-		rapid.Check(t, func(rt *rapid.T) {
+		s.Check(t, func(rt *rapid.T) {
 			u := newUser(rt, s)
 			u.enrolTOTP(rt, s)
 			sessions := s.liveSessions(rt, u.id)
@@ -484,7 +484,7 @@ func TestProperty21_InvalidCodeRejected(t *testing.T) {
 // works again.
 func TestProperty22_BackupCodeCreatesSessionAndIsMarkedUsed(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
-		rapid.Check(t, func(rt *rapid.T) {
+		s.Check(t, func(rt *rapid.T) {
 			u := newUser(rt, s)
 			u.enrolTOTP(rt, s)
 			i := rapid.IntRange(0, 9).Draw(rt, "which")
@@ -512,7 +512,7 @@ func TestProperty22_BackupCodeCreatesSessionAndIsMarkedUsed(t *testing.T) {
 // is refused afterwards.
 func TestProperty23_TOTPTimeWindowAcceptance(t *testing.T) {
 	forEachEngine(t, nil, func(t *testing.T, s *suite) {
-		rapid.Check(t, func(rt *rapid.T) {
+		s.Check(t, func(rt *rapid.T) {
 			u := newUser(rt, s)
 			u.enrolTOTP(rt, s)
 			for i := range rapid.IntRange(1, 4).Draw(rt, "tries") {

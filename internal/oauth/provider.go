@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // Provider kinds.
@@ -85,7 +86,7 @@ type provider struct {
 
 func newProvider(c ProviderConfig, redirectURL string, timeout time.Duration, base http.RoundTripper, now func() time.Time) *provider {
 	p := &provider{name: c.Name, kind: kindOIDC, cfg: c, now: now,
-		client: &http.Client{Timeout: timeout, Transport: newBreakerTransport(c.Name, base),
+		client: &http.Client{Timeout: timeout, Transport: telemetry.Transport(newBreakerTransport(c.Name, base)),
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	p.oauth2 = oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, RedirectURL: redirectURL,
 		Scopes: []string{oidc.ScopeOpenID, "email", "profile"}}

@@ -29,7 +29,7 @@ func genAuthenticator(t *rapid.T) *passkeytest.Authenticator {
 func TestProperty40_WebAuthnRegistrationStoresTheCredential(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e *apptest.Env, eng string) {
 		userID, tok := signedIn(e, "prop40-"+eng+"@example.com")
-		rapid.Check(t, func(rt *rapid.T) {
+		e.Check(t, func(rt *rapid.T) {
 			a := genAuthenticator(rt)
 			name := rapid.StringMatching(`[ ]{0,2}[\p{L}\p{N} '._-]{0,96}[ ]{0,2}`).Draw(rt, "name")
 			r, c := register(t, e, a, tok.Access, name)
@@ -72,7 +72,7 @@ func TestProperty39_WebAuthnAuthenticationCreatesASession(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e *apptest.Env, eng string) {
 		email := "prop39-" + eng + "@example.com"
 		userID, tok := signedIn(e, email)
-		rapid.Check(t, func(rt *rapid.T) {
+		e.Check(t, func(rt *rapid.T) {
 			a := genAuthenticator(rt)
 			r, c := register(t, e, a, tok.Access, "")
 			require.Equal(t, http.StatusCreated, r.Status, string(r.Raw))

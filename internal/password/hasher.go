@@ -9,7 +9,11 @@ import (
 	"runtime"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/crypto/argon2"
+
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // Hasher hashes and verifies passwords with Argon2id under a concurrency
@@ -86,11 +90,11 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if _, err := io.ReadFull(h.rand, salt); err != nil {
 		return "", fmt.Errorf("password: read salt: %w", err)
 	}
-	if err := h.acquire(ctx); err != nil {
+	var key []byte
+	if err := h.run(ctx, "argon2id hash", h.params, func() { key = derive(password, salt, h.params) }); err != nil {
 		return "", err
 	}
-	defer h.release()
-	return encodePHC(h.params, salt, derive(password, salt, h.params)), nil
+	return encodePHC(h.params, salt, key), nil
 }
 
 // Verify reports whether password matches the PHC string phc, comparing in
@@ -104,11 +108,10 @@ func (h *Hasher) Verify(ctx context.Context, password, phc string) (ok, needsReh
 	if err != nil {
 		return false, false, err
 	}
-	if err := h.acquire(ctx); err != nil {
+	var key []byte
+	if err := h.run(ctx, "argon2id verify", d.params, func() { key = derive(password, d.salt, d.params) }); err != nil {
 		return false, false, err
 	}
-	defer h.release()
-	key := derive(password, d.salt, d.params)
 	if subtle.ConstantTimeCompare(key, d.key) != 1 {
 		return false, false, nil
 	}
@@ -123,6 +126,24 @@ func (h *Hasher) Verify(ctx context.Context, password, phc string) (ok, needsReh
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	_, _, err := h.Verify(ctx, password, h.dummy)
 	return err
+}
+
+// run runs fn (one Argon2 derivation) in a slot, inside a span that
+// covers the wait for the slot and the derivation, so a trace shows where
+// a slow login spent its time.
+func (h *Hasher) run(ctx context.Context, name string, p Params, fn func()) error {
+	ctx, span := telemetry.StartSpan(ctx, name, trace.WithAttributes(
+		attribute.Int("argon2.memory_kib", int(p.Memory)),
+		attribute.Int("argon2.iterations", int(p.Iterations)),
+		attribute.Int("argon2.parallelism", int(p.Parallelism))))
+	if err := h.acquire(ctx); err != nil {
+		telemetry.EndSpan(span, err)
+		return err
+	}
+	defer h.release()
+	defer span.End()
+	fn()
+	return nil
 }
 
 // acquire takes a slot, preferring to fail when ctx is already done so a

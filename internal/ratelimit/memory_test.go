@@ -9,11 +9,8 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/testclock"
 )
-
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
 
 // Property 70: the limiter refuses what exceeds the limit and only that.
 // GCRA's bound: between any two admitted requests i ≤ j at most
@@ -28,29 +25,29 @@ func TestProperty70_RateLimitRejection(t *testing.T) {
 			Window: rapid.SampledFrom([]time.Duration{time.Second, time.Minute, time.Hour}).Draw(t, "window"),
 		}
 		interval := lim.Window / time.Duration(lim.Count)
-		c := &clock{t: time.Unix(1_700_000_000, 0)}
-		m := ratelimit.NewMemory(ratelimit.WithClock(c.now))
+		c := testclock.New(time.Unix(1_700_000_000, 0))
+		m := ratelimit.NewMemory(ratelimit.WithClock(c.Now))
 		var admitted []time.Time
 		allow := func() ratelimit.Result {
 			res, err := m.Allow(t.Context(), "k", lim)
 			require.NoError(t, err)
 			if res.Allowed {
-				admitted = append(admitted, c.t)
+				admitted = append(admitted, c.Now())
 			}
 			return res
 		}
 
 		for range rapid.IntRange(1, 80).Draw(t, "steps") {
-			c.t = c.t.Add(time.Duration(rapid.Int64Range(0, int64(2*interval)).Draw(t, "gap")))
+			c.Advance(time.Duration(rapid.Int64Range(0, int64(2*interval)).Draw(t, "gap")))
 			res := allow()
 			require.Equal(t, lim, res.Limit)
 			if !res.Allowed {
 				require.Positive(t, res.RetryAfter)
 				require.Zero(t, res.Remaining)
 				if rapid.Bool().Draw(t, "retry") {
-					c.t = c.t.Add(res.RetryAfter - 1)
+					c.Advance(res.RetryAfter - 1)
 					require.False(t, allow().Allowed, "passed before RetryAfter")
-					c.t = c.t.Add(1)
+					c.Advance(1)
 					require.True(t, allow().Allowed, "refused at RetryAfter")
 				}
 				continue
@@ -75,8 +72,8 @@ func TestProperty70_RateLimitRejection(t *testing.T) {
 }
 
 func TestMemoryStaysBounded(t *testing.T) {
-	c := &clock{t: time.Unix(1_700_000_000, 0)}
-	m := ratelimit.NewMemory(ratelimit.WithClock(c.now), ratelimit.WithMaxKeys(100))
+	c := testclock.New(time.Unix(1_700_000_000, 0))
+	m := ratelimit.NewMemory(ratelimit.WithClock(c.Now), ratelimit.WithMaxKeys(100))
 	lim := ratelimit.Limit{Count: 1, Window: time.Hour}
 	for i := range 1000 {
 		_, err := m.Allow(t.Context(), strconv.Itoa(i), lim)
@@ -85,7 +82,7 @@ func TestMemoryStaysBounded(t *testing.T) {
 	}
 
 	// Keys back to their full limit hold nothing and are swept.
-	c.t = c.t.Add(lim.Window)
+	c.Advance(lim.Window)
 	_, err := m.Allow(t.Context(), "fresh", lim)
 	require.NoError(t, err)
 	require.Equal(t, 1, m.Len())

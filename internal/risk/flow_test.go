@@ -118,7 +118,7 @@ func enableTOTP(t require.TestingT, env *apptest.Env, access string) string {
 // Either way one security.alert says which step-up was asked.
 func TestProperty96_HighRiskStepUp(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
-		apptest.CheckN(t, 25, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email, uid := newUser(rt, env)
 			first := signIn(env, email, apptest.StrongPassword, risktest.Berlin.IP, uaFirefox)
 			require.Equal(rt, http.StatusOK, first.Status, string(first.Raw))
@@ -199,7 +199,7 @@ func drawAttempt(t *rapid.T) attempt {
 // travel, a new country, a run of failed sign-ins).
 func TestProperty67_HighRiskGeneratesAlert(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
-		apptest.CheckN(t, 25, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email, uid := newUser(rt, env)
 			for _, a := range rapid.SliceOfN(rapid.Custom(drawAttempt), 1, 4).Draw(rt, "attempts") {
 				env.Clock.Advance(a.Advance)
@@ -247,7 +247,7 @@ func TestProperty67_HighRiskGeneratesAlert(t *testing.T) {
 // with the address and agent of the attempt; and the user is emailed.
 func TestProperty95_AlertRecording(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
-		apptest.CheckN(t, 25, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email, uid := newUser(rt, env)
 			require.Equal(rt, http.StatusOK, signIn(env, email, apptest.StrongPassword, risktest.Berlin.IP, uaFirefox).Status)
 			env.Clock.Advance(time.Duration(rapid.IntRange(1, 300).Draw(rt, "minutes")) * time.Minute)
@@ -272,7 +272,7 @@ func TestProperty95_AlertRecording(t *testing.T) {
 // fifteen minutes) raises an alert naming failed_logins_account; fewer do not.
 func TestProperty92_FailedLoginAlert(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
-		apptest.CheckN(t, 25, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email, uid := newUser(rt, env)
 			ip := privateIP()
 			require.Equal(rt, http.StatusOK, signIn(env, email, apptest.StrongPassword, ip, uaFirefox).Status)
@@ -302,7 +302,7 @@ func TestProperty92_FailedLoginAlert(t *testing.T) {
 // one from another German city does not (new_city only lowers the trust).
 func TestProperty93_UnusualLocationAlert(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, env *apptest.Env) {
-		apptest.CheckN(t, 25, func(rt *rapid.T) {
+		env.Check(t, func(rt *rapid.T) {
 			email, uid := newUser(rt, env)
 			require.Equal(rt, http.StatusOK, signIn(env, email, apptest.StrongPassword, risktest.Berlin.IP, uaFirefox).Status)
 			env.Clock.Advance(48 * time.Hour)

@@ -16,21 +16,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest/risktest"
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
+	"github.com/gatehouse-auth/gatehouse/internal/testclock"
 )
 
 // clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 var t0 = time.Date(2026, 3, 4, 9, 30, 0, 0, time.UTC)
 
 var (
@@ -49,13 +38,13 @@ func cityDB(t *testing.T) *risk.GeoIP {
 }
 
 type fixture struct {
-	clock  *clock
+	clock  *testclock.Clock
 	cache  cache.Cache
 	engine *risk.Engine
 }
 
 func newFixture(t *testing.T, geo bool, blocklist *risk.Blocklist) *fixture {
-	c := &clock{t: t0}
+	c := testclock.New(t0)
 	mem := cache.NewMemory(cache.WithClock(c.Now))
 	t.Cleanup(func() { _ = mem.Close() })
 	var loc risk.Locator
@@ -206,7 +195,7 @@ func TestFactorsInIsolation(t *testing.T) {
 func TestBlocklistReloadsOnChange(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "blocklist.txt")
 	require.NoError(t, os.WriteFile(path, []byte("203.0.113.5\n"), 0o600))
-	c := &clock{t: t0}
+	c := testclock.New(t0)
 	bl, err := risk.OpenBlocklist(path, c.Now, time.Minute)
 	require.NoError(t, err)
 	a, b := netip.MustParseAddr("203.0.113.5"), netip.MustParseAddr("198.51.100.0")

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
+	"github.com/gatehouse-auth/gatehouse/internal/testclock"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
@@ -39,23 +40,6 @@ func (nopEmitter) Emit(_ context.Context, _ store.Tx, e gatehouse.Event) (gateho
 	return e, nil
 }
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // fixtureTTL is the access-token lifetime of a fixture.
 const fixtureTTL = 15 * time.Minute
 
@@ -65,7 +49,7 @@ const fixtureTTL = 15 * time.Minute
 type fixture struct {
 	svc    *Service
 	cache  *cache.Memory
-	clock  *testClock
+	clock  *testclock.Clock
 	user   gatehouse.User
 	sess   gatehouse.Session
 	access string
@@ -74,7 +58,7 @@ type fixture struct {
 func newFixture(t *testing.T, db *sqlstore.DB, keys token.Keys, email string) fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := fixture{clock: &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	f := fixture{clock: testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	f.cache = cache.NewMemory(cache.WithClock(f.clock.Now))
 	t.Cleanup(func() { _ = f.cache.Close() })
 	tokens := token.New(keys, token.Options{Issuer: "https://gatehouse.test", TTL: fixtureTTL, Now: f.clock.Now})

@@ -27,7 +27,7 @@ func TestProperty24_ValidRefreshIssuesAccessToken(t *testing.T) {
 			ttl := e.App.Config.AccessTokenTTL
 			// One account; each iteration is a new session (a new family).
 			userID, email := register(e, "ptf")
-			rapid.Check(t, func(rt *rapid.T) {
+			e.Check(t, func(rt *rapid.T) {
 				tks := []apptest.Tokens{e.Login(email, apptest.StrongPassword)}
 				cur := tks[0]
 				// Earlier rotations and the time the client waited (past the
@@ -63,7 +63,7 @@ func TestProperty25_InvalidRefreshRejected(t *testing.T) {
 			quietJobs(t, e)
 			const b64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 			_, email := register(e, "ptg")
-			rapid.Check(t, func(rt *rapid.T) {
+			e.Check(t, func(rt *rapid.T) {
 				tks := []apptest.Tokens{e.Login(email, apptest.StrongPassword)}
 				valid := tks[0].Refresh
 				var bad string
@@ -117,7 +117,7 @@ func TestProperty26_AccessTokenExpiry(t *testing.T) {
 			quietJobs(t, e)
 			ttl := 10 * time.Minute
 			userID, email := register(e, "pth")
-			rapid.Check(t, func(rt *rapid.T) {
+			e.Check(t, func(rt *rapid.T) {
 				tks := []apptest.Tokens{e.Login(email, apptest.StrongPassword)}
 				access := tks[0].Access
 				if rapid.Bool().Draw(rt, "from_refresh") {
@@ -167,7 +167,7 @@ func TestProperty27_RefreshTokenExpiry(t *testing.T) {
 			quietJobs(t, e)
 			const life = 2 * time.Hour
 			_, email := register(e, "pti")
-			rapid.Check(t, func(rt *rapid.T) {
+			e.Check(t, func(rt *rapid.T) {
 				tks := []apptest.Tokens{e.Login(email, apptest.StrongPassword)}
 				login := e.Clock.Now()
 				cur := tks[0]
@@ -204,7 +204,7 @@ func TestProperty28_RotationOnRefresh(t *testing.T) {
 			quietJobs(t, e)
 			ctx := context.Background()
 			_, email := register(e, "ptj")
-			rapid.Check(t, func(rt *rapid.T) {
+			e.Check(t, func(rt *rapid.T) {
 				tks := []apptest.Tokens{e.Login(email, apptest.StrongPassword)}
 				chain := []string{tks[0].Refresh}
 				n := rapid.IntRange(1, 5).Draw(rt, "n")
@@ -246,7 +246,7 @@ func TestProperty29_ReuseRevokesFamily(t *testing.T) {
 			// signed in all along: no iteration's reuse may touch it.
 			userID, email := register(e, "ptk")
 			bystander := e.Login(email, apptest.StrongPassword)
-			rapid.Check(t, func(rt *rapid.T) {
+			e.Check(t, func(rt *rapid.T) {
 				cur := e.Login(email, apptest.StrongPassword)
 				chain := []string{cur.Refresh}
 				for range rapid.IntRange(1, 4).Draw(rt, "rotations") {
@@ -283,7 +283,7 @@ func TestProperty30_SessionListReturnsActiveSessions(t *testing.T) {
 			quietJobs(t, e)
 			// Another user, signed in all along.
 			_, others := signUp(e, "ptm", 1)
-			rapid.Check(t, func(rt *rapid.T) {
+			e.Check(t, func(rt *rapid.T) {
 				k := rapid.IntRange(1, 5).Draw(rt, "k")
 				_, tks := signUp(e, "ptl", k)
 				cur := rapid.IntRange(0, k-1).Draw(rt, "current")
@@ -330,7 +330,7 @@ func TestProperty31_RevocationTerminates(t *testing.T) {
 			quietJobs(t, e)
 			// Another user, signed in all along.
 			_, others := signUp(e, "pto", 1)
-			rapid.Check(t, func(rt *rapid.T) {
+			e.Check(t, func(rt *rapid.T) {
 				k := rapid.IntRange(2, 5).Draw(rt, "k")
 				_, tks := signUp(e, "ptn", k)
 				cur := rapid.IntRange(0, k-1).Draw(rt, "current")
@@ -385,7 +385,7 @@ func TestProperty32_LogoutTerminates(t *testing.T) {
 			// Another session of the same account, signed in all along.
 			userID, email := register(e, "ptp")
 			other := e.Login(email, apptest.StrongPassword)
-			rapid.Check(t, func(rt *rapid.T) {
+			e.Check(t, func(rt *rapid.T) {
 				cur := e.Login(email, apptest.StrongPassword)
 				chain := []string{cur.Refresh}
 				for range rapid.IntRange(0, 2).Draw(rt, "rotations") {

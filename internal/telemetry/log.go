@@ -11,16 +11,35 @@ import (
 // NewLogger returns a logger writing to w. format is "json" or "text"
 // (anything else means json, the production default); level is "debug",
 // "info", "warn" or "error" (anything else means info). Config validates
-// both at start-up, so the fallbacks only matter to tests and tools.
-func NewLogger(w io.Writer, level, format string) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: ParseLevel(level)}
+// both at start-up, so the fallbacks only matter to tests and tools. Its
+// lines carry the request and trace ids of their context (ContextHandler);
+// repetitive lines are sampled at samplePerSecond (0: never).
+func NewLogger(w io.Writer, level, format string, samplePerSecond int) *slog.Logger {
+	return NewLoggerWith(w, LogOptions{Level: ParseLevel(level), Text: strings.EqualFold(strings.TrimSpace(format), "text"),
+		SamplePerSecond: samplePerSecond})
+}
+
+// LogOptions configure NewLoggerWith.
+type LogOptions struct {
+	Level slog.Leveler
+	// Text selects logfmt-like text lines instead of JSON.
+	Text bool
+	// SamplePerSecond caps lines marked with Sample (per message and key)
+	// per second; 0 keeps them all.
+	SamplePerSecond int
+}
+
+// NewLoggerWith returns the production logger stack: JSON (or text) lines,
+// the context's ids on every line, sampling of marked repetitive lines.
+func NewLoggerWith(w io.Writer, o LogOptions) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: o.Level}
 	var h slog.Handler
-	if strings.EqualFold(strings.TrimSpace(format), "text") {
+	if o.Text {
 		h = slog.NewTextHandler(w, opts)
 	} else {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(h)
+	return slog.New(NewSamplingHandler(NewContextHandler(h), o.SamplePerSecond))
 }
 
 // ParseLevel maps a level name to its slog.Level, case-insensitively;

@@ -16,7 +16,7 @@ import (
 
 func TestNewLoggerFormatsAndLevels(t *testing.T) {
 	var buf bytes.Buffer
-	l := telemetry.NewLogger(&buf, "warn", "json")
+	l := telemetry.NewLogger(&buf, "warn", "json", 0)
 	l.Info("hidden")
 	l.Warn("shown", "k", "v")
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -27,13 +27,13 @@ func TestNewLoggerFormatsAndLevels(t *testing.T) {
 	require.Equal(t, "v", rec["k"])
 
 	buf.Reset()
-	l = telemetry.NewLogger(&buf, "DEBUG", "text")
+	l = telemetry.NewLogger(&buf, "DEBUG", "text", 0)
 	l.Debug("dbg", "k", "v")
 	require.Contains(t, buf.String(), "msg=dbg")
 	require.Contains(t, buf.String(), "k=v")
 
 	buf.Reset()
-	l = telemetry.NewLogger(&buf, "nonsense", "nonsense") // info, json
+	l = telemetry.NewLogger(&buf, "nonsense", "nonsense", 0) // info, json
 	l.Debug("hidden")
 	l.Error("err")
 	require.NotContains(t, buf.String(), "hidden")
@@ -54,7 +54,7 @@ func TestContextLogger(t *testing.T) {
 	require.Same(t, slog.Default(), telemetry.Logger(nil)) //nolint:staticcheck // nil ctx is tolerated on purpose
 
 	var buf bytes.Buffer
-	l := telemetry.NewLogger(&buf, "info", "json").With("request_id", "abc")
+	l := telemetry.NewLogger(&buf, "info", "json", 0).With("request_id", "abc")
 	ctx := telemetry.WithLogger(context.Background(), l)
 	require.Same(t, l, telemetry.Logger(ctx))
 	telemetry.Logger(ctx).Info("hello")

@@ -28,8 +28,9 @@ func restoreGlobals(t *testing.T) {
 
 func TestSetupTracingDisabled(t *testing.T) {
 	restoreGlobals(t)
-	shutdown, err := telemetry.SetupTracing(context.Background(), false, "gatehouse", "test")
+	tp, shutdown, err := telemetry.SetupTracing(context.Background(), telemetry.TracingConfig{Service: "gatehouse", Version: "test"})
 	require.NoError(t, err)
+	require.Nil(t, tp, "tracing off: no provider, so no instrumentation is installed")
 	require.NoError(t, shutdown(context.Background()))
 
 	// The W3C propagator is installed even with tracing off, so trace ids
@@ -56,12 +57,12 @@ func TestSetupTracingExportsOverOTLPHTTP(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer collector.Close()
-	// The exporter reads the standard variables itself.
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
 	t.Setenv("OTEL_SERVICE_NAME", "")
 
-	shutdown, err := telemetry.SetupTracing(context.Background(), true, "gatehouse", "1.2.3")
+	tp, shutdown, err := telemetry.SetupTracing(context.Background(), telemetry.TracingConfig{
+		Enabled: true, Endpoint: collector.URL + "/v1/traces", SampleRatio: 1, Service: "gatehouse", Version: "1.2.3"})
 	require.NoError(t, err)
+	require.NotNil(t, tp)
 
 	ctx, span := otel.Tracer("t").Start(context.Background(), "work")
 	require.True(t, span.IsRecording())

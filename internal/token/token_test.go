@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-auth/gatehouse/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/internal/testclock"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
@@ -52,23 +53,19 @@ func (r ring) PublicKey(_ context.Context, kid string) (*rsa.PublicKey, error) {
 	return &r.priv.PublicKey, nil
 }
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
-func newService(t *testing.T, c *clock) (*token.Service, *rsa.PrivateKey, *rsa.PrivateKey) {
+func newService(t *testing.T, c *testclock.Clock) (*token.Service, *rsa.PrivateKey, *rsa.PrivateKey) {
 	ours, evil := keysForTest(t)
-	s := token.New(ring{kid: "k1", priv: ours}, token.Options{Issuer: "https://auth.example.com", TTL: 15 * time.Minute, Now: c.now})
+	s := token.New(ring{kid: "k1", priv: ours}, token.Options{Issuer: "https://auth.example.com", TTL: 15 * time.Minute, Now: c.Now})
 	return s, ours, evil
 }
 
 func TestIssueVerifyRoundTrip(t *testing.T) {
-	c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 	s, _, _ := newService(t, c)
-	auth := c.t.Add(-time.Minute)
+	auth := c.Now().Add(-time.Minute)
 	raw, claims, err := s.Issue(context.Background(), "user-1", "sess-1", []string{"pwd"}, auth)
 	require.NoError(t, err)
-	require.Equal(t, c.t.Add(15*time.Minute), claims.ExpiresAt)
+	require.Equal(t, c.Now().Add(15*time.Minute), claims.ExpiresAt)
 	require.Equal(t, 15*time.Minute, s.TTL())
 
 	header, payload := decode(t, raw)
@@ -87,7 +84,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	require.Equal(t, []string{"pwd"}, got.AMR)
 	require.Equal(t, claims.ID, got.ID)
 	require.Equal(t, auth, got.AuthTime)
-	require.Equal(t, c.t, got.IssuedAt)
+	require.Equal(t, c.Now(), got.IssuedAt)
 	require.Equal(t, "gatehouse", got.ClientID)
 }
 
@@ -96,10 +93,10 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 // and tokens issued before the claim existed still verify (until they
 // expire) with an empty ClientID.
 func TestAccessTokensCarryClientID(t *testing.T) {
-	c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 	ours, _ := keysForTest(t)
 	ctx := context.Background()
-	s := token.New(ring{kid: "k1", priv: ours}, token.Options{Issuer: "https://auth.example.com", ClientID: "acme-portal", TTL: time.Minute, Now: c.now})
+	s := token.New(ring{kid: "k1", priv: ours}, token.Options{Issuer: "https://auth.example.com", ClientID: "acme-portal", TTL: time.Minute, Now: c.Now})
 
 	raw, claims, err := s.Issue(ctx, "u", "s", nil, time.Time{})
 	require.NoError(t, err)
@@ -118,7 +115,7 @@ func TestAccessTokensCarryClientID(t *testing.T) {
 	require.Equal(t, "client-123", got.ClientID)
 
 	// A token from before the claim: everything else as Issue makes it.
-	now := c.t
+	now := c.Now()
 	old := jwt.Claims{Issuer: "https://auth.example.com", Subject: "u", Audience: jwt.Audience{"https://auth.example.com"},
 		ID: "j", IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute))}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: ours},
@@ -134,28 +131,28 @@ func TestAccessTokensCarryClientID(t *testing.T) {
 // Property 26 (access token expiry) lives in the accounts API tests; here
 // the verifier's own time rules.
 func TestVerifyRejectsExpiredAndFutureTokens(t *testing.T) {
-	c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 	s, _, _ := newService(t, c)
 	raw, _, err := s.Issue(context.Background(), "u", "s", nil, time.Time{})
 	require.NoError(t, err)
 
-	c.t = c.t.Add(15*time.Minute + 29*time.Second)
+	c.Advance(15*time.Minute + 29*time.Second)
 	_, err = s.Verify(context.Background(), raw)
 	require.NoError(t, err, "within leeway")
-	c.t = c.t.Add(2 * time.Second)
+	c.Advance(2 * time.Second)
 	_, err = s.Verify(context.Background(), raw)
 	require.ErrorIs(t, err, token.ErrInvalid)
 
-	c.t = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) // an hour before issue
+	c.Set(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)) // an hour before issue
 	_, err = s.Verify(context.Background(), raw)
 	require.ErrorIs(t, err, token.ErrInvalid, "not yet valid")
 }
 
 func TestVerifyRejectsForgeries(t *testing.T) {
-	c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 	s, ours, evil := newService(t, c)
 	ctx := context.Background()
-	now := c.t
+	now := c.Now()
 	std := jwt.Claims{Issuer: "https://auth.example.com", Subject: "admin", Audience: jwt.Audience{"https://auth.example.com"},
 		ID: "j", IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Hour))}
 	extra := map[string]any{"sid": "s", "amr": []string{"pwd"}}
@@ -246,10 +243,10 @@ func (k keysErr) PublicKey(context.Context, string) (*rsa.PublicKey, error) { re
 // look (its database is down) is an error of the server, which must not
 // tell the client to drop a good token.
 func TestVerifySeparatesUnknownKeysFromRingFailures(t *testing.T) {
-	c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 	ours, _ := keysForTest(t)
 	ctx := context.Background()
-	raw, _, err := token.New(ring{kid: "k1", priv: ours}, token.Options{Issuer: "https://auth.example.com", TTL: time.Minute, Now: c.now}).
+	raw, _, err := token.New(ring{kid: "k1", priv: ours}, token.Options{Issuer: "https://auth.example.com", TTL: time.Minute, Now: c.Now}).
 		Issue(ctx, "u", "s", nil, time.Time{})
 	require.NoError(t, err)
 
@@ -264,7 +261,7 @@ func TestVerifySeparatesUnknownKeysFromRingFailures(t *testing.T) {
 		"context canceled":      {context.Canceled, false},
 		"database down wrapped": {fmt.Errorf("look up signing key: %w", down), false},
 	} {
-		s := token.New(keysErr{ring: ring{kid: "k1", priv: ours}, err: tc.err}, token.Options{Issuer: "https://auth.example.com", TTL: time.Minute, Now: c.now})
+		s := token.New(keysErr{ring: ring{kid: "k1", priv: ours}, err: tc.err}, token.Options{Issuer: "https://auth.example.com", TTL: time.Minute, Now: c.Now})
 		_, err := s.Verify(ctx, raw)
 		require.Error(t, err, name)
 		if tc.invalid {

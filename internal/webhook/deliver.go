@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // UserAgent is sent with every delivery.
@@ -350,7 +351,7 @@ func newHTTPClient(allowPrivate bool, timeout time.Duration) *httpClient {
 		ResponseHeaderTimeout: timeout,
 	}
 	return &httpClient{c: &http.Client{
-		Transport: tr,
+		Transport: telemetry.Transport(tr), // trace context out, a client span
 		Timeout:   timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse

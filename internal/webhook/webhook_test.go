@@ -629,7 +629,7 @@ func TestProperty82_CreationGeneratesSecret(t *testing.T) {
 				}
 				return s
 			}()...)
-			rapid.Check(t, func(rt *rapid.T) {
+			env.Check(t, func(rt *rapid.T) {
 				events := rapid.SliceOfNDistinct(rapid.SampledFrom(all), 1, 5, rapid.ID[string]).Draw(rt, "events")
 				r := env.Do("POST", "/webhooks", map[string]any{"url": "https://example.com/h", "events": events}, alice.token)
 				require.Equal(rt, http.StatusCreated, r.Status, string(r.Raw))
@@ -674,7 +674,7 @@ func TestProperty86_ListOwnership(t *testing.T) {
 					cursor = next
 				}
 			}
-			rapid.Check(t, func(rt *rapid.T) {
+			env.Check(t, func(rt *rapid.T) {
 				u := rapid.SampledFrom(users).Draw(rt, "owner")
 				full := len(owned[u.id]) >= webhook.MaxWebhooksPerUser
 				if (rapid.Bool().Draw(rt, "delete") || full) && len(owned[u.id]) > 0 {

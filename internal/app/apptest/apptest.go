@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 	"pgregory.net/rapid"
 
 	"github.com/gatehouse-auth/gatehouse"
@@ -33,31 +34,18 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail/mailtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore/sqltest"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
+	"github.com/gatehouse-auth/gatehouse/internal/testclock"
 )
 
-// Clock is a settable clock shared by every service of an Env.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the current test time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// Clock is the settable clock shared by every service of an Env.
+type Clock = testclock.Clock
 
 // Env is a running server.
 type Env struct {
-	T      testing.TB
+	T testing.TB
+	// Engine is the database engine it runs on: "sqlite" or "postgres".
+	Engine string
 	App    *app.App
 	Server *httptest.Server
 	Mail   *mailtest.Server
@@ -111,6 +99,31 @@ func New(t testing.TB, engine string, extra map[string]string) *Env {
 // from warnings up, for tests about what an operator reads there.
 func NewLogged(t testing.TB, engine string, extra map[string]string, logs io.Writer) *Env {
 	t.Helper()
+	level := slog.LevelWarn
+	return NewWith(t, engine, Options{Extra: extra, Logs: logs, LogLevel: &level})
+}
+
+// Options are NewWith's choices beyond the engine.
+type Options struct {
+	// Extra overrides configuration variables (full GATEHOUSE_* names).
+	Extra map[string]string
+	// Logs receives the server's log as JSON lines (nil: discarded), from
+	// LogLevel up (nil: warnings), through the production handler (request
+	// and trace ids from the context, sampling of repetitive lines).
+	Logs     io.Writer
+	LogLevel *slog.Level
+	// TracerProvider records the server's spans (for example one with a
+	// tracetest.InMemoryExporter); nil: none.
+	TracerProvider trace.TracerProvider
+}
+
+// NewWith starts a server on the named engine with o.
+func NewWith(t testing.TB, engine string, o Options) *Env {
+	t.Helper()
+	extra, logs := o.Extra, o.Logs
+	if logs == nil {
+		logs = io.Discard
+	}
 	smtp := mailtest.Start(t)
 	vars := map[string]string{
 		"GATEHOUSE_DATA_DIR":           t.TempDir(),
@@ -148,13 +161,18 @@ func NewLogged(t testing.TB, engine string, extra map[string]string, logs io.Wri
 	if err != nil {
 		t.Fatalf("apptest: config: %v", err)
 	}
-	clock := &Clock{t: time.Now().UTC().Truncate(time.Second)}
+	clock := testclock.New(time.Now().UTC().Truncate(time.Second))
 	log := slog.New(slog.DiscardHandler)
 	if logs != io.Discard {
-		log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		level := slog.LevelWarn
+		if o.LogLevel != nil {
+			level = *o.LogLevel
+		}
+		log = telemetry.NewLoggerWith(logs, telemetry.LogOptions{Level: level, SamplePerSecond: cfg.LogSamplePerSecond})
 	}
 	ctx := context.Background()
-	a, err := app.Build(ctx, cfg, log, app.Options{Migrate: true, Jobs: true, PollInterval: poll, Now: clock.Now})
+	a, err := app.Build(ctx, cfg, log, app.Options{Migrate: true, Jobs: true, PollInterval: poll, Now: clock.Now,
+		TracerProvider: o.TracerProvider})
 	if err != nil {
 		t.Fatalf("apptest: build: %v", err)
 	}
@@ -171,7 +189,7 @@ func NewLogged(t testing.TB, engine string, extra map[string]string, logs io.Wri
 		_ = a.Worker.Stop(sctx)
 		a.Close(sctx)
 	})
-	return &Env{T: t, App: a, Server: srv, Mail: smtp, Clock: clock, URL: srv.URL + "/api/v1", emitted: rec}
+	return &Env{T: t, Engine: engine, App: a, Server: srv, Mail: smtp, Clock: clock, URL: srv.URL + "/api/v1", emitted: rec}
 }
 
 // Response is a decoded answer.
@@ -335,6 +353,38 @@ func CheckN(t *testing.T, n int, prop func(*rapid.T)) {
 		ok = true
 		passed.Add(1)
 	})
+}
+
+// Whole-server property tests run this many passing cases per engine
+// (each case drives HTTP requests through a real server); -rapid.checks
+// runs the number given instead. PostgreSQL cases cost about twice as
+// much, and the SQLite run already explores the inputs.
+const (
+	SQLiteChecks   = 30
+	PostgresChecks = 10
+)
+
+// Check runs a whole-server property against e with its engine's case
+// budget (SQLiteChecks, PostgresChecks).
+func (e *Env) Check(t *testing.T, prop func(*rapid.T)) {
+	t.Helper()
+	n := SQLiteChecks
+	if e.Engine == "postgres" {
+		n = PostgresChecks
+	}
+	CheckN(t, n, prop)
+}
+
+// ForEachEngine runs fn as a parallel subtest per engine (Engines), each
+// with its own server started with extra configuration.
+func ForEachEngine(t *testing.T, extra map[string]string, fn func(t *testing.T, env *Env)) {
+	t.Helper()
+	for _, eng := range Engines(t) {
+		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
+			fn(t, New(t, eng, extra))
+		})
+	}
 }
 
 // StrongPassword is accepted by the default policy.

@@ -18,6 +18,10 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 	gosmtp "github.com/wneessen/go-mail/smtp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // TLSMode says how the connection to the SMTP server is protected.
@@ -335,7 +339,14 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return fmt.Errorf("mail: smtp client for %s: %w", s.cfg.Addr(), err)
 	}
-	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+	// One client span around dial, TLS, auth and send: the SMTP server is
+	// a dependency like any other. It names the server, never the
+	// recipient.
+	ctx, span := telemetry.StartSpan(ctx, "smtp send", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("server.address", s.cfg.Host), attribute.Int("server.port", s.cfg.Port)))
+	err = client.DialAndSendWithContext(ctx, msg)
+	telemetry.EndSpan(span, err)
+	if err != nil {
 		var se *gomail.SendError
 		if errors.As(err, &se) && se.Reason == gomail.ErrSMTPRcptTo && !se.IsTemp() {
 			return fmt.Errorf("%w: %s refused the recipient: %w", ErrPermanent, s.cfg.Addr(), err)

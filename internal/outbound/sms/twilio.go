@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // DefaultTwilioTimeout bounds one call to Twilio, connection included.
@@ -46,7 +48,8 @@ func NewTwilio(apiURL, sid, token, from string, timeout time.Duration) (*Twilio,
 		endpoint: u.String() + "/2010-04-01/Accounts/" + url.PathEscape(sid) + "/Messages.json",
 		sid:      sid, token: token, from: from,
 		client: &http.Client{
-			Timeout: timeout,
+			Timeout:   timeout,
+			Transport: telemetry.Transport(nil), // trace context out, a client span
 			// Twilio does not redirect; never carry credentials elsewhere.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},

@@ -7,6 +7,8 @@ import (
 	"reflect"
 
 	"modernc.org/sqlite"
+
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // maxCachedStmts bounds each connection's statement cache. The store's and
@@ -111,6 +113,13 @@ func (c *cachingConn) stmt(ctx context.Context, query string) *cachedStmt {
 
 // ExecContext implements driver.ExecerContext.
 func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	ctx, span := startSQLSpan(ctx, "sqlite", query)
+	res, err := c.exec(ctx, query, args)
+	telemetry.EndSpan(span, spanErr(err))
+	return res, err
+}
+
+func (c *cachingConn) exec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if s := c.stmt(ctx, query); s != nil {
 		return s.st.ExecContext(ctx, args)
 	}
@@ -118,7 +127,16 @@ func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driv
 }
 
 // QueryContext implements driver.QueryerContext.
+// The span covers running the statement up to its first row; reading the
+// rest is the caller's time.
 func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	ctx, span := startSQLSpan(ctx, "sqlite", query)
+	rows, err := c.query(ctx, query, args)
+	telemetry.EndSpan(span, spanErr(err))
+	return rows, err
+}
+
+func (c *cachingConn) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	s := c.stmt(ctx, query)
 	if s == nil {
 		return c.sqliteConn.QueryContext(ctx, query, args)

@@ -209,6 +209,7 @@ func openPostgres(ctx context.Context, cfg Config) (*sql.DB, *pgxpool.Pool, erro
 		return nil, nil, errors.New("sqlstore: parse PostgreSQL DSN: invalid connection string (check its syntax; it is not repeated here because it may hold a password)")
 	}
 	pgCfg := poolCfg.ConnConfig
+	pgCfg.Tracer = pgTracer{}
 	if pgCfg.ConnectTimeout == 0 {
 		pgCfg.ConnectTimeout = defaultConnectTimeout
 	}
