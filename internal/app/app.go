@@ -394,7 +394,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		},
 		SignIn: a.SignIn, Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, OAuth: a.OAuth,
 		Sessions: a.Sessions, Devices: a.Devices, Passkeys: passkeysForPages(cfg, a.Passkeys),
-		Admin:   web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions},
+		Admin:   web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions, Keys: a.Ring},
 		Limiter: rateLimiter,
 		Limits: web.Limits{Login: ratelimit.Limit(cfg.RateLimitLogin), Register: ratelimit.Limit(cfg.RateLimitRegister),
 			Email: ratelimit.Limit(cfg.RateLimitEmail), MFA: ratelimit.Limit(cfg.RateLimitMFA)},

@@ -113,4 +113,8 @@ type Admin struct {
 	}
 	// Sessions lists and revokes any user's sessions.
 	Sessions UserSessions
+	// Keys lists the token signing keys (a *keys.Ring).
+	Keys interface {
+		List(ctx context.Context) ([]gatehouse.SigningKey, error)
+	}
 }

@@ -72,6 +72,9 @@ type Deps struct {
 	Sessions   UserSessions
 	Devices    Devices
 	Admin      Admin
+	// AdminLinks add sections served by other packages to the admin
+	// console's menu (the OpenID Provider's OAuth clients).
+	AdminLinks []AdminLink
 
 	Limiter ratelimit.Limiter
 	Limits  Limits
@@ -130,7 +133,16 @@ func (p *Pages) Sessions() *Sessions { return p.sessions }
 
 var funcs = template.FuncMap{
 	"join": strings.Join,
-	"date": func(t time.Time) string {
+	"date": func(v any) string {
+		var t time.Time
+		switch x := v.(type) {
+		case time.Time:
+			t = x
+		case *time.Time:
+			if x != nil {
+				t = *x
+			}
+		}
 		if t.IsZero() {
 			return "-"
 		}
@@ -166,7 +178,11 @@ func parseTemplates() (map[string]*template.Template, error) {
 		if base == "layout.html" {
 			continue
 		}
-		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		files := []string{"templates/layout.html", n}
+		if strings.HasPrefix(base, "admin-") {
+			files = []string{"templates/layout.html", "templates/admin.html", n}
+		}
+		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, files...)
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", base, err)
 		}
