@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/notify"
 	"github.com/gatehouse-auth/gatehouse/internal/oauth"
+	"github.com/gatehouse-auth/gatehouse/internal/oidcprovider"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound/sms"
 	"github.com/gatehouse-auth/gatehouse/internal/passkey"
@@ -40,7 +41,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
-	"github.com/gatehouse-auth/gatehouse/internal/oidcprovider"
 	"github.com/gatehouse-auth/gatehouse/internal/signin"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
@@ -179,6 +179,9 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 			cfg.DataDir + "/" + config.DevKeyFile + " can decrypt the secrets in the database. Set GATEHOUSE_SECRET_KEY in production.")
 	}
 
+	// First: every service counts what it does in it.
+	a.Metrics = telemetry.NewMetrics()
+
 	tp := opts.TracerProvider
 	if tp == nil {
 		sdkTP, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{
@@ -193,7 +196,6 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		tp = telemetry.TracerProviderOrNil(sdkTP)
 	}
 
-	a.Metrics = telemetry.NewMetrics()
 	if cfg.RedisURL == "" {
 		// The in-process cache follows the services' clock, so expiry of
 		// cached marks agrees with the clock tests move.
@@ -275,6 +277,10 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.Bus.Register(workers)
 	a.Audit = audit.New(a.DB, opts.Now)
 	a.Bus.OnEmit(a.Audit.RecordEvent)
+	a.Bus.OnEmit(func(_ context.Context, tx store.Tx, e gatehouse.Event) error {
+		tx.AfterCommit(func() { a.Metrics.CountEvent(e) })
+		return nil
+	})
 	river.AddWorker(workers, &audit.PruneWorker{Store: a.DB, Dir: cfg.AuditExportDir, Retention: cfg.AuditRetention, Now: opts.Now, Logger: log})
 	river.AddWorker(workers, &audit.LinkWorker{Store: a.DB, Logger: log})
 	a.Notify = notify.NewHub(a.Cache, notify.Options{Logger: log, Now: opts.Now})
@@ -283,12 +289,12 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	}
 	a.closers = append(a.closers, func(context.Context) error { return a.Notify.Close() })
 	a.Bus.Handle("notify", a.Notify.HandleEvent, a.Notify.WantsEvent)
-	river.AddWorker(workers, mail.NewWorker(sender, renderer, log))
+	river.AddWorker(workers, mail.NewWorker(sender, renderer, log, a.Metrics))
 	smsSender, err := newSMSSender(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	a.SMS = sms.New(smsSender, box, a.Jobs, sms.Options{Logger: log, Now: opts.Now, Cache: a.Cache})
+	a.SMS = sms.New(smsSender, box, a.Jobs, sms.Options{Logger: log, Now: opts.Now, Cache: a.Cache, Metrics: a.Metrics})
 	a.SMS.Register(workers)
 	river.AddWorker(workers, &session.CleanupWorker{Store: a.DB, Logger: log, Now: opts.Now})
 
@@ -299,7 +305,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.closers = append(a.closers, func(context.Context) error { return a.Authz.Close() })
 	a.Roles = authz.NewService(a.DB, a.Authz, a.Bus, opts.Now)
 	a.Webhooks = webhook.New(a.DB, box, a.Jobs, mails, a.Authz, webhook.Options{
-		AllowPrivate: cfg.WebhookAllowPrivate, DisabledTemplate: gatehouse.MailTemplateWebhookDisabled, Logger: log, Now: opts.Now,
+		AllowPrivate: cfg.WebhookAllowPrivate, DisabledTemplate: gatehouse.MailTemplateWebhookDisabled, Metrics: a.Metrics, Logger: log, Now: opts.Now,
 	})
 	a.Webhooks.Register(workers)
 	a.Bus.Handle("webhooks", a.Webhooks.FanOut, a.Webhooks.WantsEvent)
@@ -311,8 +317,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	}
 	tokens := token.New(a.Ring, token.Options{Issuer: cfg.PublicURL, Audience: cfg.TokenAudience, ClientID: cfg.TokenClientID, TTL: cfg.AccessTokenTTL, Now: opts.Now})
 	a.Sessions = session.New(a.DB, a.Cache, tokens, a.Bus, session.Options{
-		Lifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdleTimeout, Rescorer: a.Risk, Logger: log, Now: opts.Now,
-		LocalSize: localSize, CacheStats: a.Metrics.Cache(session.LocalCacheName),
+		Lifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdleTimeout, Rescorer: a.Risk, Metrics: a.Metrics, Logger: log, Now: opts.Now,
+		LocalSize: localSize,
 	})
 	if err := a.Sessions.Listen(ctx); err != nil {
 		return nil, err
@@ -329,7 +335,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if err := params.Validate(); err != nil {
 		return nil, fmt.Errorf("config: GATEHOUSE_ARGON2_*: %w", err)
 	}
-	hasher := password.NewHasher(params)
+	hasher := password.NewHasher(params, password.WithMetrics(a.Metrics))
 	a.Accounts = account.New(a.DB, hasher, passwordPolicy(cfg), mails, a.Bus, a.Sessions, account.Options{
 		LockoutThreshold: cfg.LockoutThreshold, LockoutDuration: cfg.LockoutDuration,
 		VerifyURL: cfg.EmailVerifyURL, ResetURL: cfg.PasswordResetURL, ServiceName: cfg.ServiceName,
@@ -342,7 +348,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		textsForMFA = nil
 	}
 	a.MFA = mfa.New(a.DB, a.Cache, box, textsForMFA, mails, a.Bus, a.Accounts, mfa.Options{
-		Issuer: cfg.ServiceName, Logger: log, Now: opts.Now,
+		Issuer: cfg.ServiceName, Metrics: a.Metrics, Logger: log, Now: opts.Now,
 	})
 	if a.OAuth, err = newOAuth(cfg, a, opts.Now); err != nil {
 		return nil, err
@@ -360,7 +366,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	}
 	a.SignIn = signin.New(signin.Deps{
 		Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, Risk: a.Risk, Devices: a.Devices,
-		Sessions: a.Sessions, Events: a.Bus, Passkeys: a.Passkeys, OAuth: a.OAuth, Now: opts.Now,
+		Sessions: a.Sessions, Events: a.Bus, Passkeys: a.Passkeys, OAuth: a.OAuth, Metrics: a.Metrics, Now: opts.Now,
 	})
 	a.Clients = oidcprovider.NewClients(a.DB, a.Bus, a.Sessions, opts.Now)
 	a.Consents = oidcprovider.NewConsents(a.DB, a.Bus, a.Sessions, opts.Now)
@@ -377,6 +383,9 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 
 	rateLimiter := newRateLimiter(cfg, a.Cache, a.Metrics, log, opts.Now)
 	a.Metrics.RegisterDBStats(a.DB.DB(), string(a.DB.Dialect()))
+	if err := a.Metrics.RegisterDBPool(a.poolStats); err != nil {
+		return nil, err
+	}
 	if err := a.Jobs.RegisterMetrics(a.Metrics.Registry()); err != nil {
 		return nil, err
 	}
@@ -447,6 +456,20 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		},
 	})
 	return a, nil
+}
+
+// poolStats reads the connection pool: pgx's on PostgreSQL (database/sql
+// only borrows from it there), database/sql's on SQLite.
+func (a *App) poolStats() telemetry.DBPoolStats {
+	if p := a.DB.Pool(); p != nil {
+		st := p.Stat()
+		return telemetry.DBPoolStats{
+			InUse: int(st.AcquiredConns()), Idle: int(st.IdleConns()), Max: int(st.MaxConns()),
+			Waits: st.EmptyAcquireCount(), WaitTime: st.EmptyAcquireWaitTime(),
+		}
+	}
+	st := a.DB.DB().Stats()
+	return telemetry.DBPoolStats{InUse: st.InUse, Idle: st.Idle, Max: st.MaxOpenConnections, Waits: st.WaitCount, WaitTime: st.WaitDuration}
 }
 
 // newRisk makes the risk guard of sign-ins and refreshes: the GeoIP

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -27,14 +28,24 @@ const (
 //     in River's job table at scrape time. River's client API can only list
 //     jobs a page at a time, so one GROUP BY on river_job (covered by
 //     River's index on state and queue) is far cheaper than paging.
+//   - gatehouse_jobs_queued{queue} and gatehouse_jobs_oldest_age_seconds{queue}:
+//     jobs ready to run and not yet taken (state available), and how long
+//     the oldest of them has been ready, for every queue (0 when empty).
+//     A growing age is a backlog whatever its size.
 //   - gatehouse_job_attempts_total{queue,kind,outcome}: the attempts this
 //     instance finished, from River's event subscription, so nothing is
 //     missed between scrapes.
 type jobMetrics struct {
-	client   *Client
-	queued   *prometheus.Desc
-	attempts *prometheus.CounterVec
+	client    *Client
+	queued    *prometheus.Desc
+	ready     *prometheus.Desc
+	oldestAge *prometheus.Desc
+	attempts  *prometheus.CounterVec
 }
+
+// Queues lists every queue the worker serves, so the per-queue gauges
+// show each at 0 before it ever holds a job.
+var Queues = []string{QueueDefault, QueueEmail, QueueSMS, QueueWebhooks, QueueEvents, QueueMaintenance}
 
 // scrapeTimeout bounds the count query, so a slow database cannot hold up
 // the whole scrape.
@@ -48,6 +59,12 @@ func (c *Client) RegisterMetrics(reg prometheus.Registerer) error {
 		queued: prometheus.NewDesc("gatehouse_jobs",
 			"Background jobs waiting (state available, scheduled or retryable) or running, by queue and kind, across all instances.",
 			[]string{"queue", "kind", "state"}, nil),
+		ready: prometheus.NewDesc("gatehouse_jobs_queued",
+			"Background jobs ready to run and not yet taken by a worker (state available), by queue, across all instances.",
+			[]string{"queue"}, nil),
+		oldestAge: prometheus.NewDesc("gatehouse_jobs_oldest_age_seconds",
+			"How long the oldest job ready to run in each queue has waited since it became runnable (0 when none waits).",
+			[]string{"queue"}, nil),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_job_attempts_total",
 			Help: "Job attempts this instance finished, by queue, kind and outcome: completed, retried (failed, to be tried again), failed (failed for good, discarded), cancelled, snoozed.",
@@ -63,6 +80,8 @@ func (c *Client) RegisterMetrics(reg prometheus.Registerer) error {
 // Describe implements prometheus.Collector.
 func (m *jobMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.queued
+	ch <- m.ready
+	ch <- m.oldestAge
 	m.attempts.Describe(ch)
 }
 
@@ -79,6 +98,57 @@ func (m *jobMetrics) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range counts {
 		ch <- prometheus.MustNewConstMetric(m.queued, prometheus.GaugeValue, float64(c.n), c.queue, c.kind, c.state)
 	}
+	backlog, err := m.client.backlog(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(m.ready, err)
+		return
+	}
+	for _, q := range Queues {
+		if _, ok := backlog[q]; !ok {
+			backlog[q] = queueBacklog{}
+		}
+	}
+	for q, b := range backlog {
+		ch <- prometheus.MustNewConstMetric(m.ready, prometheus.GaugeValue, float64(b.n), q)
+		ch <- prometheus.MustNewConstMetric(m.oldestAge, prometheus.GaugeValue, max(b.age, 0), q)
+	}
+}
+
+type queueBacklog struct {
+	n   int64
+	age float64 // seconds
+}
+
+// backlog counts the available jobs of each queue and the age of the
+// oldest, computed by the database against its own clock (River dates
+// jobs with it). River's fetch index (state, queue, priority,
+// scheduled_at) serves the query.
+func (c *Client) backlog(ctx context.Context) (map[string]queueBacklog, error) {
+	q := `SELECT queue, count(*), (julianday('now') - julianday(min(scheduled_at))) * 86400.0
+		FROM river_job WHERE state = 'available' GROUP BY queue`
+	if c.db.Dialect() == postgres {
+		q = `SELECT queue, count(*), EXTRACT(EPOCH FROM (now() - min(scheduled_at)))::float8
+		FROM river_job WHERE state = 'available' GROUP BY queue`
+	}
+	rows, err := c.db.DB().QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("job backlog: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]queueBacklog{}
+	for rows.Next() {
+		var (
+			queue string
+			b     queueBacklog
+			age   sql.NullFloat64
+		)
+		if err := rows.Scan(&queue, &b.n, &age); err != nil {
+			return nil, fmt.Errorf("job backlog: %w", err)
+		}
+		b.age = age.Float64
+		out[queue] = b
+	}
+	return out, rows.Err()
 }
 
 type stateCount struct {

@@ -81,6 +81,11 @@ func TestMetrics(t *testing.T) {
 # TYPE gatehouse_jobs gauge
 gatehouse_jobs{kind="test_outcome",queue="default",state="available"} 5
 `), "gatehouse_jobs"))
+			require.Equal(t, 5.0, gauge(t, reg, "gatehouse_jobs_queued", "default"))
+			require.Zero(t, gauge(t, reg, "gatehouse_jobs_queued", jobs.QueueWebhooks), "every queue is present, at 0")
+			require.GreaterOrEqual(t, gauge(t, reg, "gatehouse_jobs_oldest_age_seconds", "default"), 0.0)
+			require.Less(t, gauge(t, reg, "gatehouse_jobs_oldest_age_seconds", "default"), 3600.0, "seconds, not days or milliseconds")
+			require.Zero(t, gauge(t, reg, "gatehouse_jobs_oldest_age_seconds", jobs.QueueEmail))
 
 			require.NoError(t, client.Start(ctx))
 			want := map[string]int{jobs.OutcomeCompleted: 3, jobs.OutcomeRetried: 1, jobs.OutcomeFailed: 1, jobs.OutcomeCancelled: 1, jobs.OutcomeSnoozed: 1}
@@ -96,11 +101,32 @@ gatehouse_jobs{kind="test_outcome",queue="default",state="available"} 5
 			n, err := testutil.GatherAndCount(reg, "gatehouse_jobs")
 			require.NoError(t, err)
 			require.Zero(t, n, "nothing waits any more")
+			require.Zero(t, gauge(t, reg, "gatehouse_jobs_queued", "default"))
+			require.Zero(t, gauge(t, reg, "gatehouse_jobs_oldest_age_seconds", "default"))
 			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
 			require.NoError(t, client.Stop(sctx))
 		})
 	}
+}
+
+// gauge is the value of the per-queue gauge name for queue.
+func gauge(t *testing.T, reg *prometheus.Registry, name, queue string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == queue {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("%s{queue=%q} not found", name, queue)
+	return 0
 }
 
 // attempts is the gatehouse_job_attempts_total count of outcome.

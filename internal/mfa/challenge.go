@@ -168,6 +168,12 @@ func (s *Service) Verify(ctx context.Context, challengeID, method, code string) 
 	var used string
 	if err == nil {
 		used, err = s.checkCode(ctx, c.UserID, factors, method, code, key)
+		switch {
+		case err == nil:
+			s.opts.Metrics.MFAVerification(used, "success")
+		case errors.Is(err, errInvalidCode):
+			s.opts.Metrics.MFAVerification(triedMethod(factors, method, code), "failure")
+		}
 	}
 	if err != nil {
 		if errors.Is(err, errInvalidCode) {
@@ -195,6 +201,24 @@ func amrOf(method string) string {
 		return "sms"
 	}
 	return "otp" // TOTP and backup codes are both one-time passwords
+}
+
+// triedMethod names the method a wrong code was meant for, for the
+// metrics: the one asked for, else what checkCode would try first that
+// the user has.
+func triedMethod(factors []gatehouse.MFAFactor, method, code string) string {
+	if method != "" {
+		return method
+	}
+	if len(code) != 6 || !isDigits(code) {
+		return gatehouse.MFAMethodBackupCode
+	}
+	for _, f := range factors {
+		if f.Method == gatehouse.MFAMethodTOTP {
+			return gatehouse.MFAMethodTOTP
+		}
+	}
+	return gatehouse.MFAMethodSMS
 }
 
 // checkCode spends code against the user's active factors and answers the

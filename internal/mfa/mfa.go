@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // Store is what MFA needs from the database.
@@ -58,8 +59,11 @@ type Options struct {
 	CodeTTL time.Duration
 	// MaxAttempts wrong codes end a challenge (5).
 	MaxAttempts int
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Metrics counts sign-in codes checked in
+	// gatehouse_mfa_verifications_total (nil: none).
+	Metrics *telemetry.Metrics
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Service runs MFA.

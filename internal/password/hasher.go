@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -24,6 +25,8 @@ type Hasher struct {
 	rand   io.Reader
 	sem    chan struct{}
 	dummy  string
+	// metrics times the computations (nil: not timed).
+	metrics *telemetry.Metrics
 
 	// inFlight counts operations holding a slot; testHookAcquired, when
 	// set by tests in this package, runs while a slot is held so they can
@@ -44,6 +47,20 @@ func WithMaxConcurrent(n int) Option {
 			h.sem = make(chan struct{}, n)
 		}
 	}
+}
+
+// WithMetrics records the time of each Argon2id computation (hash or
+// verification, not the wait for a slot) in gatehouse_password_hash_seconds.
+func WithMetrics(m *telemetry.Metrics) Option {
+	return func(h *Hasher) { h.metrics = m }
+}
+
+// timed derives like derive, recording how long it took.
+func (h *Hasher) timed(password string, salt []byte, p Params) []byte {
+	start := time.Now()
+	key := derive(password, salt, p)
+	h.metrics.PasswordHashed(time.Since(start))
+	return key
 }
 
 // WithRand replaces crypto/rand as the salt source, so tests can make salt
@@ -91,7 +108,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 		return "", fmt.Errorf("password: read salt: %w", err)
 	}
 	var key []byte
-	if err := h.run(ctx, "argon2id hash", h.params, func() { key = derive(password, salt, h.params) }); err != nil {
+	if err := h.run(ctx, "argon2id hash", h.params, func() { key = h.timed(password, salt, h.params) }); err != nil {
 		return "", err
 	}
 	return encodePHC(h.params, salt, key), nil
@@ -109,7 +126,7 @@ func (h *Hasher) Verify(ctx context.Context, password, phc string) (ok, needsReh
 		return false, false, err
 	}
 	var key []byte
-	if err := h.run(ctx, "argon2id verify", d.params, func() { key = derive(password, d.salt, d.params) }); err != nil {
+	if err := h.run(ctx, "argon2id verify", d.params, func() { key = h.timed(password, d.salt, d.params) }); err != nil {
 		return false, false, err
 	}
 	if subtle.ConstantTimeCompare(key, d.key) != 1 {

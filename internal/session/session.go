@@ -40,10 +40,11 @@ type Options struct {
 	// LocalSize bounds the sessions vouched for in memory (see
 	// Authenticate): cache.DefaultLocalSize when 0, none when negative.
 	LocalSize int
-	// CacheStats counts the in-process cache's hits and misses.
-	CacheStats telemetry.CacheStats
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Metrics counts refreshes in gatehouse_refresh_total, and the
+	// in-process cache's lookups (nil: none).
+	Metrics *telemetry.Metrics
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Service manages sessions.
@@ -104,7 +105,7 @@ func New(st Store, c cache.Cache, tokens *token.Service, ev store.Emitter, o Opt
 	}
 	return &Service{store: st, cache: c, tokens: tokens, events: ev, rescore: o.Rescorer, opts: o,
 		alive: cache.NewLocal[aliveMark](c, LocalCacheName, cache.LocalOptions{
-			Size: o.LocalSize, TTL: localAliveTTL, Now: o.Now, Logger: o.Logger, Stats: o.CacheStats,
+			Size: o.LocalSize, TTL: localAliveTTL, Now: o.Now, Logger: o.Logger, Stats: o.Metrics.Cache(LocalCacheName),
 		})}
 }
 
@@ -171,6 +172,19 @@ var (
 // was already used ends the whole family (its session): a stolen token is
 // then useless to the thief and to the victim alike, who must sign in again.
 func (s *Service) Refresh(ctx context.Context, refresh string, meta gatehouse.ClientInfo) (Refreshed, error) {
+	out, err := s.refresh(ctx, refresh, meta)
+	switch code := gatehouse.ErrorCode(err); {
+	case err == nil:
+		s.opts.Metrics.Refresh("success")
+	case code == gatehouse.CodeRefreshTokenReused:
+		s.opts.Metrics.Refresh("reused")
+	case code == gatehouse.CodeInvalidRefreshToken:
+		s.opts.Metrics.Refresh("invalid")
+	}
+	return out, err
+}
+
+func (s *Service) refresh(ctx context.Context, refresh string, meta gatehouse.ClientInfo) (Refreshed, error) {
 	if refresh == "" || len(refresh) > 256 {
 		return Refreshed{}, errInvalidRefresh
 	}

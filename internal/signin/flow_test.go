@@ -2,6 +2,9 @@ package signin_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,4 +123,76 @@ func TestSignInsEmitWhatHappened(t *testing.T) {
 	}
 	require.Equal(t, 1, failed)
 	require.Equal(t, 1, ok)
+}
+
+// blocklisted writes a blocklist naming 203.0.113.0/24 and answers the
+// configuration of a server using it with action.
+func blocklisted(t *testing.T, action string) map[string]string {
+	bl := filepath.Join(t.TempDir(), "blocklist.txt")
+	require.NoError(t, os.WriteFile(bl, []byte("203.0.113.0/24\n"), 0o600))
+	return map[string]string{"GATEHOUSE_IP_BLOCKLIST": bl, "GATEHOUSE_IP_BLOCKLIST_ACTION": action}
+}
+
+var risky = gatehouse.ClientInfo{IP: "203.0.113.9", UserAgent: "signin-test/1.0"}
+
+// A sign-in from a blocklisted address steps up: an account without MFA
+// is held for an emailed confirmation; polling before the click answers
+// only the challenge, the click itself gives no tokens, and the waiting
+// client's next poll starts the session, once.
+func TestRiskyPasswordSignInWaitsForTheEmailedConfirmation(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, "sqlite", blocklisted(t, "step_up"))
+	ctx := context.Background()
+	register(t, env, "risky@example.com")
+
+	held, err := env.App.SignIn.Password(ctx, "risky@example.com", apptest.StrongPassword, risky)
+	require.NoError(t, err)
+	require.NotNil(t, held.Challenge, "a blocklisted address signed in without a step-up")
+	require.Empty(t, held.AccessToken)
+
+	early, err := env.App.SignIn.Confirmed(ctx, held.Challenge.ID)
+	require.NoError(t, err)
+	require.Empty(t, early.AccessToken, "tokens before the confirmation")
+	require.NotNil(t, early.Challenge)
+
+	var text string
+	for text == "" {
+		m := env.Mail.WaitFor(t, "risky@example.com", 20*time.Second)
+		if strings.Contains(m.Subject, "Confirm your") {
+			text = m.Text
+		}
+	}
+	secret := apptest.TokenFromLink(text, "http://gatehouse.test/confirm-sign-in?")
+	require.NotEmpty(t, secret)
+	require.NoError(t, env.App.SignIn.ConfirmLink(ctx, secret))
+
+	done, err := env.App.SignIn.Confirmed(ctx, held.Challenge.ID)
+	require.NoError(t, err)
+	require.NotEmpty(t, done.AccessToken)
+	require.Equal(t, risky.IP, done.Session.IPAddress, "the session is not the waiting client's")
+
+	_, err = env.App.SignIn.Confirmed(ctx, held.Challenge.ID)
+	require.Error(t, err, "a confirmed sign-in started a second session")
+	require.Error(t, env.App.SignIn.ConfirmLink(ctx, secret), "the link worked twice")
+}
+
+// With the deny action a blocklisted address gets the same refusal for the
+// right and a wrong password, and nobody's lockout counter moves.
+func TestDeniedAddressLearnsNothing(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, "sqlite", blocklisted(t, "deny"))
+	ctx := context.Background()
+	id := register(t, env, "denied@example.com")
+
+	_, right := env.App.SignIn.Password(ctx, "denied@example.com", apptest.StrongPassword, risky)
+	_, wrong := env.App.SignIn.Password(ctx, "denied@example.com", "not-the-password", risky)
+	require.Equal(t, gatehouse.CodeAccessDenied, gatehouse.ErrorCode(right), "%v", right)
+	require.Equal(t, gatehouse.ErrorCode(right), gatehouse.ErrorCode(wrong))
+	require.Equal(t, right.Error(), wrong.Error())
+
+	u, err := env.App.DB.GetUser(ctx, id)
+	require.NoError(t, err)
+	require.Zero(t, u.FailedLogins, "a refused address counted toward the lockout")
+	_, err = env.App.SignIn.Password(ctx, "denied@example.com", apptest.StrongPassword, client)
+	require.NoError(t, err, "another address is refused too")
 }

@@ -14,7 +14,9 @@ package signin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
@@ -23,6 +25,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/oauth"
 	"github.com/gatehouse-auth/gatehouse/internal/risk"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
@@ -102,6 +105,8 @@ type Deps struct {
 	Events     store.Emitter
 	Passkeys   Passkeys
 	OAuth      OAuth
+	// Metrics counts sign-ins in gatehouse_logins_total (nil: none).
+	Metrics *telemetry.Metrics
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -161,14 +166,14 @@ func (f *Flow) Password(ctx context.Context, email, password string, client gate
 		if err != nil {
 			return gatehouse.SignInResult{}, err
 		}
-		return gatehouse.SignInResult{}, f.refuse(ctx, userID, client)
+		return gatehouse.SignInResult{}, f.failed(methodPassword, f.refuse(ctx, userID, client))
 	}
 	userID, rehash, err := f.d.Accounts.CheckPassword(ctx, email, password, client)
 	if err != nil {
-		return gatehouse.SignInResult{}, err
+		return gatehouse.SignInResult{}, f.failed(methodPassword, err)
 	}
 	return f.Complete(ctx, Attempt{PendingSignIn: gatehouse.PendingSignIn{UserID: userID, Client: client,
-		AMR: []string{"pwd"}, Method: "password"}, Rehash: rehash})
+		AMR: []string{"pwd"}, Method: methodPassword}, Rehash: rehash})
 }
 
 // MagicLink signs in with an emailed link's token (amr "email"); the link
@@ -178,22 +183,22 @@ func (f *Flow) MagicLink(ctx context.Context, secret string, client gatehouse.Cl
 	denied := f.d.Risk.Denies(client.IP)
 	userID, err := f.d.MagicLinks.Spend(ctx, secret, !denied)
 	if err != nil {
-		return gatehouse.SignInResult{}, err
+		return gatehouse.SignInResult{}, f.failed(methodMagicLink, err)
 	}
 	if denied {
-		return gatehouse.SignInResult{}, f.refuse(ctx, userID, client)
+		return gatehouse.SignInResult{}, f.failed(methodMagicLink, f.refuse(ctx, userID, client))
 	}
 	return f.Complete(ctx, Attempt{PendingSignIn: gatehouse.PendingSignIn{UserID: userID, Client: client,
-		AMR: []string{"email"}, Method: "magic_link"}})
+		AMR: []string{"email"}, Method: methodMagicLink}})
 }
 
 // MFA meets a sign-in's MFA challenge with a code and completes it.
 func (f *Flow) MFA(ctx context.Context, challengeID, method, code string) (gatehouse.SignInResult, error) {
 	p, err := f.d.MFA.Verify(ctx, challengeID, method, code)
 	if err != nil {
-		return gatehouse.SignInResult{}, err
+		return gatehouse.SignInResult{}, f.failed(methodMFA, err)
 	}
-	return f.Complete(ctx, Attempt{PendingSignIn: p, Proof: SecondFactor})
+	return f.complete(ctx, methodMFA, Attempt{PendingSignIn: p, Proof: SecondFactor})
 }
 
 // ConfirmLink is the click on an emailed confirmation link: it only marks
@@ -222,7 +227,7 @@ func (f *Flow) Confirmed(ctx context.Context, challengeID string) (gatehouse.Sig
 func (f *Flow) Passkey(ctx context.Context, challengeID string, credential json.RawMessage, client gatehouse.ClientInfo) (gatehouse.SignInResult, error) {
 	p, verified, err := f.d.Passkeys.FinishLogin(ctx, challengeID, credential, client)
 	if err != nil {
-		return gatehouse.SignInResult{}, err
+		return gatehouse.SignInResult{}, f.failed(methodPasskey, err)
 	}
 	a := Attempt{PendingSignIn: p}
 	if verified {
@@ -236,8 +241,11 @@ func (f *Flow) Passkey(ctx context.Context, challengeID string, credential json.
 // one-time code (OAuthExchange signs in with it).
 func (f *Flow) OAuthCallback(ctx context.Context, provider string, in oauth.CallbackInput, client gatehouse.ClientInfo) (res gatehouse.SignInResult, redirect string, err error) {
 	r, err := f.d.OAuth.Callback(ctx, provider, in, client)
-	if err != nil || r.SignIn == nil {
-		return gatehouse.SignInResult{}, r.Redirect, err
+	if err != nil {
+		return gatehouse.SignInResult{}, r.Redirect, f.failed(methodOAuth, err)
+	}
+	if r.SignIn == nil {
+		return gatehouse.SignInResult{}, r.Redirect, nil
 	}
 	res, err = f.Complete(ctx, Attempt{PendingSignIn: *r.SignIn})
 	return res, "", err
@@ -247,7 +255,7 @@ func (f *Flow) OAuthCallback(ctx context.Context, provider string, in oauth.Call
 func (f *Flow) OAuthExchange(ctx context.Context, code string, client gatehouse.ClientInfo) (gatehouse.SignInResult, error) {
 	p, err := f.d.OAuth.Exchange(ctx, code, client)
 	if err != nil {
-		return gatehouse.SignInResult{}, err
+		return gatehouse.SignInResult{}, f.failed(methodOAuth, err)
 	}
 	return f.Complete(ctx, Attempt{PendingSignIn: p})
 }
@@ -290,11 +298,32 @@ func (f *Flow) refuse(ctx context.Context, userID string, client gatehouse.Clien
 //     then the access token is signed.
 //
 // A held sign-in answers only User and Challenge, and writes nothing but
-// a rehash.
+// a rehash. The outcome is counted in gatehouse_logins_total under the
+// attempt's method.
 func (f *Flow) Complete(ctx context.Context, a Attempt) (gatehouse.SignInResult, error) {
+	return f.complete(ctx, loginMethod(a.Method), a)
+}
+
+// complete is Complete counting the outcome under method.
+func (f *Flow) complete(ctx context.Context, method string, a Attempt) (gatehouse.SignInResult, error) {
+	res, held, err := f.run(ctx, a)
+	switch {
+	case err != nil:
+		return res, f.failed(method, err)
+	case res.Challenge != nil:
+		f.d.Metrics.Login(method, held)
+	default:
+		f.d.Metrics.Login(method, resultSuccess)
+	}
+	return res, err
+}
+
+// run is Complete; a held sign-in also answers why: resultStepUp or
+// resultMFARequired.
+func (f *Flow) run(ctx context.Context, a Attempt) (gatehouse.SignInResult, string, error) {
 	client := a.Client
 	if f.d.Risk.Denies(client.IP) {
-		return gatehouse.SignInResult{}, f.refuse(ctx, a.UserID, client)
+		return gatehouse.SignInResult{}, "", f.refuse(ctx, a.UserID, client)
 	}
 	if client.Fingerprint == "" {
 		client.Fingerprint = fingerprint.Fingerprint(client.DeviceID, fingerprint.CookieFrom(ctx), client.UserAgent)
@@ -305,6 +334,7 @@ func (f *Flow) Complete(ctx context.Context, a Attempt) (gatehouse.SignInResult,
 	a.Client = client
 	twoFactors := a.Proof == SecondFactor
 	var out gatehouse.SignInResult
+	held := ""
 	err := f.d.Store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		u, err := tx.GetUserForUpdate(ctx, a.UserID)
 		if err != nil {
@@ -317,8 +347,9 @@ func (f *Flow) Complete(ctx context.Context, a Attempt) (gatehouse.SignInResult,
 		if a.Rehash != "" {
 			u.PasswordHash = a.Rehash
 		}
-		hold := func(ch *gatehouse.MFAChallenge) error {
+		hold := func(ch *gatehouse.MFAChallenge, why string) error {
 			out = gatehouse.SignInResult{User: u, Challenge: ch}
+			held = why
 			if a.Rehash == "" {
 				return nil
 			}
@@ -337,7 +368,7 @@ func (f *Flow) Complete(ctx context.Context, a Attempt) (gatehouse.SignInResult,
 			if err := f.d.Risk.AlertTx(ctx, tx, u, client, assessed, "sign_in", how); err != nil {
 				return err
 			}
-			return hold(ch)
+			return hold(ch, resultStepUp)
 		}
 		if a.Proof == FirstFactor && f.d.Risk.Alerting(assessed) {
 			if err := f.d.Risk.AlertTx(ctx, tx, u, client, assessed, "sign_in", ""); err != nil {
@@ -350,7 +381,7 @@ func (f *Flow) Complete(ctx context.Context, a Attempt) (gatehouse.SignInResult,
 				return err
 			}
 			if ch != nil {
-				return hold(ch)
+				return hold(ch, resultMFARequired)
 			}
 		}
 		// Before RecordLogin: an account's first sign-in is told apart by
@@ -390,12 +421,52 @@ func (f *Flow) Complete(ctx context.Context, a Attempt) (gatehouse.SignInResult,
 		return nil
 	})
 	if err != nil {
-		return gatehouse.SignInResult{}, err
+		return gatehouse.SignInResult{}, "", err
 	}
 	if out.Challenge != nil {
-		return out, nil
+		return out, held, nil
 	}
-	return f.withAccess(ctx, out)
+	out, err = f.withAccess(ctx, out)
+	return out, "", err
+}
+
+// The methods and results of gatehouse_logins_total (telemetry.LoginMethods
+// and LoginResults).
+const (
+	methodPassword  = "password"
+	methodMagicLink = "magic_link"
+	methodPasskey   = "passkey"
+	methodOAuth     = "oauth"
+	methodMFA       = "mfa"
+
+	resultSuccess     = "success"
+	resultFailure     = "failure"
+	resultLocked      = "locked"
+	resultMFARequired = "mfa_required"
+	resultStepUp      = "step_up"
+)
+
+// loginMethod is the metric label of a PendingSignIn's method: social
+// logins ("oauth:google") count as oauth, so providers add no series.
+func loginMethod(m string) string {
+	if strings.HasPrefix(m, methodOAuth+":") {
+		return methodOAuth
+	}
+	return m
+}
+
+// failed counts a refused sign-in (locked for account_locked, failure for
+// the other refusals) and answers err. An outage or internal error says
+// nothing about the attempt and is not counted.
+func (f *Flow) failed(method string, err error) error {
+	switch code := gatehouse.ErrorCode(err); {
+	case errors.Is(err, gatehouse.ErrUnavailable), code == gatehouse.CodeInternal:
+	case code == gatehouse.CodeAccountLocked:
+		f.d.Metrics.Login(method, resultLocked)
+	default:
+		f.d.Metrics.Login(method, resultFailure)
+	}
+	return err
 }
 
 // stepUp holds a risky sign-in: behind an MFA challenge when the account

@@ -520,6 +520,12 @@ type Tx interface {
 	SQLTx() *sql.Tx
 	// Dialect names the engine the transaction runs on.
 	Dialect() Dialect
+	// AfterCommit runs fn once the transaction has committed, in the
+	// order registered; never when it rolls back (a retried transaction
+	// registers afresh on each attempt). For effects outside the
+	// database that must not claim a change that did not happen:
+	// metrics counters, mainly. fn must be quick and must not fail.
+	AfterCommit(fn func())
 }
 
 // Store is the database. Queries called on it run outside any transaction.

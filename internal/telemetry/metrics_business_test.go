@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
@@ -124,4 +125,72 @@ func TestCacheStats(t *testing.T) {
 	// The same name again shares the series.
 	m.Cache("permissions").Hit()
 	require.Equal(t, 1, strings.Count(scrape(t, m), `gatehouse_cache_requests_total{cache="permissions",result="hit"} 3`))
+}
+
+func TestCountEvent(t *testing.T) {
+	m := telemetry.NewMetrics()
+	for _, e := range []gatehouse.Event{
+		{Type: gatehouse.EventUserRegistered},
+		{Type: gatehouse.EventUserLocked, Data: map[string]any{"reason": "too_many_failed_logins"}},
+		{Type: gatehouse.EventUserLocked, Data: map[string]any{"reason": "locked_by_admin"}}, // not a lockout
+		{Type: gatehouse.EventSessionRevoked, Data: map[string]any{"reason": "refresh_token_reused"}},
+		{Type: gatehouse.EventSecurityAlert, Data: map[string]any{"reason": "risky_sign_in",
+			"risk_factors": []map[string]any{{"name": "impossible_travel"}, {"name": "new_device"}}}},
+		{Type: gatehouse.EventSecurityAlert, Data: map[string]any{"reason": "risky_refresh",
+			"risk_factors": []any{map[string]any{"name": "ip_reputation"}}}},
+		{Type: gatehouse.EventSecurityAlert, Data: map[string]any{"reason": "passkey_clone_suspected"}},
+		{Type: gatehouse.EventSecurityAlert, Data: map[string]any{"reason": "risky_sign_in"}},
+		{Type: gatehouse.EventUserLogin},
+	} {
+		m.CountEvent(e)
+	}
+	var nilMetrics *telemetry.Metrics
+	nilMetrics.CountEvent(gatehouse.Event{Type: gatehouse.EventUserRegistered})
+
+	body := scrape(t, m)
+	for _, want := range []string{
+		"gatehouse_registrations_total 1",
+		"gatehouse_lockouts_total 1",
+		`gatehouse_sessions_revoked_total{reason="refresh_token_reused"} 1`,
+		`gatehouse_security_alerts_total{factor="impossible_travel"} 1`,
+		`gatehouse_security_alerts_total{factor="new_device"} 1`,
+		`gatehouse_security_alerts_total{factor="ip_reputation"} 1`,
+		`gatehouse_security_alerts_total{factor="passkey_clone_suspected"} 1`,
+		`gatehouse_security_alerts_total{factor="high_score"} 1`,
+	} {
+		require.Contains(t, body, want)
+	}
+}
+
+// The known label values follow the domain's names, so no real value is
+// folded into "other".
+func TestKnownLabelsFollowTheDomain(t *testing.T) {
+	for _, tpl := range []string{
+		gatehouse.MailTemplateVerifyEmail, gatehouse.MailTemplateResetPassword, gatehouse.MailTemplateWelcome,
+		gatehouse.MailTemplateSecurityAlert, gatehouse.MailTemplateMagicLink, gatehouse.MailTemplateWebhookDisabled,
+		gatehouse.MailTemplateNewDevice,
+	} {
+		require.Contains(t, telemetry.EmailTemplates, tpl)
+	}
+	for _, method := range []string{gatehouse.MFAMethodTOTP, gatehouse.MFAMethodSMS, gatehouse.MFAMethodBackupCode} {
+		require.Contains(t, telemetry.MFAMethods, method)
+	}
+}
+
+func TestDBPoolMetrics(t *testing.T) {
+	m := telemetry.NewMetrics()
+	require.NoError(t, m.RegisterDBPool(func() telemetry.DBPoolStats {
+		return telemetry.DBPoolStats{InUse: 3, Idle: 2, Max: 10, Waits: 7, WaitTime: 1500 * time.Millisecond}
+	}))
+	body := scrape(t, m)
+	for _, want := range []string{
+		`gatehouse_db_pool_connections{state="in_use"} 3`,
+		`gatehouse_db_pool_connections{state="idle"} 2`,
+		`gatehouse_db_pool_max_connections 10`,
+		`gatehouse_db_pool_waits_total 7`,
+		`gatehouse_db_pool_wait_seconds_total 1.5`,
+	} {
+		require.Contains(t, body, want)
+	}
+	require.Error(t, m.RegisterDBPool(func() telemetry.DBPoolStats { return telemetry.DBPoolStats{} }), "one pool per registry")
 }

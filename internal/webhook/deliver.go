@@ -199,6 +199,19 @@ func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	return w.s.deliver(ctx, job)
 }
 
+// attemptLabel is the gatehouse_webhook_deliveries_total result of an
+// attempt.
+func attemptLabel(res attemptResult) string {
+	switch {
+	case res.err == nil:
+		return "success"
+	case res.status == http.StatusGone:
+		return "gone"
+	default:
+		return "failure"
+	}
+}
+
 // attemptResult is what one HTTP attempt came to.
 type attemptResult struct {
 	status int
@@ -261,6 +274,7 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		if err := tx.CreateWebhookAttempt(ctx, a); err != nil {
 			return err
 		}
+		tx.AfterCommit(func() { s.opts.Metrics.WebhookDelivery(attemptLabel(res)) })
 		switch {
 		case res.err == nil:
 			d.Status, d.DeliveredAt, d.NextAttemptAt = gatehouse.DeliverySucceeded, &now, nil

@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // PermissionAll lets its holder create webhooks that receive every user's
@@ -93,8 +94,11 @@ type Options struct {
 	// long it then stays open (default one minute). See breakers.
 	BreakerThreshold uint32
 	BreakerOpen      time.Duration
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// Metrics counts attempts in gatehouse_webhook_deliveries_total (nil:
+	// none).
+	Metrics *telemetry.Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Service manages webhooks and delivers their events.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // JobKind is the River kind of SendArgs.
@@ -84,15 +85,17 @@ type Worker struct {
 	sender   Sender
 	renderer *Renderer
 	logger   *slog.Logger
+	metrics  *telemetry.Metrics
 }
 
 // NewWorker returns the worker for SendArgs; logger may be nil
-// (slog.Default()).
-func NewWorker(sender Sender, renderer *Renderer, logger *slog.Logger) *Worker {
+// (slog.Default()). m counts each attempt in
+// gatehouse_emails_sent_total{template,result} (nil: none).
+func NewWorker(sender Sender, renderer *Renderer, logger *slog.Logger, m *telemetry.Metrics) *Worker {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Worker{sender: sender, renderer: renderer, logger: logger.With("component", "mail")}
+	return &Worker{sender: sender, renderer: renderer, logger: logger.With("component", "mail"), metrics: m}
 }
 
 // Work renders the template and sends it. How each failure is handled:
@@ -116,12 +119,14 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	log := w.logger.With("job_id", job.ID, "template", job.Args.Template, "attempt", job.Attempt)
 	msg, err := w.renderer.Render(job.Args.Template, job.Args.Data)
 	if err != nil {
+		w.metrics.EmailSent(job.Args.Template, telemetry.Result(err))
 		log.ErrorContext(ctx, "email cannot be rendered; cancelling job", "error", err)
 		return river.JobCancel(err)
 	}
 	msg.To = job.Args.To
 
 	err = w.sender.Send(ctx, msg)
+	w.metrics.EmailSent(job.Args.Template, telemetry.Result(err))
 	switch {
 	case err == nil:
 		log.DebugContext(ctx, "email sent")

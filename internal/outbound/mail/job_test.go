@@ -76,7 +76,7 @@ func TestWorkerOutcomes(t *testing.T) {
 
 	t.Run("sent", func(t *testing.T) {
 		f := &fakeSender{}
-		require.NoError(t, mail.NewWorker(f, r, logger).Work(ctx, job(args, `{}`)))
+		require.NoError(t, mail.NewWorker(f, r, logger, nil).Work(ctx, job(args, `{}`)))
 		require.Len(t, f.sent, 1)
 		require.Equal(t, "alice@example.com", f.sent[0].To)
 		require.Equal(t, "Your Acme ID sign-in link", f.sent[0].Subject)
@@ -84,7 +84,7 @@ func TestWorkerOutcomes(t *testing.T) {
 	})
 	t.Run("render failure cancels", func(t *testing.T) {
 		f := &fakeSender{}
-		err := mail.NewWorker(f, r, logger).Work(ctx, job(mail.SendArgs{To: "a@example.com", Template: "gone"}, ""))
+		err := mail.NewWorker(f, r, logger, nil).Work(ctx, job(mail.SendArgs{To: "a@example.com", Template: "gone"}, ""))
 		var cancel *river.JobCancelError
 		require.ErrorAs(t, err, &cancel)
 		require.ErrorIs(t, err, mail.ErrUnknownTemplate)
@@ -93,14 +93,14 @@ func TestWorkerOutcomes(t *testing.T) {
 	t.Run("permanent failure cancels", func(t *testing.T) {
 		f := &fakeSender{}
 		f.fail(1, fmt.Errorf("%w: 550", mail.ErrPermanent))
-		err := mail.NewWorker(f, r, logger).Work(ctx, job(args, ""))
+		err := mail.NewWorker(f, r, logger, nil).Work(ctx, job(args, ""))
 		var cancel *river.JobCancelError
 		require.ErrorAs(t, err, &cancel)
 	})
 	t.Run("unavailable snoozes about 30s", func(t *testing.T) {
 		f := &fakeSender{}
 		f.fail(1, fmt.Errorf("%w: open", mail.ErrUnavailable))
-		err := mail.NewWorker(f, r, logger).Work(ctx, job(args, `{"snoozes": 19}`))
+		err := mail.NewWorker(f, r, logger, nil).Work(ctx, job(args, `{"snoozes": 19}`))
 		var snooze *river.JobSnoozeError
 		require.ErrorAs(t, err, &snooze)
 		require.GreaterOrEqual(t, snooze.Duration, 30*time.Second)
@@ -109,7 +109,7 @@ func TestWorkerOutcomes(t *testing.T) {
 	t.Run("unavailable for long becomes a normal retry", func(t *testing.T) {
 		f := &fakeSender{}
 		f.fail(1, fmt.Errorf("%w: open", mail.ErrUnavailable))
-		err := mail.NewWorker(f, r, logger).Work(ctx, job(args, `{"snoozes": 20}`))
+		err := mail.NewWorker(f, r, logger, nil).Work(ctx, job(args, `{"snoozes": 20}`))
 		require.ErrorIs(t, err, mail.ErrUnavailable)
 		var snooze *river.JobSnoozeError
 		require.False(t, errors.As(err, &snooze))
@@ -118,13 +118,13 @@ func TestWorkerOutcomes(t *testing.T) {
 		f := &fakeSender{}
 		f.fail(1, mail.ErrUnavailable)
 		var snooze *river.JobSnoozeError
-		require.ErrorAs(t, mail.NewWorker(f, r, logger).Work(ctx, job(args, `not json`)), &snooze)
+		require.ErrorAs(t, mail.NewWorker(f, r, logger, nil).Work(ctx, job(args, `not json`)), &snooze)
 	})
 	t.Run("other failures are returned for River to retry", func(t *testing.T) {
 		f := &fakeSender{}
 		boom := errors.New("451 try later")
 		f.fail(1, boom)
-		require.ErrorIs(t, mail.NewWorker(f, r, nil).Work(ctx, job(args, "")), boom)
+		require.ErrorIs(t, mail.NewWorker(f, r, nil, nil).Work(ctx, job(args, "")), boom)
 	})
 
 	require.NotContains(t, logs.String(), "abc123", "job data (tokens) must never be logged")
@@ -175,7 +175,7 @@ func startE2E(t *testing.T, db *sqlstore.DB) *e2e {
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	workers := jobs.NewWorkers()
-	river.AddWorker(workers, mail.NewWorker(mail.NewBreaker(sender, "smtp"), r, logger))
+	river.AddWorker(workers, mail.NewWorker(mail.NewBreaker(sender, "smtp"), r, logger, nil))
 	e.client = jobstest.New(t, e.db).Work(t, workers, 20*time.Millisecond)
 	require.NoError(t, e.client.Start(ctx))
 	t.Cleanup(func() {

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/jobs"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // JobKind is the River kind of SendArgs.
@@ -72,6 +73,8 @@ type Options struct {
 	// Cache keeps, for TTL, the refs of messages that finally could not be
 	// sent (see Failed); nil keeps none.
 	Cache cache.Cache
+	// Metrics counts each attempt in gatehouse_sms_sent_total (nil: none).
+	Metrics *telemetry.Metrics
 }
 
 // Service enqueues text messages as jobs and sends them from its worker.
@@ -209,6 +212,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		return w.giveUp(ctx, a.Ref, river.JobCancel(err))
 	}
 	err = w.s.sender.Send(ctx, a.To, string(body))
+	w.s.opts.Metrics.SMSSent(telemetry.Result(err))
 	switch {
 	case err == nil:
 		log.DebugContext(ctx, "SMS sent")

@@ -365,6 +365,9 @@ func (d *DB) inTxOnce(ctx context.Context, fn func(ctx context.Context, tx store
 	if t.auditPending {
 		d.linkAfterCommit(ctx)
 	}
+	for _, fn := range t.afterCommit {
+		fn()
+	}
 	return phaseCommit, nil
 }
 
@@ -395,7 +398,8 @@ func noGuard(context.Context) error { return nil }
 // tx is one transaction; its queries run on the *sql.Tx.
 type tx struct {
 	queries
-	tx *sql.Tx
+	tx          *sql.Tx
+	afterCommit []func()
 	// changedUsers (or allUsers) are told to OnUsersChanged after commit.
 	changedUsers []string
 	allUsers     bool
@@ -414,6 +418,9 @@ func (t *tx) SQLTx() *sql.Tx { return t.tx }
 
 // Dialect names the engine.
 func (t *tx) Dialect() store.Dialect { return t.dialect }
+
+// AfterCommit runs fn after a successful commit (see store.Tx).
+func (t *tx) AfterCommit(fn func()) { t.afterCommit = append(t.afterCommit, fn) }
 
 // Ping checks the database answers.
 func (d *DB) Ping(ctx context.Context) error {

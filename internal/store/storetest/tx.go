@@ -22,6 +22,7 @@ var txCases = []testCase{
 	{name: "InTx/RollbackOnError", fresh: true, covers: []string{"InTx"}, fn: testInTxRollbackOnError},
 	{name: "InTx/RollbackOnPanic", fresh: true, covers: []string{"InTx"}, fn: testInTxRollbackOnPanic},
 	{name: "InTx/ConflictInside", covers: []string{"InTx"}, fn: testInTxConflictInside},
+	{name: "InTx/AfterCommit", fresh: true, covers: []string{"AfterCommit"}, fn: testInTxAfterCommit},
 	{name: "InTx/SQLTx", fresh: true, covers: []string{"SQLTx", "Dialect"}, fn: testInTxSQLTx},
 	{name: "InTx/CanceledContext", covers: []string{"InTx"}, fn: testInTxCanceledContext},
 }
@@ -116,6 +117,35 @@ func testInTxRollbackOnError(t *testing.T, s store.Store) {
 	})
 	require.ErrorIs(t, err, errBoom)
 	requireNothing(t, s, e.ID)
+}
+
+// AfterCommit hooks run, in order, only once the change is visible; a
+// rolled-back transaction runs none.
+func testInTxAfterCommit(t *testing.T, s store.Store) {
+	outside := t.Context()
+	e := newEvent(nil)
+	var ran []string
+	require.NoError(t, s.InTx(outside, func(ctx context.Context, tx store.Tx) error {
+		require.NoError(t, tx.CreateEvent(ctx, e))
+		tx.AfterCommit(func() {
+			_, err := s.GetEvent(outside, e.ID) // committed: readable outside the transaction
+			require.NoError(t, err)
+			ran = append(ran, "first")
+		})
+		tx.AfterCommit(func() { ran = append(ran, "second") })
+		require.Empty(t, ran, "nothing runs before the commit")
+		return nil
+	}))
+	require.Equal(t, []string{"first", "second"}, ran)
+
+	ran = nil
+	err := s.InTx(outside, func(ctx context.Context, tx store.Tx) error {
+		tx.AfterCommit(func() { ran = append(ran, "rolled back") })
+		require.NoError(t, tx.CreateEvent(ctx, newEvent(nil)))
+		return errBoom
+	})
+	require.ErrorIs(t, err, errBoom)
+	require.Empty(t, ran)
 }
 
 func testInTxRollbackOnPanic(t *testing.T, s store.Store) {
