@@ -23,6 +23,7 @@ type browser struct {
 	c    *http.Client
 	last string // the body of the last page
 	url  string // where the last page was
+	xff  string // X-Forwarded-For to send ("" none)
 }
 
 func newBrowser(t *testing.T, env *apptest.Env) *browser {
@@ -42,6 +43,9 @@ func (b *browser) csrf() string {
 
 func (b *browser) do(req *http.Request) *http.Response {
 	b.t.Helper()
+	if b.xff != "" {
+		req.Header.Set("X-Forwarded-For", b.xff)
+	}
 	resp, err := b.c.Do(req)
 	require.NoError(b.t, err)
 	body, err := io.ReadAll(resp.Body)

@@ -127,6 +127,9 @@ func summarize(q string) (op, table string) {
 }
 
 func cleanTable(s string) string {
+	if strings.HasPrefix(s, "(") {
+		return "" // a subquery
+	}
 	s = strings.Trim(s, "\"`();,")
 	if i := strings.IndexByte(s, '('); i >= 0 {
 		s = s[:i]
