@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/internal/cache"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -84,9 +83,16 @@ type Options struct {
 	// UserCache keeps users for Profile in memory; the store invalidates
 	// it on every change (see sqlstore.Config.OnUsersChanged). Nil reads
 	// the database every time.
-	UserCache *cache.Local[gatehouse.User]
+	UserCache UserCache
 	Now       func() time.Time
 	Logger    *slog.Logger
+}
+
+// UserCache is an in-process copy of users kept coherent by whoever
+// changes them (a *cache.Local[gatehouse.User]).
+type UserCache interface {
+	// Load returns the cached user, or calls load and keeps its answer.
+	Load(ctx context.Context, key string, ttl time.Duration, load func(ctx context.Context) (gatehouse.User, error)) (gatehouse.User, error)
 }
 
 // UserCacheName names the in-process user cache (its metrics and
