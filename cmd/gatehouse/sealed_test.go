@@ -22,6 +22,8 @@ var notSealed = map[string]string{
 	"one_time_tokens.hash":               "SHA-256 of a one-time token",
 	"refresh_tokens.hash":                "SHA-256 of a refresh token",
 	"mfa_backup_codes.hash":              "SHA-256 of a backup code",
+	"oidc_clients.secret_hash":           "SHA-256 of a client secret",
+	"oidc_auth_requests.code_hash":       "SHA-256 of an authorization code",
 	"webauthn_credentials.credential_id": "public: the authenticator's credential id",
 	"webauthn_credentials.public_key":    "public key",
 	"webauthn_credentials.aaguid":        "public: the authenticator model",

@@ -93,6 +93,8 @@ type App struct {
 	// users' consents to them.
 	Clients  *oidcprovider.Clients
 	Consents *oidcprovider.Consents
+	// OIDC is the OpenID Provider.
+	OIDC *oidcprovider.Provider
 	// Pages are the hosted pages; Pages.Sessions() answers who is signed
 	// in on a browser.
 	Pages *web.Pages
@@ -386,6 +388,9 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if err := a.Metrics.RegisterDBPool(a.poolStats); err != nil {
 		return nil, err
 	}
+	if err := a.Metrics.RegisterSigningKey(a.signingKeySince); err != nil {
+		return nil, err
+	}
 	if err := a.Jobs.RegisterMetrics(a.Metrics.Registry()); err != nil {
 		return nil, err
 	}
@@ -413,9 +418,23 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	a.Pages = pages
+	a.OIDC, err = oidcprovider.New(oidcprovider.Deps{
+		Issuer: cfg.PublicURL, Store: a.DB, Keys: a.Ring, Tokens: tokens, Sessions: a.Sessions, Browser: pages.Sessions(),
+		Events: a.Bus, Key: cfg.MasterKey, Now: opts.Now, Logger: log,
+		ClientIP: func(ctx context.Context) string {
+			if ip := httpapi.ClientIPFrom(ctx); ip.IsValid() {
+				return ip.String()
+			}
+			return ""
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
 	a.HTTP = httpapi.New(httpapi.Deps{
 		TracerProvider: tp,
 		Pages:          pages,
+		OIDC:           a.OIDC,
 		Logger:         log,
 		Metrics:        a.Metrics,
 		Version:        gatehouse.Version(),
@@ -470,6 +489,21 @@ func (a *App) poolStats() telemetry.DBPoolStats {
 	}
 	st := a.DB.DB().Stats()
 	return telemetry.DBPoolStats{InUse: st.InUse, Idle: st.Idle, Max: st.MaxOpenConnections, Waits: st.WaitCount, WaitTime: st.WaitDuration}
+}
+
+// signingKeySince is when the key that signs new tokens was made.
+func (a *App) signingKeySince(ctx context.Context) (time.Time, error) {
+	ks, err := a.Ring.List(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var newest time.Time
+	for _, k := range ks {
+		if k.Active() && k.CreatedAt.After(newest) {
+			newest = k.CreatedAt
+		}
+	}
+	return newest, nil
 }
 
 // newRisk makes the risk guard of sign-ins and refreshes: the GeoIP

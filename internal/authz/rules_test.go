@@ -424,7 +424,7 @@ func TestAdministrationRules(t *testing.T) {
 			r := f.Do("GET", "/openapi.json", nil, "")
 			require.Equal(t, http.StatusOK, r.Status)
 			paths := r.JSON["paths"].(map[string]any)
-			// The contract's table (API.md, "Administration"); every
+			// The contract's tables (API.md, "Administration" and "OpenID Provider"); every
 			// operation here but the audit log must be served.
 			contract := map[string]string{
 				"GET /admin/users": "users:read", "GET /admin/users/{id}": "users:read",
@@ -432,6 +432,10 @@ func TestAdministrationRules(t *testing.T) {
 				"PUT /admin/users/{id}/unlock": "users:lock", "GET /admin/roles": "roles:read",
 				"POST /admin/roles": "roles:write", "PUT /admin/roles/{id}": "roles:write",
 				"DELETE /admin/roles/{id}": "roles:write", "GET /admin/audit-logs": "audit:read",
+				// API.md, "OpenID Provider".
+				"GET /admin/clients": "clients:read", "GET /admin/clients/{id}": "clients:read",
+				"POST /admin/clients": "clients:write", "PUT /admin/clients/{id}": "clients:write",
+				"DELETE /admin/clients/{id}": "clients:write", "POST /admin/clients/{id}/secret": "clients:write",
 			}
 			got := map[string]string{}
 			for path, item := range paths {

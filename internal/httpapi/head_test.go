@@ -97,7 +97,8 @@ func TestEveryGETRouteIsClassified(t *testing.T) {
 		"get-me", "mfa-backup-codes-remaining", "webauthn-list-credentials", "list-devices",
 		"get-health", "get-health-live", "get-health-ready", "get-metrics", "list-oauth-accounts",
 		"list-sessions", "get-profile", "list-webhooks", "list-webhook-event-types", "get-webhook",
-		"list-webhook-deliveries", "get-openapi", "get-docs",
+		"list-webhook-deliveries", "get-openapi", "get-docs", "admin-list-clients", "admin-get-client",
+		"list-consents",
 	}
 	s := httpapi.New(httpapi.Deps{})
 	effects := httpapi.SideEffectGETs()

@@ -35,7 +35,7 @@ var contractMetrics = []string{
 	// operations
 	"http_requests_total", "http_requests_in_flight", "gatehouse_jobs_queued", "gatehouse_jobs_oldest_age_seconds",
 	"gatehouse_db_pool_connections", "gatehouse_db_pool_max_connections", "gatehouse_db_pool_waits_total",
-	"gatehouse_db_pool_wait_seconds_total", "go_goroutines", "process_start_time_seconds",
+	"gatehouse_db_pool_wait_seconds_total", "gatehouse_signing_key_created_timestamp_seconds", "go_goroutines", "process_start_time_seconds",
 }
 
 // series is one scrape: the value of every sample, keyed by its name and

@@ -127,6 +127,9 @@ type Deps struct {
 	// Pages are the hosted pages (an *web.Pages), served at the root of
 	// the public URL through the same middleware; nil serves none.
 	Pages Pages
+	// OIDC is the OpenID Provider (an *oidcprovider.Provider): discovery
+	// and the /oauth2/ endpoints, served at the root; nil serves none.
+	OIDC Pages
 }
 
 // Pages registers the hosted pages' routes (sign-in, the emailed-link
@@ -170,6 +173,7 @@ type Server struct {
 	features    map[string]string
 	serviceName string
 	pages       Pages
+	oidc        Pages
 
 	mux     *http.ServeMux
 	api     huma.API // operations under BasePath
@@ -209,6 +213,7 @@ func New(deps Deps) *Server {
 		features:    deps.Features,
 		serviceName: deps.ServiceName,
 		pages:       deps.Pages,
+		oidc:        deps.OIDC,
 		mux:         http.NewServeMux(),
 	}
 	s.logger = telemetry.WithContextIDs(s.logger)
@@ -271,6 +276,9 @@ func (s *Server) registerRoutes() {
 	s.registerSessions()
 	if s.pages != nil {
 		s.pages.Register(s.mux)
+	}
+	if s.oidc != nil {
+		s.oidc.Register(s.mux)
 	}
 	s.registerAdminUsers()
 	s.registerAdminRoles()

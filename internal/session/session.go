@@ -172,7 +172,16 @@ var (
 // was already used ends the whole family (its session): a stolen token is
 // then useless to the thief and to the victim alike, who must sign in again.
 func (s *Service) Refresh(ctx context.Context, refresh string, meta gatehouse.ClientInfo) (Refreshed, error) {
-	out, err := s.refresh(ctx, refresh, meta)
+	return s.RefreshFor(ctx, "", refresh, meta)
+}
+
+// RefreshFor is Refresh for the OpenID Provider client clientID ("" for
+// Gatehouse's own API): a session granted to a client refreshes only for
+// that client, and one that was not only through the API. A token of
+// another client's family is refused as unknown before anything is
+// spent, so presenting it elsewhere neither rotates nor ends the family.
+func (s *Service) RefreshFor(ctx context.Context, clientID, refresh string, meta gatehouse.ClientInfo) (Refreshed, error) {
+	out, err := s.refresh(ctx, clientID, refresh, meta)
 	switch code := gatehouse.ErrorCode(err); {
 	case err == nil:
 		s.opts.Metrics.Refresh("success")
@@ -184,7 +193,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta gatehouse.Cl
 	return out, err
 }
 
-func (s *Service) refresh(ctx context.Context, refresh string, meta gatehouse.ClientInfo) (Refreshed, error) {
+func (s *Service) refresh(ctx context.Context, clientID, refresh string, meta gatehouse.ClientInfo) (Refreshed, error) {
 	if refresh == "" || len(refresh) > 256 {
 		return Refreshed{}, errInvalidRefresh
 	}
@@ -207,6 +216,17 @@ func (s *Service) refresh(ctx context.Context, refresh string, meta gatehouse.Cl
 			return err
 		}
 		if !sess.Active(now, s.opts.IdleTimeout) || !now.Before(rt.ExpiresAt) {
+			return errInvalidRefresh
+		}
+		grant, err := tx.GetClientGrant(ctx, sess.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if clientID != "" {
+				return errInvalidRefresh
+			}
+		case err != nil:
+			return err
+		case grant.ClientID != clientID:
 			return errInvalidRefresh
 		}
 		won := false
@@ -441,6 +461,12 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (gatehouse.Princ
 	}
 	if err != nil {
 		return gatehouse.Principal{}, gatehouse.WrapError(gatehouse.CodeUnavailable, err, keysDown)
+	}
+	if !s.tokens.FirstParty(claims) {
+		// A token the OpenID Provider issued to an app is for that app's
+		// resource servers (and /oauth2/userinfo), not for this API,
+		// which would otherwise let a third-party app act as the user.
+		return gatehouse.Principal{}, errUnauthorized
 	}
 	p := gatehouse.Principal{UserID: claims.Subject, SessionID: claims.SessionID, AMR: claims.AMR,
 		AuthTime: claims.AuthTime, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt}

@@ -1,6 +1,7 @@
 package telemetry_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -193,4 +194,11 @@ func TestDBPoolMetrics(t *testing.T) {
 		require.Contains(t, body, want)
 	}
 	require.Error(t, m.RegisterDBPool(func() telemetry.DBPoolStats { return telemetry.DBPoolStats{} }), "one pool per registry")
+}
+
+func TestSigningKeyMetric(t *testing.T) {
+	m := telemetry.NewMetrics()
+	made := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	require.NoError(t, m.RegisterSigningKey(func(context.Context) (time.Time, error) { return made, nil }))
+	require.Contains(t, scrape(t, m), "gatehouse_signing_key_created_timestamp_seconds 1.767323045e+09")
 }

@@ -64,6 +64,9 @@ type Claims struct {
 	// RFC 9068 §2.2). Tokens issued before the claim existed verify with
 	// it empty until they expire.
 	ClientID string
+	// Scope is what an OpenID Provider client was granted (scope, RFC
+	// 9068 §2.2.3); empty for Gatehouse's own API clients.
+	Scope []string
 }
 
 type jwtClaims struct {
@@ -72,6 +75,7 @@ type jwtClaims struct {
 	SessionID string   `json:"sid"`
 	AMR       []string `json:"amr"`
 	AuthTime  int64    `json:"auth_time,omitempty"`
+	Scope     string   `json:"scope,omitempty"`
 }
 
 // Service issues and verifies access tokens.
@@ -114,6 +118,14 @@ func New(ring Keys, o Options) *Service {
 	return &Service{keys: ring, issuer: o.Issuer, audience: o.Audience, clientID: o.ClientID, ttl: o.TTL, leeway: o.Leeway, now: o.Now}
 }
 
+// FirstParty reports whether c was issued to Gatehouse's own API clients
+// (the configured client id, or none for tokens older than the claim)
+// rather than to an app through the OpenID Provider.
+func (s *Service) FirstParty(c Claims) bool { return c.ClientID == "" || c.ClientID == s.clientID }
+
+// Issuer is the iss of the tokens the service issues.
+func (s *Service) Issuer() string { return s.issuer }
+
 // TTL is the lifetime of the access tokens the service issues.
 func (s *Service) TTL() time.Duration { return s.ttl }
 
@@ -127,6 +139,19 @@ func (s *Service) Issue(ctx context.Context, userID, sessionID string, amr []str
 // OAuth client clientID (an empty one means the first-party id), as the
 // OpenID Provider issues tokens to the apps that sign users in.
 func (s *Service) IssueFor(ctx context.Context, clientID, userID, sessionID string, amr []string, authTime time.Time) (string, Claims, error) {
+	return s.IssueScoped(ctx, clientID, userID, sessionID, amr, authTime, nil)
+}
+
+// IssueClient signs an access token for an OAuth client acting for itself
+// (client_credentials): its subject is the client id and it names no
+// session, so Gatehouse's own API (which wants a session) refuses it;
+// resource servers verify it with the JWKS and introspection answers it.
+func (s *Service) IssueClient(ctx context.Context, clientID string, scope []string) (string, Claims, error) {
+	return s.IssueScoped(ctx, clientID, clientID, "", nil, time.Time{}, scope)
+}
+
+// IssueScoped is IssueFor with the scope granted to the client.
+func (s *Service) IssueScoped(ctx context.Context, clientID, userID, sessionID string, amr []string, authTime time.Time, scope []string) (string, Claims, error) {
 	if clientID == "" {
 		clientID = s.clientID
 	}
@@ -143,7 +168,7 @@ func (s *Service) IssueFor(ctx context.Context, clientID, userID, sessionID stri
 	}
 	now := s.now().UTC().Truncate(time.Second)
 	c := Claims{Subject: userID, SessionID: sessionID, ID: gatehouse.NewID(), AMR: amr,
-		IssuedAt: now, ExpiresAt: now.Add(s.ttl), AuthTime: authTime.UTC().Truncate(time.Second), ClientID: clientID}
+		IssuedAt: now, ExpiresAt: now.Add(s.ttl), AuthTime: authTime.UTC().Truncate(time.Second), ClientID: clientID, Scope: scope}
 	if c.AMR == nil {
 		c.AMR = []string{}
 	}
@@ -152,7 +177,7 @@ func (s *Service) IssueFor(ctx context.Context, clientID, userID, sessionID stri
 			Issuer: s.issuer, Subject: userID, Audience: jwt.Audience{s.audience}, ID: c.ID,
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(c.ExpiresAt),
 		},
-		ClientID: clientID, SessionID: sessionID, AMR: c.AMR,
+		ClientID: clientID, SessionID: sessionID, AMR: c.AMR, Scope: strings.Join(scope, " "),
 	}
 	if !authTime.IsZero() {
 		jc.AuthTime = c.AuthTime.Unix()
@@ -171,6 +196,16 @@ func (s *Service) IssueFor(ctx context.Context, clientID, userID, sessionID stri
 // not required, so tokens issued before it was added keep working until
 // they expire.
 func (s *Service) Verify(ctx context.Context, raw string) (Claims, error) {
+	return s.verify(ctx, raw, true)
+}
+
+// VerifyAny is Verify that also accepts tokens naming no session: those
+// issued to OAuth clients acting for themselves (IssueClient).
+func (s *Service) VerifyAny(ctx context.Context, raw string) (Claims, error) {
+	return s.verify(ctx, raw, false)
+}
+
+func (s *Service) verify(ctx context.Context, raw string, requireSession bool) (Claims, error) {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -196,14 +231,15 @@ func (s *Service) Verify(ctx context.Context, raw string) (Claims, error) {
 	if err := tok.Claims(pub, &jc); err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if jc.Expiry == nil || jc.Subject == "" || jc.SessionID == "" || jc.ID == "" {
+	if jc.Expiry == nil || jc.Subject == "" || (requireSession && jc.SessionID == "") || jc.ID == "" {
 		return Claims{}, fmt.Errorf("%w: missing required claims", ErrInvalid)
 	}
 	err = jc.Claims.ValidateWithLeeway(jwt.Expected{Issuer: s.issuer, AnyAudience: jwt.Audience{s.audience}, Time: s.now()}, s.leeway)
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	c := Claims{Subject: jc.Subject, SessionID: jc.SessionID, ID: jc.ID, AMR: jc.AMR, ExpiresAt: jc.Expiry.Time().UTC(), ClientID: jc.ClientID}
+	c := Claims{Subject: jc.Subject, SessionID: jc.SessionID, ID: jc.ID, AMR: jc.AMR, ExpiresAt: jc.Expiry.Time().UTC(), ClientID: jc.ClientID,
+		Scope: strings.Fields(jc.Scope)}
 	if jc.IssuedAt != nil {
 		c.IssuedAt = jc.IssuedAt.Time().UTC()
 	}

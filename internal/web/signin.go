@@ -74,7 +74,9 @@ func (p *Pages) loginView(r *http.Request, email, returnTo string) view {
 
 func (p *Pages) loginPage(w http.ResponseWriter, r *http.Request) {
 	returnTo := p.safeReturn(r, r.URL.Query().Get("return_to"))
-	if _, ok := p.sessions.session(r); ok {
+	// prompt=login is the OpenID Provider asking for a fresh sign-in
+	// (prompt=login, max_age): show the form even to a signed-in browser.
+	if _, ok := p.sessions.session(r); ok && r.URL.Query().Get("prompt") != "login" {
 		http.Redirect(w, r, orDefault(returnTo, "/account"), http.StatusSeeOther)
 		return
 	}
