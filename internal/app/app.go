@@ -299,6 +299,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.SMS = sms.New(smsSender, box, a.Jobs, sms.Options{Logger: log, Now: opts.Now, Cache: a.Cache, Metrics: a.Metrics})
 	a.SMS.Register(workers)
 	river.AddWorker(workers, &session.CleanupWorker{Store: a.DB, Logger: log, Now: opts.Now})
+	river.AddWorker(workers, &oidcprovider.CleanupWorker{Store: a.DB, Logger: log, Now: opts.Now})
 
 	a.Authz = authz.NewChecker(a.DB, a.Cache, authz.CheckerOptions{Now: opts.Now, Logger: log, Stats: a.Metrics.Cache("permissions")})
 	if err := a.Authz.Start(ctx); err != nil {
@@ -375,7 +376,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if opts.Jobs {
 		a.Worker, err = jobs.NewWorker(a.Jobs, jobs.WorkerConfig{
 			Workers: workers, PollInterval: opts.PollInterval, TracerProvider: tp,
-			PeriodicJobs: append([]*river.PeriodicJob{session.CleanupPeriodic(), device.CleanupPeriodic(), webhook.CleanupPeriodic(),
+			PeriodicJobs: append([]*river.PeriodicJob{session.CleanupPeriodic(), oidcprovider.CleanupPeriodic(), device.CleanupPeriodic(), webhook.CleanupPeriodic(),
 				events.CleanupPeriodic()}, auditPeriodic(cfg, a.DB.Dialect())...),
 		})
 		if err != nil {
