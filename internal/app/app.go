@@ -301,7 +301,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	river.AddWorker(workers, &session.CleanupWorker{Store: a.DB, Logger: log, Now: opts.Now})
 	river.AddWorker(workers, &oidcprovider.CleanupWorker{Store: a.DB, Logger: log, Now: opts.Now})
 
-	a.Authz = authz.NewChecker(a.DB, a.Cache, authz.CheckerOptions{Now: opts.Now, Logger: log, Stats: a.Metrics.Cache("permissions")})
+	a.Authz = authz.NewChecker(a.DB, a.Cache, authz.CheckerOptions{Now: opts.Now, Logger: log, Metrics: a.Metrics})
 	if err := a.Authz.Start(ctx); err != nil {
 		return nil, err
 	}

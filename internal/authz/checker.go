@@ -51,8 +51,9 @@ type CheckerOptions struct {
 	TTL    time.Duration // default 5m
 	Now    func() time.Time
 	Logger *slog.Logger
-	// Stats counts hits and misses of the in-process sets.
-	Stats telemetry.CacheStats
+	// Metrics counts lookups in gatehouse_cache_requests_total{cache="permissions"}
+	// (nil: none).
+	Metrics *telemetry.Metrics
 }
 
 // NewChecker makes a Checker; Start subscribes it to invalidations.
@@ -66,7 +67,8 @@ func NewChecker(st PermissionStore, c cache.Cache, o CheckerOptions) *Checker {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Checker{store: st, cache: c, ttl: o.TTL, now: o.Now, logger: o.Logger, stats: o.Stats, entries: map[string]entry{}}
+	return &Checker{store: st, cache: c, ttl: o.TTL, now: o.Now, logger: o.Logger, entries: map[string]entry{},
+		stats: o.Metrics.Cache("permissions")}
 }
 
 // Start listens for invalidations from every instance (this one included)
