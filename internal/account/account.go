@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -79,9 +80,24 @@ type Options struct {
 	// of sensitive actions alike), with the client address and the account
 	// when one was named: the risk engine counts them. Nil ignores them.
 	OnFailure func(ctx context.Context, ip, userID string)
+	// UserCache keeps users for Profile in memory; the store invalidates
+	// it on every change (see sqlstore.Config.OnUsersChanged). Nil reads
+	// the database every time.
+	UserCache UserCache
 	Now       func() time.Time
 	Logger    *slog.Logger
 }
+
+// UserCache is an in-process copy of users kept coherent by whoever
+// changes them (a *cache.Local[gatehouse.User]).
+type UserCache interface {
+	// Load returns the cached user, or calls load and keeps its answer.
+	Load(ctx context.Context, key string, ttl time.Duration, load func(ctx context.Context) (gatehouse.User, error)) (gatehouse.User, error)
+}
+
+// UserCacheName names the in-process user cache (its metrics and
+// invalidations).
+const UserCacheName = "users"
 
 // Service runs the account lifecycle.
 type Service struct {
@@ -297,6 +313,27 @@ func (s *Service) ResendVerification(ctx context.Context, email string) error {
 }
 
 // GetUser returns the account.
+// Profile is GetUser for answers that only show the user (/auth/me): it
+// may come from the in-process cache, which the store keeps coherent, so a
+// warm request needs no database read. Decisions about the account (its
+// password, its lock) read it with GetUser or in a transaction.
+func (s *Service) Profile(ctx context.Context, id string) (gatehouse.User, error) {
+	if s.opts.UserCache == nil {
+		return s.GetUser(ctx, id)
+	}
+	u, err := s.opts.UserCache.Load(ctx, id, 0, func(ctx context.Context) (gatehouse.User, error) {
+		return s.GetUser(ctx, id)
+	})
+	if err != nil {
+		return u, err
+	}
+	// Callers own what they get: copy what a caller could change in place.
+	u.Roles, u.MFAMethods = slices.Clone(u.Roles), slices.Clone(u.MFAMethods)
+	u.NotificationPreferences = maps.Clone(u.NotificationPreferences)
+	return u, nil
+}
+
+// GetUser returns the user from the database.
 func (s *Service) GetUser(ctx context.Context, id string) (gatehouse.User, error) {
 	u, err := s.store.GetUser(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {

@@ -56,8 +56,10 @@ type App struct {
 	Log    *slog.Logger
 	DB     *sqlstore.DB
 	Cache  cache.Cache
-	Ring   *keys.Ring
-	Bus    *events.Bus
+	// Users holds in-process copies of users for the hot path.
+	Users *cache.Local[gatehouse.User]
+	Ring  *keys.Ring
+	Bus   *events.Bus
 	// Jobs inserts jobs.
 	Jobs     *jobs.Client
 	Metrics  *telemetry.Metrics
@@ -123,17 +125,26 @@ type Options struct {
 // command: its statements have no time limit (an audit verify may read
 // every row in one).
 func OpenStore(ctx context.Context, cfg *config.Config) (*sqlstore.DB, error) {
-	return openStore(ctx, cfg, false)
+	return openStore(ctx, cfg, false, nil)
 }
 
 // openStore opens the database; serving, its PostgreSQL sessions get the
 // configured statement timeout.
-func openStore(ctx context.Context, cfg *config.Config, serving bool) (*sqlstore.DB, error) {
+func openStore(ctx context.Context, cfg *config.Config, serving bool, users *cache.Local[gatehouse.User]) (*sqlstore.DB, error) {
 	sc := sqlstore.Config{
 		Dialect:        store.Dialect(cfg.Database.Dialect),
 		DSN:            cfg.Database.DSN,
 		MaxConns:       cfg.DatabaseMaxConns,
 		AcquireTimeout: cfg.DatabasePoolTimeout,
+	}
+	if users != nil {
+		sc.OnUsersChanged = func(ctx context.Context, ids []string, all bool) {
+			if all {
+				users.InvalidateAll(ctx)
+				return
+			}
+			users.Invalidate(ctx, ids...)
+		}
 	}
 	if serving {
 		sc.StatementTimeout = cfg.DatabaseStatementTimeout
@@ -187,17 +198,6 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		tp = telemetry.TracerProviderOrNil(sdkTP)
 	}
 
-	a.DB, err = openStore(ctx, cfg, opts.Jobs)
-	if err != nil {
-		return nil, err
-	}
-	a.closers = append(a.closers, func(context.Context) error { return a.DB.Close() })
-	if opts.Migrate {
-		if err := a.DB.MigrateUp(ctx); err != nil {
-			return nil, fmt.Errorf("migrate: %w", err)
-		}
-	}
-
 	if cfg.RedisURL == "" {
 		// The in-process cache follows the services' clock, so expiry of
 		// cached marks agrees with the clock tests move.
@@ -215,6 +215,30 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	a.closers = append(a.closers, func(context.Context) error { return a.Cache.Close() })
+
+	// In-process copies of users (for /auth/me) are dropped whenever the
+	// store commits a change to one, here and on every instance.
+	localSize := cfg.CacheLocalSize
+	if localSize == 0 {
+		localSize = -1 // off
+	}
+	a.Users = cache.NewLocal[gatehouse.User](a.Cache, account.UserCacheName, cache.LocalOptions{
+		Size: localSize, Now: opts.Now, Logger: log, Stats: a.Metrics.Cache(account.UserCacheName),
+	})
+	if err := a.Users.Start(ctx); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func(context.Context) error { return a.Users.Close() })
+	a.DB, err = openStore(ctx, cfg, opts.Jobs, a.Users)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func(context.Context) error { return a.DB.Close() })
+	if opts.Migrate {
+		if err := a.DB.MigrateUp(ctx); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	}
 
 	// During a master key rotation the old key still opens what the
 	// rotation has not re-sealed yet; new secrets are sealed under the new.
@@ -297,7 +321,12 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	tokens := token.New(a.Ring, token.Options{Issuer: cfg.PublicURL, Audience: cfg.TokenAudience, ClientID: cfg.TokenClientID, TTL: cfg.AccessTokenTTL, Now: opts.Now})
 	a.Sessions = session.New(a.DB, a.Cache, tokens, a.Bus, session.Options{
 		Lifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdleTimeout, Rescorer: a.Risk, Metrics: a.Metrics, Logger: log, Now: opts.Now,
+		LocalSize: localSize,
 	})
+	if err := a.Sessions.Listen(ctx); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func(context.Context) error { return a.Sessions.StopListening() })
 	a.Devices = device.New(a.DB, a.Sessions, a.Bus, mails, device.Options{
 		MaxAge: cfg.DeviceMaxAge, ServiceName: cfg.ServiceName, Now: opts.Now, Logger: log,
 	})
@@ -314,6 +343,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		LockoutThreshold: cfg.LockoutThreshold, LockoutDuration: cfg.LockoutDuration,
 		VerifyURL: cfg.EmailVerifyURL, ResetURL: cfg.PasswordResetURL, ServiceName: cfg.ServiceName,
 		DefaultRoles: []string{"user"}, Authority: a.Roles, OnFailure: a.Risk.RecordFailure, Logger: log, Now: opts.Now,
+		UserCache: a.Users,
 	})
 	a.MagicLinks = account.NewMagicLinks(a.Accounts, cfg.MagicLinkURL)
 	var textsForMFA mfa.SMS = a.SMS

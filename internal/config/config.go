@@ -112,6 +112,10 @@ type Config struct {
 	PasswordRequireDigit  bool `env:"PASSWORD_REQUIRE_DIGIT" envDefault:"false"`
 	PasswordRequireSymbol bool `env:"PASSWORD_REQUIRE_SYMBOL" envDefault:"false"`
 
+	// CacheLocalSize bounds each in-process cache (sessions vouched for,
+	// users) in entries; 0 turns them off.
+	CacheLocalSize int `env:"CACHE_LOCAL_SIZE" envDefault:"100000"`
+
 	RateLimitEnabled    bool     `env:"RATE_LIMIT_ENABLED" envDefault:"true"`
 	TrustedProxies      []string `env:"TRUSTED_PROXIES" envSeparator:","`
 	GeoIPDB             string   `env:"GEOIP_DB"`
@@ -409,6 +413,9 @@ func (c *Config) validate() error {
 	}
 	if c.DatabasePoolTimeout <= 0 {
 		return invalid("DATABASE_POOL_TIMEOUT", "must be positive, e.g. 10s")
+	}
+	if c.CacheLocalSize < 0 {
+		return invalid("CACHE_LOCAL_SIZE", "must not be negative (0 turns the in-process caches off), e.g. 100000")
 	}
 	if c.RedisURL != "" {
 		ru, err := url.Parse(c.RedisURL)

@@ -25,6 +25,9 @@ type Accounts interface {
 	ResetPassword(ctx context.Context, token, password string) error
 	ChangePassword(ctx context.Context, userID, sessionID, current, next string) error
 	GetUser(ctx context.Context, id string) (gatehouse.User, error)
+	// Profile is GetUser for answers that only show the user; it may come
+	// from the in-process cache.
+	Profile(ctx context.Context, id string) (gatehouse.User, error)
 	UpdateProfile(ctx context.Context, userID string, p account.ProfileUpdate) (gatehouse.User, error)
 	DeleteAccount(ctx context.Context, userID, password string, authTime time.Time) error
 	// RequireRecentAuth is the step-up check of sensitive actions

@@ -18,7 +18,7 @@ type userOutput struct {
 }
 
 func (s *Server) getProfile(ctx context.Context, _ *struct{}) (*userOutput, error) {
-	u, err := s.accounts.GetUser(ctx, mustPrincipal(ctx).UserID)
+	u, err := s.accounts.Profile(ctx, mustPrincipal(ctx).UserID)
 	if err != nil {
 		return nil, Problem(err)
 	}

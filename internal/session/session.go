@@ -7,6 +7,7 @@ package session
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,7 +37,11 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Rescorer recomputes the trust score at every refresh (nil keeps it).
 	Rescorer Rescorer
-	// Metrics counts refreshes in gatehouse_refresh_total (nil: none).
+	// LocalSize bounds the sessions vouched for in memory (see
+	// Authenticate): cache.DefaultLocalSize when 0, none when negative.
+	LocalSize int
+	// Metrics counts refreshes in gatehouse_refresh_total, and the
+	// in-process cache's lookups (nil: none).
 	Metrics *telemetry.Metrics
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -56,6 +61,16 @@ type Service struct {
 	// which "alive" marks are not believed (see Authenticate).
 	cacheGen      atomic.Uint64
 	distrustUntil atomic.Int64
+
+	// alive vouches in memory for sessions the shared cache or the
+	// database said are alive, so most requests need no round trip.
+	alive *cache.Local[aliveMark]
+}
+
+// aliveMark is what the in-process cache knows of a live session.
+type aliveMark struct {
+	userID string
+	trust  int
 }
 
 // Rescorer recomputes a session's trust score at a refresh (a
@@ -71,6 +86,13 @@ const (
 	revokedPrefix = "sess:revoked:"
 	alivePrefix   = "sess:alive:"
 	aliveTTL      = time.Minute
+	// localAliveTTL bounds how long this instance believes a session alive
+	// without asking the shared cache. Revocations reach it at once through
+	// pub/sub; the TTL only bounds the damage of a lost message.
+	localAliveTTL = 15 * time.Second
+	// LocalCacheName names the in-process session cache (its metrics and
+	// invalidations).
+	LocalCacheName = "sessions"
 )
 
 // New makes a Service.
@@ -81,8 +103,19 @@ func New(st Store, c cache.Cache, tokens *token.Service, ev store.Emitter, o Opt
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Service{store: st, cache: c, tokens: tokens, events: ev, rescore: o.Rescorer, opts: o}
+	return &Service{store: st, cache: c, tokens: tokens, events: ev, rescore: o.Rescorer, opts: o,
+		alive: cache.NewLocal[aliveMark](c, LocalCacheName, cache.LocalOptions{
+			Size: o.LocalSize, TTL: localAliveTTL, Now: o.Now, Logger: o.Logger, Stats: o.Metrics.Cache(LocalCacheName),
+		})}
 }
+
+// Listen subscribes the in-process session cache to invalidations from
+// every instance (revocations); until then nothing is kept in memory, and
+// every request asks the shared cache. StopListening stops it.
+func (s *Service) Listen(ctx context.Context) error { return s.alive.Start(ctx) }
+
+// StopListening stops listening for invalidations.
+func (s *Service) StopListening() error { return s.alive.Close() }
 
 // Start creates a session and its first refresh token inside tx.
 func (s *Service) Start(ctx context.Context, tx store.Tx, userID string, meta gatehouse.ClientInfo, amr []string, mfa bool) (gatehouse.Session, string, error) {
@@ -239,11 +272,12 @@ func (s *Service) refresh(ctx context.Context, clientID, refresh string, meta ga
 		return Refreshed{}, errReused
 	}
 	if s.rescore != nil {
-		// The "alive" mark carries the old score; the next request reads
+		// The "alive" marks carry the old score; the next request reads
 		// the new one from the database.
 		if err := s.cache.Delete(ctx, alivePrefix+out.Session.ID); err != nil {
 			s.opts.Logger.WarnContext(ctx, "session cache delete failed", "err", err)
 		}
+		s.alive.Invalidate(ctx, out.Session.ID)
 	}
 	return out, nil
 }
@@ -384,6 +418,8 @@ func (s *Service) forget(ctx context.Context, id string) {
 	if err := s.cache.Delete(ctx, alivePrefix+id); err != nil {
 		s.opts.Logger.WarnContext(ctx, "session deny list: cache delete failed", "session_id", id, "err", err)
 	}
+	// Every instance drops its in-process mark on hearing this.
+	s.alive.Invalidate(ctx, id)
 }
 
 // trustAliveMarks reports whether an "alive" mark read from the cache may
@@ -410,8 +446,12 @@ var errUnauthorized = gatehouse.Errorf(gatehouse.CodeUnauthorized, "the access t
 const keysDown = "access tokens cannot be checked right now; try again"
 
 // Authenticate verifies an access token and that its session is alive.
-// The cache answers most requests (deny list, then a short-lived "alive"
-// mark); on a miss or a cache failure the database decides, never a guess.
+// Most requests are answered from memory: a session this instance saw
+// alive in the last localAliveTTL, and which no instance has revoked since
+// (revocations are published to every instance), needs no round trip.
+// Otherwise the shared cache answers (deny list, then a short-lived
+// "alive" mark); on a miss or a cache failure the database decides, never
+// a guess.
 // A token that could not be checked (the signing keys could not be read)
 // is service_unavailable, not unauthorized: the client keeps its token.
 func (s *Service) Authenticate(ctx context.Context, raw string) (gatehouse.Principal, error) {
@@ -431,42 +471,92 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (gatehouse.Princ
 	p := gatehouse.Principal{UserID: claims.Subject, SessionID: claims.SessionID, AMR: claims.AMR,
 		AuthTime: claims.AuthTime, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt}
 
-	if s.trustAliveMarks() {
-		if _, err := s.cache.Get(ctx, revokedPrefix+p.SessionID); err == nil {
-			return gatehouse.Principal{}, errUnauthorized
-		}
-		if v, err := s.cache.Get(ctx, alivePrefix+p.SessionID); err == nil {
-			if len(v) == 2 {
-				p.TrustScore = int(v[1])
-			}
-			return p, nil
-		}
+	if !s.trustAliveMarks() {
+		p, _, err := s.authenticateDB(ctx, p)
+		return p, err
 	}
-	sess, err := s.store.GetSession(ctx, p.SessionID)
-	if errors.Is(err, store.ErrNotFound) {
+	if m, ok := s.alive.Get(p.SessionID); ok && m.userID == p.UserID {
+		p.TrustScore = m.trust
+		return p, nil
+	}
+	version := s.alive.Version()
+	if _, err := s.cache.Get(ctx, revokedPrefix+p.SessionID); err == nil {
 		return gatehouse.Principal{}, errUnauthorized
 	}
+	if v, err := s.cache.Get(ctx, alivePrefix+p.SessionID); err == nil {
+		var ends time.Time
+		if len(v) >= 2 {
+			p.TrustScore = int(v[1])
+		}
+		if len(v) == 10 {
+			ends = time.Unix(int64(binary.BigEndian.Uint64(v[2:])), 0)
+		}
+		s.remember(version, p, ends)
+		return p, nil
+	}
+	p, ends, err := s.authenticateDB(ctx, p)
+	if err == nil {
+		s.remember(version, p, ends)
+	}
+	return p, err
+}
+
+// remember vouches for p's session in memory for localAliveTTL, less when
+// it could end sooner: its access token expires, the session reaches its
+// end (sessionEnds, zero when unknown), or it could go idle (the database
+// was last told of activity when the shared mark was written, up to
+// aliveTTL ago).
+func (s *Service) remember(version uint64, p gatehouse.Principal, sessionEnds time.Time) {
+	now := s.opts.Now()
+	ttl := min(localAliveTTL, p.ExpiresAt.Sub(now))
+	if !sessionEnds.IsZero() {
+		ttl = min(ttl, sessionEnds.Sub(now))
+	} else {
+		// A mark written before marks said when the session ends.
+		ttl = min(ttl, time.Second)
+	}
+	if idle := s.opts.IdleTimeout; idle > 0 {
+		ttl = min(ttl, (idle-aliveTTL)/2)
+	}
+	if ttl > 0 {
+		s.alive.Add(version, p.SessionID, aliveMark{userID: p.UserID, trust: p.TrustScore}, ttl)
+	}
+}
+
+// authenticateDB asks the database whether p's session is alive, records
+// the activity (at most once per aliveTTL per session, since the shared
+// "alive" mark it writes answers until then) and marks it alive. It also
+// returns when the session ends.
+func (s *Service) authenticateDB(ctx context.Context, p gatehouse.Principal) (gatehouse.Principal, time.Time, error) {
+	sess, err := s.store.GetSession(ctx, p.SessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return gatehouse.Principal{}, time.Time{}, errUnauthorized
+	}
 	if err != nil {
-		return gatehouse.Principal{}, fmt.Errorf("authenticate: %w", err)
+		return gatehouse.Principal{}, time.Time{}, fmt.Errorf("authenticate: %w", err)
 	}
 	now := s.opts.Now().UTC()
 	if sess.UserID != p.UserID || !sess.Active(now, s.opts.IdleTimeout) {
 		if sess.RevokedAt != nil {
 			s.forget(ctx, sess.ID)
 		}
-		return gatehouse.Principal{}, errUnauthorized
+		return gatehouse.Principal{}, time.Time{}, errUnauthorized
 	}
 	// Activity is recorded at most once per aliveTTL per session: the
 	// database is written only when the "alive" mark had lapsed.
 	if err := s.store.TouchSession(ctx, sess.ID, now, "", ""); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return gatehouse.Principal{}, fmt.Errorf("authenticate: %w", err)
+		return gatehouse.Principal{}, time.Time{}, fmt.Errorf("authenticate: %w", err)
 	}
 	ttl := min(aliveTTL, sess.ExpiresAt.Sub(now))
 	p.TrustScore = min(max(sess.TrustScore, 0), 100)
-	if err := s.cache.Set(ctx, alivePrefix+sess.ID, []byte{1, byte(p.TrustScore)}, ttl); err != nil {
+	// The mark: 1, the trust score, and when the session ends (unix
+	// seconds, big-endian), so instances that read it know how long they
+	// may vouch for the session in memory.
+	mark := binary.BigEndian.AppendUint64([]byte{1, byte(p.TrustScore)}, uint64(sess.ExpiresAt.Unix()))
+	if err := s.cache.Set(ctx, alivePrefix+sess.ID, mark, ttl); err != nil {
 		s.opts.Logger.WarnContext(ctx, "session cache write failed", "err", err)
 	}
-	return p, nil
+	return p, sess.ExpiresAt, nil
 }
 
 // Get returns one session of the user (not_found for others').

@@ -21,6 +21,9 @@ func (q *queries) CreateMFAFactor(ctx context.Context, f gatehouse.MFAFactor) er
 		`INSERT INTO mfa_factors (`+mfaFactorColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.UserID, f.Method, f.Secret, f.PhoneNumber, f.LastUsedStep,
 		timeArg(q.dialect, f.CreatedAt), nullTimeArg(q.dialect, f.ActivatedAt))
+	if err == nil && f.ActivatedAt != nil {
+		q.changedUsers(ctx, false, f.UserID) // MFAMethods
+	}
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("create mfa factor: user %q: %w", f.UserID, store.ErrNotFound)
 	}
@@ -56,12 +59,18 @@ func (q *queries) ActivateMFAFactor(ctx context.Context, userID, id string, step
 		`UPDATE mfa_factors SET activated_at = ?, last_used_step = CASE WHEN ? > last_used_step THEN ? ELSE last_used_step END `+
 			`WHERE id = ? AND user_id = ? AND activated_at IS NULL`,
 		timeArg(q.dialect, now), step, step, id, userID)
+	if err == nil {
+		q.changedUsers(ctx, false, userID) // MFAMethods
+	}
 	return requireOneRow(fmt.Sprintf("activate mfa factor %q", id), res, err)
 }
 
 // DeleteMFAFactor removes the user's factor.
 func (q *queries) DeleteMFAFactor(ctx context.Context, userID, id string) error {
 	res, err := q.exec(ctx, `DELETE FROM mfa_factors WHERE id = ? AND user_id = ?`, id, userID)
+	if err == nil {
+		q.changedUsers(ctx, false, userID) // MFAMethods
+	}
 	return requireOneRow(fmt.Sprintf("delete mfa factor %q", id), res, err)
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
@@ -32,6 +33,24 @@ type queries struct {
 	// link links pending audit rows after a commit; set on the pool's
 	// queries (see DB.linkAfterCommit).
 	link func(ctx context.Context)
+	// count, when set, counts statements sent (see DB.Statements).
+	count *atomic.Uint64
+	// usersChanged, when set, hears of writes that change users: at once
+	// on the pool, after commit in a transaction (see Config.OnUsersChanged).
+	usersChanged func(ctx context.Context, all bool, ids ...string)
+}
+
+// changedUsers reports a write that changes what GetUser returns.
+func (q *queries) changedUsers(ctx context.Context, all bool, ids ...string) {
+	if q.usersChanged != nil {
+		q.usersChanged(ctx, all, ids...)
+	}
+}
+
+func (q *queries) counted() {
+	if q.count != nil {
+		q.count.Add(1)
+	}
 }
 
 // audited notes that this transaction wrote an audit row to be linked.
@@ -58,6 +77,7 @@ func (q *queries) exec(ctx context.Context, query string, args ...any) (sql.Resu
 	if err := q.guard(ctx); err != nil {
 		return nil, err
 	}
+	q.counted()
 	query = rebind(q.dialect, query)
 	res, err := q.q.ExecContext(ctx, query, args...)
 	return res, classify(err)
@@ -67,6 +87,7 @@ func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Ro
 	if err := q.guard(ctx); err != nil {
 		return nil, err
 	}
+	q.counted()
 	query = rebind(q.dialect, query)
 	rows, err := q.q.QueryContext(ctx, query, args...)
 	return rows, classify(err)
@@ -76,6 +97,7 @@ func (q *queries) queryRow(ctx context.Context, query string, args ...any) row {
 	if err := q.guard(ctx); err != nil {
 		return errRow{err}
 	}
+	q.counted()
 	query = rebind(q.dialect, query)
 	return classifiedRow{q.q.QueryRowContext(ctx, query, args...)}
 }

@@ -98,6 +98,9 @@ func (q *queries) UpdateRole(ctx context.Context, r gatehouse.Role) error {
 // ErrNotFound when there is no such role.
 func (q *queries) DeleteRole(ctx context.Context, id string) error {
 	res, err := q.exec(ctx, `DELETE FROM roles WHERE id = ?`, id)
+	if err == nil {
+		q.changedUsers(ctx, true) // its holders lose its name
+	}
 	return requireOneRow(fmt.Sprintf("delete role %q", id), res, err)
 }
 

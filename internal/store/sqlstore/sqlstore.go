@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -57,6 +58,11 @@ type Config struct {
 	AcquireTimeout time.Duration
 	// Logger receives migration progress (goose and River). Nil discards.
 	Logger *slog.Logger
+	// OnUsersChanged hears, after the change committed, of every write
+	// that changes what GetUser returns: the users' ids, or all when a
+	// change may touch any user (a role deleted). In-process copies of
+	// users are invalidated through it. Nil ignores changes.
+	OnUsersChanged func(ctx context.Context, userIDs []string, all bool)
 }
 
 // Pool defaults for PostgreSQL. Idle connections are kept (so bursts do not
@@ -98,9 +104,17 @@ type DB struct {
 	pool    *pgxpool.Pool // PostgreSQL only: the pool under db
 	dialect store.Dialect
 	logger  *slog.Logger
+	// statements counts statements sent to the database (transactions'
+	// BEGIN and COMMIT included), for tests about round trips.
+	statements atomic.Uint64
+	onUsers    func(ctx context.Context, userIDs []string, all bool)
 }
 
 var _ store.Store = (*DB)(nil)
+
+// Statements is the number of statements this store has sent to the
+// database (BEGIN and COMMIT count; River's own queries do not).
+func (d *DB) Statements() uint64 { return d.statements.Load() }
 
 // Open opens and pings the database. It does not migrate; call MigrateUp.
 // An unreachable PostgreSQL fails within about five seconds (unless the
@@ -134,7 +148,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	d := &DB{db: sqlDB, pool: pool, dialect: cfg.Dialect, logger: logger}
-	d.queries = queries{q: sqlDB, dialect: cfg.Dialect, guard: d.guardNotInTx, link: d.linkAfterCommit}
+	d.onUsers = cfg.OnUsersChanged
+	d.queries = queries{q: sqlDB, dialect: cfg.Dialect, guard: d.guardNotInTx, link: d.linkAfterCommit,
+		count: &d.statements, usersChanged: d.usersChanged}
 	return d, nil
 }
 
@@ -313,6 +329,7 @@ func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx)
 
 // inTxOnce is one attempt of InTx, reporting how far it got.
 func (d *DB) inTxOnce(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) (txPhase, error) {
+	d.statements.Add(1)
 	sqlTx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return phaseBegin, fmt.Errorf("begin transaction: %w", err)
@@ -326,9 +343,10 @@ func (d *DB) inTxOnce(ctx context.Context, fn func(ctx context.Context, tx store
 		}
 	}()
 	t := &tx{
-		queries: queries{q: sqlTx, dialect: d.dialect, guard: noGuard},
+		queries: queries{q: sqlTx, dialect: d.dialect, guard: noGuard, count: &d.statements},
 		tx:      sqlTx,
 	}
+	t.usersChanged = t.noteUsers
 	if fnErr := fn(context.WithValue(ctx, txKey{}, d), t); fnErr != nil {
 		finished = true
 		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
@@ -337,8 +355,12 @@ func (d *DB) inTxOnce(ctx context.Context, fn func(ctx context.Context, tx store
 		return phaseFn, fnErr
 	}
 	finished = true
+	d.statements.Add(1)
 	if err := sqlTx.Commit(); err != nil {
 		return phaseCommit, translate("commit transaction", err)
+	}
+	if len(t.changedUsers) > 0 || t.allUsers {
+		d.usersChanged(ctx, t.allUsers, t.changedUsers...)
 	}
 	if t.auditPending {
 		d.linkAfterCommit(ctx)
@@ -347,6 +369,13 @@ func (d *DB) inTxOnce(ctx context.Context, fn func(ctx context.Context, tx store
 		fn()
 	}
 	return phaseCommit, nil
+}
+
+// usersChanged tells OnUsersChanged of committed user changes.
+func (d *DB) usersChanged(ctx context.Context, all bool, ids ...string) {
+	if d.onUsers != nil {
+		d.onUsers(ctx, ids, all)
+	}
 }
 
 // linkAfterCommit links the audit rows a committed transaction wrote (see
@@ -371,6 +400,15 @@ type tx struct {
 	queries
 	tx          *sql.Tx
 	afterCommit []func()
+	// changedUsers (or allUsers) are told to OnUsersChanged after commit.
+	changedUsers []string
+	allUsers     bool
+}
+
+// noteUsers records user changes until the transaction commits.
+func (t *tx) noteUsers(_ context.Context, all bool, ids ...string) {
+	t.allUsers = t.allUsers || all
+	t.changedUsers = append(t.changedUsers, ids...)
 }
 
 var _ store.Tx = (*tx)(nil)

@@ -140,6 +140,9 @@ func (q *queries) UpdateUser(ctx context.Context, u gatehouse.User) error {
 		string(u.Email), u.EmailVerified, u.Name, u.PhoneNumber, u.PasswordHash,
 		u.FailedLogins, nullTimeArg(q.dialect, u.LockedUntil), u.LockedByAdmin, u.LockReason, u.MFAEnabled,
 		prefs, timeArg(q.dialect, u.UpdatedAt), nullTimeArg(q.dialect, u.LastLoginAt), u.ID)
+	if err == nil {
+		q.changedUsers(ctx, false, u.ID)
+	}
 	return requireOneRow(op, res, err)
 }
 
@@ -148,6 +151,9 @@ func (q *queries) UpdateUser(ctx context.Context, u gatehouse.User) error {
 // same statement. ErrNotFound when there is no such user.
 func (q *queries) DeleteUser(ctx context.Context, id string) error {
 	res, err := q.exec(ctx, `DELETE FROM users WHERE id = ?`, id)
+	if err == nil {
+		q.changedUsers(ctx, false, id)
+	}
 	return requireOneRow(fmt.Sprintf("delete user %q", id), res, err)
 }
 
@@ -185,6 +191,7 @@ func (q *queries) SetUserRoles(ctx context.Context, userID string, roles []strin
 	if _, err := q.exec(ctx, del, args...); err != nil {
 		return translate(op, err)
 	}
+	q.changedUsers(ctx, false, userID)
 	now := timeArg(q.dialect, time.Now())
 	for _, roleID := range ids {
 		_, err := q.exec(ctx,
