@@ -280,7 +280,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.Audit = audit.New(a.DB, opts.Now)
 	a.Bus.OnEmit(a.Audit.RecordEvent)
 	a.Bus.OnEmit(func(_ context.Context, tx store.Tx, e gatehouse.Event) error {
-		tx.AfterCommit(func() { a.Metrics.CountEvent(e) })
+		tx.AfterCommit(func() { a.Metrics.CountEvent(string(e.Type), e.Data) })
 		return nil
 	})
 	river.AddWorker(workers, &audit.PruneWorker{Store: a.DB, Dir: cfg.AuditExportDir, Retention: cfg.AuditRetention, Now: opts.Now, Logger: log})

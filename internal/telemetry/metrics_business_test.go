@@ -143,10 +143,10 @@ func TestCountEvent(t *testing.T) {
 		{Type: gatehouse.EventSecurityAlert, Data: map[string]any{"reason": "risky_sign_in"}},
 		{Type: gatehouse.EventUserLogin},
 	} {
-		m.CountEvent(e)
+		m.CountEvent(string(e.Type), e.Data)
 	}
 	var nilMetrics *telemetry.Metrics
-	nilMetrics.CountEvent(gatehouse.Event{Type: gatehouse.EventUserRegistered})
+	nilMetrics.CountEvent(string(gatehouse.EventUserRegistered), nil)
 
 	body := scrape(t, m)
 	for _, want := range []string{

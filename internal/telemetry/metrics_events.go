@@ -1,34 +1,43 @@
 package telemetry
 
-import "github.com/gatehouse-auth/gatehouse"
-
 // reasonTooManyFailures is the user.locked reason of a lock by failed
 // sign-ins (an admin's lock is not a lockout).
 const reasonTooManyFailures = "too_many_failed_logins"
 
-// CountEvent counts what a committed domain event says happened:
+// The domain events CountEvent counts (gatehouse.EventUserRegistered,
+// ...). telemetry sits below the root package in the import graph, so it
+// names them; TestCountEvent drives it with the root's constants.
+const (
+	eventUserRegistered = "user.registered"
+	eventUserLocked     = "user.locked"
+	eventSessionRevoked = "session.revoked"
+	eventSecurityAlert  = "security.alert"
+)
+
+// CountEvent counts what a committed domain event (its type and data)
+// says happened:
 // user.registered (gatehouse_registrations_total), user.locked by failed
 // sign-ins (gatehouse_lockouts_total), session.revoked by reason
 // (gatehouse_sessions_revoked_total) and security.alert by factor
 // (gatehouse_security_alerts_total). Call it only after the event's
 // transaction commits (store.Tx.AfterCommit), so a rolled-back change
 // counts nothing. Other events count nothing here.
-func (m *Metrics) CountEvent(e gatehouse.Event) {
+func (m *Metrics) CountEvent(eventType string, data map[string]any) {
 	if m == nil {
 		return
 	}
-	switch e.Type {
-	case gatehouse.EventUserRegistered:
+	switch eventType {
+	case eventUserRegistered:
 		m.Registration()
-	case gatehouse.EventUserLocked:
-		if s, _ := e.Data["reason"].(string); s == reasonTooManyFailures {
+	case eventUserLocked:
+		if s, _ := data["reason"].(string); s == reasonTooManyFailures {
 			m.Lockout()
 		}
-	case gatehouse.EventSessionRevoked:
-		s, _ := e.Data["reason"].(string)
+	case eventSessionRevoked:
+		s, _ := data["reason"].(string)
 		m.SessionRevoked(s)
-	case gatehouse.EventSecurityAlert:
-		m.SecurityAlert(alertFactors(e.Data)...)
+	case eventSecurityAlert:
+		m.SecurityAlert(alertFactors(data)...)
 	}
 }
 
