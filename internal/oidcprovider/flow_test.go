@@ -67,6 +67,12 @@ func TestPromptLoginMaxAgeConsent(t *testing.T) {
 	require.Contains(t, r.last, `name="password"`, "an old sign-in must be renewed")
 	_, err := r.conf.Exchange(r.ctx, r.callback(r.signIn(email)).Get("code"), oauth2.VerifierOption(verifier))
 	require.NoError(t, err)
+	// prompt=none with a sign-in older than max_age: login_required, no code.
+	e.Clock.Advance(2 * time.Hour)
+	q = r.callback(r.open("GET", r.conf.AuthCodeURL("s8", pkce, oauth2.SetAuthURLParam("prompt", "none"),
+		oauth2.SetAuthURLParam("max_age", "3600")), nil))
+	require.Equal(t, "login_required", q.Get("error"))
+	require.Empty(t, q.Get("code"))
 
 	// Unknown or spent requests answer a page, never a redirect.
 	resp = r.open("GET", "/oauth2/continue?id=nope", nil)
