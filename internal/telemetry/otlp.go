@@ -254,6 +254,15 @@ func keyValues(attrs []attribute.KeyValue) []*commonpb.KeyValue {
 	return out
 }
 
+// arrayOf encodes a slice attribute as an array of its elements' values.
+func arrayOf[T any](xs []T, value func(T) attribute.Value) *commonpb.AnyValue {
+	var vs []*commonpb.AnyValue
+	for _, x := range xs {
+		vs = append(vs, anyValue(value(x)))
+	}
+	return array(vs)
+}
+
 func anyValue(v attribute.Value) *commonpb.AnyValue {
 	switch v.Type() {
 	case attribute.BOOL:
@@ -265,29 +274,13 @@ func anyValue(v attribute.Value) *commonpb.AnyValue {
 	case attribute.STRING:
 		return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v.AsString()}}
 	case attribute.BOOLSLICE:
-		var vs []*commonpb.AnyValue
-		for _, b := range v.AsBoolSlice() {
-			vs = append(vs, &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: b}})
-		}
-		return array(vs)
+		return arrayOf(v.AsBoolSlice(), attribute.BoolValue)
 	case attribute.INT64SLICE:
-		var vs []*commonpb.AnyValue
-		for _, i := range v.AsInt64Slice() {
-			vs = append(vs, &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: i}})
-		}
-		return array(vs)
+		return arrayOf(v.AsInt64Slice(), attribute.Int64Value)
 	case attribute.FLOAT64SLICE:
-		var vs []*commonpb.AnyValue
-		for _, f := range v.AsFloat64Slice() {
-			vs = append(vs, &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: f}})
-		}
-		return array(vs)
+		return arrayOf(v.AsFloat64Slice(), attribute.Float64Value)
 	case attribute.STRINGSLICE:
-		var vs []*commonpb.AnyValue
-		for _, s := range v.AsStringSlice() {
-			vs = append(vs, &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: s}})
-		}
-		return array(vs)
+		return arrayOf(v.AsStringSlice(), attribute.StringValue)
 	default:
 		return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v.Emit()}}
 	}
