@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -19,21 +18,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse-auth/gatehouse/internal/browsertest"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 )
-
-// chromiumPath finds Debian's chromium. The test skips, saying why, only
-// when there is none; .ci/run installs it, so CI always runs it.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no chromium on PATH: install it (apt-get install chromium) to run the browser test of the docs page; .ci/run does")
-	return ""
-}
 
 // browserLog is what the page did, recorded from the tab's events.
 type browserLog struct {
@@ -103,7 +90,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 // no request leaves the server, and a bearer token given to Authorize is
 // sent on "Try it out" without landing in the URL or in storage.
 func TestDocsPageInBrowser(t *testing.T) {
-	chrome := chromiumPath(t)
+	chrome := browsertest.ChromiumPath(t)
 
 	const token = "eyJ0ZXN0IjoidG9rZW4ifQ.docs-page-bearer-test"
 	var (

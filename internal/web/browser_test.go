@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,22 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/browsertest"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
-
-// chromiumPath finds Debian's chromium. The tests skip, saying why, only
-// when there is none; .ci/run installs it, so CI always runs them.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no chromium on PATH: install it (apt-get install chromium) to run the browser tests of the pages; .ci/run does")
-	return ""
-}
 
 // watchViolations keeps every CSP violation of a document (injected through
 // the protocol, so the page's CSP does not apply to it).
@@ -52,7 +39,7 @@ type tab struct {
 // newTab starts a headless Chromium (its own profile, so its own cookies)
 // that reaches only loopback.
 func newTab(t *testing.T, base string) *tab {
-	chrome := chromiumPath(t)
+	chrome := browsertest.ChromiumPath(t)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chrome),
 		chromedp.Headless,

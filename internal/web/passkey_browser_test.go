@@ -11,13 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/browsertest"
 )
 
 // A passkey added on the account page (Chromium's virtual authenticator,
 // with user verification) signs in from the login page's button: the
 // pages' one script, under their CSP.
 func TestBrowserPasskey(t *testing.T) {
-	chromiumPath(t)
+	browsertest.ChromiumPath(t)
 	// WebAuthn needs a domain: the server is reached as localhost on a
 	// port chosen first, which the configuration names as the origin.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
