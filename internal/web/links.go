@@ -15,6 +15,10 @@ import (
 // ConfirmSignInPath is the page the step-up confirmation email links to.
 const ConfirmSignInPath = "/confirm-sign-in"
 
+// ConfirmEmailPath is the page the link confirming a new email address
+// opens.
+const ConfirmEmailPath = "/confirm-email"
+
 // tokenData is an emailed-link page's data.
 type tokenData struct {
 	Token string
@@ -36,6 +40,8 @@ func (p *Pages) registerLinks(h registerFn) {
 	h("POST /magic-link", p.magicLink)
 	h("GET "+ConfirmSignInPath, p.tokenPage("confirm-sign-in", "Confirm sign-in"))
 	h("POST "+ConfirmSignInPath, p.confirmSignIn)
+	h("GET "+ConfirmEmailPath, p.tokenPage("confirm-email", "Confirm your new email address"))
+	h("POST "+ConfirmEmailPath, p.confirmEmail)
 }
 
 func (p *Pages) tokenPage(name, title string) http.HandlerFunc {
@@ -230,4 +236,33 @@ func (p *Pages) confirmSignIn(w http.ResponseWriter, r *http.Request) {
 	v.Data = tokenData{Done: true}
 	v.Notice = "The sign-in is confirmed. Go back to the browser or app where you were signing in and continue there. You can close this page."
 	p.render(w, r, http.StatusOK, "confirm-sign-in", v)
+}
+
+// confirmEmail makes the link's address the account's email. Like
+// verifying, it proves a mailbox and signs nobody in; a browser signed in
+// goes back to its account page.
+func (p *Pages) confirmEmail(w http.ResponseWriter, r *http.Request) {
+	mk := func() view {
+		return view{Title: "Confirm your new email address", Data: tokenData{Token: r.PostFormValue("token")}}
+	}
+	if !p.form(w, r, "confirm-email", mk) {
+		return
+	}
+	v := mk()
+	if err := p.limit(r.Context(), "login", p.ipKey(r), p.d.Limits.Login); err != nil {
+		p.fail(w, r, "confirm-email", v, err)
+		return
+	}
+	u, err := p.d.Accounts.ConfirmEmailChange(r.Context(), r.PostFormValue("token"))
+	if err != nil {
+		p.fail(w, r, "confirm-email", v, err)
+		return
+	}
+	if _, ok := p.sessions.session(r); ok {
+		http.Redirect(w, r, "/account?notice=email-changed", http.StatusSeeOther)
+		return
+	}
+	v.Data = tokenData{Done: true, Email: string(u.Email)}
+	v.Notice = "Your email address is now " + string(u.Email) + ". Use it to sign in."
+	p.render(w, r, http.StatusOK, "confirm-email", v)
 }
