@@ -343,7 +343,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		LockoutThreshold: cfg.LockoutThreshold, LockoutDuration: cfg.LockoutDuration,
 		VerifyURL: cfg.EmailVerifyURL, ResetURL: cfg.PasswordResetURL, ServiceName: cfg.ServiceName,
 		ChangeEmailURL: strings.TrimRight(cfg.PublicURL, "/") + web.ConfirmEmailPath,
-		DefaultRoles: []string{"user"}, Authority: a.Roles, OnFailure: a.Risk.RecordFailure, Logger: log, Now: opts.Now,
+		DefaultRoles:   []string{"user"}, Authority: a.Roles, OnFailure: a.Risk.RecordFailure, Logger: log, Now: opts.Now,
 		UserCache: a.Users,
 	})
 	a.MagicLinks = account.NewMagicLinks(a.Accounts, cfg.MagicLinkURL)
