@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -99,30 +100,40 @@ func (p *Pages) register(w http.ResponseWriter, r *http.Request) {
 		Notice: "Your account is created. We emailed a link to " + email + ": open it to verify your address, then sign in."})
 }
 
+// verifyEmail spends a verification link.
 func (p *Pages) verifyEmail(w http.ResponseWriter, r *http.Request) {
-	mk := func() view { return view{Title: "Verify your email", Data: tokenData{Token: r.PostFormValue("token")}} }
-	if !p.form(w, r, "verify-email", mk) {
+	p.mailboxProof(w, r, "verify-email", "Verify your email", "verified", p.d.Accounts.VerifyEmail,
+		func(gatehouse.User) string { return "Thank you: your email address is verified. You can sign in now." })
+}
+
+// mailboxProof spends the token of an emailed link that proves a mailbox
+// (verification, email change) with do. That proves the mailbox, not the
+// password: it signs nobody in. A browser already signed in goes back to
+// its account page with notice; any other sees the page done with the
+// words of done.
+func (p *Pages) mailboxProof(w http.ResponseWriter, r *http.Request, page, title, notice string,
+	do func(ctx context.Context, token string) (gatehouse.User, error), done func(u gatehouse.User) string) {
+	mk := func() view { return view{Title: title, Data: tokenData{Token: r.PostFormValue("token")}} }
+	if !p.form(w, r, page, mk) {
 		return
 	}
 	v := mk()
 	if err := p.limit(r.Context(), "login", p.ipKey(r), p.d.Limits.Login); err != nil {
-		p.fail(w, r, "verify-email", v, err)
+		p.fail(w, r, page, v, err)
 		return
 	}
-	u, err := p.d.Accounts.VerifyEmail(r.Context(), r.PostFormValue("token"))
+	u, err := do(r.Context(), r.PostFormValue("token"))
 	if err != nil {
-		p.fail(w, r, "verify-email", v, err)
+		p.fail(w, r, page, v, err)
 		return
 	}
-	// Verifying proves the mailbox, not the password: it signs nobody in.
-	// A browser already signed in goes back to its account page.
 	if _, ok := p.sessions.session(r); ok {
-		http.Redirect(w, r, "/account?notice=verified", http.StatusSeeOther)
+		http.Redirect(w, r, "/account?notice="+notice, http.StatusSeeOther)
 		return
 	}
 	v.Data = tokenData{Done: true, Email: string(u.Email)}
-	v.Notice = "Thank you: your email address is verified. You can sign in now."
-	p.render(w, r, http.StatusOK, "verify-email", v)
+	v.Notice = done(u)
+	p.render(w, r, http.StatusOK, page, v)
 }
 
 func (p *Pages) resendVerification(w http.ResponseWriter, r *http.Request) {
@@ -238,31 +249,10 @@ func (p *Pages) confirmSignIn(w http.ResponseWriter, r *http.Request) {
 	p.render(w, r, http.StatusOK, "confirm-sign-in", v)
 }
 
-// confirmEmail makes the link's address the account's email. Like
-// verifying, it proves a mailbox and signs nobody in; a browser signed in
-// goes back to its account page.
+// confirmEmail makes the link's address the account's email.
 func (p *Pages) confirmEmail(w http.ResponseWriter, r *http.Request) {
-	mk := func() view {
-		return view{Title: "Confirm your new email address", Data: tokenData{Token: r.PostFormValue("token")}}
-	}
-	if !p.form(w, r, "confirm-email", mk) {
-		return
-	}
-	v := mk()
-	if err := p.limit(r.Context(), "login", p.ipKey(r), p.d.Limits.Login); err != nil {
-		p.fail(w, r, "confirm-email", v, err)
-		return
-	}
-	u, err := p.d.Accounts.ConfirmEmailChange(r.Context(), r.PostFormValue("token"))
-	if err != nil {
-		p.fail(w, r, "confirm-email", v, err)
-		return
-	}
-	if _, ok := p.sessions.session(r); ok {
-		http.Redirect(w, r, "/account?notice=email-changed", http.StatusSeeOther)
-		return
-	}
-	v.Data = tokenData{Done: true, Email: string(u.Email)}
-	v.Notice = "Your email address is now " + string(u.Email) + ". Use it to sign in."
-	p.render(w, r, http.StatusOK, "confirm-email", v)
+	p.mailboxProof(w, r, "confirm-email", "Confirm your new email address", "email-changed", p.d.Accounts.ConfirmEmailChange,
+		func(u gatehouse.User) string {
+			return "Your email address is now " + string(u.Email) + ". Use it to sign in."
+		})
 }
