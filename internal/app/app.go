@@ -342,7 +342,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.Accounts = account.New(a.DB, hasher, passwordPolicy(cfg), mails, a.Bus, a.Sessions, account.Options{
 		LockoutThreshold: cfg.LockoutThreshold, LockoutDuration: cfg.LockoutDuration,
 		VerifyURL: cfg.EmailVerifyURL, ResetURL: cfg.PasswordResetURL, ServiceName: cfg.ServiceName,
-		DefaultRoles: []string{"user"}, Authority: a.Roles, OnFailure: a.Risk.RecordFailure, Logger: log, Now: opts.Now,
+		ChangeEmailURL: strings.TrimRight(cfg.PublicURL, "/") + web.ConfirmEmailPath,
+		DefaultRoles:   []string{"user"}, Authority: a.Roles, OnFailure: a.Risk.RecordFailure, Logger: log, Now: opts.Now,
 		UserCache: a.Users,
 	})
 	a.MagicLinks = account.NewMagicLinks(a.Accounts, cfg.MagicLinkURL)
