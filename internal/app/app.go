@@ -426,6 +426,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		Issuer: cfg.PublicURL, Store: a.DB, Keys: a.Ring, Tokens: tokens, Sessions: a.Sessions, Browser: pages.Sessions(),
 		Events: a.Bus, Key: cfg.MasterKey, Now: opts.Now, Logger: log,
 		Console: pages, Clients: a.Clients, Permissions: a.Authz,
+		Limiter: rateLimiter, Limit: ratelimit.Limit(cfg.RateLimitAPI), Metrics: a.Metrics,
 		ClientIP: func(ctx context.Context) string {
 			if ip := httpapi.ClientIPFrom(ctx); ip.IsValid() {
 				return ip.String()
