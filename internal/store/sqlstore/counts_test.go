@@ -61,4 +61,3 @@ func explain(t *testing.T, db *sqlstore.DB, query string, args ...any) string {
 	t.Logf("%s\n%s", query, plan)
 	return plan
 }
-
