@@ -105,8 +105,13 @@ type Deps struct {
 	// ClientIP answers the request's client address as the HTTP layer
 	// established it (trusted proxies).
 	ClientIP func(ctx context.Context) string
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Console, Clients and Permissions serve the admin console's OAuth
+	// clients section (optional: without them there is none).
+	Console     Console
+	Clients     *Clients
+	Permissions Permissions
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 // Provider is the OpenID Provider.
@@ -122,6 +127,9 @@ type Provider struct {
 	clientIP func(ctx context.Context) string
 	clock    func() time.Time
 	log      *slog.Logger
+	console  Console
+	clients  *Clients
+	perms    Permissions
 
 	op      *op.Provider
 	handler http.Handler
@@ -130,7 +138,8 @@ type Provider struct {
 // New builds the provider.
 func New(d Deps) (*Provider, error) {
 	p := &Provider{issuer: strings.TrimRight(d.Issuer, "/"), store: d.Store, keys: d.Keys, tokens: d.Tokens, sessions: d.Sessions,
-		browser: d.Browser, events: d.Events, clientIP: d.ClientIP, clock: d.Now, log: d.Logger}
+		browser: d.Browser, events: d.Events, clientIP: d.ClientIP, clock: d.Now, log: d.Logger,
+		console: d.Console, clients: d.Clients, perms: d.Permissions}
 	if p.clock == nil {
 		p.clock = time.Now
 	}
@@ -192,6 +201,9 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+continuePath, p.continueHandler)
 	mux.HandleFunc("GET "+consentPath, p.consentPage)
 	mux.HandleFunc("POST "+consentPath, p.consentSubmit)
+	if p.console != nil && p.clients != nil && p.perms != nil {
+		p.clients.RegisterConsole(mux, p.console, p.perms)
+	}
 }
 
 type requestKey struct{}

@@ -94,6 +94,8 @@ var notices = map[string]string{
 	"unlinked":      "The account is unlinked.",
 	"prefs":         "Your notification preferences are saved.",
 	"verified":      "Your email address is verified.",
+	"email-sent":    "We emailed a link to the new address. Your email changes when you open it; until then, keep using the current one.",
+	"email-changed": "Your email address is changed.",
 	"linked":        "The account is linked.",
 	"role":          "Saved.",
 	"locked":        "The account is locked.",
@@ -104,6 +106,7 @@ var notices = map[string]string{
 func (p *Pages) registerAccount(h registerFn) {
 	h("GET /account", p.accountPage)
 	h("POST /account/profile", p.accountAction("profile", p.saveProfile))
+	h("POST /account/email", p.accountAction("email-sent", p.changeEmail))
 	h("POST /account/notifications", p.accountAction("prefs", p.savePrefs))
 	h("POST /account/password", p.accountAction("password", p.changePassword))
 	h("POST /account/sessions/{id}/revoke", p.accountAction("session", p.revokeSession))
@@ -199,6 +202,16 @@ func (p *Pages) saveProfile(r *http.Request, si signedIn) error {
 	name, phone := r.PostFormValue("name"), r.PostFormValue("phone_number")
 	_, err := p.d.Accounts.UpdateProfile(r.Context(), si.user.ID, account.ProfileUpdate{Name: &name, PhoneNumber: &phone})
 	return err
+}
+
+// changeEmail sends the link that confirms a new address; the EMAIL limit
+// counts toward that address.
+func (p *Pages) changeEmail(r *http.Request, si signedIn) error {
+	email := r.PostFormValue("new_email")
+	if err := p.limitEmail(r, email); err != nil {
+		return err
+	}
+	return p.d.Accounts.RequestEmailChange(r.Context(), si.user.ID, email, r.PostFormValue("password"), si.sess.AuthTime)
 }
 
 func (p *Pages) savePrefs(r *http.Request, si signedIn) error {

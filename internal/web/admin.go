@@ -36,6 +36,11 @@ func (p *Pages) isAdmin(r *http.Request, userID string) bool {
 			return true
 		}
 	}
+	for _, s := range p.d.AdminLinks {
+		if p.allowed(r, userID, s.Permission) {
+			return true
+		}
+	}
 	return false
 }
 

@@ -36,6 +36,8 @@ type Accounts interface {
 	GetUser(ctx context.Context, id string) (gatehouse.User, error)
 	UpdateProfile(ctx context.Context, userID string, p account.ProfileUpdate) (gatehouse.User, error)
 	DeleteAccount(ctx context.Context, userID, password string, authTime time.Time) error
+	RequestEmailChange(ctx context.Context, userID, newEmail, password string, authTime time.Time) error
+	ConfirmEmailChange(ctx context.Context, token string) (gatehouse.User, error)
 }
 
 // MagicLinks emails sign-in links (an *account.MagicLinks).
