@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -43,6 +44,16 @@ func explain(t *testing.T, db *sqlstore.DB, query string, args ...any) string {
 	}
 	rows, err := tx.QueryContext(ctx, prefix+query, args...)
 	require.NoError(t, err)
+	out := planLines(t, rows)
+	plan := strings.Join(out, "\n")
+	t.Logf("%s\n%s", query, plan)
+	return plan
+}
+
+// planLines reads an EXPLAIN's rows: the last column of each (the step's
+// text on both engines).
+func planLines(t testing.TB, rows *sql.Rows) []string {
+	t.Helper()
 	defer rows.Close()
 	cols, err := rows.Columns()
 	require.NoError(t, err)
@@ -57,7 +68,5 @@ func explain(t *testing.T, db *sqlstore.DB, query string, args ...any) string {
 		out = append(out, fmt.Sprint(vals[len(vals)-1]))
 	}
 	require.NoError(t, rows.Err())
-	plan := strings.Join(out, "\n")
-	t.Logf("%s\n%s", query, plan)
-	return plan
+	return out
 }
