@@ -393,6 +393,11 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if err := a.Metrics.RegisterSigningKey(a.signingKeySince); err != nil {
 		return nil, err
 	}
+	if err := a.Metrics.RegisterAccountCounts(telemetry.AccountCounts{
+		ActiveSessions: a.DB.CountActiveSessions, MFAUsers: a.DB.CountMFAUsers, Now: opts.Now,
+	}); err != nil {
+		return nil, err
+	}
 	if err := a.Jobs.RegisterMetrics(a.Metrics.Registry()); err != nil {
 		return nil, err
 	}
