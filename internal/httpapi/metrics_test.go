@@ -210,13 +210,7 @@ func TestMetricsMoveWithTheirEvents(t *testing.T) {
 	}, 30*time.Second, 50*time.Millisecond, "webhook delivery and email counted (receiver saw %d posts)", hooks.Load())
 	e.Clock.Advance(telemetry.CountsTTL) // past the cache of the counted gauges
 	after, _ := scrapeMetrics(t, e)
-	var still []string
-	for _, k := range moved {
-		if after[k] <= before[k] {
-			still = append(still, fmt.Sprintf("%s: %v -> %v", k, before[k], after[k]))
-		}
-	}
-	require.Empty(t, still, "counters that did not move")
+	requireMoved(t, before, after, moved)
 	require.Equal(t, 2.0, after[`gatehouse_registrations_total`]-before[`gatehouse_registrations_total`], "the refused registration is not one")
 	require.Equal(t, 1.0, after[`gatehouse_lockouts_total`]-before[`gatehouse_lockouts_total`])
 
@@ -351,13 +345,7 @@ func TestMetricsMoveForEverySignInMethod(t *testing.T) {
 		return after[`gatehouse_sms_sent_total{result="success"}`]-before[`gatehouse_sms_sent_total{result="success"}`] >= 2 &&
 			after[`gatehouse_emails_sent_total{result="success",template="magic_link"}`] > 0
 	}, 30*time.Second, 50*time.Millisecond)
-	var still []string
-	for _, k := range moved {
-		if after[k] <= before[k] {
-			still = append(still, fmt.Sprintf("%s: %v -> %v", k, before[k], after[k]))
-		}
-	}
-	require.Empty(t, still, "counters that did not move")
+	requireMoved(t, before, after, moved)
 	require.Zero(t, after[`gatehouse_logins_total{method="oauth",result="failure"}`])
 	require.Zero(t, after[`gatehouse_sms_sent_total{result="failure"}`])
 	raw := string(e.Do("GET", "/metrics", nil, "").Raw)
@@ -371,7 +359,22 @@ func TestMetricsMoveForEverySignInMethod(t *testing.T) {
 func passkeyOptions(t *testing.T, r *apptest.Response) []byte {
 	t.Helper()
 	require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
-	raw, err := json.Marshal(r.JSON["options"])
-	require.NoError(t, err)
-	return raw
+	var body struct {
+		Options json.RawMessage `json:"options"`
+	}
+	require.NoError(t, json.Unmarshal(r.Raw, &body))
+	return body.Options
+}
+
+// requireMoved fails naming each of keys whose value did not grow from
+// before to after.
+func requireMoved(t *testing.T, before, after series, keys []string) {
+	t.Helper()
+	var still []string
+	for _, k := range keys {
+		if after[k] <= before[k] {
+			still = append(still, fmt.Sprintf("%s: %v -> %v", k, before[k], after[k]))
+		}
+	}
+	require.Empty(t, still, "counters that did not move")
 }
