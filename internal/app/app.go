@@ -393,6 +393,11 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if err := a.Metrics.RegisterSigningKey(a.signingKeySince); err != nil {
 		return nil, err
 	}
+	if err := a.Metrics.RegisterAccountCounts(telemetry.AccountCounts{
+		ActiveSessions: a.DB.CountActiveSessions, MFAUsers: a.DB.CountMFAUsers, Now: opts.Now,
+	}); err != nil {
+		return nil, err
+	}
 	if err := a.Jobs.RegisterMetrics(a.Metrics.Registry()); err != nil {
 		return nil, err
 	}
@@ -410,7 +415,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		},
 		SignIn: a.SignIn, Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, OAuth: a.OAuth,
 		Sessions: a.Sessions, Devices: a.Devices, Passkeys: passkeysForPages(cfg, a.Passkeys),
-		Admin:      web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions, Keys: a.Ring},
+		Admin: web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions, Keys: a.Ring,
+			Webhooks: pageWebhooks{a.Webhooks}, AuditChain: auditChain(a.DB)},
 		AdminLinks: []web.AdminLink{{Label: "OAuth clients", Path: oidcprovider.ConsolePath, Permission: "clients:read"}},
 		Limiter:    rateLimiter,
 		Limits: web.Limits{Login: ratelimit.Limit(cfg.RateLimitLogin), Register: ratelimit.Limit(cfg.RateLimitRegister),
