@@ -25,16 +25,22 @@ func (r *rp) authTime(tok *oauth2.Token, clientID string) time.Time {
 	return time.Unix(c.AuthTime, 0).UTC()
 }
 
+// firstPartyRP registers a user and a first-party client, and makes its RP.
+func firstPartyRP(t *testing.T, e *apptest.Env) (r *rp, email, id, secret string) {
+	t.Helper()
+	email = "ada@example.com"
+	_, err := e.App.Accounts.CreateUser(t.Context(), email, apptest.StrongPassword, nil, true)
+	require.NoError(t, err)
+	id, secret = newClient(t, e, oidcprovider.ClientInput{FirstParty: true})
+	return newRP(t, e, id, secret), email, id, secret
+}
+
 // The ID token's auth_time is when the user signed in on the browser:
 // neither the code exchange nor a refresh moves it (OIDC Core §12.2); the
 // access tokens carry the same.
 func TestRefreshKeepsAuthTime(t *testing.T) {
 	apptest.ForEachEngine(t, nil, func(t *testing.T, e *apptest.Env) {
-		email := "ada@example.com"
-		_, err := e.App.Accounts.CreateUser(t.Context(), email, apptest.StrongPassword, nil, true)
-		require.NoError(t, err)
-		id, secret := newClient(t, e, oidcprovider.ClientInput{FirstParty: true})
-		r := newRP(t, e, id, secret)
+		r, email, id, _ := firstPartyRP(t, e)
 		r.open("GET", "/login", nil)
 		signedIn := e.Clock.Now().UTC().Truncate(time.Second)
 		r.signIn(email)
@@ -58,11 +64,7 @@ func TestRefreshKeepsAuthTime(t *testing.T) {
 // started ends: its access and refresh tokens stop (RFC 6749 §4.1.2).
 func TestCodeReplayRevokesItsTokens(t *testing.T) {
 	apptest.ForEachEngine(t, nil, func(t *testing.T, e *apptest.Env) {
-		email := "ada@example.com"
-		_, err := e.App.Accounts.CreateUser(t.Context(), email, apptest.StrongPassword, nil, true)
-		require.NoError(t, err)
-		id, secret := newClient(t, e, oidcprovider.ClientInput{FirstParty: true})
-		r := newRP(t, e, id, secret)
+		r, email, id, secret := firstPartyRP(t, e)
 		verifier := oauth2.GenerateVerifier()
 		code := r.authorize(email, "s", "n", verifier).Get("code")
 		tok, err := r.conf.Exchange(r.ctx, code, oauth2.VerifierOption(verifier))
