@@ -393,6 +393,11 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if err := a.Metrics.RegisterSigningKey(a.signingKeySince); err != nil {
 		return nil, err
 	}
+	if err := a.Metrics.RegisterAccountCounts(telemetry.AccountCounts{
+		ActiveSessions: a.DB.CountActiveSessions, MFAUsers: a.DB.CountMFAUsers, Now: opts.Now,
+	}); err != nil {
+		return nil, err
+	}
 	if err := a.Jobs.RegisterMetrics(a.Metrics.Registry()); err != nil {
 		return nil, err
 	}
@@ -410,7 +415,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		},
 		SignIn: a.SignIn, Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, OAuth: a.OAuth,
 		Sessions: a.Sessions, Devices: a.Devices, Passkeys: passkeysForPages(cfg, a.Passkeys),
-		Admin:      web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions, Keys: a.Ring},
+		Admin: web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions, Keys: a.Ring,
+			Webhooks: pageWebhooks{a.Webhooks}, AuditChain: auditChain(a.DB)},
 		AdminLinks: []web.AdminLink{{Label: "OAuth clients", Path: oidcprovider.ConsolePath, Permission: "clients:read"}},
 		Limiter:    rateLimiter,
 		Limits: web.Limits{Login: ratelimit.Limit(cfg.RateLimitLogin), Register: ratelimit.Limit(cfg.RateLimitRegister),
@@ -425,6 +431,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		Issuer: cfg.PublicURL, Store: a.DB, Keys: a.Ring, Tokens: tokens, Sessions: a.Sessions, Browser: pages.Sessions(),
 		Events: a.Bus, Key: cfg.MasterKey, Now: opts.Now, Logger: log,
 		Console: pages, Clients: a.Clients, Permissions: a.Authz,
+		Limiter: rateLimiter, Limit: ratelimit.Limit(cfg.RateLimitAPI), Metrics: a.Metrics,
 		ClientIP: func(ctx context.Context) string {
 			if ip := httpapi.ClientIPFrom(ctx); ip.IsValid() {
 				return ip.String()

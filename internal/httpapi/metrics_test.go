@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
 // contractMetrics are the names API.md § Metrics promises (besides Go and
@@ -36,6 +37,7 @@ var contractMetrics = []string{
 	"http_requests_total", "http_requests_in_flight", "gatehouse_jobs_queued", "gatehouse_jobs_oldest_age_seconds",
 	"gatehouse_db_pool_connections", "gatehouse_db_pool_max_connections", "gatehouse_db_pool_waits_total",
 	"gatehouse_db_pool_wait_seconds_total", "gatehouse_signing_key_created_timestamp_seconds", "go_goroutines", "process_start_time_seconds",
+	"gatehouse_sessions_active", "gatehouse_users", "gatehouse_users_with_mfa",
 }
 
 // series is one scrape: the value of every sample, keyed by its name and
@@ -200,6 +202,7 @@ func TestMetricsMoveWithTheirEvents(t *testing.T) {
 		return after[`gatehouse_webhook_deliveries_total{result="success"}`] > 0 &&
 			after[`gatehouse_emails_sent_total{result="success",template="verify_email"}`] > 0
 	}, 30*time.Second, 50*time.Millisecond, "webhook delivery and email counted (receiver saw %d posts)", hooks.Load())
+	e.Clock.Advance(telemetry.CountsTTL) // past the cache of the counted gauges
 	after, _ := scrapeMetrics(t, e)
 	var still []string
 	for _, k := range moved {
@@ -210,6 +213,13 @@ func TestMetricsMoveWithTheirEvents(t *testing.T) {
 	require.Empty(t, still, "counters that did not move")
 	require.Equal(t, 2.0, after[`gatehouse_registrations_total`]-before[`gatehouse_registrations_total`], "the refused registration is not one")
 	require.Equal(t, 1.0, after[`gatehouse_lockouts_total`]-before[`gatehouse_lockouts_total`])
+
+	// The gauges counted in the database: alice and bob (carol was
+	// refused), alice with TOTP; of alice's three sessions the first ended
+	// by refresh reuse and the third by logout.
+	gauges := []string{`gatehouse_users`, `gatehouse_users_with_mfa`, `gatehouse_sessions_active`}
+	require.Equal(t, []float64{0, 0, 0}, valuesOf(before, gauges...), "%v at start", gauges)
+	require.Equal(t, []float64{2, 1, 1}, valuesOf(after, gauges...), "%v after the script", gauges)
 
 	// No label carries a user's data or a raw path.
 	raw := string(e.Do("GET", "/metrics", nil, "").Raw)
@@ -222,4 +232,13 @@ func TestMetricsMoveWithTheirEvents(t *testing.T) {
 			require.False(t, slices.ContainsFunc([]string{hook.Str("id")}, func(s string) bool { return strings.Contains(k, s) }), k)
 		}
 	}
+}
+
+// valuesOf answers the samples of these keys, in order (0 for a missing one).
+func valuesOf(s series, keys ...string) []float64 {
+	out := make([]float64, len(keys))
+	for i, k := range keys {
+		out[i] = s[k]
+	}
+	return out
 }

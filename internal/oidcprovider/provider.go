@@ -29,6 +29,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -110,8 +111,14 @@ type Deps struct {
 	Console     Console
 	Clients     *Clients
 	Permissions Permissions
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Limiter and Limit rate-limit the token, introspection and
+	// revocation endpoints per client address and per client (the API's
+	// limiter and limit; optional); Metrics counts refusals.
+	Limiter ratelimit.Limiter
+	Limit   ratelimit.Limit
+	Metrics RateLimitMetrics
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Provider is the OpenID Provider.
@@ -130,6 +137,9 @@ type Provider struct {
 	console  Console
 	clients  *Clients
 	perms    Permissions
+	limiter  ratelimit.Limiter
+	limit    ratelimit.Limit
+	metrics  RateLimitMetrics
 
 	op      *op.Provider
 	handler http.Handler
@@ -139,7 +149,7 @@ type Provider struct {
 func New(d Deps) (*Provider, error) {
 	p := &Provider{issuer: strings.TrimRight(d.Issuer, "/"), store: d.Store, keys: d.Keys, tokens: d.Tokens, sessions: d.Sessions,
 		browser: d.Browser, events: d.Events, clientIP: d.ClientIP, clock: d.Now, log: d.Logger,
-		console: d.Console, clients: d.Clients, perms: d.Permissions}
+		console: d.Console, clients: d.Clients, perms: d.Permissions, limiter: d.Limiter, limit: d.Limit, metrics: d.Metrics}
 	if p.clock == nil {
 		p.clock = time.Now
 	}
@@ -195,7 +205,7 @@ func derive(key []byte, purpose string) []byte {
 // Register puts the provider's routes on mux. The JWKS is served by the
 // API (the same key ring); discovery points at it.
 func (p *Provider) Register(mux *http.ServeMux) {
-	h := withRequest(p.handler)
+	h := p.rateLimited(withRequest(p.handler))
 	mux.Handle("GET "+DiscoveryPath, h)
 	mux.Handle("/oauth2/", h)
 	mux.HandleFunc("GET "+continuePath, p.continueHandler)

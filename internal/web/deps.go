@@ -115,6 +115,10 @@ type Admin struct {
 	}
 	// Sessions lists and revokes any user's sessions.
 	Sessions UserSessions
+	// Webhooks are the console user's own webhooks (nil hides them).
+	Webhooks AdminWebhooks
+	// AuditChain walks the audit log's hash chain (audit.Verify).
+	AuditChain func(ctx context.Context) (ChainStatus, error)
 	// Keys lists the token signing keys (a *keys.Ring).
 	Keys interface {
 		List(ctx context.Context) ([]gatehouse.SigningKey, error)

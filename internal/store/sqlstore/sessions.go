@@ -333,3 +333,14 @@ func (q *queries) DeleteStaleOneTimeTokens(ctx context.Context, cutoff time.Time
 	res, err := q.exec(ctx, `DELETE FROM one_time_tokens WHERE expires_at < ? OR used_at < ?`, c, c)
 	return rowsAffected("delete stale one-time tokens", res, err)
 }
+
+const countActiveSessionsSQL = `SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > ?`
+
+// CountActiveSessions counts the sessions that are not revoked and expire
+// strictly after now, whoever's they are. The partial index
+// sessions_active_idx (expires_at, only unrevoked rows) serves it.
+func (q *queries) CountActiveSessions(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := q.queryRow(ctx, countActiveSessionsSQL, timeArg(q.dialect, now)).Scan(&n)
+	return n, translate("count active sessions", err)
+}
