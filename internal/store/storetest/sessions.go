@@ -253,34 +253,32 @@ func testSessionsTouchTrust(t *testing.T, s store.Store) {
 	u := createUser(t, s)
 	sess := createSession(t, s, u.ID)
 	other := createSession(t, s, u.ID)
+	stored := func(want gatehouse.Session) {
+		t.Helper()
+		got, err := s.GetSession(ctx, want.ID)
+		require.NoError(t, err)
+		requireSession(t, want, got)
+	}
 
 	t1 := base.Add(time.Minute)
 	require.NoError(t, s.TouchSessionTrust(ctx, sess.ID, t1, "198.51.100.4", "curl/8.0", 80))
 	want := sess
 	want.LastActiveAt, want.IPAddress, want.UserAgent, want.TrustScore = t1, "198.51.100.4", "curl/8.0", 80
-	got, err := s.GetSession(ctx, sess.ID)
-	require.NoError(t, err)
-	requireSession(t, want, got)
+	stored(want)
 
 	// Empty values keep what is stored; the score is always set.
 	t2 := t1.Add(time.Minute)
 	require.NoError(t, s.TouchSessionTrust(ctx, sess.ID, t2, "", "", 0))
 	want.LastActiveAt, want.TrustScore = t2, 0
-	got, err = s.GetSession(ctx, sess.ID)
-	require.NoError(t, err)
-	requireSession(t, want, got)
+	stored(want)
 
 	for _, bad := range []int{-1, 101} {
 		err := s.TouchSessionTrust(ctx, sess.ID, t2.Add(time.Minute), "", "", bad)
 		require.Error(t, err, bad)
 		require.NotErrorIs(t, err, store.ErrNotFound)
 	}
-	got, err = s.GetSession(ctx, sess.ID)
-	require.NoError(t, err)
-	requireSession(t, want, got)
-	got, err = s.GetSession(ctx, other.ID)
-	require.NoError(t, err)
-	requireSession(t, other, got)
+	stored(want)
+	stored(other)
 
 	require.ErrorIs(t, s.TouchSessionTrust(ctx, gatehouse.NewID(), base, "192.0.2.1", "x", 50), store.ErrNotFound)
 }
