@@ -418,7 +418,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		Admin: web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions, Keys: a.Ring,
 			Webhooks: pageWebhooks{a.Webhooks}, AuditChain: auditChain(a.DB)},
 		AdminLinks: []web.AdminLink{{Label: "OAuth clients", Path: oidcprovider.ConsolePath, Permission: "clients:read"}},
-		Limiter:    rateLimiter,
+		Limiter:    rateLimiter, Metrics: a.Metrics,
 		Limits: web.Limits{Login: ratelimit.Limit(cfg.RateLimitLogin), Register: ratelimit.Limit(cfg.RateLimitRegister),
 			Email: ratelimit.Limit(cfg.RateLimitEmail), MFA: ratelimit.Limit(cfg.RateLimitMFA)},
 		Now: opts.Now, Logger: log,

@@ -168,6 +168,9 @@ func TestLoginRateLimitInWords(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
 	require.NotEmpty(t, resp.Header.Get("Retry-After"))
 	require.Contains(t, b.last, "Too many attempts.")
+	// Counted as the API's refusals are.
+	metrics := string(env.Do("GET", "/metrics", nil, "").Raw)
+	require.Contains(t, metrics, `gatehouse_rate_limited_total{limit="login"} 1`+"\n")
 }
 
 // An account with TOTP meets the MFA step after the password, and comes

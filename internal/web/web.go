@@ -78,6 +78,9 @@ type Deps struct {
 
 	Limiter ratelimit.Limiter
 	Limits  Limits
+	// Metrics counts refusals in gatehouse_rate_limited_total{limit}, as
+	// the API's limits do (a *telemetry.Metrics; nil counts nothing).
+	Metrics RateLimitMetrics
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -371,6 +374,12 @@ func sentence(s string) string {
 var errCSRF = gatehouse.Errorf(gatehouse.CodeAccessDenied,
 	"this form expired or did not come from this site; reload the page and try again")
 
+// RateLimitMetrics counts requests refused by a limit, by the limit's name
+// (login, register, email, mfa).
+type RateLimitMetrics interface {
+	RateLimited(limit string)
+}
+
 // limit spends one request of the named limit under key.
 func (p *Pages) limit(ctx context.Context, name, key string, l ratelimit.Limit) error {
 	if p.d.Limiter == nil || !l.Valid() {
@@ -379,6 +388,9 @@ func (p *Pages) limit(ctx context.Context, name, key string, l ratelimit.Limit) 
 	res, err := p.d.Limiter.Allow(ctx, name+":"+key, l)
 	if err != nil || res.Allowed {
 		return nil //nolint:nilerr // a failing limiter lets requests through, as the API's does
+	}
+	if p.d.Metrics != nil {
+		p.d.Metrics.RateLimited(name)
 	}
 	return gatehouse.Errorf(gatehouse.CodeRateLimited, "too many requests; retry in %d seconds", max(int(res.RetryAfter.Seconds()+0.999), 1))
 }
