@@ -405,7 +405,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		return nil, err
 	}
 	pages, err := web.New(web.Deps{
-		PublicURL: cfg.PublicURL, ServiceName: cfg.ServiceName, ReturnAllowlist: cfg.OAuthRedirectAllowlist,
+		PublicURL: cfg.PublicURL, ServiceName: cfg.Brand.Name, ReturnAllowlist: cfg.OAuthRedirectAllowlist,
+		Brand:   web.Brand{Logo: cfg.Brand.LogoBytes, LogoType: cfg.Brand.LogoType, LogoURL: cfg.Brand.LogoURL, Color: cfg.Brand.Color},
 		APIBase: httpapi.BasePath, IdleTimeout: cfg.SessionIdleTimeout,
 		ClientIP: func(ctx context.Context) string {
 			if ip := httpapi.ClientIPFrom(ctx); ip.IsValid() {
