@@ -119,11 +119,22 @@ func (s *Service) StopListening() error { return s.alive.Close() }
 
 // Start creates a session and its first refresh token inside tx.
 func (s *Service) Start(ctx context.Context, tx store.Tx, userID string, meta gatehouse.ClientInfo, amr []string, mfa bool) (gatehouse.Session, string, error) {
+	return s.StartAt(ctx, tx, userID, meta, amr, mfa, time.Time{})
+}
+
+// StartAt is Start for a user who authenticated at authTime, earlier
+// than now (an app's session from a browser sign-in: its tokens keep the
+// time of that sign-in). A zero authTime is now.
+func (s *Service) StartAt(ctx context.Context, tx store.Tx, userID string, meta gatehouse.ClientInfo, amr []string, mfa bool,
+	authTime time.Time) (gatehouse.Session, string, error) {
 	now := s.opts.Now().UTC()
+	if authTime.IsZero() || authTime.After(now) {
+		authTime = now
+	}
 	sess := gatehouse.Session{
 		ID: gatehouse.NewID(), UserID: userID, CreatedAt: now, LastActiveAt: now,
 		ExpiresAt: now.Add(s.opts.Lifetime), IPAddress: meta.IP, UserAgent: truncate(meta.UserAgent, 512),
-		DeviceID: truncate(meta.DeviceID, 512), DeviceRef: meta.DeviceRef, AMR: amr, MFA: mfa, AuthTime: now, TrustScore: 50,
+		DeviceID: truncate(meta.DeviceID, 512), DeviceRef: meta.DeviceRef, AMR: amr, MFA: mfa, AuthTime: authTime.UTC(), TrustScore: 50,
 		Location: truncate(meta.Location, 200),
 	}
 	if meta.TrustScore > 0 {

@@ -468,6 +468,13 @@ type Clients interface {
 	// concurrent callers exactly one succeeds. ErrNotFound when the code
 	// is unknown, used or expired.
 	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (gatehouse.AuthRequest, error)
+	// GetAuthRequestByCode returns the request with this code hash,
+	// whatever its state. ErrNotFound.
+	GetAuthRequestByCode(ctx context.Context, hash []byte) (gatehouse.AuthRequest, error)
+	// SetAuthCodeGrant records the session a spent code's exchange
+	// started (GrantSessionID). ErrNotFound when there is no such request
+	// with a used code.
+	SetAuthCodeGrant(ctx context.Context, id, sessionID string) error
 	// DeleteStaleAuthRequests deletes requests that expired before cutoff
 	// and reports how many went.
 	DeleteStaleAuthRequests(ctx context.Context, cutoff time.Time) (int64, error)
