@@ -111,12 +111,13 @@ func (b *tab) settled() {
 	b.check()
 }
 
-// waitFor waits until the browser shows a loaded page whose address
-// contains path, after navigations the page made by itself, and checks it.
+// waitFor waits until the browser shows a new loaded page (not the one
+// marked by window.__before) whose address contains path, after
+// navigations the pages made by themselves, and checks it.
 func (b *tab) waitFor(path string) {
 	b.t.Helper()
 	b.until(func() bool {
-		loc, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.readyState === "complete" ? location.href : ""`))
+		loc, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`!window.__before && document.readyState === "complete" ? location.href : ""`))
 		return err == nil && strings.Contains(loc, path)
 	}, "a page at "+path)
 	b.check()
