@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -389,23 +388,6 @@ func CheckN(t *testing.T, n int, prop func(*rapid.T)) {
 		ok = true
 		passed.Add(1)
 	})
-}
-
-// Parallel sets -test.parallel to n unless the command line gave it; a
-// TestMain calls it before m.Run. The default, GOMAXPROCS, suits tests
-// that compute; tests that mostly wait (for job polls, emails, deliveries)
-// left two cores idle at two at a time.
-func Parallel(n int) {
-	if !flag.Parsed() {
-		flag.Parse()
-	}
-	given := false
-	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
-	if !given {
-		if err := flag.Set("test.parallel", strconv.Itoa(n)); err != nil {
-			panic(err)
-		}
-	}
 }
 
 // Whole-server property tests run this many passing cases per engine
