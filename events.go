@@ -8,8 +8,11 @@ type EventType string
 
 // The event catalogue. Add new types here; never rename one.
 const (
-	EventUserRegistered      EventType = "user.registered"
-	EventUserEmailVerified   EventType = "user.email_verified"
+	EventUserRegistered    EventType = "user.registered"
+	EventUserEmailVerified EventType = "user.email_verified"
+	// EventUserEmailChanged: the account's email was changed to a new
+	// address, proven by a link sent there (data: old_email, new_email).
+	EventUserEmailChanged    EventType = "user.email_changed"
 	EventUserLogin           EventType = "user.login"
 	EventUserLoginFailed     EventType = "user.login_failed"
 	EventUserLocked          EventType = "user.locked"
@@ -50,7 +53,7 @@ var EventTypes = []EventType{
 	EventSessionRevoked, EventDeviceNew, EventRoleCreated, EventRoleUpdated,
 	EventRoleDeleted, EventSecurityAlert,
 	EventClientCreated, EventClientUpdated, EventClientDeleted, EventClientAuthorized,
-	EventClientTokenGranted, EventClientConsentRevoked,
+	EventClientTokenGranted, EventClientConsentRevoked, EventUserEmailChanged,
 }
 
 // Valid reports whether t is in the catalogue.

@@ -16,6 +16,9 @@ const (
 	// Time and IP when and from where. With a Link (and ExpiresIn) it asks
 	// the user to confirm a risky sign-in instead: the link completes it.
 	MailTemplateNewDevice = "new_device"
+	// MailTemplateChangeEmail asks the new address of an email change to
+	// confirm it: Link (required) and ExpiresIn.
+	MailTemplateChangeEmail = "change_email"
 )
 
 // The data keys templates read. Values arrive through JSON (the job's

@@ -62,6 +62,9 @@ const (
 	PurposeVerifyEmail   OneTimePurpose = "verify_email"
 	PurposeResetPassword OneTimePurpose = "reset_password"
 	PurposeMagicLink     OneTimePurpose = "magic_link"
+	// PurposeChangeEmail proves the new address of an email change; the
+	// token's Data is that address.
+	PurposeChangeEmail OneTimePurpose = "change_email"
 )
 
 // OneTimeToken is a single-use secret sent to the user (email link). Only
@@ -74,4 +77,7 @@ type OneTimeToken struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    *time.Time
+	// Data is what the token carries besides the user, for purposes that
+	// need it (the new address of an email change); "" for most.
+	Data string
 }

@@ -64,11 +64,15 @@ type Options struct {
 	LockoutDuration  time.Duration
 	VerifyTTL        time.Duration // email verification links (24h)
 	ResetTTL         time.Duration // password reset links (1h)
+	ChangeEmailTTL   time.Duration // links confirming a new email address (24h)
 	// VerifyURL and ResetURL are the pages the emailed links open; the
 	// token is appended as ?token=.
-	VerifyURL   string
-	ResetURL    string
-	ServiceName string
+	VerifyURL string
+	ResetURL  string
+	// ChangeEmailURL is the page the link confirming a new email address
+	// opens (?token= is appended).
+	ChangeEmailURL string
+	ServiceName    string
 	// DefaultRoles are given to every new account.
 	DefaultRoles []string
 	// Authority makes Lock and Unlock refuse an actor acting on a user who
@@ -123,6 +127,9 @@ func New(st Store, h Hasher, policy PasswordPolicy, m store.Mailer, ev store.Emi
 	}
 	if o.ResetTTL == 0 {
 		o.ResetTTL = time.Hour
+	}
+	if o.ChangeEmailTTL == 0 {
+		o.ChangeEmailTTL = 24 * time.Hour
 	}
 	return &Service{store: st, hasher: h, policy: policy, mail: m, events: ev, sessions: sess, opts: o}
 }
@@ -209,7 +216,7 @@ func (s *Service) createTx(ctx context.Context, tx store.Tx, addr gatehouse.Emai
 		EmailVerified: verified, CreatedAt: now, UpdatedAt: now}
 	if err := tx.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return u, gatehouse.Errorf(gatehouse.CodeEmailTaken, "an account with this email already exists")
+			return u, errEmailTaken
 		}
 		return u, fmt.Errorf("create user: %w", err)
 	}
@@ -233,13 +240,18 @@ func (s *Service) createTx(ctx context.Context, tx store.Tx, addr gatehouse.Emai
 // newOneTimeTx supersedes the user's earlier tokens of the purpose and
 // makes a new one, returning the secret for the link.
 func (s *Service) newOneTimeTx(ctx context.Context, tx store.Tx, userID string, purpose gatehouse.OneTimePurpose, ttl time.Duration) (string, error) {
+	return s.newOneTimeDataTx(ctx, tx, userID, purpose, ttl, "")
+}
+
+// newOneTimeDataTx is newOneTimeTx for a token that carries data.
+func (s *Service) newOneTimeDataTx(ctx context.Context, tx store.Tx, userID string, purpose gatehouse.OneTimePurpose, ttl time.Duration, data string) (string, error) {
 	now := s.now()
 	if err := tx.SupersedeOneTimeTokens(ctx, userID, purpose, now); err != nil {
 		return "", err
 	}
 	secret, hash := token.NewOpaque()
 	err := tx.CreateOneTimeToken(ctx, gatehouse.OneTimeToken{ID: gatehouse.NewID(), UserID: userID, Purpose: purpose,
-		Hash: hash, CreatedAt: now, ExpiresAt: now.Add(ttl)})
+		Hash: hash, CreatedAt: now, ExpiresAt: now.Add(ttl), Data: data})
 	return secret, err
 }
 

@@ -348,7 +348,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.Accounts = account.New(a.DB, hasher, passwordPolicy(cfg), mails, a.Bus, a.Sessions, account.Options{
 		LockoutThreshold: cfg.LockoutThreshold, LockoutDuration: cfg.LockoutDuration,
 		VerifyURL: cfg.EmailVerifyURL, ResetURL: cfg.PasswordResetURL, ServiceName: cfg.ServiceName,
-		DefaultRoles: []string{"user"}, Authority: a.Roles, OnFailure: a.Risk.RecordFailure, Logger: log, Now: opts.Now,
+		ChangeEmailURL: strings.TrimRight(cfg.PublicURL, "/") + web.ConfirmEmailPath,
+		DefaultRoles:   []string{"user"}, Authority: a.Roles, OnFailure: a.Risk.RecordFailure, Logger: log, Now: opts.Now,
 		UserCache: a.Users,
 	})
 	a.MagicLinks = account.NewMagicLinks(a.Accounts, cfg.MagicLinkURL)
@@ -377,7 +378,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, Risk: a.Risk, Devices: a.Devices,
 		Sessions: a.Sessions, Events: a.Bus, Passkeys: a.Passkeys, OAuth: a.OAuth, Metrics: a.Metrics, Now: opts.Now,
 	})
-	a.Clients = oidcprovider.NewClients(a.DB, a.Bus, a.Sessions, opts.Now)
+	a.Clients = oidcprovider.NewClients(a.DB, a.Bus, a.Sessions, a.Authz, opts.Now)
 	a.Consents = oidcprovider.NewConsents(a.DB, a.Bus, a.Sessions, opts.Now)
 	if opts.Jobs {
 		a.Worker, err = jobs.NewWorker(a.Jobs, jobs.WorkerConfig{
@@ -398,6 +399,11 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if err := a.Metrics.RegisterSigningKey(a.signingKeySince); err != nil {
 		return nil, err
 	}
+	if err := a.Metrics.RegisterAccountCounts(telemetry.AccountCounts{
+		ActiveSessions: a.DB.CountActiveSessions, MFAUsers: a.DB.CountMFAUsers, Now: opts.Now,
+	}); err != nil {
+		return nil, err
+	}
 	if err := a.Jobs.RegisterMetrics(a.Metrics.Registry()); err != nil {
 		return nil, err
 	}
@@ -405,7 +411,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		return nil, err
 	}
 	pages, err := web.New(web.Deps{
-		PublicURL: cfg.PublicURL, ServiceName: cfg.ServiceName, ReturnAllowlist: cfg.OAuthRedirectAllowlist,
+		PublicURL: cfg.PublicURL, ServiceName: cfg.Brand.Name, ReturnAllowlist: cfg.OAuthRedirectAllowlist,
+		Brand:   web.Brand{Logo: cfg.Brand.LogoBytes, LogoType: cfg.Brand.LogoType, LogoURL: cfg.Brand.LogoURL, Color: cfg.Brand.Color},
 		APIBase: httpapi.BasePath, IdleTimeout: cfg.SessionIdleTimeout,
 		ClientIP: func(ctx context.Context) string {
 			if ip := httpapi.ClientIPFrom(ctx); ip.IsValid() {
@@ -415,8 +422,10 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 		},
 		SignIn: a.SignIn, Store: a.DB, Accounts: a.Accounts, MagicLinks: a.MagicLinks, MFA: a.MFA, OAuth: a.OAuth,
 		Sessions: a.Sessions, Devices: a.Devices, Passkeys: passkeysForPages(cfg, a.Passkeys),
-		Admin:   web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions, Keys: a.Ring},
-		Limiter: rateLimiter,
+		Admin: web.Admin{Authz: a.Authz, Roles: a.Roles, Accounts: a.Accounts, Audit: a.Audit, Sessions: a.Sessions, Keys: a.Ring,
+			Webhooks: pageWebhooks{a.Webhooks}, AuditChain: auditChain(a.DB)},
+		AdminLinks: []web.AdminLink{{Label: "OAuth clients", Path: oidcprovider.ConsolePath, Permission: "clients:read"}},
+		Limiter:    rateLimiter, Metrics: a.Metrics,
 		Limits: web.Limits{Login: ratelimit.Limit(cfg.RateLimitLogin), Register: ratelimit.Limit(cfg.RateLimitRegister),
 			Email: ratelimit.Limit(cfg.RateLimitEmail), MFA: ratelimit.Limit(cfg.RateLimitMFA)},
 		Now: opts.Now, Logger: log,
@@ -428,6 +437,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	a.OIDC, err = oidcprovider.New(oidcprovider.Deps{
 		Issuer: cfg.PublicURL, Store: a.DB, Keys: a.Ring, Tokens: tokens, Sessions: a.Sessions, Browser: pages.Sessions(),
 		Events: a.Bus, Key: cfg.MasterKey, Now: opts.Now, Logger: log,
+		Console: pages, Clients: a.Clients, Permissions: a.Authz,
+		Limiter: rateLimiter, Limit: ratelimit.Limit(cfg.RateLimitAPI), Metrics: a.Metrics,
 		ClientIP: func(ctx context.Context) string {
 			if ip := httpapi.ClientIPFrom(ctx); ip.IsValid() {
 				return ip.String()

@@ -153,6 +153,11 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	// ServiceName is shown to users (TOTP issuer, email subjects).
 	ServiceName string `env:"SERVICE_NAME" envDefault:"Gatehouse"`
+	// BrandName, BrandLogo and BrandColor are the hosted pages' look; see
+	// Brand, which validate makes of them.
+	BrandName  string `env:"BRAND_NAME"`
+	BrandLogo  string `env:"BRAND_LOGO"`
+	BrandColor string `env:"BRAND_COLOR"`
 	// AuditRetention is how long audit rows are kept before the prune job
 	// exports and deletes them; 0 keeps them forever.
 	AuditRetention time.Duration `env:"AUDIT_RETENTION" envDefault:"0"`
@@ -195,6 +200,7 @@ type Config struct {
 	// OTEL_EXPORTER_OTLP_* variables (endpoint, headers, compression,
 	// timeout); only OTLP over HTTP with protobuf is spoken.
 	Tracing     Tracing           `env:"-"`
+	Brand       Brand             `env:"-"`
 	environment map[string]string `env:"-"`
 
 	// OAuthProviders are the social login providers configured with
@@ -587,6 +593,9 @@ func (c *Config) validate() error {
 	}
 	c.OAuthProviders = providers
 	if err := c.readBootstrapAdmin(); err != nil {
+		return err
+	}
+	if err := c.validateBrand(); err != nil {
 		return err
 	}
 	if c.Env != "development" && c.Env != "production" {

@@ -11,7 +11,6 @@ import (
 	"html/template"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,7 +54,13 @@ func apiConfig(version string) huma.Config {
 		"Request bodies are JSON sent with `Content-Type: application/json` (a non-empty body without it is 415 " +
 		"unsupported_media_type); keys are exact-case and appear once per object (a repeated key is 400 malformed_json, " +
 		"a key in another case or unknown is 422 validation_failed). " +
-		"Every answer carries `X-Request-ID`."
+		"Every answer carries `X-Request-ID`. " +
+		"JSON, HTML, YAML and text answers of 1 KiB or more are compressed (`br` or `gzip`, as `Accept-Encoding` allows; " +
+		"`Vary: Accept-Encoding`), except answers not to be stored sent to a cookie-carrying request that may come from another site. " +
+		"Public documents (the JWKS, this document, the OpenID discovery document, the docs page) carry a strong `ETag`: " +
+		"`If-None-Match` with it answers `304 Not Modified` without a body. Answers with tokens or personal data are " +
+		"`Cache-Control: no-store`. GETs of resources and lists take `fields` (a comma-separated list) to return only those " +
+		"fields (of each item, for a list); an unknown field is 422 naming `query.fields`."
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		SecurityBearer: {
 			Type:         "http",
@@ -209,34 +214,4 @@ func serveDocsAsset(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("ETag", etag)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
-}
-
-// acceptsGzip reports whether an Accept-Encoding value takes gzip: named
-// (gzip or x-gzip), or else covered by "*", with a q-value above 0.
-func acceptsGzip(header string) bool {
-	named, star := -1.0, -1.0 // -1: not listed
-	for part := range strings.SplitSeq(header, ",") {
-		coding, params, _ := strings.Cut(part, ";")
-		q := 1.0
-		for p := range strings.SplitSeq(params, ";") {
-			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
-			if strings.EqualFold(strings.TrimSpace(k), "q") {
-				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-				if err != nil {
-					f = 0 // a q-value we cannot read does not count as consent
-				}
-				q = f
-			}
-		}
-		switch strings.ToLower(strings.TrimSpace(coding)) {
-		case "gzip", "x-gzip":
-			named = max(named, q)
-		case "*":
-			star = max(star, q)
-		}
-	}
-	if named >= 0 {
-		return named > 0
-	}
-	return star > 0
 }

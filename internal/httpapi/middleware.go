@@ -41,7 +41,8 @@ const RequestIDHeader = "X-Request-ID"
 //	cors            allow-listed origins, preflights
 //	limitBody       413 for oversized bodies
 //	recoverPanics   handler panics become a 500 problem
-//	serveMux        routing; 404 and 405 as problems; records the route pattern
+//	serveMux        routing; 404 and 405 as problems; records the route pattern;
+//	                field selection, ETag/304 and compression (represent)
 //
 // Handler panics are recovered innermost so that the access log, the
 // metrics and the span all see the 500 that was answered; the outer
@@ -520,7 +521,7 @@ func (s *Server) serveMux(w http.ResponseWriter, r *http.Request) {
 	if info := telemetry.RequestInfoFrom(r.Context()); info != nil {
 		defer func() { info.SetRoute(r.Pattern) }()
 	}
-	s.mux.ServeHTTP(w, r)
+	s.represent(w, r, s.mux, pattern)
 }
 
 // sideEffectGETs are the GET routes (ServeMux patterns) whose handler

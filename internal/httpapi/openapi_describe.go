@@ -445,4 +445,5 @@ func (s *Server) describeAPI() {
 		Responses: map[string]*huma.Response{"200": {Description: "The page.", Content: map[string]*huma.MediaType{
 			"text/html": {Schema: &huma.Schema{Type: huma.TypeString}}}}},
 	})
+	documentValidators(oapi)
 }

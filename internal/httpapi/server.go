@@ -174,6 +174,9 @@ type Server struct {
 	serviceName string
 	pages       Pages
 	oidc        Pages
+	// selectable are the fields ?fields= may pick, by route pattern
+	// (applyFieldSelection fills it while operations are registered).
+	selectable map[string]selectable
 
 	mux     *http.ServeMux
 	api     huma.API // operations under BasePath
@@ -251,7 +254,7 @@ func New(deps Deps) *Server {
 	oapi := s.api.OpenAPI()
 	s.rl = newRateLimiting(deps, s.metrics)
 	oapi.OnAddOperation = append(oapi.OnAddOperation, s.applyBodyLimit, s.applyRateLimit, s.applyJSONBody, s.applySideEffects,
-		s.describeOperation) // last: it documents what the others add
+		s.applyFieldSelection, s.describeOperation) // last: it documents what the others add
 	s.rootAPI = humago.New(s.mux, huma.Config{
 		OpenAPI:       oapi, // one document for both
 		Formats:       huma.DefaultFormats,

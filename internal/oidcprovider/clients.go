@@ -47,15 +47,43 @@ type Clients struct {
 	store    ClientStore
 	events   store.Emitter
 	sessions SessionRevoker
+	perms    Permissions
 	now      func() time.Time
 }
 
-// NewClients makes the client manager.
-func NewClients(st ClientStore, ev store.Emitter, sessions SessionRevoker, now func() time.Time) *Clients {
+// NewClients makes the client manager. perms (optional) checks that an
+// administrator gives a client only permission scopes they hold.
+func NewClients(st ClientStore, ev store.Emitter, sessions SessionRevoker, perms Permissions, now func() time.Time) *Clients {
 	if now == nil {
 		now = time.Now
 	}
-	return &Clients{store: st, events: ev, sessions: sessions, now: now}
+	return &Clients{store: st, events: ev, sessions: sessions, perms: perms, now: now}
+}
+
+// mayGrant checks that the administrator holds every permission scope
+// the client is being given (besides those it had): a client's
+// client_credentials tokens carry them, so an administrator who could
+// give one any permission could reach beyond their own. The operator
+// (CLI, no actor) may give any.
+func (c *Clients) mayGrant(ctx context.Context, actorID string, scopes, had []string) error {
+	if actorID == "" || c.perms == nil {
+		return nil
+	}
+	for _, s := range scopes {
+		if !isPermissionScope(s) || slices.Contains(had, s) {
+			continue
+		}
+		ok, err := c.perms.Can(ctx, actorID, s)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			e := gatehouse.Errorf(gatehouse.CodePermissionDenied, "you do not hold the permission %q, so you cannot give it to a client", s)
+			e.Fields = []gatehouse.FieldError{{Location: "scopes", Message: e.Message}}
+			return e
+		}
+	}
+	return nil
 }
 
 // ClientInput is what an administrator gives for a client. Nil lists
@@ -86,6 +114,9 @@ func (c *Clients) Create(ctx context.Context, actorID string, in ClientInput) (g
 		in.Scopes = slices.Clone(oidcScopes)
 	}
 	if err := apply(&cl, in); err != nil {
+		return gatehouse.Client{}, "", err
+	}
+	if err := c.mayGrant(ctx, actorID, cl.Scopes, nil); err != nil {
 		return gatehouse.Client{}, "", err
 	}
 	var secret string
@@ -146,7 +177,11 @@ func (c *Clients) Update(ctx context.Context, actorID, id string, in ClientInput
 			in.Scopes = cl.Scopes
 		}
 		in.Public = cl.Public
+		had := cl.Scopes
 		if err := apply(&cl, in); err != nil {
+			return err
+		}
+		if err := c.mayGrant(ctx, actorID, cl.Scopes, had); err != nil {
 			return err
 		}
 		cl.UpdatedAt = c.now().UTC()

@@ -29,6 +29,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -105,8 +106,19 @@ type Deps struct {
 	// ClientIP answers the request's client address as the HTTP layer
 	// established it (trusted proxies).
 	ClientIP func(ctx context.Context) string
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Console, Clients and Permissions serve the admin console's OAuth
+	// clients section (optional: without them there is none).
+	Console     Console
+	Clients     *Clients
+	Permissions Permissions
+	// Limiter and Limit rate-limit the token, introspection and
+	// revocation endpoints per client address and per client (the API's
+	// limiter and limit; optional); Metrics counts refusals.
+	Limiter ratelimit.Limiter
+	Limit   ratelimit.Limit
+	Metrics RateLimitMetrics
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Provider is the OpenID Provider.
@@ -122,6 +134,12 @@ type Provider struct {
 	clientIP func(ctx context.Context) string
 	clock    func() time.Time
 	log      *slog.Logger
+	console  Console
+	clients  *Clients
+	perms    Permissions
+	limiter  ratelimit.Limiter
+	limit    ratelimit.Limit
+	metrics  RateLimitMetrics
 
 	op      *op.Provider
 	handler http.Handler
@@ -130,7 +148,8 @@ type Provider struct {
 // New builds the provider.
 func New(d Deps) (*Provider, error) {
 	p := &Provider{issuer: strings.TrimRight(d.Issuer, "/"), store: d.Store, keys: d.Keys, tokens: d.Tokens, sessions: d.Sessions,
-		browser: d.Browser, events: d.Events, clientIP: d.ClientIP, clock: d.Now, log: d.Logger}
+		browser: d.Browser, events: d.Events, clientIP: d.ClientIP, clock: d.Now, log: d.Logger,
+		console: d.Console, clients: d.Clients, perms: d.Permissions, limiter: d.Limiter, limit: d.Limit, metrics: d.Metrics}
 	if p.clock == nil {
 		p.clock = time.Now
 	}
@@ -186,12 +205,15 @@ func derive(key []byte, purpose string) []byte {
 // Register puts the provider's routes on mux. The JWKS is served by the
 // API (the same key ring); discovery points at it.
 func (p *Provider) Register(mux *http.ServeMux) {
-	h := withRequest(p.handler)
+	h := p.rateLimited(withRequest(p.handler))
 	mux.Handle("GET "+DiscoveryPath, h)
 	mux.Handle("/oauth2/", h)
 	mux.HandleFunc("GET "+continuePath, p.continueHandler)
 	mux.HandleFunc("GET "+consentPath, p.consentPage)
 	mux.HandleFunc("POST "+consentPath, p.consentSubmit)
+	if p.console != nil && p.clients != nil && p.perms != nil {
+		p.clients.RegisterConsole(mux, p.console, p.perms)
+	}
 }
 
 type requestKey struct{}

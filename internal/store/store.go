@@ -158,6 +158,10 @@ type Sessions interface {
 	// DeleteStaleSessions deletes sessions that expired or were revoked
 	// before cutoff (and their refresh tokens) and reports how many went.
 	DeleteStaleSessions(ctx context.Context, cutoff time.Time) (int64, error)
+	// CountActiveSessions counts every user's sessions that are not revoked
+	// and whose ExpiresAt is after now (the sessions ListSessions would
+	// list), for the active sessions gauge; an index serves it.
+	CountActiveSessions(ctx context.Context, now time.Time) (int64, error)
 }
 
 // RefreshTokens persists refresh-token families (one family per session).
@@ -304,6 +308,10 @@ type MFA interface {
 	UseBackupCode(ctx context.Context, userID string, hash []byte, now time.Time) (bool, error)
 	// CountBackupCodes returns how many of the user's codes are unused.
 	CountBackupCodes(ctx context.Context, userID string) (int, error)
+	// CountMFAUsers returns how many users there are and how many of them
+	// have at least one active (activated) factor, for the MFA adoption
+	// gauges; an index serves the second count.
+	CountMFAUsers(ctx context.Context) (users, withMFA int64, err error)
 }
 
 // WebAuthn persists passkeys.

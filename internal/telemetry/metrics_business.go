@@ -50,10 +50,11 @@ var (
 	// EmailTemplates label gatehouse_emails_sent_total{template} (the
 	// gatehouse.MailTemplate* names).
 	EmailTemplates = []string{
-		"verify_email", "reset_password", "welcome", "security_alert", "magic_link", "webhook_disabled", "new_device",
+		"verify_email", "reset_password", "welcome", "security_alert", "magic_link", "webhook_disabled", "new_device", "change_email",
 	}
-	// RateLimits label gatehouse_rate_limited_total{limit}.
-	RateLimits = []string{"login", "register", "email", "mfa", "api"}
+	// RateLimits label gatehouse_rate_limited_total{limit}: the API's and
+	// the pages' limits, and the OpenID Provider's (oauth).
+	RateLimits = []string{"login", "register", "email", "mfa", "api", "oauth"}
 )
 
 // business holds the domain counters of API.md § Metrics.

@@ -83,27 +83,33 @@ var alertLabels = map[string]string{
 // query names a key, never the text, so a link cannot put words in our
 // mouth).
 var notices = map[string]string{
-	"profile":       "Your profile is saved.",
-	"password":      "Your password is changed. Your other sessions were signed out.",
-	"mfa-off":       "Two-step verification by that method is turned off.",
-	"session":       "The session is signed out.",
-	"device-trust":  "The device is updated.",
-	"device-remove": "The device is removed and its sessions are signed out.",
-	"passkey":       "Your passkey is saved.",
-	"passkey-del":   "The passkey is deleted.",
-	"unlinked":      "The account is unlinked.",
-	"prefs":         "Your notification preferences are saved.",
-	"verified":      "Your email address is verified.",
-	"linked":        "The account is linked.",
-	"role":          "Saved.",
-	"locked":        "The account is locked.",
-	"unlocked":      "The account is unlocked.",
-	"role-deleted":  "The role is deleted.",
+	"profile":         "Your profile is saved.",
+	"password":        "Your password is changed. Your other sessions were signed out.",
+	"mfa-off":         "Two-step verification by that method is turned off.",
+	"session":         "The session is signed out.",
+	"device-trust":    "The device is updated.",
+	"device-remove":   "The device is removed and its sessions are signed out.",
+	"passkey":         "Your passkey is saved.",
+	"passkey-del":     "The passkey is deleted.",
+	"unlinked":        "The account is unlinked.",
+	"prefs":           "Your notification preferences are saved.",
+	"verified":        "Your email address is verified.",
+	"email-sent":      "We emailed a link to the new address. Your email changes when you open it; until then, keep using the current one.",
+	"email-changed":   "Your email address is changed.",
+	"linked":          "The account is linked.",
+	"role":            "Saved.",
+	"locked":          "The account is locked.",
+	"unlocked":        "The account is unlocked.",
+	"role-deleted":    "The role is deleted.",
+	"webhook":         "The webhook is updated.",
+	"webhook-deleted": "The webhook is deleted.",
+	"retried":         "The delivery is queued to be sent again.",
 }
 
 func (p *Pages) registerAccount(h registerFn) {
 	h("GET /account", p.accountPage)
 	h("POST /account/profile", p.accountAction("profile", p.saveProfile))
+	h("POST /account/email", p.accountAction("email-sent", p.changeEmail))
 	h("POST /account/notifications", p.accountAction("prefs", p.savePrefs))
 	h("POST /account/password", p.accountAction("password", p.changePassword))
 	h("POST /account/sessions/{id}/revoke", p.accountAction("session", p.revokeSession))
@@ -199,6 +205,16 @@ func (p *Pages) saveProfile(r *http.Request, si signedIn) error {
 	name, phone := r.PostFormValue("name"), r.PostFormValue("phone_number")
 	_, err := p.d.Accounts.UpdateProfile(r.Context(), si.user.ID, account.ProfileUpdate{Name: &name, PhoneNumber: &phone})
 	return err
+}
+
+// changeEmail sends the link that confirms a new address; the EMAIL limit
+// counts toward that address.
+func (p *Pages) changeEmail(r *http.Request, si signedIn) error {
+	email := r.PostFormValue("new_email")
+	if err := p.limitEmail(r, email); err != nil {
+		return err
+	}
+	return p.d.Accounts.RequestEmailChange(r.Context(), si.user.ID, email, r.PostFormValue("password"), si.sess.AuthTime)
 }
 
 func (p *Pages) savePrefs(r *http.Request, si signedIn) error {

@@ -12,7 +12,7 @@ import (
 
 // adminPerms are the permissions that open the admin console; each page
 // and action checks its own, the same as its API operation.
-var adminPerms = []string{"users:read", "roles:read", "audit:read"}
+var adminPerms = []string{"users:read", "roles:read", "audit:read", webhookPerm}
 
 // AdminLink is one more section of the admin console, served by another
 // package on the same router (the OpenID Provider's OAuth clients page):
@@ -36,6 +36,11 @@ func (p *Pages) isAdmin(r *http.Request, userID string) bool {
 			return true
 		}
 	}
+	for _, s := range p.d.AdminLinks {
+		if p.allowed(r, userID, s.Permission) {
+			return true
+		}
+	}
 	return false
 }
 
@@ -55,7 +60,7 @@ func (p *Pages) adminView(r *http.Request, si signedIn, title string, page any) 
 	var menu []adminSection
 	for _, s := range []AdminLink{
 		{"Users", "/admin/users", "users:read"}, {"Roles", "/admin/roles", "roles:read"},
-		{"Audit log", "/admin/audit", "audit:read"}, {"Signing keys", "/admin/keys", "keys:read"},
+		{"Audit log", "/admin/audit", "audit:read"}, {"Webhooks", "/admin/webhooks", webhookPerm}, {"Signing keys", "/admin/keys", "keys:read"},
 	} {
 		if p.allowed(r, si.user.ID, s.Permission) {
 			menu = append(menu, adminSection{s.Label, s.Path})
@@ -108,6 +113,7 @@ func (p *Pages) registerAdmin(h registerFn) {
 	h("POST /admin/roles/{id}/delete", p.adminAction("roles:write", "role-deleted", p.deleteRole))
 	h("GET /admin/audit", p.adminAudit)
 	h("GET /admin/keys", p.adminKeys)
+	p.registerAdminWebhooks(h)
 }
 
 func (p *Pages) adminHome(w http.ResponseWriter, r *http.Request) {

@@ -2,11 +2,14 @@ package web_test
 
 import (
 	"context"
+	_ "embed"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +36,6 @@ type tab struct {
 	t    *testing.T
 	ctx  context.Context
 	base string
-	shot string // where screenshots go ("" for none)
 }
 
 // newTab starts a headless Chromium (its own profile, so its own cookies)
@@ -61,10 +63,11 @@ func newTab(t *testing.T, base string) *tab {
 	ctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	t.Cleanup(cancel)
 	require.NoError(t, chromedp.Do(ctx), "start chromium (%s)", chrome)
-	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchViolations})
-	require.NoError(t, err)
-	tb := &tab{t: t, ctx: ctx, base: base, shot: os.Getenv("GATEHOUSE_PAGES_SCREENSHOTS")}
-	return tb
+	for _, src := range []string{watchViolations, axeSource} {
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src})
+		require.NoError(t, err)
+	}
+	return &tab{t: t, ctx: ctx, base: base}
 }
 
 func (b *tab) do(actions ...chromedp.Action[chromedp.Void]) {
@@ -72,10 +75,12 @@ func (b *tab) do(actions ...chromedp.Action[chromedp.Void]) {
 	require.NoError(b.t, chromedp.Do(b.ctx, actions...))
 }
 
-// open navigates to a path and waits for the page's heading.
+// open navigates to a path, waits for the page's heading and checks the
+// page.
 func (b *tab) open(path string) {
 	b.t.Helper()
 	b.do(chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS(`h1`)))
+	b.check()
 }
 
 // fill types into the inputs by id.
@@ -95,33 +100,102 @@ func (b *tab) press(sel string) {
 }
 
 // settled waits for a new document (the form's answer) to finish loading,
-// and checks it broke no CSP rule.
+// then checks it (see check).
 func (b *tab) settled() {
 	b.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	b.until(func() bool {
 		done, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`!window.__before && document.readyState === "complete"`))
-		if err == nil && done {
-			break
-		}
-		require.True(b.t, time.Now().Before(deadline), "no new page after the click (%v)", err)
-		time.Sleep(50 * time.Millisecond)
+		return err == nil && done
+	}, "a new page after the click")
+	b.check()
+}
+
+// waitFor waits until the browser shows a loaded page whose address
+// contains path, after navigations the page made by itself, and checks it.
+func (b *tab) waitFor(path string) {
+	b.t.Helper()
+	b.until(func() bool {
+		loc, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.readyState === "complete" ? location.href : ""`))
+		return err == nil && strings.Contains(loc, path)
+	}, "a page at "+path)
+	b.check()
+}
+
+// until polls cond for up to 30 seconds.
+func (b *tab) until(cond func() bool, what string) {
+	b.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		require.True(b.t, time.Now().Before(deadline), "no %s (at %s)", what, b.location())
 	}
+}
+
+// check runs on every page the tests see: no CSP violation, no axe-core
+// violation (WCAG 2.2 A and AA rules and axe's best practices, colour
+// contrast included, in the scheme Chromium shows), and a full-page
+// screenshot at 1280 and 375 px.
+func (b *tab) check() {
+	b.t.Helper()
 	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`window.__violations || []`))
 	require.NoError(b.t, err)
 	require.Empty(b.t, v, "CSP violations on %s", b.location())
+	b.axe()
 	b.screenshot()
 }
 
+//go:embed testdata/axe/axe.min.js
+var axeSource string
+
+// axe runs axe-core on the page (newTab injects it into every document
+// through the protocol, so the page's CSP does not apply to it) and fails
+// on any violation, listing each rule with the elements it found.
+func (b *tab) axe() {
+	b.t.Helper()
+	const run = `(async () => {
+  const r = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}});
+  return r.violations.map(v => v.id + " (" + v.impact + "): " + v.help + " at " + v.nodes.map(n => n.target.join(" ")).join(", "));
+})()`
+	found, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](run, chromedp.EvalAwaitPromise))
+	require.NoError(b.t, err, "axe-core on %s", b.location())
+	require.Empty(b.t, found, "accessibility violations on %s", b.location())
+}
+
+// shots is where the screenshots go: GATEHOUSE_PAGES_SCREENSHOTS, else a
+// temporary directory made once per test run, named in the log (CI keeps
+// it as an artefact).
+var shots = sync.OnceValue(func() string {
+	if dir := os.Getenv("GATEHOUSE_PAGES_SCREENSHOTS"); dir != "" {
+		return dir
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-pages-")
+	if err != nil {
+		return ""
+	}
+	return dir
+})
+
+var logShots sync.Once
+
+// screenshot saves the page at 1280 px and at 375 px wide (a phone), full
+// length, as <test>_<path>_<width>.png.
 func (b *tab) screenshot() {
-	if b.shot == "" {
+	b.t.Helper()
+	dir := shots()
+	if dir == "" {
 		return
 	}
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err == nil {
-		name := strings.NewReplacer("/", "_", "?", "_", "&", "_", "=", "_").Replace(strings.TrimPrefix(b.location(), b.base))
-		_ = os.WriteFile(filepath.Join(b.shot, b.t.Name()[strings.LastIndex(b.t.Name(), "/")+1:]+name+".png"), png, 0o644)
+	logShots.Do(func() { b.t.Logf("page screenshots: %s", dir) })
+	name := strings.NewReplacer("/", "_", "?", "_", "&", "_", "=", "_", "%", "_").Replace(strings.TrimPrefix(b.location(), b.base))
+	if len(name) > 60 {
+		name = name[:60]
 	}
+	name = b.t.Name()[strings.LastIndex(b.t.Name(), "/")+1:] + name
+	for _, width := range []int64{1280, 375} {
+		b.do(chromedp.EmulateViewport(width, 900))
+		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(90))
+		require.NoError(b.t, err)
+		require.NoError(b.t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s_%d.png", name, width)), png, 0o644))
+	}
+	b.do(chromedp.EmulateViewport(1280, 1000))
 }
 
 func (b *tab) text() string {

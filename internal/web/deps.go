@@ -36,6 +36,8 @@ type Accounts interface {
 	GetUser(ctx context.Context, id string) (gatehouse.User, error)
 	UpdateProfile(ctx context.Context, userID string, p account.ProfileUpdate) (gatehouse.User, error)
 	DeleteAccount(ctx context.Context, userID, password string, authTime time.Time) error
+	RequestEmailChange(ctx context.Context, userID, newEmail, password string, authTime time.Time) error
+	ConfirmEmailChange(ctx context.Context, token string) (gatehouse.User, error)
 }
 
 // MagicLinks emails sign-in links (an *account.MagicLinks).
@@ -113,6 +115,10 @@ type Admin struct {
 	}
 	// Sessions lists and revokes any user's sessions.
 	Sessions UserSessions
+	// Webhooks are the console user's own webhooks (nil hides them).
+	Webhooks AdminWebhooks
+	// AuditChain walks the audit log's hash chain (audit.Verify).
+	AuditChain func(ctx context.Context) (ChainStatus, error)
 	// Keys lists the token signing keys (a *keys.Ring).
 	Keys interface {
 		List(ctx context.Context) ([]gatehouse.SigningKey, error)

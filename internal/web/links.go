@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -14,6 +15,10 @@ import (
 
 // ConfirmSignInPath is the page the step-up confirmation email links to.
 const ConfirmSignInPath = "/confirm-sign-in"
+
+// ConfirmEmailPath is the page the link confirming a new email address
+// opens.
+const ConfirmEmailPath = "/confirm-email"
 
 // tokenData is an emailed-link page's data.
 type tokenData struct {
@@ -36,6 +41,8 @@ func (p *Pages) registerLinks(h registerFn) {
 	h("POST /magic-link", p.magicLink)
 	h("GET "+ConfirmSignInPath, p.tokenPage("confirm-sign-in", "Confirm sign-in"))
 	h("POST "+ConfirmSignInPath, p.confirmSignIn)
+	h("GET "+ConfirmEmailPath, p.tokenPage("confirm-email", "Confirm your new email address"))
+	h("POST "+ConfirmEmailPath, p.confirmEmail)
 }
 
 func (p *Pages) tokenPage(name, title string) http.HandlerFunc {
@@ -93,30 +100,40 @@ func (p *Pages) register(w http.ResponseWriter, r *http.Request) {
 		Notice: "Your account is created. We emailed a link to " + email + ": open it to verify your address, then sign in."})
 }
 
+// verifyEmail spends a verification link.
 func (p *Pages) verifyEmail(w http.ResponseWriter, r *http.Request) {
-	mk := func() view { return view{Title: "Verify your email", Data: tokenData{Token: r.PostFormValue("token")}} }
-	if !p.form(w, r, "verify-email", mk) {
+	p.mailboxProof(w, r, "verify-email", "Verify your email", "verified", p.d.Accounts.VerifyEmail,
+		func(gatehouse.User) string { return "Thank you: your email address is verified. You can sign in now." })
+}
+
+// mailboxProof spends the token of an emailed link that proves a mailbox
+// (verification, email change) with do. That proves the mailbox, not the
+// password: it signs nobody in. A browser already signed in goes back to
+// its account page with notice; any other sees the page done with the
+// words of done.
+func (p *Pages) mailboxProof(w http.ResponseWriter, r *http.Request, page, title, notice string,
+	do func(ctx context.Context, token string) (gatehouse.User, error), done func(u gatehouse.User) string) {
+	mk := func() view { return view{Title: title, Data: tokenData{Token: r.PostFormValue("token")}} }
+	if !p.form(w, r, page, mk) {
 		return
 	}
 	v := mk()
 	if err := p.limit(r.Context(), "login", p.ipKey(r), p.d.Limits.Login); err != nil {
-		p.fail(w, r, "verify-email", v, err)
+		p.fail(w, r, page, v, err)
 		return
 	}
-	u, err := p.d.Accounts.VerifyEmail(r.Context(), r.PostFormValue("token"))
+	u, err := do(r.Context(), r.PostFormValue("token"))
 	if err != nil {
-		p.fail(w, r, "verify-email", v, err)
+		p.fail(w, r, page, v, err)
 		return
 	}
-	// Verifying proves the mailbox, not the password: it signs nobody in.
-	// A browser already signed in goes back to its account page.
 	if _, ok := p.sessions.session(r); ok {
-		http.Redirect(w, r, "/account?notice=verified", http.StatusSeeOther)
+		http.Redirect(w, r, "/account?notice="+notice, http.StatusSeeOther)
 		return
 	}
 	v.Data = tokenData{Done: true, Email: string(u.Email)}
-	v.Notice = "Thank you: your email address is verified. You can sign in now."
-	p.render(w, r, http.StatusOK, "verify-email", v)
+	v.Notice = done(u)
+	p.render(w, r, http.StatusOK, page, v)
 }
 
 func (p *Pages) resendVerification(w http.ResponseWriter, r *http.Request) {
@@ -230,4 +247,12 @@ func (p *Pages) confirmSignIn(w http.ResponseWriter, r *http.Request) {
 	v.Data = tokenData{Done: true}
 	v.Notice = "The sign-in is confirmed. Go back to the browser or app where you were signing in and continue there. You can close this page."
 	p.render(w, r, http.StatusOK, "confirm-sign-in", v)
+}
+
+// confirmEmail makes the link's address the account's email.
+func (p *Pages) confirmEmail(w http.ResponseWriter, r *http.Request) {
+	p.mailboxProof(w, r, "confirm-email", "Confirm your new email address", "email-changed", p.d.Accounts.ConfirmEmailChange,
+		func(u gatehouse.User) string {
+			return "Your email address is now " + string(u.Email) + ". Use it to sign in."
+		})
 }

@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -168,6 +169,9 @@ func TestLoginRateLimitInWords(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
 	require.NotEmpty(t, resp.Header.Get("Retry-After"))
 	require.Contains(t, b.last, "Too many attempts.")
+	// Counted as the API's refusals are.
+	metrics := string(env.Do("GET", "/metrics", nil, "").Raw)
+	require.Contains(t, metrics, `gatehouse_rate_limited_total{limit="login"} 1`+"\n")
 }
 
 // An account with TOTP meets the MFA step after the password, and comes
@@ -263,13 +267,23 @@ func TestPagesHeaders(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode, path)
 		csp := resp.Header.Get("Content-Security-Policy")
 		require.Contains(t, csp, "default-src 'none'", path)
-		require.Contains(t, csp, "script-src 'self'", path)
+		require.Regexp(t, `script-src 'nonce-[A-Za-z0-9_-]{43}';`, csp, path)
+		require.NotContains(t, csp, "unsafe", path)
 		require.Contains(t, csp, "frame-ancestors 'none'", path)
 		require.NotContains(t, b.last, "http://", path)
 		require.NotContains(t, b.last, "https://", path)
 		require.Contains(t, b.last, `<html lang="en">`, path)
 	}
-	resp := b.get("/verify-email")
+	// The one script runs by this answer's nonce, a new one each time.
+	resp := b.get("/login")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	nonce := regexp.MustCompile(`script-src 'nonce-([^']+)'`).FindStringSubmatch(resp.Header.Get("Content-Security-Policy"))
+	require.NotNil(t, nonce)
+	require.Contains(t, b.last, `<script src="/assets/passkey.js" nonce="`+nonce[1]+`"`)
+	b.get("/login")
+	require.NotContains(t, b.last, nonce[1], "a fresh nonce per answer")
+
+	resp = b.get("/verify-email")
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	require.Contains(t, b.last, "This link has no token")
 }

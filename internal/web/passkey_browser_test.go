@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -50,10 +51,25 @@ func TestBrowserPasskey(t *testing.T) {
 	require.Contains(t, b.text(), "Your passkey is saved.")
 	require.Contains(t, b.text(), "Test key")
 
+	// The button, in a browser without conditional UI (autofill).
+	noAutofill, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `PublicKeyCredential.isConditionalMediationAvailable = undefined;`})
+	require.NoError(t, err)
 	b.press(`header button.link`)
 	require.Contains(t, b.text(), "You are signed out.")
 	b.do(chromedp.WaitVisible(chromedp.CSS(`#passkey`)))
 	b.press(`#passkey`)
 	require.Equal(t, email, b.value(`#my-email`))
 	require.Contains(t, b.text(), "(two-step)", "a verified passkey is two factors")
+
+	// Conditional UI: the login page asks for a passkey with mediation
+	// "conditional" as it opens, and the browser offers it in the email
+	// field's autofill; the virtual authenticator answers at once, which
+	// is the person picking it.
+	_, err = chromedp.Call(b.ctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: noAutofill.Identifier})
+	require.NoError(t, err)
+	b.press(`header button.link`)
+	b.waitFor("/account")
+	require.Equal(t, email, b.value(`#my-email`))
+	require.Contains(t, b.text(), "(two-step)")
 }

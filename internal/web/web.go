@@ -48,8 +48,11 @@ type Deps struct {
 	// PublicURL is GATEHOUSE_PUBLIC_URL; https makes the cookies Secure
 	// and __Host- prefixed.
 	PublicURL string
-	// ServiceName brands the pages.
+	// ServiceName brands the pages (GATEHOUSE_BRAND_NAME, else
+	// GATEHOUSE_SERVICE_NAME).
 	ServiceName string
+	// Brand is the optional logo and colour (GATEHOUSE_BRAND_*).
+	Brand Brand
 	// ReturnAllowlist are the prefixes besides this origin that return_to
 	// may name (GATEHOUSE_OAUTH_REDIRECT_ALLOWLIST).
 	ReturnAllowlist []string
@@ -78,6 +81,9 @@ type Deps struct {
 
 	Limiter ratelimit.Limiter
 	Limits  Limits
+	// Metrics counts refusals in gatehouse_rate_limited_total{limit}, as
+	// the API's limits do (a *telemetry.Metrics; nil counts nothing).
+	Metrics RateLimitMetrics
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -195,6 +201,8 @@ func parseTemplates() (map[string]*template.Template, error) {
 func (p *Pages) Register(mux *http.ServeMux) {
 	h := func(pattern string, f http.HandlerFunc) { mux.HandleFunc(pattern, f) }
 	h("GET /assets/", p.assets)
+	h("GET "+brandLogoPath, p.brandLogo)
+	h("GET /assets/brand.css", p.brandCSS)
 	h("GET /{$}", p.home)
 	p.registerSignIn(h)
 	p.registerLinks(h)
@@ -213,6 +221,10 @@ type view struct {
 	Error   string
 	Fields  []string
 	Data    any
+	// Nonce is this answer's CSP nonce: only script tags carrying it run.
+	Nonce string
+	// Brand is the service's look (logo, colour).
+	Brand Brand
 }
 
 // render writes a page with status.
@@ -222,10 +234,12 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 		panic("web: no template " + name)
 	}
 	v.Service = p.d.ServiceName
+	v.Brand = p.d.Brand
 	v.CSRF = p.csrfToken(w, r)
+	v.Nonce = randomToken()
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", p.csp())
+	h.Set("Content-Security-Policy", p.csp(v.Nonce))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
@@ -234,15 +248,20 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 	}
 }
 
-// csp allows only our own assets; forms may post to ourselves and, since
-// a post may answer a redirect to return_to, to the allow-listed origins.
-func (p *Pages) csp() string {
+// csp allows only our own assets, and only the scripts this answer tagged
+// with its nonce; forms may post to ourselves and, since a post may answer
+// a redirect to return_to, to the allow-listed origins.
+func (p *Pages) csp(nonce string) string {
 	formAction := "'self'"
 	for _, a := range p.allow {
 		formAction += " " + a.Scheme + "://" + a.Host
 	}
-	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-		"form-action " + formAction + "; base-uri 'none'; frame-ancestors 'none'"
+	img := "'self' data:"
+	if o := p.d.Brand.logoOrigin(); o != "" {
+		img += " " + o
+	}
+	return "default-src 'none'; script-src 'nonce-" + nonce + "'; style-src 'self'; img-src " + img + "; connect-src 'self'; " +
+		"form-action " + formAction + "; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
 }
 
 func (p *Pages) assets(w http.ResponseWriter, r *http.Request) {
@@ -371,6 +390,12 @@ func sentence(s string) string {
 var errCSRF = gatehouse.Errorf(gatehouse.CodeAccessDenied,
 	"this form expired or did not come from this site; reload the page and try again")
 
+// RateLimitMetrics counts requests refused by a limit, by the limit's name
+// (login, register, email, mfa).
+type RateLimitMetrics interface {
+	RateLimited(limit string)
+}
+
 // limit spends one request of the named limit under key.
 func (p *Pages) limit(ctx context.Context, name, key string, l ratelimit.Limit) error {
 	if p.d.Limiter == nil || !l.Valid() {
@@ -379,6 +404,9 @@ func (p *Pages) limit(ctx context.Context, name, key string, l ratelimit.Limit) 
 	res, err := p.d.Limiter.Allow(ctx, name+":"+key, l)
 	if err != nil || res.Allowed {
 		return nil //nolint:nilerr // a failing limiter lets requests through, as the API's does
+	}
+	if p.d.Metrics != nil {
+		p.d.Metrics.RateLimited(name)
 	}
 	return gatehouse.Errorf(gatehouse.CodeRateLimited, "too many requests; retry in %d seconds", max(int(res.RetryAfter.Seconds()+0.999), 1))
 }

@@ -20,7 +20,7 @@ var ErrUnknownTemplate = errors.New("mail: unknown template")
 // templateNames lists every template, for Enqueue's early check.
 var templateNames = []string{
 	gatehouse.MailTemplateVerifyEmail, gatehouse.MailTemplateResetPassword, gatehouse.MailTemplateWelcome, gatehouse.MailTemplateSecurityAlert, gatehouse.MailTemplateMagicLink,
-	gatehouse.MailTemplateWebhookDisabled, gatehouse.MailTemplateNewDevice,
+	gatehouse.MailTemplateWebhookDisabled, gatehouse.MailTemplateNewDevice, gatehouse.MailTemplateChangeEmail,
 }
 
 // required lists, per template, the data keys that must be non-empty.
@@ -28,6 +28,7 @@ var required = map[string][]string{
 	gatehouse.MailTemplateVerifyEmail:     {gatehouse.MailKeyLink},
 	gatehouse.MailTemplateResetPassword:   {gatehouse.MailKeyLink},
 	gatehouse.MailTemplateMagicLink:       {gatehouse.MailKeyLink},
+	gatehouse.MailTemplateChangeEmail:     {gatehouse.MailKeyLink},
 	gatehouse.MailTemplateSecurityAlert:   {gatehouse.MailKeyTitle},
 	gatehouse.MailTemplateWebhookDisabled: {gatehouse.MailKeyTitle},
 	gatehouse.MailTemplateNewDevice:       {gatehouse.MailKeyTitle},

@@ -42,8 +42,10 @@ func TestRenderAllTemplates(t *testing.T) {
 		gatehouse.MailTemplateMagicLink:       "Your Acme ID sign-in link",
 		gatehouse.MailTemplateWebhookDisabled: "Acme ID: your webhook was disabled",
 		gatehouse.MailTemplateNewDevice:       "Confirm your Acme ID sign-in",
+		gatehouse.MailTemplateChangeEmail:     "Confirm your new email address for Acme ID",
 	}
-	expiring := map[string]bool{gatehouse.MailTemplateVerifyEmail: true, gatehouse.MailTemplateResetPassword: true, gatehouse.MailTemplateMagicLink: true}
+	expiring := map[string]bool{gatehouse.MailTemplateVerifyEmail: true, gatehouse.MailTemplateResetPassword: true, gatehouse.MailTemplateMagicLink: true,
+		gatehouse.MailTemplateChangeEmail: true}
 	for _, name := range mail.Templates() {
 		t.Run(name, func(t *testing.T) {
 			m, err := r.Render(name, data)

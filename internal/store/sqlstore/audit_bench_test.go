@@ -335,19 +335,6 @@ func explainAudit(t testing.TB, db *sqlstore.DB, q store.AuditQuery) string {
 	}
 	rows, err := db.DB().QueryContext(ctx, prefix+query, args...)
 	require.NoError(t, err)
-	defer rows.Close()
-	cols, err := rows.Columns()
-	require.NoError(t, err)
-	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		require.NoError(t, rows.Scan(ptrs...))
-		out = append(out, fmt.Sprint(vals[len(vals)-1]))
-	}
-	require.NoError(t, rows.Err())
+	out := planLines(t, rows)
 	return "   " + query + "\n   " + strings.Join(out, "\n   ")
 }

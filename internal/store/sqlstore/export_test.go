@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
@@ -28,3 +29,12 @@ func AuditListSQL(ctx context.Context, db *DB, q store.AuditQuery) (string, []an
 	query, args := auditListQuery(db.dialect, q, plan)
 	return rebind(db.dialect, query), args, nil
 }
+
+// CountActiveSessionsSQL and CountMFAUsersSQL expose the gauges' count
+// statements, in db's placeholder style, to the external tests (for
+// EXPLAIN).
+func CountActiveSessionsSQL(db *DB, now time.Time) (string, []any) {
+	return rebind(db.dialect, countActiveSessionsSQL), []any{timeArg(db.dialect, now)}
+}
+
+func CountMFAUsersSQL() string { return countMFAUsersSQL }

@@ -136,3 +136,15 @@ func (q *queries) CountBackupCodes(ctx context.Context, userID string) (int, err
 	err := q.queryRow(ctx, `SELECT COUNT(*) FROM mfa_backup_codes WHERE user_id = ? AND used_at IS NULL`, userID).Scan(&n)
 	return n, translate("count backup codes", err)
 }
+
+const countMFAUsersSQL = `SELECT (SELECT COUNT(*) FROM users), ` +
+	`(SELECT COUNT(DISTINCT user_id) FROM mfa_factors WHERE activated_at IS NOT NULL)`
+
+// CountMFAUsers counts the users, and the users with an activated factor
+// (each once, whatever their number of factors). The partial index
+// mfa_factors_active_user_idx (user_id, only activated rows) serves the
+// second count.
+func (q *queries) CountMFAUsers(ctx context.Context) (users, withMFA int64, err error) {
+	err = q.queryRow(ctx, countMFAUsersSQL).Scan(&users, &withMFA)
+	return users, withMFA, translate("count mfa users", err)
+}

@@ -246,15 +246,15 @@ func (q *queries) UseRefreshToken(ctx context.Context, id string, now time.Time)
 
 // --- one-time tokens ---
 
-const oneTimeTokenColumns = `id, user_id, purpose, hash, created_at, expires_at, used_at`
+const oneTimeTokenColumns = `id, user_id, purpose, hash, created_at, expires_at, used_at, data`
 
 // CreateOneTimeToken inserts t. ErrConflict when the id or hash exists, and
 // also when the user does not (a foreign key refuses the row).
 func (q *queries) CreateOneTimeToken(ctx context.Context, t gatehouse.OneTimeToken) error {
 	_, err := q.exec(ctx,
-		`INSERT INTO one_time_tokens (`+oneTimeTokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO one_time_tokens (`+oneTimeTokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.UserID, string(t.Purpose), t.Hash, timeArg(q.dialect, t.CreatedAt),
-		timeArg(q.dialect, t.ExpiresAt), nullTimeArg(q.dialect, t.UsedAt))
+		timeArg(q.dialect, t.ExpiresAt), nullTimeArg(q.dialect, t.UsedAt), t.Data)
 	return translate("create one-time token", err)
 }
 
@@ -275,7 +275,7 @@ func (q *queries) ConsumeOneTimeToken(ctx context.Context, purpose gatehouse.One
 		`UPDATE one_time_tokens SET used_at = ? WHERE purpose = ? AND hash = ? AND used_at IS NULL AND expires_at > ? `+
 			`RETURNING `+oneTimeTokenColumns,
 		n, string(purpose), hash, n,
-	).Scan(&t.ID, &t.UserID, &p, &t.Hash, &created, &expires, &used)
+	).Scan(&t.ID, &t.UserID, &p, &t.Hash, &created, &expires, &used, &t.Data)
 	if err != nil {
 		return gatehouse.OneTimeToken{}, translate(fmt.Sprintf("consume %s token", purpose), err)
 	}
@@ -300,4 +300,15 @@ func (q *queries) DeleteStaleOneTimeTokens(ctx context.Context, cutoff time.Time
 	c := timeArg(q.dialect, cutoff)
 	res, err := q.exec(ctx, `DELETE FROM one_time_tokens WHERE expires_at < ? OR used_at < ?`, c, c)
 	return rowsAffected("delete stale one-time tokens", res, err)
+}
+
+const countActiveSessionsSQL = `SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > ?`
+
+// CountActiveSessions counts the sessions that are not revoked and expire
+// strictly after now, whoever's they are. The partial index
+// sessions_active_idx (expires_at, only unrevoked rows) serves it.
+func (q *queries) CountActiveSessions(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := q.queryRow(ctx, countActiveSessionsSQL, timeArg(q.dialect, now)).Scan(&n)
+	return n, translate("count active sessions", err)
 }

@@ -27,6 +27,7 @@ var mfaCases = []testCase{
 	{name: "MFA/UseBackupCodeRace", covers: []string{"UseBackupCode"}, fn: testMFAUseBackupCodeRace},
 	{name: "MFA/UserMethods", covers: []string{"GetUser", "GetUserByEmail", "GetUserForUpdate"}, fn: testMFAUserMethods},
 	{name: "MFA/DeletedWithUser", covers: []string{"DeleteUser"}, fn: testMFADeletedWithUser},
+	{name: "MFA/CountUsers", fresh: true, covers: []string{"CountMFAUsers"}, fn: testMFACountUsers},
 }
 
 // newMFAFactor returns a pending factor: a TOTP one with a sealed secret
@@ -418,4 +419,31 @@ func testMFADeletedWithUser(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 	requireBackupCount(t, s, kept.ID, 2)
+}
+
+func testMFACountUsers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	requireCounts := func(users, withMFA int64, msg string) {
+		t.Helper()
+		gotUsers, gotMFA, err := s.CountMFAUsers(ctx)
+		require.NoError(t, err, msg)
+		require.Equal(t, [2]int64{users, withMFA}, [2]int64{gotUsers, gotMFA}, "users, with MFA: %s", msg)
+	}
+	requireCounts(0, 0, "an empty store")
+
+	both, pending := createUser(t, s), createUser(t, s)
+	createUser(t, s) // no factor
+	totp := createMFAFactor(t, s, both.ID, gatehouse.MFAMethodTOTP)
+	sms := createMFAFactor(t, s, both.ID, gatehouse.MFAMethodSMS)
+	createMFAFactor(t, s, pending.ID, gatehouse.MFAMethodTOTP)
+	requireCounts(3, 0, "pending factors do not count")
+
+	require.NoError(t, s.ActivateMFAFactor(ctx, both.ID, totp.ID, 0, base))
+	require.NoError(t, s.ActivateMFAFactor(ctx, both.ID, sms.ID, 0, base))
+	requireCounts(3, 1, "a user with two active factors counts once")
+
+	require.NoError(t, s.DeleteMFAFactor(ctx, both.ID, totp.ID))
+	requireCounts(3, 1, "one active factor left")
+	require.NoError(t, s.DeleteUser(ctx, both.ID))
+	requireCounts(2, 0, "the user and its factors gone")
 }

@@ -27,6 +27,7 @@ var sessionCases = []testCase{
 	{name: "Sessions/RevokeUserSessions", covers: []string{"RevokeUserSessions"}, fn: testSessionsRevokeUserSessions},
 	{name: "Sessions/RevokeUserSessionsRace", covers: []string{"RevokeUserSessions"}, fn: testSessionsRevokeUserSessionsRace},
 	{name: "Sessions/DeleteStale", fresh: true, covers: []string{"DeleteStaleSessions"}, fn: testSessionsDeleteStale},
+	{name: "Sessions/CountActive", fresh: true, covers: []string{"CountActiveSessions"}, fn: testSessionsCountActive},
 }
 
 // refreshTokenCases cover RefreshTokens.
@@ -430,6 +431,46 @@ func testSessionsDeleteStale(t *testing.T, s store.Store) {
 	requireSweptOnce(t, s, 10, func(ctx context.Context, q store.Queries) (int64, error) {
 		return q.DeleteStaleSessions(ctx, cutoff)
 	})
+}
+
+func testSessionsCountActive(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base
+	n, err := s.CountActiveSessions(ctx, now)
+	require.NoError(t, err)
+	require.Zero(t, n, "an empty store")
+
+	u, other := createUser(t, s), createUser(t, s)
+	mk := func(userID string, expires time.Time, revoked *time.Time) {
+		sess := newSession(userID)
+		sess.ExpiresAt, sess.RevokedAt = expires, revoked
+		require.NoError(t, s.CreateSession(ctx, sess))
+	}
+	later := now.Add(time.Hour)
+	mk(u.ID, later, nil)
+	mk(other.ID, later, nil)                       // every user's count
+	mk(u.ID, now.Add(time.Microsecond), nil)       // expires just after now
+	mk(u.ID, now, nil)                             // expires exactly now: not after now
+	mk(u.ID, now.Add(-time.Hour), nil)             // expired
+	mk(u.ID, later, ptr(now.Add(-time.Second)))    // revoked
+	mk(other.ID, later, ptr(later.Add(time.Hour))) // revoked in the future is still revoked
+	n, err = s.CountActiveSessions(ctx, now)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), n)
+
+	n, err = s.CountActiveSessions(ctx, now.Add(time.Microsecond))
+	require.NoError(t, err)
+	require.Equal(t, int64(2), n, "the soon-expiring one drops out")
+
+	// Revoking one takes it out of the count, inside a transaction too.
+	ids, err := s.RevokeUserSessions(ctx, other.ID, "", now)
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		n, err = tx.CountActiveSessions(ctx, now)
+		return err
+	}))
+	require.Equal(t, int64(2), n)
 }
 
 // --- refresh tokens ---

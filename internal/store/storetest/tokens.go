@@ -45,6 +45,7 @@ func requireOneTimeToken(t *testing.T, want, got gatehouse.OneTimeToken) {
 	require.Equal(t, want.UserID, got.UserID)
 	require.Equal(t, want.Purpose, got.Purpose)
 	require.Equal(t, want.Hash, got.Hash)
+	require.Equal(t, want.Data, got.Data)
 	requireTime(t, want.CreatedAt, got.CreatedAt, "CreatedAt")
 	requireTime(t, want.ExpiresAt, got.ExpiresAt, "ExpiresAt")
 	requireTimePtr(t, want.UsedAt, got.UsedAt, "UsedAt")
@@ -53,8 +54,13 @@ func requireOneTimeToken(t *testing.T, want, got gatehouse.OneTimeToken) {
 func testOneTimeTokensCreateConsume(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := createUser(t, s)
-	for _, purpose := range []gatehouse.OneTimePurpose{gatehouse.PurposeVerifyEmail, gatehouse.PurposeResetPassword, gatehouse.PurposeMagicLink, gatehouse.PurposeMFASMS} {
-		tok, hash := createOneTimeToken(t, s, u.ID, purpose)
+	for _, purpose := range []gatehouse.OneTimePurpose{gatehouse.PurposeVerifyEmail, gatehouse.PurposeResetPassword, gatehouse.PurposeMagicLink, gatehouse.PurposeMFASMS, gatehouse.PurposeChangeEmail} {
+		tok := newOneTimeToken(t, u.ID, purpose)
+		if purpose == gatehouse.PurposeChangeEmail {
+			tok.Data = "new-address@example.com" // carried back by Consume
+		}
+		require.NoError(t, s.CreateOneTimeToken(ctx, tok))
+		hash := tok.Hash
 		now := base.Add(time.Second)
 		got, err := s.ConsumeOneTimeToken(ctx, purpose, hash, now)
 		require.NoError(t, err, purpose)

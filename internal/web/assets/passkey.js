@@ -28,23 +28,47 @@
     if (r.authenticatorData) { out.response.authenticatorData = enc(r.authenticatorData); out.response.signature = enc(r.signature); if (r.userHandle) { out.response.userHandle = enc(r.userHandle); } }
     return out;
   }
+  // begin asks the page's endpoint for a ceremony's options, with the
+  // form's CSRF token (and, for a sign-in, the typed email when asked).
+  async function begin(form, email) {
+    var body = new URLSearchParams(new FormData(form));
+    if (email) { body.set("email", email); }
+    var res = await fetch(form.dataset.begin, { method: "POST", body: body, credentials: "same-origin" });
+    var data = await res.json();
+    if (!res.ok) { throw new Error(data.error || "The passkey could not be used."); }
+    return data;
+  }
+  function finish(form, cred) {
+    form.elements.credential.value = JSON.stringify(toJSON(cred));
+    form.submit();
+  }
+  // Conditional UI: the browser offers the account's passkeys in the
+  // email field's autofill (autocomplete="username webauthn"); picking one
+  // signs in. The button aborts it, since one request may be pending.
+  var pending = null;
+  async function autofill(form) {
+    if (!PublicKeyCredential.isConditionalMediationAvailable || !(await PublicKeyCredential.isConditionalMediationAvailable())) { return; }
+    pending = new AbortController();
+    try {
+      var data = await begin(form, "");
+      var cred = await navigator.credentials.get({ publicKey: requestOptions(data.options.publicKey), mediation: "conditional", signal: pending.signal });
+      form.elements.challenge_id.value = data.challenge_id;
+      finish(form, cred);
+    } catch (e) { /* dismissed or aborted: the form and the button still work */ }
+  }
   function wire(form, create) {
     var btn = form.querySelector("button[type=button]"), msg = form.querySelector("[role=status]");
     form.hidden = false;
     btn.addEventListener("click", async function () {
+      if (pending) { pending.abort(); pending = null; }
       btn.disabled = true; msg.textContent = "Waiting for your passkey…";
       try {
-        var body = new URLSearchParams(new FormData(form));
         var email = document.getElementById("email");
-        if (!create && email && email.value) { body.set("email", email.value); }
-        var res = await fetch(form.dataset.begin, { method: "POST", body: body, credentials: "same-origin" });
-        var data = await res.json();
-        if (!res.ok) { throw new Error(data.error || "The passkey could not be used."); }
+        var data = await begin(form, !create && email ? email.value : "");
         var cred;
         if (create) { cred = await navigator.credentials.create({ publicKey: creationOptions(data.options.publicKey) }); }
         else { form.elements.challenge_id.value = data.challenge_id; cred = await navigator.credentials.get({ publicKey: requestOptions(data.options.publicKey) }); }
-        form.elements.credential.value = JSON.stringify(toJSON(cred));
-        form.submit();
+        finish(form, cred);
       } catch (e) {
         msg.textContent = e && e.name === "NotAllowedError" ? "The passkey request was cancelled or timed out." : (e && e.message) || "The passkey could not be used.";
         btn.disabled = false;
@@ -52,7 +76,7 @@
     });
   }
   var login = document.getElementById("passkey-form");
-  if (login) { wire(login, false); }
+  if (login) { wire(login, false); autofill(login); }
   var add = document.getElementById("passkey-add");
   if (add) { wire(add, true); }
 })();
