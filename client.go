@@ -79,6 +79,9 @@ type AuthRequest struct {
 	CodeExpiresAt *time.Time
 	// UsedAt is when the code was exchanged.
 	UsedAt *time.Time
+	// GrantSessionID is the session the code's exchange started: a replay
+	// of the code ends it (RFC 6749 §4.1.2).
+	GrantSessionID string
 }
 
 // Done reports whether a user signed in for the request.

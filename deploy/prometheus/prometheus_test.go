@@ -429,3 +429,45 @@ func evalAlert(t *testing.T, r rulefmt.Rule, load string, at time.Duration) []la
 	}
 	return out
 }
+
+// TestDocsListEveryPanelAndAlert: docs/observability.md lists, under a
+// heading per dashboard, exactly that dashboard's panels (as
+// "- **Title**: description" lines, in the dashboard's order, with the
+// panel's own description), and has a row for exactly the alerts
+// of alerts.yaml, so the operator's description of the dashboards and
+// alerts cannot drift from the files.
+func TestDocsListEveryPanelAndAlert(t *testing.T) {
+	b, err := os.ReadFile("../../docs/observability.md")
+	require.NoError(t, err)
+	docPanels := map[string][]string{} // dashboard title -> "panel title: description"
+	var docAlerts []string
+	section, dash := "", ""
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case strings.HasPrefix(line, "## "):
+			section, dash = strings.TrimPrefix(line, "## "), ""
+		case section == "Dashboards" && strings.HasPrefix(line, "### "):
+			dash = strings.TrimPrefix(line, "### ")
+		case dash != "" && strings.HasPrefix(line, "- **"):
+			docPanels[dash] = append(docPanels[dash], strings.Replace(strings.TrimPrefix(line, "- **"), "**:", ":", 1))
+		case section == "Alerts" && strings.HasPrefix(line, "| `"):
+			name, _, _ := strings.Cut(strings.TrimPrefix(line, "| `"), "`")
+			docAlerts = append(docAlerts, name)
+		}
+	}
+	filePanels := map[string][]string{}
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.Panels {
+			filePanels[d.Title] = append(filePanels[d.Title], p.Title+": "+p.Description)
+		}
+	}
+	require.Equal(t, filePanels, docPanels, "docs/observability.md § Dashboards against the dashboards' panels")
+	var fileAlerts []string
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			fileAlerts = append(fileAlerts, r.Alert)
+		}
+	}
+	require.ElementsMatch(t, fileAlerts, docAlerts, "docs/observability.md § Alerts against alerts.yaml")
+}

@@ -59,6 +59,7 @@ const (
 type Store interface {
 	GetClient(ctx context.Context, id string) (gatehouse.Client, error)
 	GetAuthRequest(ctx context.Context, id string) (gatehouse.AuthRequest, error)
+	GetAuthRequestByCode(ctx context.Context, hash []byte) (gatehouse.AuthRequest, error)
 	GetUser(ctx context.Context, id string) (gatehouse.User, error)
 	GetConsent(ctx context.Context, userID, clientID string) (gatehouse.Consent, error)
 	GetRefreshTokenByHash(ctx context.Context, hash []byte) (gatehouse.RefreshToken, error)
@@ -79,7 +80,8 @@ type Keys interface {
 // *session.Service).
 type Sessions interface {
 	SessionRevoker
-	Start(ctx context.Context, tx store.Tx, userID string, client gatehouse.ClientInfo, amr []string, mfa bool) (gatehouse.Session, string, error)
+	StartAt(ctx context.Context, tx store.Tx, userID string, client gatehouse.ClientInfo, amr []string, mfa bool,
+		authTime time.Time) (gatehouse.Session, string, error)
 	RefreshFor(ctx context.Context, clientID, refresh string, meta gatehouse.ClientInfo) (session.Refreshed, error)
 	Revoke(ctx context.Context, userID, sessionID, reason string) error
 }

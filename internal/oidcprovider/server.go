@@ -48,7 +48,7 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 		var err error
 		req, err = tx.ConsumeAuthCode(ctx, token.Hash(r.Data.Code), p.now())
 		if errors.Is(err, store.ErrNotFound) {
-			return errInvalidGrant("the code is unknown, used or expired")
+			return errCodeSpent
 		}
 		if err != nil {
 			return err
@@ -73,7 +73,8 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 		if !req.Done() {
 			return errInvalidGrant("the code is unknown, used or expired")
 		}
-		sess, refresh, err = p.sessions.Start(ctx, tx, req.UserID, p.clientInfo(ctx, requestFrom(ctx), cl.Name), req.AMR, mfa(req.AMR))
+		sess, refresh, err = p.sessions.StartAt(ctx, tx, req.UserID, p.clientInfo(ctx, requestFrom(ctx), cl.Name), req.AMR, mfa(req.AMR),
+			*req.AuthTime)
 		if err != nil {
 			return err
 		}
@@ -81,9 +82,16 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 			Scopes: req.Scopes, CreatedAt: p.now()}); err != nil {
 			return err
 		}
+		if err := tx.SetAuthCodeGrant(ctx, req.ID, sess.ID); err != nil {
+			return err
+		}
 		return p.emit(ctx, tx, gatehouse.EventClientTokenGranted, req.UserID, map[string]any{
 			"client_id": cl.ID, "grant_type": gatehouse.GrantAuthorizationCode, "session_id": sess.ID, "scope": req.Scopes})
 	})
+	if errors.Is(err, errCodeSpent) {
+		p.codeReplayed(ctx, r.Data.Code)
+		return nil, errInvalidGrant("the code is unknown, used or expired")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +99,23 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 		refresh = "" // the family exists but the client gets no refresh token
 	}
 	return s.tokenResponse(ctx, cl, sess, refresh, req.Scopes, req.Nonce, *req.AuthTime, req.AMR, req.SessionID)
+}
+
+// errCodeSpent: the code is unknown, used or expired.
+var errCodeSpent = errors.New("authorization code spent")
+
+// codeReplayed ends the session a spent code's exchange started, when the
+// code comes again (RFC 6749 §4.1.2): whoever presents it a second time
+// has a copy, so the tokens issued for it are not to be trusted.
+func (p *Provider) codeReplayed(ctx context.Context, code string) {
+	req, err := p.store.GetAuthRequestByCode(ctx, token.Hash(code))
+	if err != nil || req.UsedAt == nil || req.GrantSessionID == "" {
+		return
+	}
+	p.log.WarnContext(ctx, "authorization code replayed; its session is ended", "client_id", req.ClientID, "session_id", req.GrantSessionID)
+	if err := p.sessions.Revoke(ctx, req.UserID, req.GrantSessionID, "code_reused"); err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+		p.log.ErrorContext(ctx, "end the session of a replayed code", "err", err)
+	}
 }
 
 // tokenResponse signs the access token and the ID token.

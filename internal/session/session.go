@@ -119,11 +119,22 @@ func (s *Service) StopListening() error { return s.alive.Close() }
 
 // Start creates a session and its first refresh token inside tx.
 func (s *Service) Start(ctx context.Context, tx store.Tx, userID string, meta gatehouse.ClientInfo, amr []string, mfa bool) (gatehouse.Session, string, error) {
+	return s.StartAt(ctx, tx, userID, meta, amr, mfa, time.Time{})
+}
+
+// StartAt is Start for a user who authenticated at authTime, earlier
+// than now (an app's session from a browser sign-in: its tokens keep the
+// time of that sign-in). A zero authTime is now.
+func (s *Service) StartAt(ctx context.Context, tx store.Tx, userID string, meta gatehouse.ClientInfo, amr []string, mfa bool,
+	authTime time.Time) (gatehouse.Session, string, error) {
 	now := s.opts.Now().UTC()
+	if authTime.IsZero() || authTime.After(now) {
+		authTime = now
+	}
 	sess := gatehouse.Session{
 		ID: gatehouse.NewID(), UserID: userID, CreatedAt: now, LastActiveAt: now,
 		ExpiresAt: now.Add(s.opts.Lifetime), IPAddress: meta.IP, UserAgent: truncate(meta.UserAgent, 512),
-		DeviceID: truncate(meta.DeviceID, 512), DeviceRef: meta.DeviceRef, AMR: amr, MFA: mfa, AuthTime: now, TrustScore: 50,
+		DeviceID: truncate(meta.DeviceID, 512), DeviceRef: meta.DeviceRef, AMR: amr, MFA: mfa, AuthTime: authTime.UTC(), TrustScore: 50,
 		Location: truncate(meta.Location, 200),
 	}
 	if meta.TrustScore > 0 {
@@ -201,7 +212,18 @@ func (s *Service) refresh(ctx context.Context, clientID, refresh string, meta ga
 	reusedSession := ""
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		now := s.opts.Now().UTC()
-		rt, err := tx.GetRefreshTokenByHash(ctx, token.Hash(refresh))
+		// Spend the token first, in one statement: of concurrent refreshes
+		// with it exactly one gets it. Every refusal below returns an
+		// error, which rolls the spending back, so a token refused for its
+		// session or its client stays as it was.
+		hash := token.Hash(refresh)
+		rt, err := tx.ConsumeRefreshToken(ctx, hash, now)
+		won := err == nil
+		if errors.Is(err, store.ErrNotFound) {
+			// Unknown, or used already: a reuse, unless it is refused
+			// below for what it would be refused anyway.
+			rt, err = tx.GetRefreshTokenByHash(ctx, hash)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			return errInvalidRefresh
 		}
@@ -229,29 +251,23 @@ func (s *Service) refresh(ctx context.Context, clientID, refresh string, meta ga
 		case grant.ClientID != clientID:
 			return errInvalidRefresh
 		}
-		won := false
-		if rt.UsedAt == nil {
-			if won, err = tx.UseRefreshToken(ctx, rt.ID, now); err != nil {
-				return err
-			}
-		}
 		if !won {
 			reusedSession = sess.ID
 			return s.revokeTx(ctx, tx, sess.UserID, sess.ID, "refresh_token_reused", now)
 		}
-		if err := tx.TouchSession(ctx, sess.ID, now, meta.IP, truncate(meta.UserAgent, 512)); err != nil {
-			return err
-		}
+		ua := truncate(meta.UserAgent, 512)
 		if s.rescore != nil {
 			// sess still has the address of the previous request.
 			score, err := s.rescore.RescoreTx(ctx, tx, sess, meta)
 			if err != nil {
 				return err
 			}
-			if err := tx.SetSessionTrust(ctx, sess.ID, score); err != nil {
+			if err := tx.TouchSessionTrust(ctx, sess.ID, now, meta.IP, ua, score); err != nil {
 				return err
 			}
 			sess.TrustScore = score
+		} else if err := tx.TouchSession(ctx, sess.ID, now, meta.IP, ua); err != nil {
+			return err
 		}
 		sess.LastActiveAt = now
 		if meta.IP != "" {

@@ -149,6 +149,9 @@ type Sessions interface {
 	// TouchSession records activity: LastActiveAt = now, and the client's
 	// current IP and user agent when non-empty. ErrNotFound.
 	TouchSession(ctx context.Context, id string, now time.Time, ip, userAgent string) error
+	// TouchSessionTrust is TouchSession that also sets the TrustScore
+	// (0-100, as SetSessionTrust), in one statement: a refresh's.
+	TouchSessionTrust(ctx context.Context, id string, now time.Time, ip, userAgent string, score int) error
 	// RevokeSession sets RevokedAt = now when the session is not revoked yet,
 	// and reports whether this call did it. ErrNotFound when there is none.
 	RevokeSession(ctx context.Context, id string, now time.Time) (bool, error)
@@ -177,6 +180,13 @@ type RefreshTokens interface {
 	// call did it: of concurrent callers exactly one gets true. False, not an
 	// error, for an unknown id.
 	UseRefreshToken(ctx context.Context, id string, now time.Time) (bool, error)
+	// ConsumeRefreshToken marks the unused token with this hash used
+	// (UsedAt = now) and returns it, in one UPDATE ... RETURNING: of
+	// concurrent callers exactly one gets it. Expiry is not checked (the
+	// caller checks ExpiresAt, and rolls back to refuse). ErrNotFound when
+	// no unused token has the hash: unknown, or used already (read it with
+	// GetRefreshTokenByHash to tell which).
+	ConsumeRefreshToken(ctx context.Context, hash []byte, now time.Time) (gatehouse.RefreshToken, error)
 }
 
 // OneTimeTokens persists single-use secrets sent by email.
@@ -458,6 +468,13 @@ type Clients interface {
 	// concurrent callers exactly one succeeds. ErrNotFound when the code
 	// is unknown, used or expired.
 	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (gatehouse.AuthRequest, error)
+	// GetAuthRequestByCode returns the request with this code hash,
+	// whatever its state. ErrNotFound.
+	GetAuthRequestByCode(ctx context.Context, hash []byte) (gatehouse.AuthRequest, error)
+	// SetAuthCodeGrant records the session a spent code's exchange
+	// started (GrantSessionID). ErrNotFound when there is no such request
+	// with a used code.
+	SetAuthCodeGrant(ctx context.Context, id, sessionID string) error
 	// DeleteStaleAuthRequests deletes requests that expired before cutoff
 	// and reports how many went.
 	DeleteStaleAuthRequests(ctx context.Context, cutoff time.Time) (int64, error)

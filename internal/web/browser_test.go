@@ -188,7 +188,7 @@ func (b *tab) screenshot() {
 	if len(name) > 60 {
 		name = name[:60]
 	}
-	name = b.t.Name()[strings.LastIndex(b.t.Name(), "/")+1:] + name
+	name = strings.ReplaceAll(b.t.Name(), "/", "-") + name
 	for _, width := range []int64{1280, 375} {
 		b.do(chromedp.EmulateViewport(width, 900))
 		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(90))
@@ -228,8 +228,15 @@ func (b *tab) login(email, password string) {
 // One person's whole way through the pages in a real browser: sign up,
 // verify by the emailed link, sign in, turn on TOTP from the page's key,
 // change the profile, sign out, and sign in again with the second factor.
+// It runs on every engine the tests have (PostgreSQL when
+// GATEHOUSE_TEST_POSTGRES_URL is set), one after the other.
 func TestBrowserSignUpToMFA(t *testing.T) {
-	env := apptest.New(t, "sqlite", nil)
+	for _, engine := range apptest.Engines(t) {
+		t.Run(engine, func(t *testing.T) { signUpToMFA(t, apptest.New(t, engine, nil)) })
+	}
+}
+
+func signUpToMFA(t *testing.T, env *apptest.Env) {
 	b := newTab(t, env.Server.URL)
 	email := "browser-person@example.com"
 

@@ -125,7 +125,7 @@ func scanClient(r row) (gatehouse.Client, error) {
 
 const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode, ` +
 	`code_challenge, code_challenge_method, prompt, max_age, login_hint, created_at, expires_at, login_at, ` +
-	`user_id, session_id, auth_time, amr, code_hash, code_expires_at, used_at`
+	`user_id, session_id, auth_time, amr, code_hash, code_expires_at, used_at, grant_session_id`
 
 // CreateAuthRequest inserts r. ErrConflict when the id exists; ErrNotFound
 // when the client does not.
@@ -139,12 +139,12 @@ func (q *queries) CreateAuthRequest(ctx context.Context, r gatehouse.AuthRequest
 		maxAge = int64(*r.MaxAge)
 	}
 	_, err = q.exec(ctx, `INSERT INTO oidc_auth_requests (`+authRequestColumns+`) VALUES `+
-		`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.RedirectURI, l[0], r.State, r.Nonce, r.ResponseType, r.ResponseMode,
 		r.CodeChallenge, r.CodeChallengeMethod, l[1], maxAge, r.LoginHint,
 		timeArg(q.dialect, r.CreatedAt), timeArg(q.dialect, r.ExpiresAt), nullTimeArg(q.dialect, r.LoginAt),
 		nullString(r.UserID), r.SessionID, nullTimeArg(q.dialect, r.AuthTime), l[2], nilBytes(r.CodeHash),
-		nullTimeArg(q.dialect, r.CodeExpiresAt), nullTimeArg(q.dialect, r.UsedAt))
+		nullTimeArg(q.dialect, r.CodeExpiresAt), nullTimeArg(q.dialect, r.UsedAt), r.GrantSessionID)
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("create auth request: client %q or user: %w", r.ClientID, store.ErrNotFound)
 	}
@@ -202,6 +202,21 @@ func (q *queries) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Tim
 	return r, translate("consume authorization code", err)
 }
 
+// GetAuthRequestByCode returns the request with this code hash. ErrNotFound.
+func (q *queries) GetAuthRequestByCode(ctx context.Context, hash []byte) (gatehouse.AuthRequest, error) {
+	if len(hash) == 0 {
+		return gatehouse.AuthRequest{}, fmt.Errorf("get auth request by code: %w", store.ErrNotFound)
+	}
+	r, err := scanAuthRequest(q.queryRow(ctx, `SELECT `+authRequestColumns+` FROM oidc_auth_requests WHERE code_hash = ?`, hash))
+	return r, translate("get auth request by code", err)
+}
+
+// SetAuthCodeGrant records the session a spent code started.
+func (q *queries) SetAuthCodeGrant(ctx context.Context, id, sessionID string) error {
+	res, err := q.exec(ctx, `UPDATE oidc_auth_requests SET grant_session_id = ? WHERE id = ? AND used_at IS NOT NULL`, sessionID, id)
+	return requireOneRow(fmt.Sprintf("set grant of auth request %q", id), res, err)
+}
+
 // DeleteStaleAuthRequests deletes requests that expired before cutoff.
 func (q *queries) DeleteStaleAuthRequests(ctx context.Context, cutoff time.Time) (int64, error) {
 	res, err := q.exec(ctx, `DELETE FROM oidc_auth_requests WHERE expires_at < ?`, timeArg(q.dialect, cutoff))
@@ -218,7 +233,7 @@ func scanAuthRequest(rw row) (gatehouse.AuthRequest, error) {
 	)
 	if err := rw.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.ResponseType, &r.ResponseMode,
 		&r.CodeChallenge, &r.CodeChallengeMethod, &prompt, &maxAge, &r.LoginHint, &created, &expires, &login,
-		&userID, &r.SessionID, &authTime, &amr, &r.CodeHash, &codeExp, &used); err != nil {
+		&userID, &r.SessionID, &authTime, &amr, &r.CodeHash, &codeExp, &used, &r.GrantSessionID); err != nil {
 		return gatehouse.AuthRequest{}, err
 	}
 	var err error

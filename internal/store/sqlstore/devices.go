@@ -139,11 +139,19 @@ func prefixed(p, columns string) string {
 
 // SetSessionTrust sets the session's trust score. ErrNotFound.
 func (q *queries) SetSessionTrust(ctx context.Context, sessionID string, score int) error {
-	if score < 0 || score > 100 {
-		return fmt.Errorf("set session trust: score %d is outside 0..100", score)
+	if err := checkTrustScore(score); err != nil {
+		return fmt.Errorf("set session trust: %w", err)
 	}
 	res, err := q.exec(ctx, `UPDATE sessions SET trust_score = ? WHERE id = ?`, score, sessionID)
 	return requireOneRow(fmt.Sprintf("set session %q trust", sessionID), res, err)
+}
+
+// checkTrustScore refuses a score outside 0..100.
+func checkTrustScore(score int) error {
+	if score < 0 || score > 100 {
+		return fmt.Errorf("score %d is outside 0..100", score)
+	}
+	return nil
 }
 
 // GetLoginProfile returns the user's stored profile. ErrNotFound.

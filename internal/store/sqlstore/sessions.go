@@ -88,6 +88,18 @@ func (q *queries) TouchSession(ctx context.Context, id string, now time.Time, ip
 	return requireOneRow(fmt.Sprintf("touch session %q", id), res, err)
 }
 
+// TouchSessionTrust is TouchSession setting trust_score too, in one UPDATE.
+func (q *queries) TouchSessionTrust(ctx context.Context, id string, now time.Time, ip, userAgent string, score int) error {
+	if err := checkTrustScore(score); err != nil {
+		return fmt.Errorf("touch session %q: %w", id, err)
+	}
+	res, err := q.exec(ctx,
+		`UPDATE sessions SET last_active_at = ?, ip_address = COALESCE(?, ip_address), user_agent = COALESCE(?, user_agent), `+
+			`trust_score = ? WHERE id = ?`,
+		timeArg(q.dialect, now), nullString(ip), nullString(userAgent), score, id)
+	return requireOneRow(fmt.Sprintf("touch session %q", id), res, err)
+}
+
 // RevokeSession sets RevokedAt = now unless the session is revoked already,
 // and reports whether this call revoked it (an earlier revocation's time
 // stays). ErrNotFound when there is no such session.
@@ -242,6 +254,26 @@ func (q *queries) UseRefreshToken(ctx context.Context, id string, now time.Time)
 		`UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL`, timeArg(q.dialect, now), id)
 	n, err := rowsAffected(fmt.Sprintf("use refresh token %q", id), res, err)
 	return n == 1, err
+}
+
+// ConsumeRefreshToken marks the unused token with this hash used and
+// returns it, in one UPDATE ... RETURNING (single use under concurrency as
+// UseRefreshToken). ErrNotFound when no unused token has the hash; the
+// hash is not in the error message.
+func (q *queries) ConsumeRefreshToken(ctx context.Context, hash []byte, now time.Time) (gatehouse.RefreshToken, error) {
+	var (
+		t                      gatehouse.RefreshToken
+		created, expires, used timeScanner
+	)
+	err := q.queryRow(ctx,
+		`UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL RETURNING `+refreshTokenColumns,
+		timeArg(q.dialect, now), hash).
+		Scan(&t.ID, &t.SessionID, &t.UserID, &t.Hash, &created, &expires, &used)
+	if err != nil {
+		return gatehouse.RefreshToken{}, translate("consume refresh token", err)
+	}
+	t.CreatedAt, t.ExpiresAt, t.UsedAt = created.Time, expires.Time, used.ptr()
+	return t, nil
 }
 
 // --- one-time tokens ---

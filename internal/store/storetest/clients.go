@@ -21,6 +21,7 @@ var clientCases = []testCase{
 	{name: "AuthRequests/CreateGet", covers: []string{"CreateAuthRequest", "GetAuthRequest"}, fn: testAuthRequestCreateGet},
 	{name: "AuthRequests/Complete", covers: []string{"CompleteAuthRequest", "SetAuthRequestLogin", "SetAuthRequestCode"}, fn: testAuthRequestComplete},
 	{name: "AuthRequests/Consume", covers: []string{"ConsumeAuthCode"}, fn: testAuthCodeConsume},
+	{name: "AuthRequests/ByCodeGrant", covers: []string{"GetAuthRequestByCode", "SetAuthCodeGrant"}, fn: testAuthCodeGrant},
 	{name: "AuthRequests/ConsumeRace", covers: []string{"ConsumeAuthCode"}, fn: testAuthCodeConsumeRace},
 	{name: "AuthRequests/SetCodeRace", covers: []string{"SetAuthRequestCode"}, fn: testAuthCodeSetRace},
 	{name: "AuthRequests/DeleteStale", covers: []string{"DeleteStaleAuthRequests"}, fresh: true, fn: testAuthRequestDeleteStale},
@@ -189,6 +190,7 @@ func requireAuthRequest(t *testing.T, want, got gatehouse.AuthRequest) {
 	require.Equal(t, want.CodeHash, got.CodeHash)
 	requireTimePtr(t, want.CodeExpiresAt, got.CodeExpiresAt, "CodeExpiresAt")
 	requireTimePtr(t, want.UsedAt, got.UsedAt, "UsedAt")
+	require.Equal(t, want.GrantSessionID, got.GrantSessionID)
 }
 
 func testAuthRequestCreateGet(t *testing.T, s store.Store) {
@@ -285,6 +287,29 @@ func testAuthCodeConsume(t *testing.T, s store.Store) {
 	requireAuthRequest(t, r, got)
 	_, err = s.ConsumeAuthCode(ctx, hash, base.Add(30*time.Second))
 	require.ErrorIs(t, err, store.ErrNotFound, "spent")
+}
+
+func testAuthCodeGrant(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	hash := []byte(gatehouse.NewID())
+	r := completedRequest(t, s, hash, base.Add(time.Minute))
+	_, err := s.GetAuthRequestByCode(ctx, []byte(gatehouse.NewID()))
+	require.ErrorIs(t, err, store.ErrNotFound, "unknown code")
+	_, err = s.GetAuthRequestByCode(ctx, nil)
+	require.ErrorIs(t, err, store.ErrNotFound, "no code")
+	got, err := s.GetAuthRequestByCode(ctx, hash)
+	require.NoError(t, err)
+	requireAuthRequest(t, r, got)
+
+	require.ErrorIs(t, s.SetAuthCodeGrant(ctx, r.ID, "s-1"), store.ErrNotFound, "the code is not spent yet")
+	_, err = s.ConsumeAuthCode(ctx, hash, base)
+	require.NoError(t, err)
+	require.NoError(t, s.SetAuthCodeGrant(ctx, r.ID, "s-1"))
+	r.UsedAt, r.GrantSessionID = ptr(base), "s-1"
+	got, err = s.GetAuthRequestByCode(ctx, hash)
+	require.NoError(t, err, "a spent code is still found")
+	requireAuthRequest(t, r, got)
+	require.ErrorIs(t, s.SetAuthCodeGrant(ctx, gatehouse.NewID(), "s-2"), store.ErrNotFound)
 }
 
 func testAuthCodeConsumeRace(t *testing.T, s store.Store) {

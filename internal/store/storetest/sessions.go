@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ var sessionCases = []testCase{
 	{name: "Sessions/GetNotFound", covers: []string{"GetSession"}, fn: testSessionsGetNotFound},
 	{name: "Sessions/List", covers: []string{"ListSessions"}, fn: testSessionsList},
 	{name: "Sessions/Touch", covers: []string{"TouchSession"}, fn: testSessionsTouch},
+	{name: "Sessions/TouchTrust", covers: []string{"TouchSessionTrust"}, fn: testSessionsTouchTrust},
 	{name: "Sessions/Revoke", covers: []string{"RevokeSession"}, fn: testSessionsRevoke},
 	{name: "Sessions/RevokeRace", covers: []string{"RevokeSession"}, fn: testSessionsRevokeRace},
 	{name: "Sessions/RevokeUserSessions", covers: []string{"RevokeUserSessions"}, fn: testSessionsRevokeUserSessions},
@@ -37,6 +39,8 @@ var refreshTokenCases = []testCase{
 	{name: "RefreshTokens/GetNotFound", covers: []string{"GetRefreshTokenByHash"}, fn: testRefreshTokensGetNotFound},
 	{name: "RefreshTokens/Use", covers: []string{"UseRefreshToken"}, fn: testRefreshTokensUse},
 	{name: "RefreshTokens/UseRace", covers: []string{"UseRefreshToken"}, fn: testRefreshTokensUseRace},
+	{name: "RefreshTokens/Consume", covers: []string{"ConsumeRefreshToken"}, fn: testRefreshTokensConsume},
+	{name: "RefreshTokens/ConsumeRace", covers: []string{"ConsumeRefreshToken"}, fn: testRefreshTokensConsumeRace},
 }
 
 func newSession(userID string) gatehouse.Session {
@@ -242,6 +246,41 @@ func testSessionsTouch(t *testing.T, s store.Store) {
 
 	err = s.TouchSession(ctx, gatehouse.NewID(), base, "192.0.2.1", "x")
 	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testSessionsTouchTrust(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := createUser(t, s)
+	sess := createSession(t, s, u.ID)
+	other := createSession(t, s, u.ID)
+	stored := func(want gatehouse.Session) {
+		t.Helper()
+		got, err := s.GetSession(ctx, want.ID)
+		require.NoError(t, err)
+		requireSession(t, want, got)
+	}
+
+	t1 := base.Add(time.Minute)
+	require.NoError(t, s.TouchSessionTrust(ctx, sess.ID, t1, "198.51.100.4", "curl/8.0", 80))
+	want := sess
+	want.LastActiveAt, want.IPAddress, want.UserAgent, want.TrustScore = t1, "198.51.100.4", "curl/8.0", 80
+	stored(want)
+
+	// Empty values keep what is stored; the score is always set.
+	t2 := t1.Add(time.Minute)
+	require.NoError(t, s.TouchSessionTrust(ctx, sess.ID, t2, "", "", 0))
+	want.LastActiveAt, want.TrustScore = t2, 0
+	stored(want)
+
+	for _, bad := range []int{-1, 101} {
+		err := s.TouchSessionTrust(ctx, sess.ID, t2.Add(time.Minute), "", "", bad)
+		require.Error(t, err, bad)
+		require.NotErrorIs(t, err, store.ErrNotFound)
+	}
+	stored(want)
+	stored(other)
+
+	require.ErrorIs(t, s.TouchSessionTrust(ctx, gatehouse.NewID(), base, "192.0.2.1", "x", 50), store.ErrNotFound)
 }
 
 func testSessionsRevoke(t *testing.T, s store.Store) {
@@ -599,6 +638,56 @@ func testRefreshTokensUseRace(t *testing.T, s store.Store) {
 	tok := createRefreshToken(t, s, createSession(t, s, u.ID))
 	win := requireOneWinner(t, s, "rotate a refresh token", nil, func(ctx context.Context, q store.Queries, i int) (bool, error) {
 		return q.UseRefreshToken(ctx, tok.ID, racerTime(i))
+	})
+	got, err := s.GetRefreshTokenByHash(t.Context(), tok.Hash)
+	require.NoError(t, err)
+	requireTimePtr(t, ptr(racerTime(win)), got.UsedAt, "UsedAt is the winner's")
+}
+
+func testRefreshTokensConsume(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := createUser(t, s)
+	sess := createSession(t, s, u.ID)
+	tok, other := createRefreshToken(t, s, sess), createRefreshToken(t, s, sess)
+	expired := newRefreshToken(t, sess)
+	expired.ExpiresAt = base.Add(-time.Hour)
+	require.NoError(t, s.CreateRefreshToken(ctx, expired))
+
+	at := base.Add(time.Minute)
+	got, err := s.ConsumeRefreshToken(ctx, tok.Hash, at)
+	require.NoError(t, err)
+	tok.UsedAt = &at
+	requireRefreshToken(t, tok, got)
+	_, err = s.ConsumeRefreshToken(ctx, tok.Hash, at.Add(time.Minute))
+	require.ErrorIs(t, err, store.ErrNotFound, "a used token is not consumed again")
+
+	got, err = s.GetRefreshTokenByHash(ctx, tok.Hash)
+	require.NoError(t, err)
+	requireRefreshToken(t, tok, got)
+	got, err = s.GetRefreshTokenByHash(ctx, other.Hash)
+	require.NoError(t, err)
+	require.Nil(t, got.UsedAt, "another token of the family is untouched")
+
+	// Expiry is the caller's to check: an expired token is consumed.
+	got, err = s.ConsumeRefreshToken(ctx, expired.Hash, at)
+	require.NoError(t, err)
+	requireTime(t, expired.ExpiresAt, got.ExpiresAt, "ExpiresAt")
+
+	_, err = s.ConsumeRefreshToken(ctx, secretHash(t), at)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = s.ConsumeRefreshToken(ctx, other.Hash[:16], at)
+	require.ErrorIs(t, err, store.ErrNotFound, "a prefix is not a match")
+}
+
+func testRefreshTokensConsumeRace(t *testing.T, s store.Store) {
+	u := createUser(t, s)
+	tok := createRefreshToken(t, s, createSession(t, s, u.ID))
+	win := requireOneWinner(t, s, "consume a refresh token", nil, func(ctx context.Context, q store.Queries, i int) (bool, error) {
+		_, err := q.ConsumeRefreshToken(ctx, tok.Hash, racerTime(i))
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
 	})
 	got, err := s.GetRefreshTokenByHash(t.Context(), tok.Hash)
 	require.NoError(t, err)
