@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -153,7 +154,10 @@ func (p *Provider) csrf(reqID, sessionID string) string {
 }
 
 type consentData struct {
-	Message  string
+	Message string
+	// Return is the origin the form's answer redirects to (the client's
+	// redirect URI's): browsers hold a form's redirects to form-action.
+	Return   string
 	Client   string
 	Scopes   []string
 	ID, CSRF string
@@ -183,7 +187,7 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
 		p.page(w, http.StatusBadRequest, "This application is no longer registered.")
 		return
 	}
-	d := consentData{Client: cl.Name, ID: id, CSRF: p.csrf(id, b.SessionID)}
+	d := consentData{Client: cl.Name, ID: id, CSRF: p.csrf(id, b.SessionID), Return: cspOrigin(req.RedirectURI)}
 	for _, s := range req.Scopes {
 		if t, ok := scopeText[s]; ok {
 			d.Scopes = append(d.Scopes, t)
@@ -244,10 +248,23 @@ func (p *Provider) render(w http.ResponseWriter, status int, d consentData) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"+d.Return+"; frame-ancestors 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	_ = consentTmpl.Execute(w, d)
+}
+
+// cspOrigin is " <source>" of a redirect URI for form-action: its
+// scheme://host[:port], or its private scheme ("com.example.app:").
+func cspOrigin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || strings.ContainsAny(raw, " ;,'") {
+		return ""
+	}
+	if u.Host == "" {
+		return " " + u.Scheme + ":"
+	}
+	return " " + u.Scheme + "://" + u.Host
 }
 
 var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
