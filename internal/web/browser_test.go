@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -173,7 +174,10 @@ var shots = sync.OnceValue(func() string {
 	return dir
 })
 
-var logShots sync.Once
+var (
+	logShots   sync.Once
+	tokenParam = regexp.MustCompile(`token=[^&]*`)
+)
 
 // screenshot saves the page at 1280 px and at 375 px wide (a phone), full
 // length, as <test>_<path>_<width>.png.
@@ -184,14 +188,17 @@ func (b *tab) screenshot() {
 		return
 	}
 	logShots.Do(func() { b.t.Logf("page screenshots: %s", dir) })
-	name := strings.NewReplacer("/", "_", "?", "_", "&", "_", "=", "_", "%", "_").Replace(strings.TrimPrefix(b.location(), b.base))
+	// The path names the page; a token in it (a secret, even a test's) is
+	// left out.
+	path := tokenParam.ReplaceAllString(strings.TrimPrefix(b.location(), b.base), "token")
+	name := strings.NewReplacer("/", "_", "?", "_", "&", "_", "=", "_", "%", "_").Replace(path)
 	if len(name) > 60 {
 		name = name[:60]
 	}
 	name = strings.ReplaceAll(b.t.Name(), "/", "-") + name
 	for _, width := range []int64{1280, 375} {
 		b.do(chromedp.EmulateViewport(width, 900))
-		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100)) // 100: PNG, not JPEG
 		require.NoError(b.t, err)
 		require.NoError(b.t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s_%d.png", name, width)), png, 0o644))
 	}
