@@ -641,7 +641,7 @@ func newRateLimiter(cfg *config.Config, c cache.Cache, m *telemetry.Metrics, log
 	local := ratelimit.NewMemory(ratelimit.WithClock(now))
 	if r, ok := c.(*cache.Redis); ok {
 		return ratelimit.NewFallback(ratelimit.NewRedis(r.Client(), r.Prefix()), local,
-			ratelimit.FallbackOptions{Logger: log, Registerer: m.Registry()})
+			ratelimit.FallbackOptions{Logger: log, Registerer: m.Registry(), PrimaryDown: r.Degraded})
 	}
 	return local
 }
