@@ -38,7 +38,8 @@ then /auth/login), then sends one scenario, or a weighted mix, for --duration:
   me           GET  /api/v1/auth/me with a bearer token
   authz-check  POST /api/v1/authz/check with a bearer token
   jwks         GET  /.well-known/jwks.json
-  mixed        all of them, weighted by --mix
+  health       GET  /api/v1/health/live (no database, no token: the ceiling to compare with)
+  mixed        the scenarios named in --mix, weighted by it
 
 Load is either a rate (--rate, requests per second, sent on schedule whatever
 the latency: the open model) or a number of workers each sending its next
@@ -66,7 +67,7 @@ throwaway one. Only loopback targets are loaded unless --allow-remote is given.`
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Target, "target", "http://127.0.0.1:8080", "base URL of the server to load")
-	f.StringVar(&cfg.Scenario, "scenario", loadtest.Mixed, "login, refresh, me, authz-check, jwks or mixed")
+	f.StringVar(&cfg.Scenario, "scenario", loadtest.Mixed, "login, refresh, me, authz-check, jwks, health or mixed")
 	f.StringVar(&mix, "mix", loadtest.DefaultMix, "weights of the mixed scenario")
 	f.IntVar(&cfg.Rate, "rate", 0, fmt.Sprintf("requests per second, open model (default %d unless --concurrency is given)", defaultRate))
 	f.IntVar(&cfg.Concurrency, "concurrency", 0, "workers sending back to back, closed model (excludes --rate)")

@@ -23,7 +23,7 @@ type loadtestRow struct {
 // loadtestTable parses the table the command prints, by scenario.
 func loadtestTable(t *testing.T, out string) map[string]loadtestRow {
 	t.Helper()
-	row := regexp.MustCompile(`(?m)^\s*(login|refresh|me|authz-check|jwks|total)\s+(\d+)\s+[\d.]+\s+\S+\s+\S+\s+\S+\s+\S+\s+([\d.]+%)\s+(.+)$`)
+	row := regexp.MustCompile(`(?m)^\s*(login|refresh|me|authz-check|jwks|health|total)\s+(\d+)\s+[\d.]+\s+\S+\s+\S+\s+\S+\s+\S+\s+([\d.]+%)\s+(.+)$`)
 	rows := map[string]loadtestRow{}
 	for _, m := range row.FindAllStringSubmatch(out, -1) {
 		n, err := strconv.Atoi(m[2])
@@ -65,7 +65,8 @@ func TestLoadtestScenarios(t *testing.T) {
 		{"me", []string{"--rate", "20", "--duration", "1s"}},
 		{"authz-check", []string{"--concurrency", "2", "--duration", "1s"}},
 		{"jwks", []string{"--rate", "20", "--duration", "1s"}},
-		{"mixed", []string{"--rate", "40", "--duration", "1s", "--mix", "login=1,me=2,refresh=2,authz-check=2,jwks=1"}},
+		{"health", []string{"--rate", "20", "--duration", "1s"}},
+		{"mixed", []string{"--rate", "40", "--duration", "1s", "--mix", "login=1,me=2,refresh=2,authz-check=2,jwks=1,health=1"}},
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			report := filepath.Join(dir, tc.scenario+".html")
@@ -76,7 +77,7 @@ func TestLoadtestScenarios(t *testing.T) {
 			rows := loadtestTable(t, out)
 			names := []string{tc.scenario}
 			if tc.scenario == "mixed" {
-				names = []string{"login", "me", "refresh", "authz-check", "jwks", "total"}
+				names = []string{"login", "me", "refresh", "authz-check", "jwks", "health", "total"}
 			}
 			require.Len(t, rows, len(names), out)
 			for _, name := range names {

@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -119,6 +120,10 @@ type Options struct {
 	// configuration makes (tests pass one with an in-memory exporter);
 	// nil means the configured one, or none when tracing is off.
 	TracerProvider trace.TracerProvider
+	// GenerateKey makes new signing keys' RSA keys (default: fresh from
+	// crypto/rand); tests reuse a few, as generating one is their
+	// costliest step of Build.
+	GenerateKey func(bits int) (*rsa.PrivateKey, error)
 }
 
 // OpenStore opens the database named by the configuration, for a
@@ -249,7 +254,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if cfg.OldMasterKey != nil {
 		log.Warn("GATEHOUSE_SECRET_KEY_OLD is set: secrets sealed under the old master key still open. Run `gatehouse keys rotate-master`, then restart without GATEHOUSE_SECRET_KEY_OLD")
 	}
-	a.Ring = keys.NewRing(a.DB, box, keys.Options{Bits: cfg.RSAKeyBits, MaxTokenTTL: cfg.AccessTokenTTL, Now: opts.Now})
+	a.Ring = keys.NewRing(a.DB, box, keys.Options{Bits: cfg.RSAKeyBits, MaxTokenTTL: cfg.AccessTokenTTL, Now: opts.Now,
+		GenerateKey: opts.GenerateKey})
 	created, err := a.Ring.Ensure(ctx)
 	if err != nil {
 		return nil, err
@@ -635,7 +641,7 @@ func newRateLimiter(cfg *config.Config, c cache.Cache, m *telemetry.Metrics, log
 	local := ratelimit.NewMemory(ratelimit.WithClock(now))
 	if r, ok := c.(*cache.Redis); ok {
 		return ratelimit.NewFallback(ratelimit.NewRedis(r.Client(), r.Prefix()), local,
-			ratelimit.FallbackOptions{Logger: log, Registerer: m.Registry()})
+			ratelimit.FallbackOptions{Logger: log, Registerer: m.Registry(), PrimaryDown: r.Degraded})
 	}
 	return local
 }

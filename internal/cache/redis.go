@@ -224,6 +224,11 @@ func OpenRedis(ctx context.Context, rawURL string, options ...RedisOption) (*Red
 	if err != nil {
 		return nil, err
 	}
+	// Without this go-redis ignores a context's deadline while it waits for
+	// an answer (up to its 3 s read timeout, 4 s for a pooled connection),
+	// so a frozen server would hold the rate limiter's and the health
+	// check's shorter budgets hostage.
+	opts.ContextTimeoutEnabled = true
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, pingTimeout)

@@ -2,9 +2,11 @@ package cache_test
 
 import (
 	"context"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -224,4 +226,95 @@ func TestRedisPrefixSeparatesDeployments(t *testing.T) {
 	}
 	require.NoError(t, b.Delete(ctx, "k", "other"))
 	require.NoError(t, a.Delete(ctx, "k"))
+}
+
+// A server that stops answering (frozen, not gone) costs a call no more
+// than its context allows: go-redis's own 3 s read timeout would otherwise
+// hold the rate limiter's and the health check's shorter budgets hostage.
+func TestRedisFrozenServerHonoursContextDeadline(t *testing.T) {
+	opts, err := cache.ParseRedisURL(redisURL(t))
+	require.NoError(t, err)
+	p := newFreezingProxy(t, opts.Addrs[0])
+	u, err := url.Parse(redisURL(t))
+	require.NoError(t, err)
+	u.Host = p.addr
+	r, err := cache.OpenRedis(t.Context(), u.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	require.NoError(t, r.Set(t.Context(), "frozen:"+t.Name(), []byte("v"), time.Minute))
+
+	p.freeze()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = r.Get(ctx, "frozen:"+t.Name())
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), 2500*time.Millisecond, "ended by the context, not by go-redis's 3 s read timeout")
+}
+
+// freezingProxy forwards TCP connections to target until freeze, after
+// which it reads nothing more and answers nothing, like a SIGSTOPped server.
+type freezingProxy struct {
+	addr   string
+	frozen chan struct{}
+}
+
+func newFreezingProxy(t *testing.T, target string) *freezingProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &freezingProxy{addr: ln.Addr().String(), frozen: make(chan struct{})}
+	var conns sync.WaitGroup
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.freeze()
+		conns.Wait()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			pipe := func(dst, src net.Conn) {
+				defer conns.Done()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := src.Read(buf)
+					select {
+					case <-p.frozen:
+						<-t.Context().Done()
+						_ = dst.Close()
+						_ = src.Close()
+						return
+					default:
+					}
+					if err != nil {
+						_ = dst.Close()
+						return
+					}
+					if _, err := dst.Write(buf[:n]); err != nil {
+						_ = src.Close()
+						return
+					}
+				}
+			}
+			conns.Add(2)
+			go pipe(up, c)
+			go pipe(c, up)
+		}
+	}()
+	return p
+}
+
+func (p *freezingProxy) freeze() {
+	select {
+	case <-p.frozen:
+	default:
+		close(p.frozen)
+	}
 }

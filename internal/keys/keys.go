@@ -76,6 +76,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger gets a warning when a reload fails (default slog.Default()).
 	Logger *slog.Logger
+	// GenerateKey makes the RSA key of a new signing key (default
+	// rsa.GenerateKey from crypto/rand). Tests hand out keys made once.
+	GenerateKey func(bits int) (*rsa.PrivateKey, error)
 }
 
 // Key is a loaded key: the stored row and its parsed material.
@@ -119,6 +122,9 @@ func NewRing(st Store, sealer secret.Sealer, opts Options) *Ring {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.GenerateKey == nil {
+		opts.GenerateKey = func(bits int) (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, bits) }
 	}
 	return &Ring{store: st, sealer: sealer, opts: opts,
 		publishDelay: max(PublishDelay, opts.Reload+JWKSMaxAge+time.Minute)}
@@ -466,7 +472,7 @@ func (r *Ring) parse(row gatehouse.SigningKey, now time.Time) (Key, error) {
 }
 
 func (r *Ring) generate() (gatehouse.SigningKey, error) {
-	priv, err := rsa.GenerateKey(rand.Reader, r.opts.Bits)
+	priv, err := r.opts.GenerateKey(r.opts.Bits)
 	if err != nil {
 		return gatehouse.SigningKey{}, fmt.Errorf("generate RSA key: %w", err)
 	}

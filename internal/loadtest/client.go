@@ -27,6 +27,7 @@ const (
 	authzPath    = "/api/v1/authz/check"
 	jwksPath     = "/.well-known/jwks.json"
 	healthPath   = "/api/v1/health"
+	livePath     = "/api/v1/health/live"
 )
 
 // userAgent names the load in the server's logs, sessions and devices.

@@ -1,5 +1,5 @@
 // Package loadtest drives a running Gatehouse server with a load of one
-// scenario (login, refresh, me, authz-check, jwks) or a weighted mix of
+// scenario (login, refresh, me, authz-check, jwks, health) or a weighted mix of
 // them, and reports what it measured: a table of throughput, latency
 // percentiles and errors by status, an HTML report with plots, and whether
 // the latency and error objectives were met.
@@ -36,11 +36,12 @@ const (
 	Me         = "me"
 	AuthzCheck = "authz-check"
 	JWKS       = "jwks"
+	Health     = "health"
 	Mixed      = "mixed"
 )
 
 // Scenarios lists the single scenarios, in the order reports show them.
-var Scenarios = []string{Login, Refresh, Me, AuthzCheck, JWKS}
+var Scenarios = []string{Login, Refresh, Me, AuthzCheck, JWKS, Health}
 
 // DefaultMix is the weights of the mixed scenario: mostly token-bearing
 // API calls, as an application's traffic is, with a login now and then.

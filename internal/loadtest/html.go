@@ -20,7 +20,7 @@ import (
 // script at all and prints as it shows).
 
 // colors per scenario (index as in Scenarios) and for failures.
-var colors = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"}
+var colors = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf"}
 
 const failColor = "#d62728"
 

@@ -25,7 +25,7 @@ type targets struct {
 func (t *targets) scenarioURLs() map[string]string {
 	return map[string]string{
 		t.base + loginPath: Login, t.base + refreshPath: Refresh, t.base + mePath: Me,
-		t.base + authzPath: AuthzCheck, t.base + jwksPath: JWKS,
+		t.base + authzPath: AuthzCheck, t.base + jwksPath: JWKS, t.base + livePath: Health,
 	}
 }
 
@@ -64,6 +64,10 @@ func (t *targets) set(name string, tgt *vegeta.Target) error {
 		}
 	case JWKS:
 		*tgt = vegeta.Target{Method: http.MethodGet, URL: t.base + jwksPath, Header: header(false)}
+	case Health:
+		// The cheapest answer the server has (no database, no cache, no
+		// token): the ceiling the other scenarios are compared with.
+		*tgt = vegeta.Target{Method: http.MethodGet, URL: t.base + livePath, Header: header(false)}
 	default:
 		return fmt.Errorf("unknown scenario %q", name)
 	}

@@ -28,6 +28,16 @@ import (
 // verifies the ID token with go-oidc.
 func TestCodeFlowInChromium(t *testing.T) {
 	chrome := browsertest.ChromiumPath(t)
+	for _, firstParty := range []bool{false, true} {
+		t.Run(map[bool]string{false: "consent", true: "first-party"}[firstParty], func(t *testing.T) {
+			chromiumFlow(t, chrome, firstParty)
+		})
+	}
+}
+
+// chromiumFlow runs the flow; a first-party client skips the consent
+// page, so the sign-in form's redirects lead to the RP.
+func chromiumFlow(t *testing.T, chrome string, firstParty bool) {
 	e, email := setup(t, "sqlite")
 
 	var (
@@ -46,7 +56,7 @@ func TestCodeFlowInChromium(t *testing.T) {
 	}))
 	t.Cleanup(rpSrv.Close)
 	callback := rpSrv.URL + "/cb"
-	id, secret := newClient(t, e, oidcprovider.ClientInput{Name: "Wiki", RedirectURIs: []string{callback}})
+	id, secret := newClient(t, e, oidcprovider.ClientInput{Name: "Wiki", FirstParty: firstParty, RedirectURIs: []string{callback}})
 	r := newRP(t, e, id, secret)
 	r.conf.RedirectURL = callback
 	verifier := oauth2.GenerateVerifier()
@@ -64,15 +74,17 @@ func TestCodeFlowInChromium(t *testing.T) {
 	t.Cleanup(cancelAlloc)
 	ctx, cancelTab := chromedp.NewContext(alloc)
 	t.Cleanup(cancelTab)
-	ctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	t.Cleanup(cancel)
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(start), chromedp.WaitVisible(chromedp.CSS(`#password`))), "the login page")
 	require.NoError(t, chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#email`), email),
-		chromedp.SetValue(chromedp.CSS(`#password`), apptest.StrongPassword), chromedp.Click(chromedp.CSS(`#signin`)),
-		chromedp.WaitVisible(chromedp.CSS(`button[value="allow"]`))), "the consent page")
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[value="allow"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#rp`))), "back at the RP")
+		chromedp.SetValue(chromedp.CSS(`#password`), apptest.StrongPassword), chromedp.Click(chromedp.CSS(`#signin`))))
+	if !firstParty {
+		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`button[value="allow"]`)),
+			chromedp.Click(chromedp.CSS(`button[value="allow"]`))), "the consent page")
+	}
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#rp`))), "back at the RP")
 
 	mu.Lock()
 	q := got

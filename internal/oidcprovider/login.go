@@ -8,6 +8,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -104,7 +105,25 @@ func (p *Provider) continueHandler(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	op.AuthResponse(&authRequest{req}, p.op, w, r)
+	if r.Header.Get("Sec-Fetch-Mode") != "navigate" {
+		op.AuthResponse(&authRequest{req}, p.op, w, r)
+		return
+	}
+	// A browser may have come here through a form's redirects (the
+	// sign-in page's), which it holds to that page's form-action: it goes
+	// on to the client from a page of its own instead.
+	rec := httptest.NewRecorder()
+	op.AuthResponse(&authRequest{req}, p.op, rec, r)
+	loc := rec.Header().Get("Location")
+	if rec.Code != http.StatusFound && rec.Code != http.StatusSeeOther || loc == "" {
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return
+	}
+	p.render(w, http.StatusOK, consentData{Next: loc})
 }
 
 // loginURL is the hosted sign-in page, coming back to returnTo; again asks
@@ -154,6 +173,7 @@ func (p *Provider) csrf(reqID, sessionID string) string {
 }
 
 type consentData struct {
+	Next    string // where a browser goes on to, by itself
 	Message string
 	// Return is the origin the form's answer redirects to (the client's
 	// redirect URI's): browsers hold a form's redirects to form-action.
@@ -269,11 +289,12 @@ func cspOrigin(raw string) string {
 
 var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{if .Message}}Sign in{{else}}Allow {{.Client}}?{{end}}</title>
+{{if .Next}}<meta http-equiv="refresh" content="0;url={{.Next}}">{{end}}
+<title>{{if .Next}}Signing you in{{else if .Message}}Sign in{{else}}Allow {{.Client}}?{{end}}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}
 ul{padding-left:1.2rem}button{font:inherit;padding:.5rem 1rem;margin-right:.5rem;border-radius:.3rem;border:1px solid #555;cursor:pointer}
 button.primary{background:#1a56db;color:#fff;border-color:#1a56db}</style></head><body>
-{{if .Message}}<h1>Sign in</h1><p role="alert">{{.Message}}</p>{{else}}
+{{if .Next}}<h1>Signing you in</h1><p><a href="{{.Next}}">Continue to the application</a></p>{{else if .Message}}<h1>Sign in</h1><p role="alert">{{.Message}}</p>{{else}}
 <h1>Allow {{.Client}}?</h1>
 <p><strong>{{.Client}}</strong> asks to:</p>
 <ul>{{range .Scopes}}<li>{{.}}</li>{{end}}</ul>

@@ -33,6 +33,10 @@ type FallbackOptions struct {
 	// DefaultPrimaryTimeout.
 	ProbeInterval  time.Duration
 	PrimaryTimeout time.Duration
+	// PrimaryDown, when set, reports an outage the primary's owner already
+	// knows of (the Redis cache's degraded mode): the local limiter answers
+	// at once, without a probe waiting on a server that does not answer.
+	PrimaryDown func() bool
 }
 
 // Fallback asks the primary limiter (Redis) and, when it fails, the local
@@ -45,6 +49,7 @@ type Fallback struct {
 	log            *slog.Logger
 	now            func() time.Time
 	probe, timeout time.Duration
+	primaryDown    func() bool
 	fallbacks      prometheus.Counter
 
 	mu        sync.Mutex
@@ -55,7 +60,7 @@ type Fallback struct {
 // NewFallback wraps primary with local as its stand-in.
 func NewFallback(primary, local Limiter, o FallbackOptions) *Fallback {
 	f := &Fallback{primary: primary, local: local, log: o.Logger, now: o.Now,
-		probe: o.ProbeInterval, timeout: o.PrimaryTimeout}
+		probe: o.ProbeInterval, timeout: o.PrimaryTimeout, primaryDown: o.PrimaryDown}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -104,8 +109,12 @@ func (f *Fallback) Allow(ctx context.Context, key string, limit Limit) (Result, 
 	return f.local.Allow(ctx, key, limit)
 }
 
-// usePrimary is false during an outage, except once per probe interval.
+// usePrimary is false while the primary's owner reports it down, and
+// during an outage the limiter saw itself, except once per probe interval.
 func (f *Fallback) usePrimary() bool {
+	if f.primaryDown != nil && f.primaryDown() {
+		return false
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.down {

@@ -259,3 +259,43 @@ func proxy(t *testing.T, addr, target string) {
 		}
 	}()
 }
+
+// countingLimiter counts its calls and allows everything.
+type countingLimiter struct{ calls atomic.Int32 }
+
+func (c *countingLimiter) Allow(context.Context, string, ratelimit.Limit) (ratelimit.Result, error) {
+	c.calls.Add(1)
+	return ratelimit.Result{Allowed: true}, nil
+}
+
+// While the primary's owner reports it down (the Redis cache in degraded
+// mode), the local limiter decides at once: no request waits on a probe
+// of a server already known not to answer. When it is up again, the
+// primary decides again.
+func TestFallbackSkipsAPrimaryKnownDown(t *testing.T) {
+	primary := &countingLimiter{}
+	var down atomic.Bool
+	down.Store(true)
+	reg := prometheus.NewRegistry()
+	f := ratelimit.NewFallback(primary, ratelimit.NewMemory(), ratelimit.FallbackOptions{
+		Registerer: reg, ProbeInterval: time.Nanosecond, PrimaryDown: down.Load,
+	})
+	lim := ratelimit.Limit{Count: 2, Window: time.Minute}
+	var allowed int
+	for range 4 {
+		res, err := f.Allow(t.Context(), "api:user:1", lim)
+		require.NoError(t, err)
+		if res.Allowed {
+			allowed++
+		}
+	}
+	require.Equal(t, 2, allowed, "the local limiter holds the limit")
+	require.Zero(t, primary.calls.Load(), "the primary is not asked while known down")
+	require.Equal(t, 4.0, fallbacks(t, reg))
+
+	down.Store(false)
+	res, err := f.Allow(t.Context(), "api:user:1", lim)
+	require.NoError(t, err)
+	require.True(t, res.Allowed)
+	require.Equal(t, int32(1), primary.calls.Load())
+}

@@ -75,11 +75,17 @@ func NewMetrics() *Metrics {
 // their own (jobs, cache, rate limiter ...).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Handler serves the registry in the Prometheus exposition format.
+// Handler serves the registry in the Prometheus exposition format. A
+// collector that fails (a count the database cannot answer while it is
+// down) leaves its series out of the scrape and counts in
+// promhttp_metric_handler_errors_total{cause="gathering"}; the scrape
+// itself still answers 200 with everything else, so an outage of a
+// dependency does not look like a dead instance (up == 0).
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		Registry:          m.reg, // also expose promhttp's own error counters
 		EnableOpenMetrics: true,
+		ErrorHandling:     promhttp.ContinueOnError,
 	})
 }
 

@@ -85,16 +85,24 @@ func TestAccountCountsAreCachedForTheTTL(t *testing.T) {
 	require.InDelta(t, 5, gaugeValue(t, m, "gatehouse_users_with_mfa"), 0)
 	require.Equal(t, [2]int32{2, 2}, [2]int32{f.sessionReads.Load(), f.mfaReads.Load()})
 
-	// A failed read fails the scrape (not a stale or zero value), and is
-	// not retried before the TTL is up.
+	// A failed read leaves the gauges out of the scrape (not a stale or
+	// zero value) and is counted as a gathering error; the scrape still
+	// answers 200 with the rest, so the instance does not look down. It
+	// is not retried before the TTL is up.
 	f.fail.Store(true)
 	clock.Advance(telemetry.CountsTTL)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	require.Equal(t, http.StatusInternalServerError, rec.Code)
-	require.Contains(t, rec.Body.String(), "database down")
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.NotContains(t, rec.Body.String(), "gatehouse_sessions_active")
+	require.NotContains(t, rec.Body.String(), "gatehouse_users_with_mfa")
+	require.Contains(t, rec.Body.String(), "http_requests_in_flight 0")
 	_, err := m.Registry().Gather()
 	require.Error(t, err)
+	rec = httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Contains(t, rec.Body.String(), `promhttp_metric_handler_errors_total{cause="gathering"} 1`,
+		"the failed scrape before this one is counted")
 	require.Equal(t, [2]int32{3, 3}, [2]int32{f.sessionReads.Load(), f.mfaReads.Load()})
 
 	// Recovered, once the TTL is up.

@@ -1,13 +1,15 @@
 // Package apptest starts the whole Gatehouse server in-process for API and
 // end-to-end tests: real stores (SQLite, or PostgreSQL when
 // GATEHOUSE_TEST_POSTGRES_URL is set), the real job workers, an in-process
-// SMTP server capturing the emails, light Argon2 parameters and a clock the
-// test moves.
+// SMTP server capturing the emails, light Argon2 parameters, signing keys
+// made once per test binary and a clock the test moves.
 package apptest
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
@@ -172,7 +174,7 @@ func NewWith(t testing.TB, engine string, o Options) *Env {
 	}
 	ctx := context.Background()
 	a, err := app.Build(ctx, cfg, log, app.Options{Migrate: true, Jobs: true, PollInterval: poll, Now: clock.Now,
-		TracerProvider: o.TracerProvider})
+		TracerProvider: o.TracerProvider, GenerateKey: signingKeys.next()})
 	if err != nil {
 		t.Fatalf("apptest: build: %v", err)
 	}
@@ -190,6 +192,39 @@ func NewWith(t testing.TB, engine string, o Options) *Env {
 		a.Close(sctx)
 	})
 	return &Env{T: t, Engine: engine, App: a, Server: srv, Mail: smtp, Clock: clock, URL: srv.URL + "/api/v1", emitted: rec}
+}
+
+// signingKeys hands out RSA keys made once per test binary: a 2048-bit key
+// takes a quarter of a second under -race, and every Env makes one.
+var signingKeys keyPool
+
+// keyPool holds the keys made so far, by size.
+type keyPool struct {
+	mu   sync.Mutex
+	made map[int][]*rsa.PrivateKey
+}
+
+// next returns a generator for one server: its first key is the pool's
+// first of that size, a rotation's the second, and so on, so the keys of
+// one server are distinct while servers share them.
+func (p *keyPool) next() func(bits int) (*rsa.PrivateKey, error) {
+	var n atomic.Int64
+	return func(bits int) (*rsa.PrivateKey, error) {
+		i := int(n.Add(1) - 1)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.made == nil {
+			p.made = map[int][]*rsa.PrivateKey{}
+		}
+		for len(p.made[bits]) <= i {
+			k, err := rsa.GenerateKey(rand.Reader, bits)
+			if err != nil {
+				return nil, err
+			}
+			p.made[bits] = append(p.made[bits], k)
+		}
+		return p.made[bits][i], nil
+	}
 }
 
 // Response is a decoded answer.
