@@ -319,62 +319,74 @@ func requireOAuthError(t *testing.T, err error, code string) {
 }
 
 func TestPromptNoneWithoutSession(t *testing.T) {
-	e, _ := setup(t, "sqlite")
-	id, secret := newClient(t, e, oidcprovider.ClientInput{})
-	r := newRP(t, e, id, secret)
-	q := r.callback(r.open("GET", r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
-		oauth2.SetAuthURLParam("prompt", "none")), nil))
-	require.Equal(t, "login_required", q.Get("error"))
-	require.Equal(t, "s", q.Get("state"))
+	for _, engine := range apptest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			e, _ := setup(t, engine)
+			id, secret := newClient(t, e, oidcprovider.ClientInput{})
+			r := newRP(t, e, id, secret)
+			q := r.callback(r.open("GET", r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
+				oauth2.SetAuthURLParam("prompt", "none")), nil))
+			require.Equal(t, "login_required", q.Get("error"))
+			require.Equal(t, "s", q.Get("state"))
+		})
+	}
 }
 
 func TestPublicClientNeedsPKCE(t *testing.T) {
-	e, email := setup(t, "sqlite")
-	id, _ := newClient(t, e, oidcprovider.ClientInput{Public: true, FirstParty: true})
-	r := newRP(t, e, id, "")
-	q := r.callback(r.open("GET", r.conf.AuthCodeURL("s"), nil))
-	require.Equal(t, "invalid_request", q.Get("error"), "no code_challenge")
-	q = r.callback(r.open("GET", r.conf.AuthCodeURL("s", oauth2.SetAuthURLParam("code_challenge", "abc"),
-		oauth2.SetAuthURLParam("code_challenge_method", "plain")), nil))
-	require.Equal(t, "invalid_request", q.Get("error"), "plain is refused")
+	for _, engine := range apptest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			e, email := setup(t, engine)
+			id, _ := newClient(t, e, oidcprovider.ClientInput{Public: true, FirstParty: true})
+			r := newRP(t, e, id, "")
+			q := r.callback(r.open("GET", r.conf.AuthCodeURL("s"), nil))
+			require.Equal(t, "invalid_request", q.Get("error"), "no code_challenge")
+			q = r.callback(r.open("GET", r.conf.AuthCodeURL("s", oauth2.SetAuthURLParam("code_challenge", "abc"),
+				oauth2.SetAuthURLParam("code_challenge_method", "plain")), nil))
+			require.Equal(t, "invalid_request", q.Get("error"), "plain is refused")
 
-	// With S256 it works, and a first-party client skips consent.
-	verifier := oauth2.GenerateVerifier()
-	q = r.authorize(email, "s", "n", verifier)
-	require.NotContains(t, r.last, "allow")
-	_, err := r.conf.Exchange(r.ctx, q.Get("code"), oauth2.VerifierOption("wrong-"+verifier))
-	requireOAuthError(t, err, "invalid_grant")
-	q = r.authorize(email, "s", "n", verifier)
-	_, err = r.conf.Exchange(r.ctx, q.Get("code"))
-	requireOAuthError(t, err, "invalid_grant")
-	q = r.authorize(email, "s", "n", verifier)
-	tok, err := r.conf.Exchange(r.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
-	require.NoError(t, err)
-	require.NotEmpty(t, tok.AccessToken)
+			// With S256 it works, and a first-party client skips consent.
+			verifier := oauth2.GenerateVerifier()
+			q = r.authorize(email, "s", "n", verifier)
+			require.NotContains(t, r.last, "allow")
+			_, err := r.conf.Exchange(r.ctx, q.Get("code"), oauth2.VerifierOption("wrong-"+verifier))
+			requireOAuthError(t, err, "invalid_grant")
+			q = r.authorize(email, "s", "n", verifier)
+			_, err = r.conf.Exchange(r.ctx, q.Get("code"))
+			requireOAuthError(t, err, "invalid_grant")
+			q = r.authorize(email, "s", "n", verifier)
+			tok, err := r.conf.Exchange(r.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+			require.NoError(t, err)
+			require.NotEmpty(t, tok.AccessToken)
+		})
+	}
 }
 
 func TestWrongRedirectURIRefused(t *testing.T) {
-	e, email := setup(t, "sqlite")
-	id, secret := newClient(t, e, oidcprovider.ClientInput{FirstParty: true})
-	r := newRP(t, e, id, secret)
-	for _, bad := range []string{"http://localhost:9999/cb/", "http://localhost:9999/cb?x=1", "http://localhost:9999/CB", "https://evil.example/cb"} {
-		conf := r.conf
-		conf.RedirectURL = bad
-		resp := r.open("GET", conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), nil)
-		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s: never redirected to an unregistered URI", bad)
+	for _, engine := range apptest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			e, email := setup(t, engine)
+			id, secret := newClient(t, e, oidcprovider.ClientInput{FirstParty: true})
+			r := newRP(t, e, id, secret)
+			for _, bad := range []string{"http://localhost:9999/cb/", "http://localhost:9999/cb?x=1", "http://localhost:9999/CB", "https://evil.example/cb"} {
+				conf := r.conf
+				conf.RedirectURL = bad
+				resp := r.open("GET", conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), nil)
+				require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s: never redirected to an unregistered URI", bad)
+			}
+			// A code is bound to the redirect URI it was issued for.
+			verifier := oauth2.GenerateVerifier()
+			q := r.authorize(email, "s", "n", verifier)
+			conf := r.conf
+			conf.RedirectURL = "http://localhost:9999/other"
+			_, err := conf.Exchange(r.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+			requireOAuthError(t, err, "invalid_grant")
+			// Wrong client secret.
+			conf = r.conf
+			conf.ClientSecret = "wrong"
+			_, err = conf.Exchange(r.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+			requireOAuthError(t, err, "invalid_client")
+		})
 	}
-	// A code is bound to the redirect URI it was issued for.
-	verifier := oauth2.GenerateVerifier()
-	q := r.authorize(email, "s", "n", verifier)
-	conf := r.conf
-	conf.RedirectURL = "http://localhost:9999/other"
-	_, err := conf.Exchange(r.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
-	requireOAuthError(t, err, "invalid_grant")
-	// Wrong client secret.
-	conf = r.conf
-	conf.ClientSecret = "wrong"
-	_, err = conf.Exchange(r.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
-	requireOAuthError(t, err, "invalid_client")
 }
 
 func TestCodeSpentOnceUnderConcurrency(t *testing.T) {
@@ -412,40 +424,44 @@ func TestCodeSpentOnceUnderConcurrency(t *testing.T) {
 }
 
 func TestClientCredentials(t *testing.T) {
-	e, _ := setup(t, "sqlite")
-	id, secret := newClient(t, e, oidcprovider.ClientInput{Name: "billing", RedirectURIs: []string{},
-		GrantTypes: []string{"client_credentials"}, Scopes: []string{"users:read", "audit:read"}})
-	tr := toServer{addr: strings.TrimPrefix(e.Server.URL, "http://")}
-	post := func(form url.Values, secret string) (int, map[string]any) {
-		req, err := http.NewRequest("POST", issuer+"/oauth2/token", strings.NewReader(form.Encode()))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(id, secret)
-		resp, err := (&http.Client{Transport: tr}).Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var out map[string]any
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-		return resp.StatusCode, out
+	for _, engine := range apptest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			e, _ := setup(t, engine)
+			id, secret := newClient(t, e, oidcprovider.ClientInput{Name: "billing", RedirectURIs: []string{},
+				GrantTypes: []string{"client_credentials"}, Scopes: []string{"users:read", "audit:read"}})
+			tr := toServer{addr: strings.TrimPrefix(e.Server.URL, "http://")}
+			post := func(form url.Values, secret string) (int, map[string]any) {
+				req, err := http.NewRequest("POST", issuer+"/oauth2/token", strings.NewReader(form.Encode()))
+				require.NoError(t, err)
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(id, secret)
+				resp, err := (&http.Client{Transport: tr}).Do(req)
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				var out map[string]any
+				require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+				return resp.StatusCode, out
+			}
+			status, out := post(url.Values{"grant_type": {"client_credentials"}, "scope": {"users:read"}}, secret)
+			require.Equal(t, http.StatusOK, status, out)
+			at := apptest.Claims(t, out["access_token"].(string))
+			require.Equal(t, id, at["sub"])
+			require.Equal(t, id, at["client_id"])
+			require.Equal(t, "users:read", at["scope"])
+			apptest.Expect(t, e.Do("GET", "/admin/users", nil, out["access_token"].(string)), http.StatusUnauthorized, "unauthorized")
+
+			status, out = post(url.Values{"grant_type": {"client_credentials"}}, secret)
+			require.Equal(t, http.StatusOK, status, out)
+			require.Equal(t, "users:read audit:read", apptest.Claims(t, out["access_token"].(string))["scope"])
+
+			status, out = post(url.Values{"grant_type": {"client_credentials"}, "scope": {"roles:write"}}, secret)
+			require.Equal(t, http.StatusBadRequest, status)
+			require.Equal(t, "invalid_scope", out["error"])
+			status, out = post(url.Values{"grant_type": {"client_credentials"}}, "wrong")
+			require.Equal(t, http.StatusUnauthorized, status, out)
+			require.Equal(t, "invalid_client", out["error"])
+		})
 	}
-	status, out := post(url.Values{"grant_type": {"client_credentials"}, "scope": {"users:read"}}, secret)
-	require.Equal(t, http.StatusOK, status, out)
-	at := apptest.Claims(t, out["access_token"].(string))
-	require.Equal(t, id, at["sub"])
-	require.Equal(t, id, at["client_id"])
-	require.Equal(t, "users:read", at["scope"])
-	apptest.Expect(t, e.Do("GET", "/admin/users", nil, out["access_token"].(string)), http.StatusUnauthorized, "unauthorized")
-
-	status, out = post(url.Values{"grant_type": {"client_credentials"}}, secret)
-	require.Equal(t, http.StatusOK, status, out)
-	require.Equal(t, "users:read audit:read", apptest.Claims(t, out["access_token"].(string))["scope"])
-
-	status, out = post(url.Values{"grant_type": {"client_credentials"}, "scope": {"roles:write"}}, secret)
-	require.Equal(t, http.StatusBadRequest, status)
-	require.Equal(t, "invalid_scope", out["error"])
-	status, out = post(url.Values{"grant_type": {"client_credentials"}}, "wrong")
-	require.Equal(t, http.StatusUnauthorized, status, out)
-	require.Equal(t, "invalid_client", out["error"])
 }
 
 // Discovery names what the provider does, with the fields OpenID Connect
