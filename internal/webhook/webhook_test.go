@@ -1,8 +1,10 @@
 package webhook_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -132,7 +134,36 @@ type user struct {
 func newEnv(t *testing.T, engine string, allowPrivate bool) *apptest.Env {
 	env := apptest.New(t, engine, map[string]string{"GATEHOUSE_WEBHOOK_ALLOW_PRIVATE": strconv.FormatBool(allowPrivate)})
 	env.App.Webhooks.SetBackoff(func(int) time.Duration { return 0 })
+	t.Cleanup(func() { logJobsIfFailed(t, env) })
 	return env
+}
+
+// logJobsIfFailed logs the newest jobs of a failed test, with their
+// state, attempts and errors: a fan-out or delivery a test waited for in
+// vain shows why (a handler error retried later, a job still scheduled).
+func logJobsIfFailed(t *testing.T, env *apptest.Env) {
+	if !t.Failed() {
+		return
+	}
+	rows, err := env.App.DB.DB().QueryContext(context.Background(),
+		`SELECT id, kind, state, attempt, CAST(errors AS TEXT) FROM river_job ORDER BY id DESC LIMIT 20`)
+	if err != nil {
+		t.Logf("jobs: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, attempt int64
+			kind, state string
+			errs        sql.NullString
+		)
+		if err := rows.Scan(&id, &kind, &state, &attempt, &errs); err != nil {
+			t.Logf("jobs: %v", err)
+			return
+		}
+		t.Logf("job %d %s %s attempt %d errors %s", id, kind, state, attempt, errs.String)
+	}
 }
 
 // signUp registers through the API and signs in.
