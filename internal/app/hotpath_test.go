@@ -99,6 +99,48 @@ func TestWarmBearerRequestsNeedNoRoundTrip(t *testing.T) {
 // A session revoked on one instance stops its access token on another at
 // once (within a second): two servers over one database and one Redis.
 func TestRevocationReachesEveryInstance(t *testing.T) {
+	twoInstances(t, func(t *testing.T, a, b *apptest.Env) {
+		a.Register("two@example.com", apptest.StrongPassword)
+		tok := a.Login("two@example.com", apptest.StrongPassword)
+		other := a.Login("two@example.com", apptest.StrongPassword)
+		// B vouches for both sessions from memory.
+		for range 3 {
+			require.Equal(t, http.StatusOK, b.Do(http.MethodGet, "/auth/me", nil, tok.Access).Status)
+			require.Equal(t, http.StatusOK, b.Do(http.MethodGet, "/auth/me", nil, other.Access).Status)
+		}
+
+		// Revoked on A (as its user, from the other session) ...
+		r := a.Do(http.MethodDelete, "/sessions/"+tok.SessionID, nil, other.Access)
+		require.Equal(t, http.StatusNoContent, r.Status, string(r.Raw))
+		// ... refused on B within a second.
+		refusedWithin(t, b, tok.Access, time.Second)
+		require.Equal(t, http.StatusOK, b.Do(http.MethodGet, "/auth/me", nil, other.Access).Status, "the other session lives")
+
+		// Logout on B stops the token on A.
+		require.Equal(t, http.StatusOK, a.Do(http.MethodGet, "/auth/me", nil, other.Access).Status)
+		r = b.Do(http.MethodPost, "/auth/logout", nil, other.Access)
+		require.Less(t, r.Status, 300, string(r.Raw))
+		refusedWithin(t, a, other.Access, time.Second)
+	})
+}
+
+// A profile change on one instance shows in /auth/me on the other.
+func TestProfileChangeReachesEveryInstance(t *testing.T) {
+	twoInstances(t, func(t *testing.T, a, b *apptest.Env) {
+		a.Register("name@example.com", apptest.StrongPassword)
+		tok := a.Login("name@example.com", apptest.StrongPassword)
+		require.Equal(t, "", b.Do(http.MethodGet, "/auth/me", nil, tok.Access).Str("name"))
+		r := a.Do(http.MethodPut, "/users/profile", map[string]any{"name": "Ada"}, tok.Access)
+		require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
+		require.Eventually(t, func() bool {
+			return b.Do(http.MethodGet, "/auth/me", nil, tok.Access).Str("name") == "Ada"
+		}, time.Second, 10*time.Millisecond)
+	})
+}
+
+// twoInstances runs fn, on each engine two servers can share (not one
+// SQLite file), with two servers over one database and one Redis.
+func twoInstances(t *testing.T, fn func(t *testing.T, a, b *apptest.Env)) {
 	redisURL := os.Getenv("GATEHOUSE_TEST_REDIS_URL")
 	if redisURL == "" {
 		t.Skip("GATEHOUSE_TEST_REDIS_URL not set")
@@ -114,56 +156,7 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 				"GATEHOUSE_DATABASE_URL": a.App.Config.DatabaseURL,
 				"GATEHOUSE_REDIS_PREFIX": a.App.Config.RedisPrefix,
 			})
-			a.Register("two@example.com", apptest.StrongPassword)
-			tok := a.Login("two@example.com", apptest.StrongPassword)
-			other := a.Login("two@example.com", apptest.StrongPassword)
-			// B vouches for both sessions from memory.
-			for range 3 {
-				require.Equal(t, http.StatusOK, b.Do(http.MethodGet, "/auth/me", nil, tok.Access).Status)
-				require.Equal(t, http.StatusOK, b.Do(http.MethodGet, "/auth/me", nil, other.Access).Status)
-			}
-
-			// Revoked on A (as its user, from the other session) ...
-			r := a.Do(http.MethodDelete, "/sessions/"+tok.SessionID, nil, other.Access)
-			require.Equal(t, http.StatusNoContent, r.Status, string(r.Raw))
-			// ... refused on B within a second.
-			refusedWithin(t, b, tok.Access, time.Second)
-			require.Equal(t, http.StatusOK, b.Do(http.MethodGet, "/auth/me", nil, other.Access).Status, "the other session lives")
-
-			// Logout on B stops the token on A.
-			require.Equal(t, http.StatusOK, a.Do(http.MethodGet, "/auth/me", nil, other.Access).Status)
-			r = b.Do(http.MethodPost, "/auth/logout", nil, other.Access)
-			require.Less(t, r.Status, 300, string(r.Raw))
-			refusedWithin(t, a, other.Access, time.Second)
-		})
-	}
-}
-
-// A profile change on one instance shows in /auth/me on the other.
-func TestProfileChangeReachesEveryInstance(t *testing.T) {
-	redisURL := os.Getenv("GATEHOUSE_TEST_REDIS_URL")
-	if redisURL == "" {
-		t.Skip("GATEHOUSE_TEST_REDIS_URL not set")
-	}
-	for _, eng := range apptest.Engines(t) {
-		if eng == "sqlite" {
-			continue
-		}
-		t.Run(eng, func(t *testing.T) {
-			a := apptest.New(t, eng, map[string]string{"GATEHOUSE_REDIS_URL": redisURL})
-			b := apptest.New(t, eng, map[string]string{
-				"GATEHOUSE_REDIS_URL":    redisURL,
-				"GATEHOUSE_DATABASE_URL": a.App.Config.DatabaseURL,
-				"GATEHOUSE_REDIS_PREFIX": a.App.Config.RedisPrefix,
-			})
-			a.Register("name@example.com", apptest.StrongPassword)
-			tok := a.Login("name@example.com", apptest.StrongPassword)
-			require.Equal(t, "", b.Do(http.MethodGet, "/auth/me", nil, tok.Access).Str("name"))
-			r := a.Do(http.MethodPut, "/users/profile", map[string]any{"name": "Ada"}, tok.Access)
-			require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
-			require.Eventually(t, func() bool {
-				return b.Do(http.MethodGet, "/auth/me", nil, tok.Access).Str("name") == "Ada"
-			}, time.Second, 10*time.Millisecond)
+			fn(t, a, b)
 		})
 	}
 }
