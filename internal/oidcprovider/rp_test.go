@@ -96,6 +96,11 @@ func (r *rp) open(method, u string, form url.Values) *http.Response {
 	}
 	resp, err := r.browser.Do(req)
 	require.NoError(r.t, err)
+	return r.keep(resp)
+}
+
+// keep reads resp's body into r.last and closes it.
+func (r *rp) keep(resp *http.Response) *http.Response {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	r.last = string(b)
@@ -296,10 +301,7 @@ func (r *rp) post(path, id, secret string, form url.Values) *http.Response {
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 	resp, err := r.http.Do(req)
 	require.NoError(r.t, err)
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	r.last = string(b)
-	return resp
+	return r.keep(resp)
 }
 
 func (r *rp) introspect(id, secret, tok string) map[string]any {
