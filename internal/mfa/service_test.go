@@ -2,6 +2,7 @@ package mfa_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -149,8 +150,9 @@ func (s *svcSuite) setupSMS(t require.TestingT, u *svcUser) string {
 	return s.texts.last(t, u.phone)
 }
 
-// challenged reports whether a sign-in of u now stops at a challenge.
-func (s *svcSuite) challenged(t require.TestingT, u *svcUser) bool {
+// signIn holds a password sign-in of u behind a challenge, as the sign-in
+// flow does; nil when u has no active factor.
+func (s *svcSuite) signIn(t require.TestingT, u *svcUser) *gatehouse.MFAChallenge {
 	var ch *gatehouse.MFAChallenge
 	require.NoError(t, s.db.InTx(context.Background(), func(ctx context.Context, tx store.Tx) error {
 		fresh, err := tx.GetUser(ctx, u.ID)
@@ -160,5 +162,42 @@ func (s *svcSuite) challenged(t require.TestingT, u *svcUser) bool {
 		ch, err = s.svc.Challenge(ctx, tx, fresh, gatehouse.PendingSignIn{UserID: u.ID, AMR: []string{"pwd"}, Method: "password"})
 		return err
 	}))
-	return ch != nil
+	return ch
+}
+
+// challenged reports whether a sign-in of u now stops at a challenge.
+func (s *svcSuite) challenged(t require.TestingT, u *svcUser) bool { return s.signIn(t, u) != nil }
+
+// challenge signs u in and answers the challenge's id.
+func (s *svcSuite) challenge(t require.TestingT, u *svcUser) string {
+	ch := s.signIn(t, u)
+	require.NotNil(t, ch, "no challenge")
+	return ch.ID
+}
+
+// verify meets a challenge; method may be "". On success it answers the
+// sign-in held, its factors ending with the second one.
+func (s *svcSuite) verify(challengeID, method, code string) (gatehouse.PendingSignIn, error) {
+	return s.svc.Verify(context.Background(), challengeID, method, code)
+}
+
+// validNow lists the TOTP codes of u the service accepts now (ignoring
+// replay).
+func (s *svcSuite) validNow(t require.TestingT, u *svcUser) []string {
+	var out []string
+	for _, d := range []time.Duration{-30 * time.Second, 0, 30 * time.Second} {
+		c, err := mfa.TOTPCode(u.secret, s.clock.Now().Add(d))
+		require.NoError(t, err)
+		out = append(out, c)
+	}
+	return out
+}
+
+// requireCode fails t unless err is the service error of code (what the
+// HTTP layer answers as that problem code; the flow tests check the
+// mapping).
+func requireCode(t require.TestingT, err error, code gatehouse.Code, msgAndArgs ...any) {
+	msg := fmt.Sprint(msgAndArgs...)
+	require.Error(t, err, msg)
+	require.Equal(t, code, gatehouse.ErrorCode(err), "%s: %v", msg, err)
 }
