@@ -324,7 +324,8 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Optio
 	if a.Risk, err = a.newRisk(cfg, log, opts.Now); err != nil {
 		return nil, err
 	}
-	tokens := token.New(a.Ring, token.Options{Issuer: cfg.PublicURL, Audience: cfg.TokenAudience, ClientID: cfg.TokenClientID, TTL: cfg.AccessTokenTTL, Now: opts.Now})
+	tokens := token.New(a.Ring, token.Options{Issuer: cfg.PublicURL, Audience: cfg.TokenAudience, ClientID: cfg.TokenClientID, TTL: cfg.AccessTokenTTL, Now: opts.Now,
+		VerifiedCacheSize: cfg.CacheLocalSize})
 	a.Sessions = session.New(a.DB, a.Cache, tokens, a.Bus, session.Options{
 		Lifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdleTimeout, Rescorer: a.Risk, Metrics: a.Metrics, Logger: log, Now: opts.Now,
 		LocalSize: localSize,

@@ -113,7 +113,7 @@ type Config struct {
 	PasswordRequireSymbol bool `env:"PASSWORD_REQUIRE_SYMBOL" envDefault:"false"`
 
 	// CacheLocalSize bounds each in-process cache (sessions vouched for,
-	// users) in entries; 0 turns them off.
+	// users, verified access tokens) in entries; 0 turns them off.
 	CacheLocalSize int `env:"CACHE_LOCAL_SIZE" envDefault:"100000"`
 
 	RateLimitEnabled    bool     `env:"RATE_LIMIT_ENABLED" envDefault:"true"`

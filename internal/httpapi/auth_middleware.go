@@ -13,15 +13,22 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/telemetry"
 )
 
-type (
-	principalKey struct{}
-	routeKey     struct{}
-)
+type principalKey struct{}
+
+// bearerCall is what requireBearer puts in the context: the caller, and
+// the method and path that audit rows of refusals name.
+type bearerCall struct {
+	principal    gatehouse.Principal
+	method, path string
+}
 
 // PrincipalFrom returns the authenticated caller of a bearer operation.
 func PrincipalFrom(ctx context.Context) (gatehouse.Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(gatehouse.Principal)
-	return p, ok
+	c, ok := ctx.Value(principalKey{}).(*bearerCall)
+	if !ok {
+		return gatehouse.Principal{}, false
+	}
+	return c.principal, true
 }
 
 func mustPrincipal(ctx context.Context) gatehouse.Principal {
@@ -68,16 +75,19 @@ func (s *Server) requireBearer(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	telemetry.SetUserID(ctx.Context(), p.UserID)
-	ctx = huma.WithContext(ctx, audit.WithActor(ctx.Context(), p.UserID))
-	ctx = huma.WithValue(ctx, routeKey{}, r.Method+" "+r.URL.Path)
-	next(huma.WithValue(ctx, principalKey{}, p))
+	c := context.WithValue(audit.WithActor(ctx.Context(), p.UserID), principalKey{},
+		&bearerCall{principal: p, method: r.Method, path: r.URL.Path})
+	next(huma.WithContext(ctx, c))
 }
 
 // routeOf is the method and path of a bearer operation's request, as
 // audit rows of refusals name it.
 func routeOf(ctx context.Context) string {
-	route, _ := ctx.Value(routeKey{}).(string)
-	return route
+	c, ok := ctx.Value(principalKey{}).(*bearerCall)
+	if !ok {
+		return ""
+	}
+	return c.method + " " + c.path
 }
 
 // authenticate checks an optional Authorization header the way

@@ -42,7 +42,10 @@ func cleanUserAgent(r *http.Request) {
 // matching of them is not.
 func lowerMediaType(r *http.Request) {
 	ct := r.Header.Get("Content-Type")
-	if mt, params, err := mime.ParseMediaType(ct); err == nil && ct != "" && !strings.HasPrefix(ct, mt) {
+	if ct == "" || commonMediaType(ct) {
+		return
+	}
+	if mt, params, err := mime.ParseMediaType(ct); err == nil && !strings.HasPrefix(ct, mt) {
 		r.Header.Set("Content-Type", mime.FormatMediaType(mt, params))
 	}
 }
@@ -70,7 +73,7 @@ func (s *Server) rejectUnstorable(next http.Handler) http.Handler {
 				WriteProblem(w, r, bodyReadError(w, err))
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.Body = newReadBody(body)
 			if field, ok := nulField(body); ok {
 				WriteProblem(w, r, gatehouse.InvalidField(field, "must not contain NUL characters (\\u0000)"))
 				return
@@ -117,8 +120,29 @@ func jsonBody(r *http.Request) bool {
 // declaredJSON reports whether r's Content-Type is application/json or a
 // +json type.
 func declaredJSON(r *http.Request) bool {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, err := mediaType(r.Header.Get("Content-Type"))
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// commonMediaType reports whether ct is a Content-Type nearly every JSON
+// request or answer carries, spelled as mime.ParseMediaType would return
+// it: it can skip that parse (which allocates its parameter map).
+func commonMediaType(ct string) bool {
+	switch ct {
+	case "application/json", "application/problem+json":
+		return true
+	}
+	return false
+}
+
+// mediaType is the media type of a Content-Type, as mime.ParseMediaType
+// reads it.
+func mediaType(ct string) (string, error) {
+	if commonMediaType(ct) {
+		return ct, nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return mt, err
 }
 
 // strictJSON makes Huma's validation match object keys to the schema's
@@ -161,12 +185,14 @@ func strictJSONBody(ctx huma.Context, next func(huma.Context)) {
 		WriteProblem(w, r, gatehouse.Errorf(CodeUnsupportedMedia, "send the body as JSON with Content-Type: application/json"))
 		return
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		WriteProblem(w, r, bodyReadError(w, err))
-		return
+	body, read := bufferedBody(r)
+	if !read {
+		if body, err = io.ReadAll(r.Body); err != nil {
+			WriteProblem(w, r, bodyReadError(w, err))
+			return
+		}
+		r.Body = newReadBody(body)
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	if at, key, ok := duplicateKey(body); ok {
 		msg := fmt.Sprintf("the key %q appears twice in one object; send it once", key)
 		WriteProblem(w, r, &gatehouse.Error{Code: CodeMalformedJSON, Message: msg,
@@ -181,6 +207,9 @@ func strictJSONBody(ctx huma.Context, next func(huma.Context)) {
 func bodyEmpty(r *http.Request) (bool, error) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return true, nil
+	}
+	if body, ok := bufferedBody(r); ok {
+		return len(body) == 0, nil
 	}
 	if r.ContentLength > 0 {
 		return false, nil
@@ -198,6 +227,28 @@ func bodyEmpty(r *http.Request) (bool, error) {
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(b[:n]), r.Body), r.Body}
 	return false, nil
+}
+
+// readBody is a request body read into memory. The checks after the one
+// that read it take its bytes from bufferedBody instead of copying them
+// again.
+type readBody struct {
+	*bytes.Reader
+	data []byte
+}
+
+func newReadBody(data []byte) *readBody { return &readBody{Reader: bytes.NewReader(data), data: data} }
+
+func (*readBody) Close() error { return nil }
+
+// bufferedBody returns r's body when it is a readBody nothing has read
+// from yet.
+func bufferedBody(r *http.Request) ([]byte, bool) {
+	b, ok := r.Body.(*readBody)
+	if !ok || b.Len() != len(b.data) {
+		return nil, false
+	}
+	return b.data, true
 }
 
 // bodyReadError answers a body that could not be read: 413 past the
@@ -220,7 +271,92 @@ const maxEchoedKey = 64
 // compared as decoded, so an escaped spelling of a key is the same key.
 // Malformed JSON is left to the decoder, which names the fault (unless a
 // key repeats before the fault: malformed_json either way).
+//
+// Nearly every body has no repeated key, and most are short ASCII without
+// escapes: mayRepeatKey clears those with one pass over the bytes, and only
+// the others are decoded token by token.
 func duplicateKey(body []byte) (at, key string, found bool) {
+	if !mayRepeatKey(body) {
+		return "", "", false
+	}
+	return duplicateDecodedKey(body)
+}
+
+// maxScannedKeys is the most keys one object may have for mayRepeatKey to
+// compare them pairwise; an object with more goes to the decoder.
+const maxScannedKeys = 32
+
+// mayRepeatKey reports false only when no object of body repeats a key:
+// body is ASCII without a backslash (so every key is spelled as it
+// decodes, and a string ends at the next quote) and no object has a key
+// twice, among at most maxScannedKeys each. Anything else (non-ASCII text,
+// escapes, a big object, a repeated key, or a string left open) is true:
+// the decoder decides. On malformed JSON it may be false where the decoder
+// would stop at the fault; the decoder finds repeats only before a fault,
+// where the two read the same structure.
+func mayRepeatKey(body []byte) bool {
+	type frame struct {
+		object  bool
+		wantKey bool
+		keys    int // where this object's keys start in keys
+	}
+	var (
+		stackBuf [16]frame
+		keysBuf  [16][]byte
+		stack    = stackBuf[:0]
+		keys     = keysBuf[:0]
+	)
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c >= utf8.RuneSelf || c == '\\':
+			return true
+		case c == '"':
+			end := bytes.IndexByte(body[i+1:], '"')
+			if end < 0 {
+				return true
+			}
+			str := body[i+1 : i+1+end]
+			i += end + 1
+			for _, c := range str {
+				if c >= utf8.RuneSelf || c == '\\' {
+					return true
+				}
+			}
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+				top := &stack[n-1]
+				for _, k := range keys[top.keys:] {
+					if bytes.Equal(k, str) {
+						return true
+					}
+				}
+				if len(keys)-top.keys >= maxScannedKeys {
+					return true
+				}
+				keys = append(keys, str)
+				top.wantKey = false
+			}
+		case c == '{':
+			stack = append(stack, frame{object: true, wantKey: true, keys: len(keys)})
+		case c == '[':
+			stack = append(stack, frame{keys: len(keys)})
+		case c == '}' || c == ']':
+			if len(stack) == 0 {
+				return true
+			}
+			keys = keys[:stack[len(stack)-1].keys]
+			stack = stack[:len(stack)-1]
+		case c == ',':
+			if n := len(stack); n > 0 && stack[n-1].object {
+				stack[n-1].wantKey = true
+			}
+		}
+	}
+	return false
+}
+
+// duplicateDecodedKey is duplicateKey reading body with encoding/json's
+// tokenizer.
+func duplicateDecodedKey(body []byte) (at, key string, found bool) {
 	type frame struct {
 		object  bool
 		keys    map[string]bool

@@ -31,6 +31,10 @@ import (
 // RequestIDHeader carries the request id both ways.
 const RequestIDHeader = "X-Request-ID"
 
+// requestIDKey is RequestIDHeader as http.Header keys it, so reading and
+// setting it need not canonicalize (and allocate) the name each time.
+var requestIDKey = http.CanonicalHeaderKey(RequestIDHeader)
+
 // chain wraps the router in the middleware, outermost first:
 //
 //	begin           recorder, outer panic recovery, X-Request-ID, request info, client IP
@@ -173,11 +177,14 @@ func (s *Server) begin(next http.Handler) http.Handler {
 			}
 		}()
 
-		id := r.Header.Get(RequestIDHeader)
+		id := ""
+		if v := r.Header[requestIDKey]; len(v) > 0 {
+			id = v[0]
+		}
 		if !validRequestID(id) {
 			id = gatehouse.NewID()
 		}
-		rec.Header().Set(RequestIDHeader, id)
+		rec.Header()[requestIDKey] = []string{id}
 
 		info := &telemetry.RequestInfo{RequestID: id}
 		ctx := telemetry.WithRequestInfo(r.Context(), info)
@@ -228,14 +235,28 @@ func (s *Server) panicked(rec *responseRecorder, r *http.Request, v any) {
 }
 
 // traceRequests continues the caller's W3C trace (traceparent, baggage) and
-// runs the request in a server span. With tracing off the global provider
-// is a no-op, but the caller's trace id still reaches the logs.
+// runs the request in a server span. With tracing off (no tracer) there is
+// no span, but the caller's trace id, or a new one, still reaches the logs
+// and outbound requests.
 func (s *Server) traceRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := recorderOf(w)
 		info := telemetry.RequestInfoFrom(r.Context())
+		ctx := r.Context()
+		if s.tracedHeader(r.Header) {
+			ctx = s.propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		}
+		if s.tracer == nil {
+			if !trace.SpanContextFromContext(ctx).IsValid() {
+				ctx = trace.ContextWithSpanContext(ctx, newSpanContext())
+			}
+			if info != nil {
+				info.TraceID = trace.SpanContextFromContext(ctx).TraceID().String()
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		rec := recorderOf(w)
 		method := spanMethod(r.Method)
-		ctx := s.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := s.tracer.Start(ctx, method,
 			trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(
@@ -269,15 +290,27 @@ func (s *Server) traceRequests(next http.Handler) http.Handler {
 	})
 }
 
+// tracedHeader reports whether h has a header the propagator reads
+// (traceparent, tracestate, baggage): without one, extracting finds
+// nothing, and is skipped.
+func (s *Server) tracedHeader(h http.Header) bool {
+	for _, k := range s.propagatedHeaders {
+		if len(h[k]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // newSpanContext returns a fresh, unsampled span context.
 func newSpanContext() trace.SpanContext {
+	var ids [len(trace.TraceID{}) + len(trace.SpanID{})]byte
 	var tid trace.TraceID
 	var sid trace.SpanID
-	for !tid.IsValid() {
-		_, _ = rand.Read(tid[:])
-	}
-	for !sid.IsValid() {
-		_, _ = rand.Read(sid[:])
+	for !tid.IsValid() || !sid.IsValid() {
+		_, _ = rand.Read(ids[:])
+		copy(tid[:], ids[:])
+		copy(sid[:], ids[len(tid):])
 	}
 	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid})
 }
@@ -334,8 +367,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if info == nil { // only when the chain is assembled differently
 			info = &telemetry.RequestInfo{}
 		}
-		log := s.logger
-		ctx = telemetry.WithLogger(ctx, log)
+		log := s.logger // begin put it in the context too
 
 		defer func() {
 			status := rec.Status()
@@ -348,6 +380,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				level = slog.LevelDebug // nobody is waiting for the answer
 			case status < 400 && quietRoutes[route]:
 				level = slog.LevelDebug
+			}
+			if !log.Enabled(ctx, level) {
+				return
 			}
 			if route == "" {
 				route = telemetry.UnmatchedRoute
@@ -371,7 +406,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			// context, through the logger's handler.
 			log.LogAttrs(ctx, level, "http request", line...)
 		}()
-		next.ServeHTTP(rec, r.WithContext(ctx))
+		next.ServeHTTP(rec, r)
 	})
 }
 
@@ -401,19 +436,39 @@ const apiCSP = "default-src 'none'; frame-ancestors 'none'"
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", apiCSP)
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		// Answers carry tokens and personal data: no cache may keep them
-		// unless the handler says otherwise.
-		h.Set("Cache-Control", "no-store")
-		if s.hsts {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		n := len(securityHeaders)
+		if !s.hsts {
+			n-- // Strict-Transport-Security, the last one
+		}
+		// One array holds every value; each header gets a slice of one
+		// element of it, capped, so a later Add to one reallocates
+		// instead of writing over the next (Set, one by one, would
+		// allocate each).
+		values := securityHeaderValues
+		for i, name := range securityHeaders[:n] {
+			h[name] = values[i : i+1 : i+1]
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// securityHeaders are the headers securityHeaders sets, canonical, and
+// securityHeaderValues their values (Strict-Transport-Security last, set
+// only over https).
+var (
+	securityHeaders = [...]string{
+		"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy",
+		// Answers carry tokens and personal data: no cache may keep them
+		// unless the handler says otherwise.
+		"Cache-Control",
+		"Strict-Transport-Security",
+	}
+	securityHeaderValues = [len(securityHeaders)]string{
+		apiCSP, "DENY", "nosniff", "no-referrer",
+		"no-store",
+		"max-age=63072000; includeSubDomains",
+	}
+)
 
 var (
 	corsMethods = map[string]bool{

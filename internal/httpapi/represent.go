@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"slices"
@@ -521,7 +520,7 @@ func noneMatch(header, etag string) bool {
 // compressibleType reports whether a media type is text worth
 // compressing: JSON (and +json types), HTML, YAML and plain text.
 func compressibleType(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
+	mt, err := mediaType(contentType)
 	if err != nil {
 		return false
 	}

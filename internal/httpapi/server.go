@@ -23,7 +23,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/go-jose/go-jose/v4"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -73,8 +72,10 @@ type Deps struct {
 	// JWKS returns the token signing keys to publish. Only their public
 	// parts are ever served, whatever it returns.
 	JWKS func(ctx context.Context) (jose.JSONWebKeySet, error)
-	// TracerProvider makes the request spans; nil means otel's global one
-	// (which telemetry.SetupTracing installs).
+	// TracerProvider makes the request spans; nil means tracing is off
+	// (telemetry.SetupTracing returns nil then): no spans, but every
+	// request still gets a trace id, the caller's or a new one, for its
+	// logs and outbound calls.
 	TracerProvider trace.TracerProvider
 	// Accounts and Sessions serve the account operations. They may be nil
 	// only when the server is built to print its OpenAPI document.
@@ -150,30 +151,32 @@ type Server struct {
 	trusted     []netip.Prefix
 	checks      []HealthCheck
 	jwks        func(ctx context.Context) (jose.JSONWebKeySet, error)
-	tracer      trace.Tracer
+	tracer      trace.Tracer // nil: tracing off
 	propagator  propagation.TextMapPropagator
-	accounts    Accounts
-	sessions    Sessions
-	clock       func() time.Time
-	authz       Authorizer
-	roles       RoleAdmin
-	admin       AccountAdmin
-	audit       AuditReader
-	clients     ClientAdmin
-	consents    ConsentManager
-	notify      Notifier
-	mfa         MFA
-	webhooks    Webhooks
-	passkeys    Passkeys
-	rl          rateLimiting
-	magicLinks  MagicLinks
-	oauth       OAuth
-	devices     Devices
-	signIn      SignIn
-	features    map[string]string
-	serviceName string
-	pages       Pages
-	oidc        Pages
+	// propagatedHeaders are the propagator's fields, as http.Header keys them.
+	propagatedHeaders []string
+	accounts          Accounts
+	sessions          Sessions
+	clock             func() time.Time
+	authz             Authorizer
+	roles             RoleAdmin
+	admin             AccountAdmin
+	audit             AuditReader
+	clients           ClientAdmin
+	consents          ConsentManager
+	notify            Notifier
+	mfa               MFA
+	webhooks          Webhooks
+	passkeys          Passkeys
+	rl                rateLimiting
+	magicLinks        MagicLinks
+	oauth             OAuth
+	devices           Devices
+	signIn            SignIn
+	features          map[string]string
+	serviceName       string
+	pages             Pages
+	oidc              Pages
 	// selectable are the fields ?fields= may pick, by route pattern
 	// (applyFieldSelection fills it while operations are registered).
 	selectable map[string]selectable
@@ -244,11 +247,12 @@ func New(deps Deps) *Server {
 			s.corsOrigins[o] = true
 		}
 	}
-	tp := deps.TracerProvider
-	if tp == nil {
-		tp = otel.GetTracerProvider()
+	if tp := deps.TracerProvider; tp != nil {
+		s.tracer = tp.Tracer("github.com/gatehouse-auth/gatehouse/internal/httpapi")
 	}
-	s.tracer = tp.Tracer("github.com/gatehouse-auth/gatehouse/internal/httpapi")
+	for _, f := range s.propagator.Fields() {
+		s.propagatedHeaders = append(s.propagatedHeaders, http.CanonicalHeaderKey(f))
+	}
 
 	s.api = humago.NewWithPrefix(s.mux, BasePath, apiConfig(s.version))
 	oapi := s.api.OpenAPI()

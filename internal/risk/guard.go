@@ -349,13 +349,10 @@ func (g *Guard) RescoreTx(ctx context.Context, tx store.Tx, sess gatehouse.Sessi
 		ip = sess.IPAddress
 	}
 	var dev *gatehouse.Device
-	d, err := tx.GetSessionDevice(ctx, sess.ID)
+	d, err := tx.TouchSessionDevice(ctx, sess.ID, now, meta.IP)
 	switch {
 	case err == nil:
 		dev = &d
-		if err := tx.TouchDevice(ctx, d.ID, now, meta.IP); err != nil {
-			return 0, err
-		}
 	case !errors.Is(err, store.ErrNotFound):
 		return 0, err
 	}

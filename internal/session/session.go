@@ -230,25 +230,16 @@ func (s *Service) refresh(ctx context.Context, clientID, refresh string, meta ga
 		if err != nil {
 			return err
 		}
-		sess, err := tx.GetSession(ctx, rt.SessionID)
+		// The session and the client it was granted to ("" for the API's
+		// own), in one statement.
+		sess, grantedTo, err := tx.GetSessionClient(ctx, rt.SessionID)
 		if errors.Is(err, store.ErrNotFound) {
 			return errInvalidRefresh
 		}
 		if err != nil {
 			return err
 		}
-		if !sess.Active(now, s.opts.IdleTimeout) || !now.Before(rt.ExpiresAt) {
-			return errInvalidRefresh
-		}
-		grant, err := tx.GetClientGrant(ctx, sess.ID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			if clientID != "" {
-				return errInvalidRefresh
-			}
-		case err != nil:
-			return err
-		case grant.ClientID != clientID:
+		if !sess.Active(now, s.opts.IdleTimeout) || !now.Before(rt.ExpiresAt) || grantedTo != clientID {
 			return errInvalidRefresh
 		}
 		if !won {

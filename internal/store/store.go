@@ -143,6 +143,10 @@ type Sessions interface {
 	// GetSession returns the session whatever its state (an empty AMR reads
 	// back nil). ErrNotFound.
 	GetSession(ctx context.Context, id string) (gatehouse.Session, error)
+	// GetSessionClient is GetSession that also returns the id of the
+	// OpenID Provider client the session was granted to (its ClientGrant),
+	// "" when it was not, in one statement. ErrNotFound.
+	GetSessionClient(ctx context.Context, id string) (gatehouse.Session, string, error)
 	// ListSessions returns the user's sessions that are not revoked and
 	// whose ExpiresAt is after now, most recently active first.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]gatehouse.Session, error)
@@ -405,6 +409,10 @@ type Devices interface {
 	// GetSessionDevice returns the device a session is from. ErrNotFound
 	// when the session has none (or does not exist).
 	GetSessionDevice(ctx context.Context, sessionID string) (gatehouse.Device, error)
+	// TouchSessionDevice is TouchDevice on the session's device, returning
+	// the device as it is after the touch, in one statement. ErrNotFound
+	// when the session has none (or does not exist).
+	TouchSessionDevice(ctx context.Context, sessionID string, now time.Time, ip string) (gatehouse.Device, error)
 	// SetSessionTrust sets the session's TrustScore (0-100; anything else
 	// is an error that is neither ErrNotFound nor ErrConflict). ErrNotFound.
 	SetSessionTrust(ctx context.Context, sessionID string, score int) error

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,6 +88,7 @@ type Service struct {
 	ttl      time.Duration
 	leeway   time.Duration
 	now      func() time.Time
+	verified *verifiedCache // nil: every token is verified in full
 }
 
 // Options configure a Service.
@@ -99,6 +101,10 @@ type Options struct {
 	TTL      time.Duration // lifetime of access tokens
 	Leeway   time.Duration // clock skew allowed on exp/nbf/iat (default 30s)
 	Now      func() time.Time
+	// VerifiedCacheSize is how many verified tokens Verify remembers, so
+	// a token it has seen skips the RSA signature check (everything else
+	// is still checked each time); 0 remembers none.
+	VerifiedCacheSize int
 }
 
 // New makes a Service.
@@ -115,7 +121,8 @@ func New(ring Keys, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{keys: ring, issuer: o.Issuer, audience: o.Audience, clientID: o.ClientID, ttl: o.TTL, leeway: o.Leeway, now: o.Now}
+	return &Service{keys: ring, issuer: o.Issuer, audience: o.Audience, clientID: o.ClientID, ttl: o.TTL, leeway: o.Leeway, now: o.Now,
+		verified: newVerifiedCache(o.VerifiedCacheSize)}
 }
 
 // FirstParty reports whether c was issued to Gatehouse's own API clients
@@ -206,6 +213,20 @@ func (s *Service) VerifyAny(ctx context.Context, raw string) (Claims, error) {
 }
 
 func (s *Service) verify(ctx context.Context, raw string, requireSession bool) (Claims, error) {
+	var key [sha256.Size]byte
+	if s.verified != nil {
+		key = sha256.Sum256([]byte(raw))
+		if v := s.verified.get(key, s.now()); v != nil {
+			pub, err := s.publicKey(ctx, v.kid)
+			if err != nil {
+				return Claims{}, err
+			}
+			if pub == v.pub || pub.Equal(v.pub) {
+				return s.checkClaims(&v.claims, requireSession)
+			}
+			// The kid names another key now: verify again with it.
+		}
+	}
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -220,25 +241,46 @@ func (s *Service) verify(ctx context.Context, raw string, requireSession bool) (
 	if h.KeyID == "" {
 		return Claims{}, fmt.Errorf("%w: no kid", ErrInvalid)
 	}
-	pub, err := s.keys.PublicKey(ctx, h.KeyID)
-	if errors.Is(err, ErrUnknownKey) || errors.Is(err, ErrInvalid) {
-		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
+	pub, err := s.publicKey(ctx, h.KeyID)
 	if err != nil {
-		return Claims{}, fmt.Errorf("verify access token: %w", err)
+		return Claims{}, err
 	}
 	var jc jwtClaims
 	if err := tok.Claims(pub, &jc); err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if s.verified != nil && jc.Expiry != nil {
+		if until, now := jc.Expiry.Time().Add(s.leeway), s.now(); until.After(now) {
+			s.verified.put(key, &verifiedToken{kid: h.KeyID, pub: pub, claims: jc, until: until}, now)
+		}
+	}
+	return s.checkClaims(&jc, requireSession)
+}
+
+// publicKey is the ring's key of kid; an unknown kid makes the token
+// invalid, any other failure is the server's.
+func (s *Service) publicKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+	pub, err := s.keys.PublicKey(ctx, kid)
+	if errors.Is(err, ErrUnknownKey) || errors.Is(err, ErrInvalid) {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify access token: %w", err)
+	}
+	return pub, nil
+}
+
+// checkClaims checks the claims of a token whose signature verified (now
+// or earlier: jc may be shared, and is only read) and returns them.
+func (s *Service) checkClaims(jc *jwtClaims, requireSession bool) (Claims, error) {
 	if jc.Expiry == nil || jc.Subject == "" || (requireSession && jc.SessionID == "") || jc.ID == "" {
 		return Claims{}, fmt.Errorf("%w: missing required claims", ErrInvalid)
 	}
-	err = jc.Claims.ValidateWithLeeway(jwt.Expected{Issuer: s.issuer, AnyAudience: jwt.Audience{s.audience}, Time: s.now()}, s.leeway)
+	err := jc.Claims.ValidateWithLeeway(jwt.Expected{Issuer: s.issuer, AnyAudience: jwt.Audience{s.audience}, Time: s.now()}, s.leeway)
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	c := Claims{Subject: jc.Subject, SessionID: jc.SessionID, ID: jc.ID, AMR: jc.AMR, ExpiresAt: jc.Expiry.Time().UTC(), ClientID: jc.ClientID,
+	c := Claims{Subject: jc.Subject, SessionID: jc.SessionID, ID: jc.ID, AMR: slices.Clone(jc.AMR), ExpiresAt: jc.Expiry.Time().UTC(), ClientID: jc.ClientID,
 		Scope: strings.Fields(jc.Scope)}
 	if jc.IssuedAt != nil {
 		c.IssuedAt = jc.IssuedAt.Time().UTC()

@@ -53,9 +53,13 @@ func (r ring) PublicKey(_ context.Context, kid string) (*rsa.PublicKey, error) {
 	return &r.priv.PublicKey, nil
 }
 
+// newService makes a service that remembers verified tokens, as the
+// server's does, so every rule below is also checked on a token it has
+// verified before.
 func newService(t *testing.T, c *testclock.Clock) (*token.Service, *rsa.PrivateKey, *rsa.PrivateKey) {
 	ours, evil := keysForTest(t)
-	s := token.New(ring{kid: "k1", priv: ours}, token.Options{Issuer: "https://auth.example.com", TTL: 15 * time.Minute, Now: c.Now})
+	s := token.New(ring{kid: "k1", priv: ours}, token.Options{Issuer: "https://auth.example.com", TTL: 15 * time.Minute, Now: c.Now,
+		VerifiedCacheSize: 100})
 	return s, ours, evil
 }
 

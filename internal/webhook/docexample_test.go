@@ -87,6 +87,7 @@ func TestDocsGoVerifierIsTheTestedOne(t *testing.T) {
 // TestDocsGoVerifierOnRealDeliveries runs the documented verifier on a
 // delivery from a real server, and on forgeries of it.
 func TestDocsGoVerifierOnRealDeliveries(t *testing.T) {
+	t.Parallel()
 	type delivery struct {
 		h    http.Header
 		body []byte

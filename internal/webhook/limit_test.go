@@ -17,8 +17,10 @@ import (
 // 409 naming the limit, deleting one makes room, and other users are not
 // affected.
 func TestWebhookCapPerUser(t *testing.T) {
+	t.Parallel()
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
 			env := newEnv(t, eng, false)
 			alice, bob := signUp(env, "alice@example.com"), signUp(env, "bob@example.com")
 			const raced = 6

@@ -18,8 +18,10 @@ import (
 // which records no attempt and spends none of the job's, and a probe after
 // the open time closes the circuit again. The state shows in /metrics.
 func TestOpenCircuitSnoozesDeliveries(t *testing.T) {
+	t.Parallel()
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
 			env := newEnv(t, eng, true)
 			env.App.Webhooks.SetBreakers(2, 200*time.Millisecond)
 			rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
@@ -56,8 +58,10 @@ func TestOpenCircuitSnoozesDeliveries(t *testing.T) {
 // The cleanup job deletes finished deliveries past the retention, with
 // their attempts, and keeps newer and pending ones.
 func TestCleanupDeletesOldDeliveries(t *testing.T) {
+	t.Parallel()
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
 			env := newEnv(t, eng, true)
 			ok := newReceiver(t, status(http.StatusOK))
 			down := newReceiver(t, status(http.StatusServiceUnavailable))

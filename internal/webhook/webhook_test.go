@@ -114,11 +114,15 @@ func (rc *receiver) requests() []received {
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
+	// Most conditions hold within a few job runs; polling each 20 ms for
+	// a minute would spend the CPU the jobs need (a check is an API call).
+	pause := 5 * time.Millisecond
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("gave up waiting for %s", what)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
 	}
 }
 
@@ -277,8 +281,10 @@ func requireSigned(t require.TestingT, r received, secret, userID string) webhoo
 // and whatever the user then does, the webhook receives exactly the
 // events it subscribed to, each once, signed, and listed as delivered.
 func TestProperty83_EventTriggersWebhook(t *testing.T) {
+	t.Parallel()
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
 			env := newEnv(t, eng, true)
 			rc := newReceiver(t, status(http.StatusOK))
 			alice := signUp(env, "alice@example.com")
@@ -330,6 +336,7 @@ func TestProperty83_EventTriggersWebhook(t *testing.T) {
 // TestResend: a delivered event can be re-sent with the same webhook-id
 // and body; its history lists both attempts.
 func TestResend(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, "sqlite", true)
 	rc := newReceiver(t, status(http.StatusOK))
 	alice := signUp(env, "alice@example.com")
@@ -367,8 +374,10 @@ func TestResend(t *testing.T) {
 // a dropped connection), the delivery is retried with the same
 // webhook-id until it succeeds, and every attempt is recorded.
 func TestProperty84_RetryOnFailure(t *testing.T) {
+	t.Parallel()
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
 			env := newEnv(t, eng, true)
 			var mu sync.Mutex
 			failFirst := map[string][]int{} // path -> answers before success; 0 drops the connection
@@ -421,8 +430,10 @@ func TestProperty84_RetryOnFailure(t *testing.T) {
 // TestGoneAndRedirects: 410 disables the webhook at once; a redirect is
 // not followed and counts as a failure until the attempts run out.
 func TestGoneAndRedirects(t *testing.T) {
+	t.Parallel()
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
 			env := newEnv(t, eng, true)
 			gone := newReceiver(t, status(http.StatusGone))
 			redirect := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
@@ -474,8 +485,10 @@ func TestGoneAndRedirects(t *testing.T) {
 // TestProperty87_DeletionStopsEvents: of any set of webhooks, the ones
 // deleted get nothing of later events and the others get each of them.
 func TestProperty87_DeletionStopsEvents(t *testing.T) {
+	t.Parallel()
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
 			env := newEnv(t, eng, true)
 			rc := newReceiver(t, status(http.StatusOK))
 			alice := signUp(env, "alice@example.com")
@@ -511,8 +524,10 @@ func TestProperty87_DeletionStopsEvents(t *testing.T) {
 // TestDisabledAfterDaysOfFailure: a webhook that has failed without a
 // success for more than five days is disabled and its owner emailed.
 func TestDisabledAfterDaysOfFailure(t *testing.T) {
+	t.Parallel()
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
 			env := newEnv(t, eng, true)
 			second, release := make(chan struct{}), make(chan struct{})
 			rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
@@ -556,8 +571,10 @@ func TestDisabledAfterDaysOfFailure(t *testing.T) {
 // TestAPIRules: validation, ownership and the all-users permission, with
 // private addresses not allowed.
 func TestAPIRules(t *testing.T) {
+	t.Parallel()
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
 			env := newEnv(t, eng, false)
 			alice, bob := signUp(env, "alice@example.com"), signUp(env, "bob@example.com")
 
@@ -623,8 +640,10 @@ func TestAPIRules(t *testing.T) {
 
 // TestAllUsers: a holder of webhooks:all receives other users' events.
 func TestAllUsers(t *testing.T) {
+	t.Parallel()
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
 			env := newEnv(t, eng, true)
 			_, err := env.App.Accounts.CreateUser(t.Context(), "admin@example.com", apptest.StrongPassword, []string{gatehouse.RoleAdmin}, true)
 			require.NoError(t, err)
@@ -649,8 +668,10 @@ func TestAllUsers(t *testing.T) {
 // TestProperty82_CreationGeneratesSecret: every webhook gets its own
 // whsec_ secret of 32 random bytes, shown only in the create answer.
 func TestProperty82_CreationGeneratesSecret(t *testing.T) {
+	t.Parallel()
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
 			env := newEnv(t, eng, false)
 			alice := signUp(env, "alice@example.com")
 			seen := map[string]bool{}
@@ -684,8 +705,10 @@ func TestProperty82_CreationGeneratesSecret(t *testing.T) {
 // TestProperty86_ListOwnership: whoever creates webhooks, each user's list
 // holds exactly their own.
 func TestProperty86_ListOwnership(t *testing.T) {
+	t.Parallel()
 	for _, eng := range apptest.Engines(t) {
 		t.Run(eng, func(t *testing.T) {
+			t.Parallel()
 			env := newEnv(t, eng, false)
 			users := []*user{signUp(env, "alice@example.com"), signUp(env, "bob@example.com")}
 			owned := map[string][]string{}

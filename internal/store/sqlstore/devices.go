@@ -132,6 +132,16 @@ func (q *queries) GetSessionDevice(ctx context.Context, sessionID string) (gateh
 	return d, translate(fmt.Sprintf("get session %q device", sessionID), err)
 }
 
+// TouchSessionDevice is TouchDevice for the session's device, returning
+// the device as touched, in one UPDATE ... RETURNING. ErrNotFound when the
+// session has none (or does not exist).
+func (q *queries) TouchSessionDevice(ctx context.Context, sessionID string, now time.Time, ip string) (gatehouse.Device, error) {
+	d, err := scanDevice(q.queryRow(ctx, `UPDATE devices SET last_seen_at = ?, last_ip = COALESCE(?, last_ip) `+
+		`WHERE id = (SELECT device_ref FROM sessions WHERE id = ?) RETURNING `+deviceColumns,
+		timeArg(q.dialect, now), nullString(ip), sessionID))
+	return d, translate(fmt.Sprintf("touch session %q device", sessionID), err)
+}
+
 // prefixed qualifies each of a comma-separated column list.
 func prefixed(p, columns string) string {
 	return p + strings.ReplaceAll(columns, ", ", ", "+p)

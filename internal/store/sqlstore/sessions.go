@@ -46,6 +46,19 @@ func (q *queries) GetSession(ctx context.Context, id string) (gatehouse.Session,
 	return s, nil
 }
 
+// GetSessionClient is GetSession that also returns the id of the client
+// the session was granted to ("" for none), in one statement: a refresh's
+// first read.
+func (q *queries) GetSessionClient(ctx context.Context, id string) (gatehouse.Session, string, error) {
+	var clientID sql.NullString
+	s, err := scanSession(q.queryRow(ctx, `SELECT `+prefixed("s.", sessionColumns)+`, g.client_id `+
+		`FROM sessions s LEFT JOIN oidc_grants g ON g.session_id = s.id WHERE s.id = ?`, id), &clientID)
+	if err != nil {
+		return gatehouse.Session{}, "", translate(fmt.Sprintf("get session %q", id), err)
+	}
+	return s, clientID.String, nil
+}
+
 // ListSessions returns the user's sessions that are not revoked and whose
 // ExpiresAt is strictly after now, most recently active first (ties by id,
 // descending, so the order is stable). It ignores the idle timeout, which
@@ -165,15 +178,17 @@ func (q *queries) DeleteStaleSessions(ctx context.Context, cutoff time.Time) (in
 	return rowsAffected("delete stale sessions", res, err)
 }
 
-func scanSession(r row) (gatehouse.Session, error) {
+// scanSession reads the sessionColumns of one row, then any extra columns
+// into extra (GetSessionClient appends the grant's client).
+func scanSession(r row, extra ...any) (gatehouse.Session, error) {
 	var (
 		s                                           gatehouse.Session
 		created, lastActive, expires, auth, revoked timeScanner
 		amr                                         []byte
 		deviceRef                                   sql.NullString
 	)
-	err := r.Scan(&s.ID, &s.UserID, &created, &lastActive, &expires, &s.IPAddress, &s.UserAgent,
-		&s.DeviceID, &s.Location, &s.TrustScore, &amr, &s.MFA, &auth, &revoked, &deviceRef)
+	err := r.Scan(append([]any{&s.ID, &s.UserID, &created, &lastActive, &expires, &s.IPAddress, &s.UserAgent,
+		&s.DeviceID, &s.Location, &s.TrustScore, &amr, &s.MFA, &auth, &revoked, &deviceRef}, extra...)...)
 	if err != nil {
 		return gatehouse.Session{}, err
 	}

@@ -26,7 +26,7 @@ var clientCases = []testCase{
 	{name: "AuthRequests/SetCodeRace", covers: []string{"SetAuthRequestCode"}, fn: testAuthCodeSetRace},
 	{name: "AuthRequests/DeleteStale", covers: []string{"DeleteStaleAuthRequests"}, fresh: true, fn: testAuthRequestDeleteStale},
 	{name: "Consents/PutGetListDelete", covers: []string{"PutConsent", "GetConsent", "ListConsents", "DeleteConsent"}, fn: testConsents},
-	{name: "ClientGrants/CreateGetList", covers: []string{"CreateClientGrant", "GetClientGrant", "ListClientGrants"}, fn: testClientGrants},
+	{name: "ClientGrants/CreateGetList", covers: []string{"CreateClientGrant", "GetClientGrant", "ListClientGrants", "GetSessionClient"}, fn: testClientGrants},
 }
 
 func newClient() gatehouse.Client {
@@ -429,6 +429,19 @@ func testClientGrants(t *testing.T, s store.Store) {
 	require.Equal(t, g.UserID, got.UserID)
 	require.Equal(t, g.Scopes, got.Scopes)
 	requireTime(t, base, got.CreatedAt, "CreatedAt")
+
+	// A refresh reads the session with the client it was granted to.
+	sess, granted, err := s.GetSessionClient(ctx, s1.ID)
+	require.NoError(t, err)
+	requireSession(t, s1, sess)
+	require.Equal(t, c.ID, granted)
+	own := createSession(t, s, u.ID)
+	sess, granted, err = s.GetSessionClient(ctx, own.ID)
+	require.NoError(t, err)
+	requireSession(t, own, sess)
+	require.Empty(t, granted, "a session of the API's own has no client")
+	_, _, err = s.GetSessionClient(ctx, gatehouse.NewID())
+	require.ErrorIs(t, err, store.ErrNotFound)
 
 	sid := func(g gatehouse.ClientGrant) string { return g.SessionID }
 	mine, err := s.ListClientGrants(ctx, c.ID, u.ID)

@@ -27,7 +27,7 @@ var deviceCases = []testCase{
 	{name: "Devices/DeleteRace", covers: []string{"DeleteDevice"}, fn: testDevicesDeleteRace},
 	{name: "Devices/DeleteStale", fresh: true, covers: []string{"DeleteStaleDevices"}, fn: testDevicesDeleteStale},
 	{name: "Devices/DeletedWithUser", covers: []string{"DeleteUser"}, fn: testDevicesDeletedWithUser},
-	{name: "Devices/SessionDevice", covers: []string{"GetSessionDevice"}, fn: testDevicesSessionDevice},
+	{name: "Devices/SessionDevice", covers: []string{"GetSessionDevice", "TouchSessionDevice"}, fn: testDevicesSessionDevice},
 	{name: "Devices/RevokeSessions", covers: []string{"RevokeDeviceSessions"}, fn: testDevicesRevokeSessions},
 	{name: "Devices/RevokeSessionsRace", covers: []string{"RevokeDeviceSessions"}, fn: testDevicesRevokeSessionsRace},
 	{name: "Devices/SessionTrust", covers: []string{"SetSessionTrust"}, fn: testDevicesSessionTrust},
@@ -354,10 +354,28 @@ func testDevicesSessionDevice(t *testing.T, s store.Store) {
 	require.Equal(t, sess.DeviceID, stored.DeviceID)
 	require.Equal(t, d.ID, stored.DeviceRef)
 
+	// A refresh touches the session's device and reads it in one go; an
+	// empty ip keeps the last one.
+	other := createDevice(t, s, u.ID, base)
+	t1 := base.Add(time.Minute)
+	got, err = s.TouchSessionDevice(ctx, sess.ID, t1, "203.0.113.9")
+	require.NoError(t, err)
+	d.LastSeenAt, d.LastIP = t1, "203.0.113.9"
+	requireDevice(t, d, got)
+	requireDevice(t, d, getDevice(t, s, d.ID))
+	t2 := t1.Add(time.Minute)
+	got, err = s.TouchSessionDevice(ctx, sess.ID, t2, "")
+	require.NoError(t, err)
+	d.LastSeenAt = t2
+	requireDevice(t, d, got)
+	requireDevice(t, other, getDevice(t, s, other.ID))
+
 	for _, id := range []string{sessionFrom(t, s, u.ID, "").ID, gatehouse.NewID()} {
 		_, err = s.GetSessionDevice(ctx, id)
 		require.ErrorIs(t, err, store.ErrNotFound, "a session from no device, or no session")
 		require.NotErrorIs(t, err, store.ErrConflict)
+		_, err = s.TouchSessionDevice(ctx, id, t1, "")
+		require.ErrorIs(t, err, store.ErrNotFound, "a session from no device, or no session")
 	}
 }
 
