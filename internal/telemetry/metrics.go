@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,23 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
 	biz      *business
+	// series are the request counter and histogram of each label set
+	// seen, so a request finds its two series with one lookup instead of
+	// hashing and checking its labels in each vector (seriesKey →
+	// *requestSeries). The vectors bound the label sets; so does this.
+	series sync.Map
+}
+
+// seriesKey is the labels of one series of the HTTP metrics.
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+// requestSeries are the HTTP metrics of one label set.
+type requestSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // NewMetrics makes a registry with the Go runtime and process collectors
@@ -110,10 +128,18 @@ func (m *Metrics) RequestFinished(method, route string, status int, elapsed time
 	if route == "" {
 		route = UnmatchedRoute
 	}
-	method = normalizeMethod(method)
-	code := strconv.Itoa(status)
-	m.requests.WithLabelValues(method, route, code).Inc()
-	m.duration.WithLabelValues(method, route, code).Observe(elapsed.Seconds())
+	key := seriesKey{method: normalizeMethod(method), route: route, status: status}
+	v, ok := m.series.Load(key)
+	if !ok {
+		code := strconv.Itoa(status)
+		v, _ = m.series.LoadOrStore(key, &requestSeries{
+			requests: m.requests.WithLabelValues(key.method, route, code),
+			duration: m.duration.WithLabelValues(key.method, route, code),
+		})
+	}
+	s := v.(*requestSeries)
+	s.requests.Inc()
+	s.duration.Observe(elapsed.Seconds())
 }
 
 func normalizeMethod(method string) string {
