@@ -135,6 +135,13 @@ func NewClient(db Database, logger *slog.Logger) (*Client, error) {
 		return nil, err
 	}
 	cfg := riverConfig(logger, time.Second, nil)
+	// This client only inserts; its FetchCooldown is how long River's
+	// insert-notify limiter stays quiet on a queue after notifying it. At
+	// the default 100 ms a job committed soon after another on the same
+	// queue (a second email, the next fan-out stage) sent no notification
+	// and waited for the workers' next poll; the workers' own cooldown
+	// already spaces their fetches, so every inserting transaction notifies.
+	cfg.FetchCooldown = river.FetchCooldownMin
 	rc, err := river.NewClient(drv, &cfg)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: new client: %w", err)
