@@ -70,8 +70,10 @@ func TestAuditWriterDoesNotWaitForAnotherOpenTransaction(t *testing.T) {
 // Many transactions writing audit rows at once on both engines: every row
 // is linked once, the chain is whole and verifies.
 func TestConcurrentAuditWritersMakeOneChain(t *testing.T) {
+	t.Parallel()
 	for _, e := range sqltest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) {
+			t.Parallel()
 			db := e.Open(t)
 			ctx := t.Context()
 			var wg sync.WaitGroup
