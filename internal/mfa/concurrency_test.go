@@ -103,64 +103,72 @@ func TestConcurrentGuessesAndRightCode(t *testing.T) {
 // users.mfa_enabled is on exactly when a factor is active (so a sign-in
 // asks for a second factor exactly then), and backup codes exist only
 // while one is. Each race is apptest.Racers/2 users at once, each with one
-// request of either kind.
+// call of either kind. It runs on the service: the HTTP answers of
+// activate and disable are checked by the flow tests.
 func TestConcurrentActivateAndDisable(t *testing.T) {
-	forEachEngine(t, nil, func(t *testing.T, s *suite) {
+	forEachStore(t, func(t *testing.T, s *svcSuite) {
+		ctx := t.Context()
 		const pairs = apptest.Racers / 2
 		for round := range 2 {
 			for _, both := range []bool{false, true} { // both: disable sms and totp at once
-				users := make([]*user, pairs)
+				users := make([]*svcUser, pairs)
+				smsCodes, totps := make([]string, pairs), make([]string, pairs)
 				for k := range users {
-					u := newUser(t, s)
-					u.enrolTOTP(t, s)
-					r := s.call(t, "POST", "/auth/mfa/setup", map[string]any{"method": "sms", "phone_number": u.phone}, u.access)
-					apptest.Expect(t, r, http.StatusOK, "")
+					u := s.newUser(t)
+					s.enrolTOTP(t, u)
+					smsCodes[k] = s.setupSMS(t, u)
 					users[k] = u
 				}
-				smsCodes, totps := make([]string, pairs), make([]string, pairs)
 				for k, u := range users {
-					smsCodes[k] = u.nextText(t, s)
 					if both {
-						u.activate(t, s, "sms", smsCodes[k])
+						var err error
+						u.backup, err = s.svc.Activate(ctx, u.ID, "sms", smsCodes[k])
+						require.NoError(t, err)
 					}
 				}
 				for k, u := range users {
-					totps[k] = u.totp(t, s)
+					totps[k] = s.totp(t, u)
 				}
-				answers := apptest.Race(t, func(i int) (*apptest.Response, error) {
+				signedIn := s.clock.Now()
+				// Any error fails the test: every call must succeed.
+				apptest.Race(t, func(i int) (*apptest.Response, error) {
 					k, u := i/2, users[i/2]
 					switch {
 					case i%2 == 1:
-						return s.send("POST", "/auth/mfa/disable", map[string]any{"method": "totp", "code": totps[k]}, u.access)
+						return nil, s.svc.Disable(ctx, u.ID, "", signedIn, "totp", totps[k], "")
 					case both:
-						return s.send("POST", "/auth/mfa/disable", map[string]any{"method": "sms", "code": u.backup[0]}, u.access)
+						return nil, s.svc.Disable(ctx, u.ID, "", signedIn, "sms", u.backup[0], "")
 					default:
-						return s.send("POST", "/auth/mfa/activate", map[string]any{"method": "sms", "code": smsCodes[k]}, u.access)
+						_, err := s.svc.Activate(ctx, u.ID, "sms", smsCodes[k])
+						return nil, err
 					}
 				})
-				for i, r := range answers {
-					want := http.StatusNoContent
-					if i%2 == 0 && !both {
-						want = http.StatusOK
-					}
-					apptest.Expect(t, r, want, "", "round ", round, " both ", both, " racer ", i)
-				}
 				for k, u := range users {
 					msg := fmt.Sprintf("round %d, both %v, user %d", round, both, k)
-					active := s.query(t, "SELECT method FROM mfa_factors WHERE user_id = ? AND activated_at IS NOT NULL", u.id)
+					factors, err := s.db.ListMFAFactors(ctx, u.ID)
+					require.NoError(t, err)
+					var active []string
+					for _, f := range factors {
+						if f.Active() {
+							active = append(active, f.Method)
+						}
+					}
 					if both {
 						require.Empty(t, active, msg)
 					} else {
 						require.Equal(t, []string{"sms"}, active, msg)
 					}
 					on := len(active) > 0
-					require.Equal(t, on, s.me(t, u.access)["mfa_enabled"], "%s: users.mfa_enabled", msg)
-					require.Equal(t, on, s.login(t, u.email, apptest.StrongPassword).JSON["mfa_required"] == true, "%s: sign-in asks for MFA", msg)
-					codes := s.query(t, "SELECT id FROM mfa_backup_codes WHERE user_id = ? AND used_at IS NULL", u.id)
+					stored, err := s.db.GetUser(ctx, u.ID)
+					require.NoError(t, err)
+					require.Equal(t, on, stored.MFAEnabled, "%s: users.mfa_enabled", msg)
+					require.Equal(t, on, s.challenged(t, u), "%s: sign-in asks for MFA", msg)
+					codes, err := s.db.CountBackupCodes(ctx, u.ID)
+					require.NoError(t, err)
 					if on {
-						require.Len(t, codes, 10, "%s: backup codes", msg)
+						require.Equal(t, 10, codes, "%s: backup codes", msg)
 					} else {
-						require.Empty(t, codes, "%s: backup codes outlive the last factor", msg)
+						require.Zero(t, codes, "%s: backup codes outlive the last factor", msg)
 					}
 				}
 			}

@@ -20,8 +20,10 @@ import (
 // tables are too small to reach the walk with a time window, so this forces
 // each plan.
 func TestAuditPlansAgree(t *testing.T) {
+	t.Parallel()
 	for _, e := range sqltest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) {
+			t.Parallel()
 			db := e.Open(t)
 			ctx := t.Context()
 			t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -27,6 +27,7 @@ func rowCounts(t *testing.T, db *sqlstore.DB) map[string]int64 {
 // A SQLite backup is a copy of one snapshot; installing it replaces the
 // target only when no other process has that open, and drops the old WAL.
 func TestSQLiteBackupAndInstall(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	db := sqltest.SQLite(t)
 	whHook(t, db, whUser(t, db, "copy@example.com"), false, "*")
@@ -65,6 +66,7 @@ func TestSQLiteBackupAndInstall(t *testing.T) {
 // pg_dump's custom format restores into an empty database in one
 // transaction; ClearSchema empties a database for restore --force.
 func TestPostgresDumpRestoreAndClear(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	srcURL := sqltest.PostgresURL(t) // skips without PostgreSQL
 	dstURL := sqltest.PostgresURL(t)

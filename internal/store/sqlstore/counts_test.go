@@ -19,6 +19,7 @@ import (
 // tables. PostgreSQL is told not to scan tables, since on an empty table a
 // sequential scan is cheapest and says nothing of a big one.
 func TestCountsUseTheirIndexes(t *testing.T) {
+	t.Parallel()
 	for _, e := range sqltest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()

@@ -36,6 +36,7 @@ var (
 // current already, leaves what no key opens (naming the row) and can be
 // run again; CheckOnly counts and changes nothing.
 func TestReseal(t *testing.T) {
+	t.Parallel()
 	onEngines(t, func(t *testing.T, db *sqlstore.DB, ctx context.Context) {
 		oldBox, newBox, stranger := keyring(t, 1), keyring(t, 2), keyring(t, 3)
 		ring := keyring(t, 2, 1)

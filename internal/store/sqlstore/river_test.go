@@ -24,6 +24,7 @@ func (smokeArgs) Kind() string { return "sqlstore_smoke" }
 // inserted with River's InsertTx on Tx.SQLTx commits and rolls back with
 // the store's transaction, and River's migrated schema accepts it.
 func TestRiverInsertTx(t *testing.T) {
+	t.Parallel()
 	for _, e := range sqltest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()

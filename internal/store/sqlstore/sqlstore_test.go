@@ -24,6 +24,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	for _, e := range sqltest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
@@ -33,6 +34,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestMigrations(t *testing.T) {
+	t.Parallel()
 	for _, e := range sqltest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
@@ -130,6 +132,7 @@ func TestMigrateStatusNamesOurFiles(t *testing.T) {
 }
 
 func TestMigrateConcurrentInstancesPostgres(t *testing.T) {
+	t.Parallel()
 	// Several instances starting together against one empty database:
 	// River's and our migrations must not race (the advisory lock). SQLite
 	// is single-node and not covered: one process migrates it.
@@ -177,6 +180,7 @@ func pgDSNOf(t *testing.T, db *sqlstore.DB) string {
 }
 
 func TestInTxGuardsThePool(t *testing.T) {
+	t.Parallel()
 	for _, e := range sqltest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
@@ -407,6 +411,7 @@ func TestOpenPostgresPool(t *testing.T) {
 }
 
 func TestErrorsCarryContext(t *testing.T) {
+	t.Parallel()
 	for _, e := range sqltest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
@@ -529,6 +534,7 @@ func requireSystemRoles(t *testing.T, db *sqlstore.DB) {
 }
 
 func TestSystemRolesSeeded(t *testing.T) {
+	t.Parallel()
 	for _, e := range sqltest.Engines(t) {
 		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
