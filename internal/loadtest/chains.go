@@ -182,6 +182,8 @@ type bearer struct {
 	acct    *account
 	token   atomic.Pointer[string]
 	refresh string
+	// hdr caches the request headers for token (see headers).
+	hdr atomic.Pointer[bearerHeaders]
 }
 
 // renewer renews bearers' access tokens in the background.

@@ -236,3 +236,33 @@ func requireSelfContained(t *testing.T, html string) {
 	t.Helper()
 	require.NotRegexp(t, regexp.MustCompile(`(?i)<script|<link|<iframe|<img|\b(src|href|xlink:href)\s*=|@import|url\(`), html)
 }
+
+// A target's headers are shared between requests and built once per
+// access token: a renewed token is what the next request carries.
+func TestBearerTargetsFollowRenewedTokens(t *testing.T) {
+	tg := newTargets("http://127.0.0.1:1", []*account{newAccount("run", 0, "pw")}, "documents:read")
+	b := &bearer{acct: tg.accounts[0]}
+	first, second := "first-token", "second-token"
+	b.token.Store(&first)
+	tg.bearers = []*bearer{b}
+	auth := func(name string) (string, string) {
+		var tgt vegeta.Target
+		if err := tg.set(name, &tgt); err != nil {
+			t.Fatal(err)
+		}
+		return tgt.Header.Get("Authorization"), tgt.Header.Get("Content-Type")
+	}
+	if a, ct := auth(AuthzCheck); a != "Bearer first-token" || ct != "application/json" {
+		t.Fatalf("authz-check: Authorization %q, Content-Type %q", a, ct)
+	}
+	if a, ct := auth(Me); a != "Bearer first-token" || ct != "" {
+		t.Fatalf("me: Authorization %q, Content-Type %q", a, ct)
+	}
+	b.token.Store(&second)
+	if a, _ := auth(AuthzCheck); a != "Bearer second-token" {
+		t.Fatalf("after renewal, authz-check sends %q", a)
+	}
+	if a, _ := auth(Me); a != "Bearer second-token" {
+		t.Fatalf("after renewal, me sends %q", a)
+	}
+}

@@ -3,6 +3,8 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -71,7 +73,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
 
-	tg := &targets{base: base, accounts: accounts, authzBody: authzBody(cfg.Permission)}
+	tg := newTargets(base, accounts, cfg.Permission)
 	rn := &renewer{api: setupAPI}
 	if uses(&cfg, Me) || uses(&cfg, AuthzCheck) {
 		tg.bearers = make([]*bearer, len(accounts))
@@ -111,7 +113,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	loadClient := *client
-	loadClient.Transport = &chainTransport{next: client.Transport, pool: pool}
+	if pool != nil {
+		loadClient.Transport = &chainTransport{next: client.Transport, pool: pool}
+	}
 	opts := []func(*vegeta.Attacker){vegeta.Client(&loadClient), vegeta.MaxBody(maxBody)}
 	pacer := vegeta.ConstantPacer{Freq: cfg.Rate, Per: time.Second}
 	model := fmt.Sprintf("%d requests/s", cfg.Rate)
@@ -139,8 +143,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		case <-stopped:
 		}
 	}()
+	if os.Getenv("GOGC") == "" {
+		// The loader shares the machine with the server it measures:
+		// collecting its short-lived garbage less often leaves the server
+		// more CPU. What a run keeps is small (see maxSamples).
+		defer debug.SetGCPercent(debug.SetGCPercent(loadGCPercent))
+	}
 	res.Started = time.Now()
-	for r := range attacker.Attack(targeter, pacer, cfg.Duration, cfg.Scenario) {
+	// No attack name: vegeta would send it as an X-Vegeta-Attack header
+	// with every request; the results are told apart by URL.
+	for r := range attacker.Attack(targeter, pacer, cfg.Duration, "") {
 		res.add(urls[r.URL], r)
 	}
 	close(stopped)
@@ -152,6 +164,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.TokensRenewed, res.RenewalsFailed = rn.renewed.Load(), rn.failures.Load()
 	return res, nil
 }
+
+// loadGCPercent is the loader's GOGC while it sends load (unless GOGC is
+// set): the heap may grow to five times what is live before a collection.
+const loadGCPercent = 400
 
 // maxBody is how much of each answer is kept: enough for the problem's
 // code of an error answer, which the table shows.
