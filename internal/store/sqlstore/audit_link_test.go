@@ -159,3 +159,55 @@ func TestUnlinkedAuditRowsAreLinkedLater(t *testing.T) {
 	require.True(t, rep.OK(), "%+v", rep.Break)
 	require.EqualValues(t, 2, rep.Checked)
 }
+
+// Transactions that commit audit rows while a link run is under way share
+// the next run instead of linking one by one: here the chain's lock is held
+// while twenty writers commit, so the first run waits and the others queue
+// behind it; once the lock is free, every row is linked (each writer's
+// InTx returns only then) by a few linking transactions, not twenty.
+func TestConcurrentAuditLinksAreShared(t *testing.T) {
+	db := sqltest.Postgres(t)
+	ctx := t.Context()
+	conn, err := db.DB().Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, `SELECT pg_advisory_lock(x'47484155444954'::bigint)`)
+	require.NoError(t, err)
+
+	const writers = 20
+	before := db.Statements()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for range writers {
+		wg.Go(func() {
+			errs <- db.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				return tx.CreateAuditLog(ctx, auditRow("shared"))
+			})
+		})
+	}
+	require.Eventually(t, func() bool {
+		var n int
+		err := conn.QueryRowContext(ctx, `SELECT count(*) FROM audit_logs WHERE action = 'shared' AND seq = 0`).Scan(&n)
+		return err == nil && n == writers
+	}, 10*time.Second, 5*time.Millisecond, "every writer committed")
+	_, err = conn.ExecContext(ctx, `SELECT pg_advisory_unlock(x'47484155444954'::bigint)`)
+	require.NoError(t, err)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	var unlinked int
+	require.NoError(t, conn.QueryRowContext(ctx, `SELECT count(*) FROM audit_logs WHERE seq = 0`).Scan(&unlinked))
+	require.Zero(t, unlinked, "every writer's rows were linked before its InTx returned")
+	// Each writer: BEGIN, INSERT, COMMIT. Each link run: BEGIN, the lock,
+	// the pending rows, the head, the UPDATE, COMMIT. One by one, twenty
+	// runs would be 120 statements; shared, the blocked run and the one
+	// after it (a third at most, for a writer that joined late).
+	linking := db.Statements() - before - 3*writers
+	require.LessOrEqual(t, linking, uint64(3*6), "statements spent linking")
+	rep, err := audit.Verify(ctx, db, 0)
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "%+v", rep.Break)
+}

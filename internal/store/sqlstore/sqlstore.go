@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -108,6 +109,12 @@ type DB struct {
 	// BEGIN and COMMIT included), for tests about round trips.
 	statements atomic.Uint64
 	onUsers    func(ctx context.Context, userIDs []string, all bool)
+	// linking coalesces the links after commit (see linkAfterCommit).
+	linking struct {
+		sync.Mutex
+		running bool
+		waiting []chan struct{}
+	}
 }
 
 var _ store.Store = (*DB)(nil)
@@ -378,18 +385,52 @@ func (d *DB) usersChanged(ctx context.Context, all bool, ids ...string) {
 	}
 }
 
-// linkAfterCommit links the audit rows a committed transaction wrote (see
-// CreateAuditLog). The change is committed whatever happens here, so a
-// failure is logged, not returned: the rows wait, unlinked but present,
-// for the next linker (any commit that writes audit rows, or the periodic
-// job).
+// linkAfterCommit links the audit rows a transaction has just committed
+// (PostgreSQL) before the caller goes on, so its rows are in the chain when
+// its request answers. Callers of one instance share the work: a caller
+// waits for a link run that starts after its commit, and the callers that
+// commit while a run is under way share the next one, so N concurrent
+// sign-ins cost about two linking transactions, not N (each is BEGIN, the
+// chain's lock, two reads, one UPDATE, COMMIT).
 func (d *DB) linkAfterCommit(ctx context.Context) {
-	// Linking is short; waiting long for the chain's lock means something
-	// holds it that should not, and the periodic job will catch up.
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), linkWait)
-	defer cancel()
-	if _, err := d.LinkAuditLogs(lctx); err != nil {
-		d.logger.WarnContext(ctx, "audit rows committed but not yet linked into the chain; the periodic link job will retry", "err", err)
+	done := make(chan struct{})
+	l := &d.linking
+	l.Lock()
+	l.waiting = append(l.waiting, done)
+	start := !l.running
+	l.running = true
+	l.Unlock()
+	if start {
+		go d.runLinks(context.WithoutCancel(ctx))
+	}
+	<-done
+}
+
+// runLinks links pending rows until no caller waits, each run for the
+// callers that were waiting when it began.
+func (d *DB) runLinks(ctx context.Context) {
+	l := &d.linking
+	for {
+		l.Lock()
+		batch := l.waiting
+		l.waiting = nil
+		if len(batch) == 0 {
+			l.running = false
+			l.Unlock()
+			return
+		}
+		l.Unlock()
+		// Linking is short; waiting long for the chain's lock means
+		// something holds it that should not, and the periodic job will
+		// catch up.
+		lctx, cancel := context.WithTimeout(ctx, linkWait)
+		if _, err := d.LinkAuditLogs(lctx); err != nil {
+			d.logger.WarnContext(ctx, "audit rows committed but not yet linked into the chain; the periodic link job will retry", "err", err)
+		}
+		cancel()
+		for _, done := range batch {
+			close(done)
+		}
 	}
 }
 
