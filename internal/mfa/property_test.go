@@ -61,9 +61,15 @@ func atoi(s string) int {
 
 // validNow lists the TOTP codes the server accepts now (ignoring replay).
 func (u *user) validNow(t require.TestingT, s *suite) []string {
+	return validCodes(t, u.secret, s.Clock.Now())
+}
+
+// validCodes lists the TOTP codes of secret accepted at now: the step of
+// now and one on either side (ignoring replay).
+func validCodes(t require.TestingT, secret string, now time.Time) []string {
 	var out []string
 	for _, d := range []time.Duration{-30 * time.Second, 0, 30 * time.Second} {
-		c, err := mfa.TOTPCode(u.secret, s.Clock.Now().Add(d))
+		c, err := mfa.TOTPCode(secret, now.Add(d))
 		require.NoError(t, err)
 		out = append(out, c)
 	}
